@@ -1,0 +1,72 @@
+# Cradle: make run | make test | make verify | make bench | make soak | make build
+# Every target installs what it needs, idempotently, so that a fresh Debian
+# machine (as root, or with sudo) only needs `git clone && make test`.
+
+GO        ?= go
+TOOLS     := $(CURDIR)/.tools
+BIN       := $(CURDIR)/bin
+STATE     := $(CURDIR)/.state
+STATICCHECK_VERSION := v0.8.2
+# Debian packages the tests use (network namespaces and packet filters for
+# the fault tests).
+APT_PACKAGES := iproute2 iptables
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export CGO_ENABLED ?= 1
+
+.PHONY: all run build test verify bench soak deps apt tools clean
+
+all: build
+
+## deps: Debian packages and Go modules the tests need (idempotent).
+deps: apt
+	$(GO) mod download
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## tools: Go tools pinned by version, installed under .tools/.
+tools: $(TOOLS)/staticcheck
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run: the monitor on this machine, with its state under .state/.
+run: build
+	@mkdir -p $(STATE)
+	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080
+
+## test: everything `go test` can check, with the race detector.
+test: deps
+	$(GO) test -race -timeout 9m ./...
+
+## verify: formatting, vet, staticcheck, and a tidy go.mod.
+verify: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	@cp go.mod /tmp/cradle.go.mod.bak && cp go.sum /tmp/cradle.go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum: run it and commit"; git diff -- go.mod go.sum | head -40; \
+	  cp /tmp/cradle.go.mod.bak go.mod; cp /tmp/cradle.go.sum.bak go.sum; exit 1; fi
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+
+## bench: the speed and memory targets (see docs/BENCHMARKS.md).
+bench: deps
+	$(GO) test -run '^$$' -bench . -timeout 30m ./... | tee bench.out
+
+## soak: long fault runs, kept out of `make test`.
+soak: deps
+	CRADLE_SOAK=1 $(GO) test -race -timeout 60m ./...
+
+clean:
+	rm -rf $(BIN) $(STATE) bench.out

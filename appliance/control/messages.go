@@ -1,0 +1,208 @@
+package control
+
+// ProtocolVersion is the control protocol version this package speaks.
+const ProtocolVersion = 1
+
+// Type is a message's wire name, the envelope's "type" field.
+type Type string
+
+// The version 1 message catalogue.
+const (
+	TypeHello        Type = "hello"
+	TypeHelloAck     Type = "hello_ack"
+	TypeError        Type = "error"
+	TypePairStart    Type = "pair_start"
+	TypePairReply    Type = "pair_reply"
+	TypePairConfirm  Type = "pair_confirm"
+	TypePairDone     Type = "pair_done"
+	TypePing         Type = "ping"
+	TypePong         Type = "pong"
+	TypeStreamStart  Type = "stream_start"
+	TypeStreamStop   Type = "stream_stop"
+	TypeWebRTCOffer  Type = "webrtc_offer"
+	TypeWebRTCAnswer Type = "webrtc_answer"
+	TypeWebRTCICE    Type = "webrtc_ice"
+	TypeStatus       Type = "status"
+	TypeBye          Type = "bye"
+)
+
+// Message is one control message. Each concrete type below is a Message.
+type Message interface {
+	MessageType() Type
+}
+
+// Roles in Hello.
+const (
+	RoleMonitor  = "monitor"
+	RoleListener = "listener"
+)
+
+// Hello is the first message on a connection, sent by the dialling side
+// (the listener). Nothing but Hello is accepted before it.
+type Hello struct {
+	Protocol int    `json:"protocol"`
+	Role     string `json:"role"`
+	DeviceID string `json:"device_id"`
+	Name     string `json:"name"`
+}
+
+// HelloAck answers Hello. Trusted says whether the listener is on the
+// monitor's allowlist; an untrusted listener may only pair (and ping).
+type HelloAck struct {
+	Protocol    int    `json:"protocol"`
+	Role        string `json:"role"`
+	DeviceID    string `json:"device_id"`
+	Name        string `json:"name"`
+	Trusted     bool   `json:"trusted"`
+	PairingOpen bool   `json:"pairing_open"`
+	// AutoStream is the monitor's auto-stream setting: "off", "audio" or
+	// "audio+video". A trusted listener starts that stream on its own.
+	AutoStream string `json:"auto_stream,omitempty"`
+}
+
+// ErrorMsg reports an error. Ref names the message type it answers, when
+// there is one. An error does not by itself close the connection; a close
+// carries its own code.
+type ErrorMsg struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+	Ref     Type   `json:"ref,omitempty"`
+	Session string `json:"session,omitempty"`
+}
+
+// PairStart opens a pairing session (listener → monitor) with the
+// listener's SPAKE2 share pA.
+type PairStart struct {
+	Name string `json:"name"` // listener's display name, stored on success
+	PA   []byte `json:"pa"`   // base64 in JSON
+}
+
+// PairReply carries the monitor's SPAKE2 share pB.
+type PairReply struct {
+	PB []byte `json:"pb"`
+}
+
+// PairConfirm carries the listener's key confirmation cA.
+type PairConfirm struct {
+	CA []byte `json:"ca"`
+}
+
+// PairDone carries the monitor's key confirmation cB, sent only after cA
+// verified; the listener is trusted from this message on.
+type PairDone struct {
+	CB       []byte `json:"cb"`
+	DeviceID string `json:"device_id"`
+	Name     string `json:"name"`
+}
+
+// Ping asks for a Pong. Either side sends it on its heartbeat interval.
+type Ping struct {
+	Seq  uint64 `json:"seq"`
+	Sent int64  `json:"sent"` // sender's clock, unix nanoseconds; echoed, never compared across devices
+}
+
+// Pong answers a Ping with its sequence and send time.
+type Pong struct {
+	Seq  uint64 `json:"seq"`
+	Echo int64  `json:"echo"`
+}
+
+// Stream kinds.
+const (
+	StreamAudio      = "audio"
+	StreamAudioVideo = "audio+video"
+)
+
+// StreamStart asks the monitor to stream (listener → monitor); the
+// listener follows with a WebRTCOffer for the same session.
+type StreamStart struct {
+	Session string `json:"session"`
+	Kind    string `json:"kind"`
+}
+
+// StreamStop ends a session's stream; either side may send it.
+type StreamStop struct {
+	Session string `json:"session"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// WebRTCOffer carries an SDP offer (listener → monitor).
+type WebRTCOffer struct {
+	Session string `json:"session"`
+	SDP     string `json:"sdp"`
+}
+
+// WebRTCAnswer carries the SDP answer (monitor → listener).
+type WebRTCAnswer struct {
+	Session string `json:"session"`
+	SDP     string `json:"sdp"`
+}
+
+// WebRTCICE trickles one ICE candidate, both ways. An empty Candidate
+// means end of candidates.
+type WebRTCICE struct {
+	Session       string  `json:"session"`
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdp_mid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdp_mline_index,omitempty"`
+}
+
+// Status is the monitor's periodic report to trusted listeners.
+type Status struct {
+	RMSDBFS   float64 `json:"rms_dbfs"`
+	PeakDBFS  float64 `json:"peak_dbfs"`
+	Noise     bool    `json:"noise"`             // the VOX threshold is exceeded
+	Listeners int     `json:"listeners"`         // trusted listeners connected
+	Streaming int     `json:"streaming"`         // listeners with a stream open
+	Presence  string  `json:"presence,omitempty"` // reserved: motion/presence detection
+}
+
+// Bye announces a clean close; Code says why (usually going_away).
+type Bye struct {
+	Code   string `json:"code"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (Hello) MessageType() Type        { return TypeHello }
+func (HelloAck) MessageType() Type     { return TypeHelloAck }
+func (ErrorMsg) MessageType() Type     { return TypeError }
+func (PairStart) MessageType() Type    { return TypePairStart }
+func (PairReply) MessageType() Type    { return TypePairReply }
+func (PairConfirm) MessageType() Type  { return TypePairConfirm }
+func (PairDone) MessageType() Type     { return TypePairDone }
+func (Ping) MessageType() Type         { return TypePing }
+func (Pong) MessageType() Type         { return TypePong }
+func (StreamStart) MessageType() Type  { return TypeStreamStart }
+func (StreamStop) MessageType() Type   { return TypeStreamStop }
+func (WebRTCOffer) MessageType() Type  { return TypeWebRTCOffer }
+func (WebRTCAnswer) MessageType() Type { return TypeWebRTCAnswer }
+func (WebRTCICE) MessageType() Type    { return TypeWebRTCICE }
+func (Status) MessageType() Type       { return TypeStatus }
+func (Bye) MessageType() Type          { return TypeBye }
+
+// AllowedUntrusted reports whether a monitor accepts t from a listener
+// that is not on its allowlist: hello, ping/pong, error, bye and the
+// pairing messages. Anything else is answered with untrusted and the
+// connection is closed.
+func AllowedUntrusted(t Type) bool {
+	switch t {
+	case TypeHello, TypePing, TypePong, TypeError, TypeBye, TypePairStart, TypePairConfirm:
+		return true
+	}
+	return false
+}
+
+// ToError turns an error message from the peer into a Go error.
+func (m ErrorMsg) ToError() *Error {
+	return &Error{Code: ParseCode(m.Code), Message: m.Message, Remote: true}
+}
+
+// ErrorMessage builds the error message for err, answering ref.
+func ErrorMessage(err error, ref Type) ErrorMsg {
+	c := CodeOf(err)
+	msg := ""
+	if e, ok := err.(*Error); ok {
+		msg = e.Message
+	}
+	return ErrorMsg{Code: c.String(), Message: msg, Ref: ref}
+}

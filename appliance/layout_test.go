@@ -1,0 +1,66 @@
+package appliance_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+type goPackage struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Deps       []string
+	Imports    []string
+}
+
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "-deps=false", "github.com/cradle-monitor/cradle/...")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go list: %v\n%s", err, errb.String())
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var p goPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) == 0 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// TestPackagesHaveDocComments fails when a package lacks a doc comment.
+func TestPackagesHaveDocComments(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("package %s has no doc comment: add one (a doc.go) saying what it is for", p.ImportPath)
+		}
+	}
+}
+
+// TestLayering enforces the import rules: store never depends on appliance,
+// and only cmd/ and hw/ reach periph's host drivers.
+func TestLayering(t *testing.T) {
+	const mod = "github.com/cradle-monitor/cradle/"
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(p.ImportPath, mod)
+		for _, d := range p.Deps {
+			if strings.HasPrefix(rel, "store") && strings.HasPrefix(d, mod+"appliance") {
+				t.Errorf("%s depends on %s: store must not import appliance", p.ImportPath, d)
+			}
+			if strings.HasPrefix(d, "periph.io/x/host") && !strings.HasPrefix(rel, "cmd/") && !strings.HasPrefix(rel, "hw") {
+				t.Errorf("%s depends on %s: only cmd/ and hw/ may import periph's host drivers", p.ImportPath, d)
+			}
+		}
+	}
+}
