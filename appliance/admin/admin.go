@@ -1,0 +1,172 @@
+// Package admin is the monitor's local administration API: a Unix socket
+// (mode 0660) that the cradled subcommands (pair, status, listeners,
+// revoke, reset) and the simulated pairing button use to reach the running
+// daemon.
+//
+// The protocol is one JSON request per connection, answered by one JSON
+// response: {"cmd": "...", "args": {...}} → {"ok": true, "result": ...} or
+// {"ok": false, "error": "..."}. Requests are limited to MaxRequest bytes.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// MaxRequest is the largest request accepted, in bytes.
+const MaxRequest = 16 << 10
+
+// Request is one admin command.
+type Request struct {
+	Cmd  string          `json:"cmd"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Response answers a Request.
+type Response struct {
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Handler serves one command; the result is encoded as JSON. An error's
+// text is shown to the user as is.
+type Handler func(ctx context.Context, args json.RawMessage) (any, error)
+
+// ErrNotRunning is returned by Call when no daemon listens on the socket.
+var ErrNotRunning = errors.New("admin: the monitor is not running (no admin socket): start it with `systemctl start cradled` or `make run`")
+
+// Server serves the admin socket.
+type Server struct {
+	ln       net.Listener
+	path     string
+	handlers map[string]Handler
+	log      *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Listen creates the socket at path (replacing a stale one) with mode 0660.
+func Listen(path string, handlers map[string]Handler, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin: %s is in use: is another cradled running with this state directory?", path)
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin: chmod %s: %w", path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{ln: ln, path: path, handlers: handlers, log: log, ctx: ctx, cancel: cancel}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *Server) handle(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	var req Request
+	resp := Response{}
+	if err := json.NewDecoder(io.LimitReader(c, MaxRequest)).Decode(&req); err != nil {
+		resp.Error = "bad request: " + err.Error()
+	} else if h, ok := s.handlers[req.Cmd]; !ok {
+		resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
+	} else if res, err := h(s.ctx, req.Args); err != nil {
+		resp.Error = err.Error()
+	} else if b, err := json.Marshal(res); err != nil {
+		resp.Error = "encode result: " + err.Error()
+	} else {
+		resp.OK, resp.Result = true, b
+	}
+	s.log.Debug("admin request", "cmd", req.Cmd, "ok", resp.OK)
+	_ = json.NewEncoder(c).Encode(resp)
+}
+
+// Path is the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Close stops serving, waits for requests in flight, and removes the
+// socket. It is idempotent.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.ln.Close()
+		s.wg.Wait()
+		os.Remove(s.path)
+	})
+	return nil
+}
+
+// Call sends one request to the daemon at path and decodes its result
+// into out (which may be nil).
+func Call(ctx context.Context, path, cmd string, args, out any) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errConnRefused) {
+			return ErrNotRunning
+		}
+		return fmt.Errorf("admin: connect to %s: %w", path, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	req := Request{Cmd: cmd}
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			return err
+		}
+		req.Args = b
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return fmt.Errorf("admin: send %s: %w", cmd, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&resp); err != nil {
+		return fmt.Errorf("admin: read answer to %s: %w", cmd, err)
+	}
+	if !resp.OK {
+		return errors.New(resp.Error)
+	}
+	if out != nil && len(resp.Result) > 0 {
+		return json.Unmarshal(resp.Result, out)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package admin
+
+import "syscall"
+
+var errConnRefused error = syscall.ECONNREFUSED
