@@ -1,0 +1,536 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/presence"
+)
+
+const (
+	// writeBatch is how many bytes of queued frames the writer gathers
+	// into one stream Write.
+	writeBatch = 32 << 10
+	// readBuffer is the reader's buffer in front of the QUIC stream; larger
+	// frames are read straight into their own slice.
+	readBuffer = 8 << 10
+	// flushTimeout bounds the writer's last write when a connection closes.
+	flushTimeout = 200 * time.Millisecond
+	// maxLinger bounds how long a close waits after its error or bye
+	// message, so that the peer reads it before the QUIC close arrives.
+	maxLinger = 50 * time.Millisecond
+	// ExporterLabel is the TLS exporter label of the pairing channel binding.
+	ExporterLabel = "EXPORTER-cradle-pairing-v1"
+	// ExporterLen is the length of Exporter's output.
+	ExporterLen = 32
+)
+
+// connIDs numbers connections in this process, for logs and status.
+var connIDs atomic.Uint64
+
+// Conn is one control connection, on either side. Its methods are safe
+// for concurrent use. Three goroutines serve it: a reader that decodes and
+// dispatches frames, a writer that drains the send queue, and a keeper
+// that owns the heartbeat and tears the connection down.
+type Conn struct {
+	id       uint64
+	server   bool
+	qc       *quic.Conn
+	st       *quic.Stream
+	cfg      Config
+	log      *slog.Logger
+	peer     identity.Fingerprint
+	started  time.Time // also the base of lastFrame
+	trusted  atomic.Bool
+	deadline time.Time // server: Hello must arrive before this
+
+	hello     control.Hello // server: written by the reader before helloSeen closes
+	helloSeen chan struct{}
+	onHello   func(*Conn) bool // server: hand the conn to Accept; false if closing
+	onClose   func(*Conn)      // server: forget the conn
+	release   func()           // client: close the QUIC transport and socket
+
+	sendq chan []byte // encoded frames
+	recvq chan control.Message
+
+	hbMu      sync.Mutex
+	hb        *heartbeat
+	lastFrame atomic.Int64 // time of the last received frame, ns since started
+	applied   int64        // lastFrame value last given to hb; guarded by hbMu
+
+	mu       sync.Mutex // guards the fields below until closing is closed; they are immutable after
+	cause    error
+	code     control.Code
+	reason   string
+	notify   control.Message // sent to the peer before the QUIC close, if not nil
+	byCaller bool
+
+	stateMu   sync.Mutex // client: orders OnState calls between Dial and teardown
+	connected bool
+
+	closing    chan struct{} // closed when the connection starts closing
+	done       chan struct{} // closed when it is closed and its goroutines are gone
+	readerDone chan struct{}
+	writerDone chan struct{}
+	notified   atomic.Bool // the writer sent notify
+}
+
+func newConn(qc *quic.Conn, st *quic.Stream, peer identity.Fingerprint, server bool, cfg Config) *Conn {
+	now := time.Now()
+	c := &Conn{
+		id:         connIDs.Add(1),
+		server:     server,
+		qc:         qc,
+		st:         st,
+		cfg:        cfg,
+		peer:       peer,
+		started:    now,
+		deadline:   now.Add(cfg.HelloTimeout),
+		hb:         newHeartbeat(cfg.Heartbeat, now),
+		sendq:      make(chan []byte, cfg.SendQueue),
+		recvq:      make(chan control.Message, cfg.RecvQueue),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	side := "client"
+	if server {
+		side = "server"
+		c.helloSeen = make(chan struct{})
+	} else {
+		c.trusted.Store(true)
+	}
+	c.log = cfg.Logger.With("conn", c.id, "side", side, "peer", peer, "remote", qc.RemoteAddr().String())
+	return c
+}
+
+// start runs the connection's goroutines.
+func (c *Conn) start() {
+	go c.readLoop()
+	go c.writeLoop()
+	go c.run()
+}
+
+// ID is a number unique in this process, for logs and status.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer's UDP address.
+func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// Peer is the fingerprint of the peer's certificate key.
+func (c *Conn) Peer() identity.Fingerprint { return c.peer }
+
+// PeerHello is the Hello the client sent (server side; zero on a dialled
+// connection, whose Dial returned the HelloAck instead).
+func (c *Conn) PeerHello() control.Hello {
+	if c.helloSeen == nil {
+		return control.Hello{}
+	}
+	select {
+	case <-c.helloSeen:
+		return c.hello
+	default:
+		return control.Hello{}
+	}
+}
+
+// ConnectedAt is when the QUIC handshake completed.
+func (c *Conn) ConnectedAt() time.Time { return c.started }
+
+// Trusted reports whether the peer may send more than pairing messages.
+// On the server it starts as the Gate said; a dialled connection is always
+// trusted (the monitor enforces trust, not the listener).
+func (c *Conn) Trusted() bool { return c.trusted.Load() }
+
+// SetTrusted changes the server-side trust of the peer, e.g. once pairing
+// succeeds. Set it before sending the message that tells the peer (so its
+// next messages pass the gate).
+func (c *Conn) SetTrusted(t bool) {
+	if c.server {
+		c.trusted.Store(t)
+	}
+}
+
+// Exporter returns 32 bytes of TLS keying material exported with label
+// ExporterLabel: both ends get the same bytes, unique to this connection,
+// which the pairing PAKE binds to.
+func (c *Conn) Exporter() ([]byte, error) {
+	cs := c.qc.ConnectionState().TLS
+	b, err := cs.ExportKeyingMaterial(ExporterLabel, nil, ExporterLen)
+	if err != nil {
+		return nil, fmt.Errorf("transport: TLS exporter: %w", err)
+	}
+	return b, nil
+}
+
+// Stats returns the heartbeat's view of the peer: last seen, RTT.
+func (c *Conn) Stats() presence.Stats {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	c.applyFrames()
+	return c.hb.stats()
+}
+
+// Done is closed once the connection is closed and its goroutines ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err says why the connection closed, or is nil while it is open. Protocol
+// reasons are *control.Error (Remote when the peer closed it); see also
+// ErrUnreachable and ErrHandshakeTimeout.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// Send queues m for the peer. It blocks while the send queue is full, until
+// ctx is done (then it returns ctx.Err() and m is not sent). Once the
+// connection is closed it returns an error that Is ErrClosed and wraps Err.
+// A message too large for a frame fails with control.ErrFrameTooLarge and
+// leaves the connection open. A nil return means queued, not delivered.
+func (c *Conn) Send(ctx context.Context, m control.Message) error {
+	f, err := encodeFrame(m)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.closing:
+		return closedError(c.Err())
+	default:
+	}
+	select {
+	case c.sendq <- f:
+		return nil
+	case <-c.closing:
+		return closedError(c.Err())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Recv returns the next message from the peer, in order. Pings, pongs
+// and byes are handled inside Conn and never returned (a bye closes the
+// connection with the peer's code). After the
+// connection closes, Recv returns the messages still buffered, then an
+// error that Is ErrClosed and wraps Err.
+func (c *Conn) Recv(ctx context.Context) (control.Message, error) {
+	select {
+	case m := <-c.recvq:
+		return m, nil
+	case <-c.closing:
+		select {
+		case m := <-c.recvq:
+			return m, nil
+		default:
+			return nil, closedError(c.Err())
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close closes the connection with code: it flushes the queued messages
+// and a bye (code none or going_away) or an error message (other codes),
+// closes QUIC with code.QUIC() and reason, and waits for the connection's
+// goroutines. Close is idempotent; it returns nil.
+func (c *Conn) Close(code control.Code, reason string) error {
+	var notify control.Message = control.ErrorMsg{Code: code.String(), Message: reason}
+	if code == control.CodeNone || code == control.CodeGoingAway {
+		notify = control.Bye{Code: code.String(), Reason: reason}
+	}
+	c.shutdown(code, &control.Error{Code: code, Message: reason}, notify, true)
+	<-c.done
+	return nil
+}
+
+// shutdown records why the connection closes and starts closing it; the
+// keeper goroutine does the rest. Only the first call counts.
+func (c *Conn) shutdown(code control.Code, cause error, notify control.Message, byCaller bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		return
+	}
+	c.cause, c.code, c.notify, c.byCaller = cause, code, notify, byCaller
+	var ce *control.Error
+	if errors.As(cause, &ce) {
+		c.reason = ce.Message
+	} else {
+		c.reason = cause.Error()
+	}
+	close(c.closing)
+}
+
+// violate closes the connection because the peer broke the protocol:
+// an error message first, then the QUIC close, both with a.code.
+func (c *Conn) violate(a action) {
+	c.log.Warn("closing connection: peer broke the protocol", "code", a.code, "detail", a.detail)
+	c.shutdown(a.code, &control.Error{Code: a.code, Message: a.detail},
+		control.ErrorMsg{Code: a.code.String(), Message: a.detail, Ref: a.ref}, false)
+}
+
+// broken closes the connection after an I/O error (usually: the peer or
+// QUIC closed it).
+func (c *Conn) broken(err error) {
+	err = mapError(err, false)
+	c.shutdown(control.CodeOf(err), err, nil, false)
+}
+
+// enqueue queues a message generated by the connection itself, blocking
+// while the queue is full. It returns false once the connection closes.
+func (c *Conn) enqueue(m control.Message) bool {
+	f, err := encodeFrame(m)
+	if err != nil {
+		c.shutdown(control.CodeInternal, control.Errorf(control.CodeInternal, "encode %s: %v", m.MessageType(), err), nil, false)
+		return false
+	}
+	select {
+	case c.sendq <- f:
+		return true
+	case <-c.closing:
+		return false
+	}
+}
+
+func encodeFrame(m control.Message) ([]byte, error) {
+	b, err := control.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	return control.AppendFrame(make([]byte, 0, 4+len(b)), b)
+}
+
+// readLoop reads frames and carries out inbound's verdicts until the
+// connection closes.
+func (c *Conn) readLoop() {
+	defer close(c.readerDone)
+	r := bufio.NewReaderSize(c.st, readBuffer)
+	in := newInbound(c.server, c.cfg.MaxUnknown)
+	for {
+		b, err := control.ReadFrame(r, control.MaxFrame)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.lastFrame.Store(int64(time.Since(c.started)))
+		a := in.frame(b, c.trusted.Load())
+		switch a.verdict {
+		case deliver:
+			select {
+			case c.recvq <- a.msg:
+			case <-c.closing:
+				return
+			}
+		case reply:
+			if !c.enqueue(a.msg) {
+				return
+			}
+		case hello:
+			c.hello = a.msg.(control.Hello)
+			close(c.helloSeen)
+			if !c.onHello(c) {
+				return
+			}
+		case pong:
+			c.onPong(a.msg.(control.Pong))
+		case bye:
+			m := a.msg.(control.Bye)
+			code := control.ParseCode(m.Code)
+			c.shutdown(code, &control.Error{Code: code, Message: m.Reason, Remote: true}, nil, false)
+		case violate:
+			c.violate(a)
+			return
+		}
+	}
+}
+
+// readFailed handles a ReadFrame error.
+func (c *Conn) readFailed(err error) {
+	var ce *control.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		c.violate(violation(control.CodeProtocol, "", "peer closed the control stream"))
+	case errors.As(err, &ce): // frame too large, truncated frame
+		c.violate(violation(ce.Code, "", "%v", err))
+	default:
+		c.broken(err)
+	}
+}
+
+// writeLoop writes queued frames, several per stream Write, until the
+// connection closes; then it flushes the queue and the notify message.
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	var buf []byte // grows to the largest batch written, at most writeBatch+MaxFrame
+	for {
+		select {
+		case f := <-c.sendq:
+			buf = c.batch(append(buf[:0], f...))
+			if _, err := c.st.Write(buf); err != nil {
+				c.broken(err)
+				return
+			}
+		case <-c.closing:
+			c.flush(buf[:0])
+			return
+		}
+	}
+}
+
+// batch appends queued frames to buf, without waiting, up to writeBatch.
+func (c *Conn) batch(buf []byte) []byte {
+	for len(buf) < writeBatch {
+		select {
+		case f := <-c.sendq:
+			buf = append(buf, f...)
+		default:
+			return buf
+		}
+	}
+	return buf
+}
+
+// flush writes what is still queued and the notify message. The keeper
+// has set a write deadline, so a peer that does not read cannot stall it.
+func (c *Conn) flush(buf []byte) {
+	buf = c.batch(buf)
+	if c.notify != nil {
+		if f, err := encodeFrame(c.notify); err == nil {
+			buf = append(buf, f...)
+		}
+	}
+	if len(buf) == 0 {
+		return
+	}
+	if _, err := c.st.Write(buf); err == nil && c.notify != nil {
+		c.notified.Store(true)
+	}
+}
+
+// run is the keeper: it drives the heartbeat and the hello deadline, then
+// tears the connection down.
+func (c *Conn) run() {
+	defer close(c.done)
+	c.keep()
+	c.teardown()
+}
+
+func (c *Conn) keep() {
+	c.hbMu.Lock()
+	next := c.hb.nextTick()
+	c.hbMu.Unlock()
+	tick := time.NewTimer(time.Until(next))
+	defer tick.Stop()
+	var helloTimeout <-chan time.Time
+	if c.server {
+		t := time.NewTimer(time.Until(c.deadline))
+		defer t.Stop()
+		helloTimeout = t.C
+	}
+	helloSeen := c.helloSeen
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-helloSeen:
+			helloSeen, helloTimeout = nil, nil
+		case <-helloTimeout:
+			helloTimeout = nil
+			c.violate(violation(control.CodeIdleTimeout, "", "no hello within %v", c.cfg.HelloTimeout))
+		case <-tick.C:
+			now := time.Now()
+			c.hbMu.Lock()
+			c.applyFrames()
+			ping, dead := c.hb.tick(now)
+			next := c.hb.nextTick()
+			c.hbMu.Unlock()
+			if dead {
+				c.log.Info("peer stopped answering", "last_seen", c.Stats().LastSeen)
+				c.shutdown(control.CodeIdleTimeout, control.Errorf(control.CodeIdleTimeout,
+					"no answer for %v", c.hb.deadAfter()), nil, false)
+				continue
+			}
+			if ping != nil {
+				c.trySend(*ping)
+			}
+			tick.Reset(time.Until(next))
+		}
+	}
+}
+
+// trySend queues a heartbeat ping unless the queue is full: then the
+// writer is behind and the ping would only add to it; the peer sees our
+// data frames instead.
+func (c *Conn) trySend(m control.Message) {
+	f, err := encodeFrame(m)
+	if err != nil {
+		return
+	}
+	select {
+	case c.sendq <- f:
+	default:
+	}
+}
+
+func (c *Conn) teardown() {
+	c.st.SetWriteDeadline(time.Now().Add(flushTimeout))
+	<-c.writerDone
+	if c.notified.Load() {
+		linger := min(c.qc.ConnectionStats().SmoothedRTT+5*time.Millisecond, maxLinger)
+		t := time.NewTimer(linger)
+		select {
+		case <-t.C:
+		case <-c.readerDone:
+		}
+		t.Stop()
+	}
+	c.qc.CloseWithError(quic.ApplicationErrorCode(c.code.QUIC()), c.reason)
+	<-c.readerDone
+	if c.release != nil {
+		c.release()
+	}
+	c.log.Info("connection closed", "code", c.code, "reason", c.reason, "by_caller", c.byCaller,
+		"duration", time.Since(c.started).Round(time.Millisecond))
+	if c.onClose != nil {
+		c.onClose(c)
+	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.connected && c.cfg.OnState != nil {
+		s := StateError
+		if c.byCaller {
+			s = StateClosed
+		}
+		c.cfg.OnState(s, c.cause)
+	}
+}
+
+// applyFrames tells the heartbeat about the last frame the reader saw.
+// hbMu must be held.
+func (c *Conn) applyFrames() {
+	if d := c.lastFrame.Load(); d > c.applied {
+		c.applied = d
+		c.hb.onFrame(c.started.Add(time.Duration(d)))
+	}
+}
+
+func (c *Conn) onPong(p control.Pong) {
+	now := time.Now()
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
+	c.applyFrames()
+	c.hb.onPong(p, now)
+}

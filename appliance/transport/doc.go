@@ -1,0 +1,44 @@
+// Package transport is Cradle's control channel: one QUIC connection with
+// mutual TLS (ALPN "cradle/1") and one bidirectional stream carrying
+// control frames, between a monitor (Server) and a listener (Dial).
+//
+// Neither side trusts a CA. The listener pins the monitor's key
+// fingerprint (a wrong one fails the handshake before any application
+// data, with an error that Is control.ErrFingerprintMismatch); the monitor
+// requires a client certificate and asks a Gate whether its fingerprint is
+// trusted. An untrusted listener may only send pairing-class messages
+// (control.AllowedUntrusted); anything else is answered with an untrusted
+// error and closes the connection.
+//
+// The connection opens with Hello (listener) and HelloAck (monitor); QUIC
+// lets the client finish its handshake before the server checked the
+// client certificate, so a listener is connected only once the HelloAck
+// arrived. Both sides then ping on the presence interval; pings and pongs
+// stay inside Conn, and a peer silent for Misses intervals is closed with
+// idle_timeout. A peer that breaks the protocol (a frame over
+// control.MaxFrame, bytes that do not decode, MaxUnknown messages of
+// unknown type, a message out of order) gets an error message and a QUIC
+// close with the matching code (control.Code.QUIC()).
+//
+// Monitor duties:
+//  1. Listen with the monitor's identity and a Gate; Close it on shutdown
+//     (it closes every connection with going_away and waits for them).
+//  2. Call Accept in a loop. For each connection, first Send a HelloAck
+//     (Trusted from c.Trusted()) within the client's hello timeout, or
+//     refuse the listener with c.Close(code, reason); then
+//     call Recv in a loop until it returns an error (which Is ErrClosed),
+//     in its own goroutine. A connection whose Recv is not called stops
+//     reading once RecvQueue messages wait, stops answering pings, and is
+//     dropped by the peer's heartbeat.
+//  3. When pairing succeeds on a connection, call SetTrusted(true) before
+//     sending PairDone. Pairing binds to c.Exporter() and both fingerprints.
+//
+// Listener duties:
+//  1. Dial with the pinned fingerprint (zero only for pairing by code),
+//     and reconnect with backoff when it fails or when Done closes: the
+//     error says what happened and what to do.
+//  2. Call Recv in a loop, as above; Close the connection when done.
+//
+// Send blocks while the send queue is full, until its context is done; a
+// nil error means queued, not delivered. Err tells why a connection closed.
+package transport

@@ -1,0 +1,235 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+)
+
+// Gate is the trust gate: whether a client's key is on the allowlist.
+// It is asked once per connection, right after the TLS handshake; pairing
+// later flips the answer on the live connection with Conn.SetTrusted.
+type Gate interface {
+	Trusted(fp identity.Fingerprint) bool
+}
+
+// Server is the monitor's side: it accepts listeners' connections.
+type Server struct {
+	udp  *net.UDPConn
+	tr   *quic.Transport
+	ln   *quic.Listener
+	gate Gate
+	cfg  Config
+
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
+	accepted chan *Conn // conns whose Hello arrived, for Accept
+	wg       sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[uint64]*Conn
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen starts a server on the UDP address addr ("127.0.0.1:0" picks a
+// port) with identity id. Every client must present a certificate; gate
+// decides which are trusted. Listen returns once the socket is bound.
+func Listen(addr string, id *identity.Identity, gate Gate, cfg Config) (*Server, error) {
+	if gate == nil {
+		return nil, fmt.Errorf("%w: nil gate", ErrBadConfig)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Own the socket and the QUIC transport (rather than quic.ListenAddr)
+	// so that Close can stop every goroutine at once.
+	uaddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", uaddr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(id.ServerTLS(nil, ALPN), cfg.quicConfig(true))
+	if err != nil {
+		tr.Close()
+		udp.Close()
+		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		udp:      udp,
+		tr:       tr,
+		ln:       ln,
+		gate:     gate,
+		cfg:      cfg,
+		ctx:      ctx,
+		cancel:   cancel,
+		accepted: make(chan *Conn),
+		conns:    make(map[uint64]*Conn),
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	cfg.Logger.Info("control server listening", "addr", s.Addr().String(), "fingerprint", id.Fingerprint)
+	return s, nil
+}
+
+// Addr is the UDP address the server listens on.
+func (s *Server) Addr() *net.UDPAddr { return s.udp.LocalAddr().(*net.UDPAddr) }
+
+// Accept returns the next connection whose Hello arrived, with that
+// Hello. The caller must answer with a HelloAck (c.Send) before anything
+// else, within the client's hello timeout, and then serve the connection
+// (call Recv in a loop) until it closes. After Close it returns
+// ErrServerClosed.
+func (s *Server) Accept(ctx context.Context) (*Conn, control.Hello, error) {
+	for {
+		select {
+		case c := <-s.accepted:
+			select {
+			case <-c.closing:
+				continue
+			default:
+			}
+			return c, c.hello, nil
+		case <-s.ctx.Done():
+			return nil, control.Hello{}, ErrServerClosed
+		case <-ctx.Done():
+			return nil, control.Hello{}, ctx.Err()
+		}
+	}
+}
+
+// Conns returns the live connections, accepted or not yet.
+func (s *Server) Conns() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Close stops listening and closes every live connection with going_away,
+// then waits for all their goroutines. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		conns := make([]*Conn, 0, len(s.conns))
+		for _, c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		s.cancel()
+
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			wg.Go(func() { c.Close(control.CodeGoingAway, "the monitor is shutting down") })
+		}
+		wg.Wait()
+		s.wg.Wait()
+		// Every connection is closed: stop the listener, then the
+		// transport (which also drops the closed connections' state, so
+		// no late packet is answered), then the socket.
+		s.ln.Close()
+		s.tr.Close()
+		s.closeErr = s.udp.Close()
+		s.cfg.Logger.Info("control server closed")
+	})
+	return s.closeErr
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		qc, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, quic.ErrServerClosed) {
+				s.cfg.Logger.Error("control server stopped accepting", "err", err)
+			}
+			return
+		}
+		s.wg.Add(1)
+		go s.serve(qc)
+	}
+}
+
+// serve sets up a connection whose TLS handshake completed: tag it
+// trusted or not, wait for its control stream, and start it.
+func (s *Server) serve(qc *quic.Conn) {
+	defer s.wg.Done()
+	fp, err := identity.PeerFingerprint(qc.ConnectionState().TLS)
+	if err != nil { // ServerTLS requires a certificate: should not happen
+		qc.CloseWithError(quic.ApplicationErrorCode(control.CodeUntrusted.QUIC()), "no client certificate")
+		return
+	}
+	trusted := s.gate.Trusted(fp)
+
+	helloBy := time.Now().Add(s.cfg.HelloTimeout)
+	ctx, cancel := context.WithDeadline(s.ctx, helloBy)
+	st, err := qc.AcceptStream(ctx)
+	cancel()
+	if err != nil {
+		code, reason := control.CodeIdleTimeout, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout)
+		if s.ctx.Err() != nil {
+			code, reason = control.CodeGoingAway, "the monitor is shutting down"
+		}
+		s.cfg.Logger.Info("dropping connection without a control stream", "peer", fp,
+			"remote", qc.RemoteAddr().String(), "err", mapError(err, false))
+		qc.CloseWithError(quic.ApplicationErrorCode(code.QUIC()), reason)
+		return
+	}
+
+	c := newConn(qc, st, fp, true, s.cfg)
+	c.trusted.Store(trusted)
+	c.deadline = helloBy
+	c.onHello = s.handOff
+	c.onClose = s.forget
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		qc.CloseWithError(quic.ApplicationErrorCode(control.CodeGoingAway.QUIC()), "the monitor is shutting down")
+		return
+	}
+	s.conns[c.id] = c
+	s.mu.Unlock()
+	c.log.Info("connection opened", "trusted", trusted)
+	c.start()
+}
+
+// handOff gives a conn whose Hello arrived to Accept. It runs on the
+// conn's reader and blocks it until Accept takes the conn.
+func (s *Server) handOff(c *Conn) bool {
+	select {
+	case s.accepted <- c:
+		return true
+	case <-c.closing:
+		return false
+	case <-s.ctx.Done():
+		c.shutdown(control.CodeGoingAway, &control.Error{Code: control.CodeGoingAway, Message: "the monitor is shutting down"},
+			control.Bye{Code: control.CodeGoingAway.String()}, false)
+		return false
+	}
+}
+
+func (s *Server) forget(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c.id)
+	s.mu.Unlock()
+}
