@@ -151,9 +151,9 @@ type WebRTCICE struct {
 type Status struct {
 	RMSDBFS   float64 `json:"rms_dbfs"`
 	PeakDBFS  float64 `json:"peak_dbfs"`
-	Noise     bool    `json:"noise"`             // the VOX threshold is exceeded
-	Listeners int     `json:"listeners"`         // trusted listeners connected
-	Streaming int     `json:"streaming"`         // listeners with a stream open
+	Noise     bool    `json:"noise"`              // the VOX threshold is exceeded
+	Listeners int     `json:"listeners"`          // trusted listeners connected
+	Streaming int     `json:"streaming"`          // listeners with a stream open
 	Presence  string  `json:"presence,omitempty"` // reserved: motion/presence detection
 }
 
