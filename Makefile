@@ -43,6 +43,12 @@ build:
 ## run: the monitor on this machine, with its state under .state/.
 run: build
 	@mkdir -p $(STATE)
+	@$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 setup-code
+	@echo "Next steps, in another terminal:"
+	@echo "  $(BIN)/cradled --state-dir $(STATE)/monitor pair          # open the pairing window (the button)"
+	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener pair 127.0.0.1:48080 --code <the setup code above>"
+	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener status --watch  # online/offline from the heartbeat"
+	@echo
 	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080
 
 ## test: everything `go test` can check, with the race detector.

@@ -1,0 +1,292 @@
+package listener
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/pairing/pake"
+	"github.com/cradle-monitor/cradle/appliance/presence"
+	"github.com/cradle-monitor/cradle/appliance/transport"
+	"github.com/cradle-monitor/cradle/store"
+)
+
+// Config configures a listener. Zero values take defaults.
+type Config struct {
+	StateDir  string // required
+	Name      string // shown on the monitor; default the host name
+	Heartbeat presence.Config
+	Logger    *slog.Logger
+}
+
+// Listener is this device in the listener role.
+type Listener struct {
+	cfg Config
+	log *slog.Logger
+	id  *identity.Identity
+}
+
+// Monitor is a paired monitor.
+type Monitor struct {
+	DeviceID    string               `json:"device_id"`
+	Name        string               `json:"name"`
+	Fingerprint identity.Fingerprint `json:"fingerprint"`
+	Address     string               `json:"address"`
+	PairedAt    time.Time            `json:"paired_at"`
+}
+
+// Errors of the listener role.
+var (
+	ErrUnknownMonitor = errors.New("listener: no paired monitor matches: see `cradle monitors`, or pair it first")
+	ErrAmbiguous      = errors.New("listener: several paired monitors match: use the device id")
+	ErrNoCode         = errors.New("listener: pairing needs the setup code (--code) or the setup payload (--payload)")
+	ErrImpostor       = errors.New("listener: the monitor could not prove it knows the setup code: it may be an impostor; check the code and the monitor")
+)
+
+// Open loads (or creates) the listener's identity.
+func Open(cfg Config) (*Listener, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("listener: a state directory is required (--state-dir)")
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+		if cfg.Name == "" {
+			cfg.Name = "listener"
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Heartbeat.Validate(); err != nil {
+		return nil, fmt.Errorf("listener: heartbeat: %w", err)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("listener: create state directory: %w", err)
+	}
+	l := &Listener{cfg: cfg, log: cfg.Logger}
+	id, created, err := identity.LoadOrCreate(filepath.Join(cfg.StateDir, "identity"), control.RoleListener, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	l.id = id
+	if created {
+		err := l.withStore(func(st *store.Store) error {
+			_, err := st.Append(context.Background(), store.IdentityCreated{Role: control.RoleListener, Fingerprint: id.Fingerprint, Name: cfg.Name})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Fingerprint is this listener's identity.
+func (l *Listener) Fingerprint() identity.Fingerprint { return l.id.Fingerprint }
+
+// Name is this listener's display name.
+func (l *Listener) Name() string { return l.cfg.Name }
+
+func (l *Listener) withStore(fn func(*store.Store) error) error {
+	st, err := store.Open(filepath.Join(l.cfg.StateDir, "events.db"), store.Options{Logger: l.log})
+	if err != nil {
+		return err
+	}
+	ferr := fn(st)
+	return errors.Join(ferr, st.Close())
+}
+
+// Monitors lists the paired monitors by name.
+func (l *Listener) Monitors() ([]Monitor, error) {
+	var out []Monitor
+	err := l.withStore(func(st *store.Store) error {
+		for _, pm := range st.State().Monitors {
+			out = append(out, Monitor{DeviceID: pm.DeviceID, Name: pm.Name, Fingerprint: pm.Fingerprint, Address: pm.Address, PairedAt: pm.PairedAt})
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].DeviceID < out[j].DeviceID
+	})
+	return out, err
+}
+
+// Resolve finds a paired monitor by name (case-insensitive), device id,
+// fingerprint or last address.
+func (l *Listener) Resolve(target string) (Monitor, error) {
+	ms, err := l.Monitors()
+	if err != nil {
+		return Monitor{}, err
+	}
+	fp, fpErr := identity.ParseFingerprint(target)
+	var found []Monitor
+	for _, m := range ms {
+		if strings.EqualFold(m.Name, target) || strings.EqualFold(m.DeviceID, target) || m.Address == target || (fpErr == nil && m.Fingerprint == fp) {
+			found = append(found, m)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Monitor{}, fmt.Errorf("%w: %q", ErrUnknownMonitor, target)
+	case 1:
+		return found[0], nil
+	}
+	return Monitor{}, fmt.Errorf("%w: %q", ErrAmbiguous, target)
+}
+
+// Forget removes a paired monitor.
+func (l *Listener) Forget(ctx context.Context, target string) (Monitor, error) {
+	m, err := l.Resolve(target)
+	if err != nil {
+		return m, err
+	}
+	return m, l.withStore(func(st *store.Store) error {
+		_, err := st.Append(ctx, store.MonitorForgotten{Fingerprint: m.Fingerprint})
+		return err
+	})
+}
+
+func (l *Listener) hello() control.Hello {
+	return control.Hello{Protocol: control.ProtocolVersion, Role: control.RoleListener, DeviceID: l.id.Fingerprint.DeviceID(), Name: l.cfg.Name}
+}
+
+func (l *Listener) transportConfig() transport.Config {
+	return transport.Config{Heartbeat: l.cfg.Heartbeat, Logger: l.log}
+}
+
+// Dial connects to a paired monitor, pinning its fingerprint.
+func (l *Listener) Dial(ctx context.Context, m Monitor) (*transport.Conn, control.HelloAck, error) {
+	c, ack, err := transport.Dial(ctx, m.Address, l.id, m.Fingerprint, l.hello(), l.transportConfig())
+	if err != nil {
+		return nil, ack, err
+	}
+	if !ack.Trusted {
+		c.Close(control.CodeNone, "not trusted")
+		return nil, ack, &control.Error{Code: control.CodeRevoked, Remote: true, Message: "the monitor no longer trusts this listener"}
+	}
+	return c, ack, nil
+}
+
+// PairRequest says whom to pair with and how.
+type PairRequest struct {
+	Target  string           // host:port; may be empty with a payload (then 127.0.0.1? no: required)
+	Code    pairing.Code     // with a code only, the PAKE proves the monitor's identity
+	Payload *pairing.Payload // with a payload, its fingerprint is pinned before the first byte
+}
+
+// Pair runs pairing with a monitor and stores it on success.
+func (l *Listener) Pair(ctx context.Context, req PairRequest) (Monitor, error) {
+	var pin identity.Fingerprint
+	code := req.Code
+	addr := req.Target
+	if req.Payload != nil {
+		pin, code = req.Payload.Fingerprint, req.Payload.Code
+		if addr == "" {
+			return Monitor{}, errors.New("listener: give the monitor's address (host or host:port) with the payload")
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, fmt.Sprint(req.Payload.Port))
+		}
+	}
+	if code == "" {
+		return Monitor{}, ErrNoCode
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return Monitor{}, fmt.Errorf("listener: %q is not host:port", addr)
+	}
+	c, ack, err := transport.Dial(ctx, addr, l.id, pin, l.hello(), l.transportConfig())
+	if err != nil {
+		return Monitor{}, err
+	}
+	defer c.Close(control.CodeNone, "paired")
+	binding, err := c.Exporter()
+	if err != nil {
+		return Monitor{}, err
+	}
+	sess, err := pake.NewListener(pake.Params{Code: string(code), ListenerID: l.id.Fingerprint, MonitorID: c.Peer(), Binding: binding}, rand.Reader)
+	if err != nil {
+		return Monitor{}, err
+	}
+	pA, err := sess.Start()
+	if err != nil {
+		return Monitor{}, err
+	}
+	if err := c.Send(ctx, control.PairStart{Name: l.cfg.Name, PA: pA}); err != nil {
+		return Monitor{}, err
+	}
+	reply, err := recvPairing[control.PairReply](ctx, c)
+	if err != nil {
+		return Monitor{}, err
+	}
+	cA, err := sess.Finish(reply.PB)
+	if err != nil {
+		return Monitor{}, fmt.Errorf("%w: %v", ErrImpostor, err)
+	}
+	if err := c.Send(ctx, control.PairConfirm{CA: cA}); err != nil {
+		return Monitor{}, err
+	}
+	done, err := recvPairing[control.PairDone](ctx, c)
+	if err != nil {
+		return Monitor{}, err
+	}
+	if _, err := sess.Verify(done.CB); err != nil {
+		return Monitor{}, fmt.Errorf("%w: %v", ErrImpostor, err)
+	}
+	name := done.Name
+	if name == "" {
+		name = ack.Name
+	}
+	m := Monitor{DeviceID: c.Peer().DeviceID(), Name: name, Fingerprint: c.Peer(), Address: addr, PairedAt: time.Now()}
+	err = l.withStore(func(st *store.Store) error {
+		_, err := st.Append(ctx, store.MonitorPaired{DeviceID: m.DeviceID, Name: m.Name, Fingerprint: m.Fingerprint, Address: m.Address, At: m.PairedAt})
+		return err
+	})
+	return m, err
+}
+
+// recvPairing waits for a message of type T, turning an error message
+// from the monitor into its Go error.
+func recvPairing[T control.Message](ctx context.Context, c *transport.Conn) (T, error) {
+	var zero T
+	for {
+		msg, err := c.Recv(ctx)
+		if err != nil {
+			return zero, err
+		}
+		switch msg := msg.(type) {
+		case T:
+			return msg, nil
+		case control.ErrorMsg:
+			return zero, msg.ToError()
+		case control.Status:
+			continue // status may arrive at any time
+		default:
+			return zero, control.Errorf(control.CodeProtocol, "expected %s, got %s", zero.MessageType(), msg.MessageType())
+		}
+	}
+}
+
+// RecordAddress remembers a monitor's latest address.
+func (l *Listener) RecordAddress(ctx context.Context, m Monitor, addr string) error {
+	if m.Address == addr {
+		return nil
+	}
+	return l.withStore(func(st *store.Store) error {
+		_, err := st.Append(ctx, store.MonitorAddressSeen{Fingerprint: m.Fingerprint, Address: addr})
+		return err
+	})
+}

@@ -1,0 +1,80 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/presence"
+)
+
+// DefaultPort is the control channel's UDP port.
+const DefaultPort = 48080
+
+// Config is the monitor's configuration. Zero values take defaults.
+type Config struct {
+	StateDir      string          // identity, setup code, event log; required
+	Listen        string          // UDP address of the control channel; default ":48080"
+	AdminSocket   string          // default StateDir/cradled.sock
+	Name          string          // room name shown to listeners; default "Nursery"
+	SetupCode     string          // provisioned setup code, used at first start only
+	PairingWindow time.Duration   // default 3 min, at most 15 min
+	Heartbeat     presence.Config // ping interval and misses
+	AutoStream    string          // "off", "audio" or "audio+video"; default "audio"
+	Logger        *slog.Logger
+
+	// limits overrides the pairing limits (session timeout, failure
+	// counts); tests shorten them.
+	limits pairing.WindowConfig
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = fmt.Sprintf(":%d", DefaultPort)
+	}
+	if c.AdminSocket == "" && c.StateDir != "" {
+		c.AdminSocket = filepath.Join(c.StateDir, "cradled.sock")
+	}
+	if c.Name == "" {
+		c.Name = "Nursery"
+	}
+	if c.PairingWindow == 0 {
+		c.PairingWindow = 3 * time.Minute
+	}
+	if c.AutoStream == "" {
+		c.AutoStream = control.StreamAudio
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first invalid setting, naming its key.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	var errs []error
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("state_dir: required"))
+	}
+	if c.PairingWindow < 0 || c.PairingWindow > 15*time.Minute {
+		errs = append(errs, fmt.Errorf("pairing_window: %v is out of range (at most 15m)", c.PairingWindow))
+	}
+	switch c.AutoStream {
+	case "off", control.StreamAudio, control.StreamAudioVideo:
+	default:
+		errs = append(errs, fmt.Errorf("auto_stream: %q is not off, audio or audio+video", c.AutoStream))
+	}
+	if len(c.Name) > 64 {
+		errs = append(errs, errors.New("name: longer than 64 bytes"))
+	}
+	if err := c.Heartbeat.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("heartbeat: %w", err))
+	}
+	return errors.Join(errs...)
+}

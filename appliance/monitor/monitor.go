@@ -1,0 +1,287 @@
+package monitor
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/admin"
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/pairing/pake"
+	"github.com/cradle-monitor/cradle/appliance/transport"
+	"github.com/cradle-monitor/cradle/store"
+)
+
+// Monitor is a running monitor daemon.
+type Monitor struct {
+	cfg  Config
+	log  *slog.Logger
+	st   *store.Store
+	id   *identity.Identity
+	code pairing.Code
+	srv  *transport.Server
+	adm  *admin.Server
+	now  func() time.Time
+
+	mu     sync.Mutex
+	window *pairing.Window
+	peers  map[uint64]*peer
+	wake   chan struct{} // pokes the window ticker after its deadline moved
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// peer is one live connection. Its fields other than conn are guarded by
+// Monitor.mu.
+type peer struct {
+	conn  *transport.Conn
+	hello control.Hello
+	since time.Time
+	pake  *pake.Monitor // the pairing session in progress, if any
+	name  string        // the name the listener gave in PairStart
+}
+
+// Open loads (or creates) the monitor's state, binds the control channel
+// and the admin socket, and starts serving. Close stops it.
+func Open(cfg Config) (*Monitor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("monitor: invalid configuration: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	m := &Monitor{cfg: cfg, log: cfg.Logger, now: time.Now, peers: map[uint64]*peer{}, wake: make(chan struct{}, 1)}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("monitor: create state directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			m.closeResources()
+		}
+	}()
+	var err error
+	if m.st, err = store.Open(filepath.Join(cfg.StateDir, "events.db"), store.Options{Logger: m.log}); err != nil {
+		return nil, err
+	}
+	if err := m.loadIdentity(); err != nil {
+		return nil, err
+	}
+	limits := cfg.limits
+	limits.DefaultOpen = cfg.PairingWindow
+	m.window = pairing.NewWindow(limits, m.st.State().Pairing.LifetimeFailures)
+	if m.st.State().Pairing.Open {
+		// The daemon stopped with the window open: it is closed now.
+		if _, err := m.st.Append(context.Background(), store.PairingWindowClosed{Reason: store.CloseTimeout}); err != nil {
+			return nil, err
+		}
+	}
+	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log}); err != nil {
+		return nil, fmt.Errorf("monitor: cannot serve the control channel on %s: %w (is another cradled running?)", cfg.Listen, err)
+	}
+	if m.adm, err = admin.Listen(cfg.AdminSocket, m.adminHandlers(), m.log); err != nil {
+		return nil, err
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	sub := m.st.Subscribe(m.st.State().Seq)
+	m.wg.Add(3)
+	go m.acceptLoop()
+	go m.followStore(sub)
+	go m.tickWindow()
+	ok = true
+	m.log.Info("monitor ready", "addr", m.Addr().String(), "fingerprint", m.id.Fingerprint.String(), "name", cfg.Name)
+	return m, nil
+}
+
+func (m *Monitor) loadIdentity() error {
+	id, created, err := identity.LoadOrCreate(filepath.Join(m.cfg.StateDir, "identity"), control.RoleMonitor, m.cfg.Name)
+	if err != nil {
+		return err
+	}
+	m.id = id
+	if created || m.st.State().Identity == nil {
+		if _, err := m.st.Append(context.Background(), store.IdentityCreated{Role: control.RoleMonitor, Fingerprint: id.Fingerprint, Name: m.cfg.Name}); err != nil {
+			return err
+		}
+	}
+	code, created, err := pairing.LoadOrCreateCode(m.cfg.StateDir, m.cfg.SetupCode)
+	if err != nil {
+		return err
+	}
+	m.code = code
+	if created || m.st.State().SetupCode == nil {
+		gen, err := pairing.NewCodeID(rand.Reader)
+		if err != nil {
+			return err
+		}
+		// Only a random generation id: the event log never holds the code.
+		if _, err := m.st.Append(context.Background(), store.SetupCodeSet{Scheme: "generation-id", Salt: gen[:]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Addr is the bound control-channel address.
+func (m *Monitor) Addr() *net.UDPAddr { return m.srv.Addr() }
+
+// Fingerprint is the monitor's identity.
+func (m *Monitor) Fingerprint() identity.Fingerprint { return m.id.Fingerprint }
+
+// SetupCode is the monitor's setup code (never log it).
+func (m *Monitor) SetupCode() pairing.Code { return m.code }
+
+// Store is the monitor's event log.
+func (m *Monitor) Store() *store.Store { return m.st }
+
+// Trusted implements transport.Gate from the store's allowlist.
+func (m *Monitor) Trusted(fp identity.Fingerprint) bool {
+	_, ok := m.st.State().Allowlist[fp]
+	return ok
+}
+
+// Close closes every connection with going_away, stops serving, and closes
+// the store. It is idempotent.
+func (m *Monitor) Close() error {
+	m.once.Do(func() {
+		if m.cancel != nil {
+			m.cancel()
+		}
+		if m.srv != nil {
+			m.srv.Close() // closes every conn with going_away; their loops end
+		}
+		m.wg.Wait()
+		m.closeResources()
+	})
+	return nil
+}
+
+func (m *Monitor) closeResources() {
+	if m.adm != nil {
+		m.adm.Close()
+	}
+	if m.srv != nil {
+		m.srv.Close()
+	}
+	if m.st != nil {
+		if err := m.st.Close(); err != nil {
+			m.log.Error("closing the event log", "err", err)
+		}
+	}
+}
+
+func (m *Monitor) acceptLoop() {
+	defer m.wg.Done()
+	for {
+		c, hello, err := m.srv.Accept(m.ctx)
+		if err != nil {
+			if m.ctx.Err() == nil && !errors.Is(err, transport.ErrServerClosed) {
+				m.log.Error("accepting connections stopped", "err", err)
+			}
+			return
+		}
+		p := &peer{conn: c, hello: hello, since: m.now()}
+		m.mu.Lock()
+		m.peers[c.ID()] = p
+		m.mu.Unlock()
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.serve(p)
+		}()
+	}
+}
+
+// serve runs one connection: hello-ack, then its messages until it closes.
+func (m *Monitor) serve(p *peer) {
+	c := p.conn
+	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
+	m.record(store.ConnectionOpened{ConnID: connID(c), Fingerprint: c.Peer(), Remote: c.RemoteAddr().String()})
+	log.Info("listener connected", "trusted", c.Trusted(), "name", p.hello.Name)
+	defer func() {
+		m.mu.Lock()
+		delete(m.peers, c.ID())
+		var eff []pairing.Effect
+		if p.pake != nil {
+			eff = m.window.Abort(m.now(), c.ID())
+		}
+		m.mu.Unlock()
+		m.apply(eff, c.Peer())
+		err := c.Err()
+		reason := closeReason(err)
+		m.record(store.ConnectionClosed{ConnID: connID(c), Fingerprint: c.Peer(), Remote: c.RemoteAddr().String(), Reason: reason, Duration: m.now().Sub(p.since)})
+		log.Info("listener disconnected", "reason", reason, "err", err)
+	}()
+	m.mu.Lock()
+	ack := control.HelloAck{
+		Protocol: control.ProtocolVersion, Role: control.RoleMonitor,
+		DeviceID: m.id.Fingerprint.DeviceID(), Name: m.cfg.Name,
+		Trusted: c.Trusted(), PairingOpen: m.window.Status().Open, AutoStream: m.cfg.AutoStream,
+	}
+	m.mu.Unlock()
+	if err := c.Send(m.ctx, ack); err != nil {
+		return
+	}
+	for {
+		msg, err := c.Recv(m.ctx)
+		if err != nil {
+			c.Close(control.CodeGoingAway, "")
+			return
+		}
+		if err := m.handle(p, msg); err != nil {
+			log.Warn("request failed", "type", msg.MessageType(), "err", err)
+			_ = c.Send(m.ctx, control.ErrorMessage(err, msg.MessageType()))
+		}
+	}
+}
+
+func (m *Monitor) handle(p *peer, msg control.Message) error {
+	switch msg := msg.(type) {
+	case control.PairStart:
+		return m.pairStart(p, msg)
+	case control.PairConfirm:
+		return m.pairConfirm(p, msg)
+	case control.Bye:
+		p.conn.Close(control.CodeNone, "bye")
+		return nil
+	case control.ErrorMsg:
+		m.log.Info("listener reported an error", "conn", p.conn.ID(), "code", msg.Code, "message", msg.Message)
+		return nil
+	case control.StreamStart, control.StreamStop, control.WebRTCOffer, control.WebRTCAnswer, control.WebRTCICE:
+		return control.Errorf(control.CodeBadRequest, "this monitor does not stream yet")
+	default:
+		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
+	}
+}
+
+// closeReason names why a connection ended, for the event log.
+func closeReason(err error) string {
+	var ce *control.Error
+	if errors.As(err, &ce) {
+		return ce.Code.String()
+	}
+	if err == nil || errors.Is(err, transport.ErrClosed) {
+		return "closed"
+	}
+	return err.Error()
+}
+
+func connID(c *transport.Conn) string { return fmt.Sprintf("c%d", c.ID()) }
+
+// record appends one event; a store failure is logged (the connection
+// goes on: losing a connection record must not take the nursery offline).
+func (m *Monitor) record(p store.Payload) {
+	if _, err := m.st.Append(context.Background(), p); err != nil {
+		m.log.Error("cannot record event", "type", p.EventType(), "err", err)
+	}
+}

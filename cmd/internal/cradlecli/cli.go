@@ -1,0 +1,238 @@
+// Package cradlecli is the command line of cradle, the listener.
+// cmd/cradle/main.go only calls Main; tests call it in-process.
+package cradlecli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/transport"
+)
+
+const usage = `usage: cradle [flags] command
+
+Commands:
+  id                                   print this listener's fingerprint
+  pair HOST:PORT --code 1234-5678      pair with a monitor using its setup code
+  pair [HOST[:PORT]] --payload CR:...  pair using the setup payload (QR code text)
+  monitors [--json]                    list paired monitors
+  forget MONITOR                       forget a paired monitor
+  status [MONITOR] [--json] [--watch]  show whether paired monitors are online
+
+MONITOR is a paired monitor's name, device id, or host:port.
+
+Flags:
+`
+
+// Exit codes of cradle pair, one per failure a user must tell apart.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitWrongCode   = 3
+	ExitClosed      = 4
+	ExitBusy        = 5
+	ExitLocked      = 6
+	ExitMismatch    = 7
+	ExitUnreachable = 8
+)
+
+type env struct {
+	stdout, stderr io.Writer
+	cfg            listener.Config
+	logLevel       string
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "cradle")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "cradle")
+	}
+	return ".cradle"
+}
+
+// Main runs cradle with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("cradle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&e.cfg.StateDir, "state-dir", defaultStateDir(), "state directory (identity, paired monitors)")
+	fs.StringVar(&e.cfg.Name, "name", "", "this listener's name, shown on the monitor (default: host name)")
+	fs.DurationVar(&e.cfg.Heartbeat.Interval, "heartbeat", time.Second, "heartbeat interval")
+	fs.IntVar(&e.cfg.Heartbeat.Misses, "heartbeat-misses", 3, "missed heartbeats before a monitor is offline")
+	fs.StringVar(&e.logLevel, "log-level", "warn", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(e.logLevel))
+	e.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	l, err := listener.Open(e.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "cradle: %v\n", err)
+		return ExitError
+	}
+	switch cmd {
+	case "id":
+		fmt.Fprintln(stdout, l.Fingerprint())
+	case "pair":
+		err = e.pair(ctx, l, rest)
+	case "monitors":
+		err = e.monitors(l, rest)
+	case "forget":
+		err = e.forget(ctx, l, rest)
+	case "status":
+		err = e.status(ctx, l, rest)
+	default:
+		fmt.Fprintf(stderr, "cradle: unknown command %q\n", cmd)
+		fs.Usage()
+		return ExitUsage
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitUsage
+		}
+		fmt.Fprintf(stderr, "cradle %s: %v\n", cmd, err)
+		return exitCode(err)
+	}
+	return ExitOK
+}
+
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, control.ErrPairingFailed):
+		return ExitWrongCode
+	case errors.Is(err, control.ErrPairingClosed):
+		return ExitClosed
+	case errors.Is(err, control.ErrBusy):
+		return ExitBusy
+	case errors.Is(err, control.ErrPairingLocked):
+		return ExitLocked
+	case errors.Is(err, control.ErrFingerprintMismatch), errors.Is(err, listener.ErrImpostor):
+		return ExitMismatch
+	case errors.Is(err, transport.ErrUnreachable):
+		return ExitUnreachable
+	}
+	return ExitError
+}
+
+func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) error {
+	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	code := fs.String("code", "", "the monitor's setup code, 1234-5678")
+	payload := fs.String("payload", "", "the monitor's setup payload (the QR code's text)")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	// Accept the target before or after the flags.
+	var target string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		target, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if target == "" && fs.NArg() > 0 {
+		target = fs.Arg(0)
+	}
+	req := listener.PairRequest{Target: target}
+	switch {
+	case *payload != "":
+		p, err := pairing.ParsePayload(*payload)
+		if err != nil {
+			return err
+		}
+		req.Payload = &p
+		if req.Target == "" {
+			req.Target = "127.0.0.1"
+		}
+	case *code != "":
+		c, err := pairing.ParseCode(*code)
+		if err != nil {
+			return err
+		}
+		req.Code = c
+		if target == "" {
+			return usageError("pair needs the monitor's HOST:PORT")
+		}
+	default:
+		return usageError("pair needs --code or --payload")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	m, err := l.Pair(ctx, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Paired with %q (device %s) at %s\nFingerprint: %s\n", m.Name, m.DeviceID, m.Address, m.Fingerprint)
+	return nil
+}
+
+func (e *env) monitors(l *listener.Listener, args []string) error {
+	fs := flag.NewFlagSet("monitors", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ms, err := l.Monitors()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if ms == nil {
+			ms = []listener.Monitor{}
+		}
+		return enc.Encode(ms)
+	}
+	if len(ms) == 0 {
+		fmt.Fprintln(e.stdout, "No paired monitors. Pair one: cradle pair HOST:PORT --code 1234-5678")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tADDRESS\tPAIRED AT\tFINGERPRINT")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.DeviceID, m.Address, m.PairedAt.Format(time.DateTime), m.Fingerprint)
+	}
+	return tw.Flush()
+}
+
+func (e *env) forget(ctx context.Context, l *listener.Listener, args []string) error {
+	if len(args) != 1 {
+		return usageError("forget needs one MONITOR (name, id or host:port)")
+	}
+	m, err := l.Forget(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Forgot %q (device %s).\n", m.Name, m.DeviceID)
+	return nil
+}

@@ -1,0 +1,364 @@
+// Package cradledcli is the command line of cradled, the monitor daemon.
+// cmd/cradled/main.go only calls Main; tests call it in-process.
+package cradledcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/admin"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+)
+
+const usage = `usage: cradled [flags] [command]
+
+Commands:
+  serve (default)        run the monitor
+  setup-code             print the setup code, the setup payload and its QR code
+  pair [--duration D]    open the pairing window (as a short button press does)
+  status [--json]        show the monitor's address, identity, pairing window and connections
+  listeners [--json]     list trusted listeners
+  revoke FINGERPRINT     revoke a listener: its connections close at once
+  reset --yes            factory reset: forget every listener, clear the failure counter
+  events [--since SEQ] [--json]   print the event log (audit trail)
+  id                     print the monitor's fingerprint
+
+Flags:
+`
+
+type env struct {
+	stdout, stderr io.Writer
+	cfg            monitor.Config
+	logLevel       string
+}
+
+// Main runs cradled with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("cradled", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&e.cfg.StateDir, "state-dir", "/var/lib/cradle", "state directory (identity, setup code, event log)")
+	fs.StringVar(&e.cfg.Listen, "listen", fmt.Sprintf(":%d", monitor.DefaultPort), "UDP address of the control channel")
+	fs.StringVar(&e.cfg.AdminSocket, "admin-socket", "", "admin socket path (default STATE-DIR/cradled.sock)")
+	fs.StringVar(&e.cfg.Name, "name", "Nursery", "room name shown to listeners")
+	fs.StringVar(&e.cfg.SetupCode, "setup-code", "", "setup code to use at first start (default: random)")
+	fs.DurationVar(&e.cfg.PairingWindow, "pairing-window", 3*time.Minute, "how long the pairing window stays open (at most 15m)")
+	fs.DurationVar(&e.cfg.Heartbeat.Interval, "heartbeat", time.Second, "heartbeat interval")
+	fs.IntVar(&e.cfg.Heartbeat.Misses, "heartbeat-misses", 3, "missed heartbeats before a connection is dropped")
+	fs.StringVar(&e.cfg.AutoStream, "auto-stream", "audio", "stream listeners start on their own: off, audio, audio+video")
+	fs.StringVar(&e.logLevel, "log-level", "info", "debug, info, warn or error")
+	configPath := fs.String("config", DefaultConfigFile, "TOML configuration file (flags override it)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	set := flagsSet(fs)
+	if err := e.loadConfig(*configPath, set["config"], set); err != nil {
+		fmt.Fprintf(stderr, "cradled: %v\n", err)
+		return 2
+	}
+	if err := e.validate(); err != nil {
+		fmt.Fprintf(stderr, "cradled: %v\n", err)
+		return 2
+	}
+	e.cfg = e.cfg.WithDefaults()
+	cmd, rest := "serve", fs.Args()
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = e.serve(ctx)
+	case "setup-code":
+		err = e.setupCode(ctx)
+	case "pair":
+		err = e.pair(ctx, rest)
+	case "status":
+		err = e.status(ctx, rest)
+	case "listeners":
+		err = e.listeners(ctx, rest)
+	case "revoke":
+		err = e.revoke(ctx, rest)
+	case "reset":
+		err = e.reset(ctx, rest)
+	case "events":
+		err = e.events(ctx, rest)
+	case "id":
+		err = e.id()
+	default:
+		fmt.Fprintf(stderr, "cradled: unknown command %q\n", cmd)
+		fs.Usage()
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		var ue usageError
+		fmt.Fprintf(stderr, "cradled %s: %v\n", cmd, err)
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+func (e *env) logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(e.logLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func (e *env) serve(ctx context.Context) error {
+	cfg := e.cfg
+	cfg.Logger = e.logger()
+	m, err := monitor.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(e.stdout, "cradled: serving %q on %s, fingerprint %s\n", cfg.Name, m.Addr(), m.Fingerprint())
+	fmt.Fprintf(e.stdout, "To pair a listener: run `cradled --state-dir %s pair` (or press the button), then on the listener:\n", cfg.StateDir)
+	fmt.Fprintf(e.stdout, "  cradle pair %s --code XXXX-XXXX   (the code: `cradled --state-dir %s setup-code`)\n", dialAddr(m.Addr()), cfg.StateDir)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	return nil
+}
+
+// dialAddr turns a bound address into one a listener on this machine can dial.
+func dialAddr(a *net.UDPAddr) string {
+	if a.IP == nil || a.IP.IsUnspecified() {
+		return fmt.Sprintf("127.0.0.1:%d", a.Port)
+	}
+	return a.String()
+}
+
+func (e *env) call(ctx context.Context, cmd string, args, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return admin.Call(ctx, e.cfg.AdminSocket, cmd, args, out)
+}
+
+func (e *env) setupCode(ctx context.Context) error {
+	var info monitor.SetupInfo
+	err := e.call(ctx, "setup-code", nil, &info)
+	if errors.Is(err, admin.ErrNotRunning) {
+		info, err = e.offlineSetupInfo()
+	}
+	if err != nil {
+		return err
+	}
+	p, err := pairing.ParsePayload(info.Payload)
+	if err != nil {
+		return err
+	}
+	qr, err := p.QR()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Setup code: %s\nSetup payload: %s\n\n%s\n", info.Code, info.Payload, qr)
+	return nil
+}
+
+// offlineSetupInfo reads the code and identity from the state directory
+// when the daemon is not running.
+func (e *env) offlineSetupInfo() (monitor.SetupInfo, error) {
+	id, _, err := identity.LoadOrCreate(filepath.Join(e.cfg.StateDir, "identity"), "monitor", e.cfg.Name)
+	if err != nil {
+		return monitor.SetupInfo{}, err
+	}
+	code, _, err := pairing.LoadOrCreateCode(e.cfg.StateDir, e.cfg.SetupCode)
+	if err != nil {
+		return monitor.SetupInfo{}, err
+	}
+	_, port, err := net.SplitHostPort(e.cfg.Listen)
+	if err != nil {
+		return monitor.SetupInfo{}, fmt.Errorf("--listen %q: %w", e.cfg.Listen, err)
+	}
+	var pn uint16
+	fmt.Sscan(port, &pn)
+	p := pairing.Payload{Version: pairing.PayloadVersion, Fingerprint: id.Fingerprint, Port: pn, Code: code}
+	return monitor.SetupInfo{Code: code.String(), Payload: p.String()}, nil
+}
+
+func (e *env) pair(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	d := fs.Duration("duration", 0, "how long to keep the window open (default: the configured pairing window, at most 15m)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var res struct {
+		Until time.Time `json:"until"`
+	}
+	if err := e.call(ctx, "pair", map[string]any{"duration": *d}, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Pairing window open until %s. On the listener: cradle pair HOST:PORT --code XXXX-XXXX\n", res.Until.Format(time.TimeOnly))
+	return nil
+}
+
+func jsonFlag(name string, args []string, e *env) (bool, []string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	j := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return false, nil, err
+	}
+	return *j, fs.Args(), nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (e *env) status(ctx context.Context, args []string) error {
+	asJSON, _, err := jsonFlag("status", args, e)
+	if err != nil {
+		return err
+	}
+	var st monitor.Status
+	if err := e.call(ctx, "status", nil, &st); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, st)
+	}
+	fmt.Fprintf(e.stdout, "Monitor:     %s (%s)\nAddress:     %s\nFingerprint: %s\n", st.Name, st.DeviceID, st.Addr, st.Fingerprint)
+	if st.Pairing.Open {
+		fmt.Fprintf(e.stdout, "Pairing:     open until %s\n", st.Pairing.Until.Format(time.TimeOnly))
+	} else if st.Pairing.Locked {
+		fmt.Fprintf(e.stdout, "Pairing:     LOCKED after %d failed attempts: factory reset needed\n", st.Pairing.LifetimeFailures)
+	} else {
+		fmt.Fprintf(e.stdout, "Pairing:     closed\n")
+	}
+	fmt.Fprintf(e.stdout, "Connections: %d\n", len(st.Connections))
+	if len(st.Connections) > 0 {
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tTRUSTED\tREMOTE\tCONNECTED SINCE\tLAST HEARTBEAT\tRTT\tFINGERPRINT")
+		for _, c := range st.Connections {
+			fmt.Fprintf(tw, "c%d\t%s\t%v\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Trusted, c.Remote, c.Since.Format(time.DateTime), ago(c.LastSeen), c.RTT, c.Fingerprint)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Millisecond).String() + " ago"
+}
+
+func (e *env) listeners(ctx context.Context, args []string) error {
+	asJSON, _, err := jsonFlag("listeners", args, e)
+	if err != nil {
+		return err
+	}
+	var ls []monitor.ListenerInfo
+	if err := e.call(ctx, "listeners", nil, &ls); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, ls)
+	}
+	if len(ls) == 0 {
+		fmt.Fprintln(e.stdout, "No trusted listeners. Pair one: cradled pair, then cradle pair on the listener.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tONLINE\tPAIRED AT\tFINGERPRINT")
+	for _, l := range ls {
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", l.Name, l.Online, l.PairedAt.Format(time.DateTime), l.Fingerprint)
+	}
+	return tw.Flush()
+}
+
+func (e *env) revoke(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError("revoke needs one FINGERPRINT (see cradled listeners)")
+	}
+	if err := e.call(ctx, "revoke", map[string]string{"fingerprint": args[0]}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Revoked %s: its connections are closed and it can no longer connect.\n", args[0])
+	return nil
+}
+
+func (e *env) reset(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	yes := fs.Bool("yes", false, "confirm the factory reset")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*yes {
+		return usageError("a factory reset forgets every paired listener: add --yes to confirm")
+	}
+	if err := e.call(ctx, "reset", nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "Factory reset done: every listener must pair again.")
+	return nil
+}
+
+func (e *env) events(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	since := fs.Uint64("since", 0, "print events after this sequence number")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var evs []monitor.EventInfo
+	if err := e.call(ctx, "events", map[string]uint64{"since": *since}, &evs); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, evs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tDETAILS")
+	for _, ev := range evs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", ev.Seq, ev.Time.Format(time.DateTime), ev.Type, strings.ReplaceAll(ev.Details, "\t", " "))
+	}
+	return tw.Flush()
+}
+
+func (e *env) id() error {
+	id, _, err := identity.LoadOrCreate(filepath.Join(e.cfg.StateDir, "identity"), "monitor", e.cfg.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, id.Fingerprint)
+	return nil
+}

@@ -1,0 +1,87 @@
+package cradledcli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func runCLI(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		toml, want string
+	}{
+		{`pairing_window = "20m"`, "pairing_window"},
+		{`pairing_window = "soon"`, "not a duration"},
+		{`auto_stream = "loud"`, "auto_stream"},
+		{`heartbeat_interval = "10ms"`, "heartbeat"},
+		{`heartbeat_misses = 0` + "\n" + `heartbeat_interval = "90s"`, "heartbeat"},
+		{`log_level = "chatty"`, "log_level"},
+		{`colour = "blue"`, `unknown key "colour"`},
+		{`name = `, "line 1"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(path, []byte(tt.toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := runCLI("--config", path, "--state-dir", dir, "id")
+		if code != 2 || !strings.Contains(errs, tt.want) {
+			t.Errorf("config %q: exit %d, stderr %q; want exit 2 naming %q", tt.toml, code, errs, tt.want)
+		}
+	}
+	if _, errs, code := runCLI("--config", filepath.Join(dir, "missing.toml"), "id"); code != 2 || !strings.Contains(errs, "missing.toml") {
+		t.Errorf("missing explicit config: exit %d %q", code, errs)
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	state := filepath.Join(dir, "from-file")
+	os.WriteFile(path, []byte("state_dir = \""+state+"\"\nname = \"Attic\"\npairing_window = \"5m\"\n"), 0o600)
+	out, errs, code := runCLI("--config", path, "id")
+	if code != 0 {
+		t.Fatalf("id: %d %s", code, errs)
+	}
+	if _, err := identity.ParseFingerprint(strings.TrimSpace(out)); err != nil {
+		t.Fatalf("id printed %q: %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "identity")); err != nil {
+		t.Fatalf("state_dir from the file not used: %v", err)
+	}
+	other := filepath.Join(dir, "from-flag")
+	if _, errs, code := runCLI("--config", path, "--state-dir", other, "id"); code != 0 {
+		t.Fatalf("id: %s", errs)
+	}
+	if _, err := os.Stat(filepath.Join(other, "identity")); err != nil {
+		t.Fatalf("--state-dir did not override the file: %v", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if _, errs, code := runCLI("--state-dir", t.TempDir(), "fly"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Fatalf("exit %d %q", code, errs)
+	}
+}
+
+func TestAdminCommandsNeedDaemon(t *testing.T) {
+	_, errs, code := runCLI("--state-dir", t.TempDir(), "status")
+	if code != 1 || !strings.Contains(errs, "not running") {
+		t.Fatalf("status without daemon: exit %d %q", code, errs)
+	}
+}

@@ -1,0 +1,111 @@
+package cradledcli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultConfigFile is read when it exists and --config is not given.
+const DefaultConfigFile = "/etc/cradle/cradled.toml"
+
+// fileConfig is the TOML file's shape. Every key is documented in
+// docs/CONFIG.md; a key this release does not know is an error.
+type fileConfig struct {
+	StateDir        *string   `toml:"state_dir"`
+	Listen          *string   `toml:"listen"`
+	AdminSocket     *string   `toml:"admin_socket"`
+	Name            *string   `toml:"name"`
+	SetupCode       *string   `toml:"setup_code"`
+	PairingWindow   *duration `toml:"pairing_window"`
+	HeartbeatEvery  *duration `toml:"heartbeat_interval"`
+	HeartbeatMisses *int      `toml:"heartbeat_misses"`
+	AutoStream      *string   `toml:"auto_stream"`
+	LogLevel        *string   `toml:"log_level"`
+}
+
+// duration is a TOML string such as "3m" or "500ms".
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (like 3m or 500ms)", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// loadConfig reads path into e.cfg, except for the settings given as
+// flags (set), which win. A missing default file is fine; a missing file
+// named with --config is an error.
+func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var fc fileConfig
+	md, err := toml.Decode(string(b), &fc)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("config %s: line %d: %v", path, pe.Position.Line, pe.Message)
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return fmt.Errorf("config %s: unknown key %q (see docs/CONFIG.md)", path, und[0].String())
+	}
+	str := func(flagName string, dst *string, v *string) {
+		if v != nil && !set[flagName] {
+			*dst = *v
+		}
+	}
+	str("state-dir", &e.cfg.StateDir, fc.StateDir)
+	str("listen", &e.cfg.Listen, fc.Listen)
+	str("admin-socket", &e.cfg.AdminSocket, fc.AdminSocket)
+	str("name", &e.cfg.Name, fc.Name)
+	str("setup-code", &e.cfg.SetupCode, fc.SetupCode)
+	str("auto-stream", &e.cfg.AutoStream, fc.AutoStream)
+	str("log-level", &e.logLevel, fc.LogLevel)
+	if fc.PairingWindow != nil && !set["pairing-window"] {
+		e.cfg.PairingWindow = fc.PairingWindow.Duration
+	}
+	if fc.HeartbeatEvery != nil && !set["heartbeat"] {
+		e.cfg.Heartbeat.Interval = fc.HeartbeatEvery.Duration
+	}
+	if fc.HeartbeatMisses != nil && !set["heartbeat-misses"] {
+		e.cfg.Heartbeat.Misses = *fc.HeartbeatMisses
+	}
+	return nil
+}
+
+// validate checks the merged configuration; errors name the key.
+func (e *env) validate() error {
+	var errs []error
+	if err := e.cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch e.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", e.logLevel))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return nil
+}
+
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}

@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPairListRevoke runs the real binaries: open the window, pair, list,
+// revoke. The revoked listener is disconnected within a second and refused
+// after.
+func TestPairListRevoke(t *testing.T) {
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0")
+	lis := []string{"--state-dir", filepath.Join(dir, "listener"), "--name", "kitchen"}
+	code := mon.code(t)
+
+	// Window closed: refused with its own exit code.
+	if _, errs, rc := run(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...); rc != 4 || !strings.Contains(errs, "pairing window is closed") {
+		t.Fatalf("pair with the window closed: exit %d, %s", rc, errs)
+	}
+	mon.admin(t, "pair")
+	// A wrong code fails with its exit code.
+	wrong := "2468-1357"
+	if code == wrong {
+		wrong = "1357-2468"
+	}
+	if _, errs, rc := run(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", wrong)...); rc != 3 || !strings.Contains(errs, "check the setup code") {
+		t.Fatalf("pair with a wrong code: exit %d, %s", rc, errs)
+	}
+	out := mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...)
+	if !strings.Contains(out, `Paired with "Nursery"`) {
+		t.Fatalf("pair output: %s", out)
+	}
+
+	// Both sides list each other.
+	fp := strings.TrimSpace(mustRun(t, nil, "cradle", append(lis, "id")...))
+	var ls []struct {
+		Name, Fingerprint string
+	}
+	if err := json.Unmarshal([]byte(mon.admin(t, "listeners", "--json")), &ls); err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].Fingerprint != fp || ls[0].Name != "kitchen" {
+		t.Fatalf("listeners: %+v, want kitchen %s", ls, fp)
+	}
+	var ms []struct {
+		Name, Address string
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "cradle", append(lis, "monitors", "--json")...)), &ms); err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].Name != "Nursery" || ms[0].Address != mon.addr {
+		t.Fatalf("monitors: %+v", ms)
+	}
+	// The failed attempt and the pairing are in the audit trail.
+	events := mon.admin(t, "events")
+	for _, want := range []string{`pairing-attempt-failed`, `listener-trusted\s+"kitchen"`, `pairing-window-closed\s+success`} {
+		if !regexp.MustCompile(want).MatchString(events) {
+			t.Errorf("events lack %q:\n%s", want, events)
+		}
+	}
+
+	// Connected, then revoked: offline within a second, with "revoked".
+	watch := start(t, nil, "cradle", append(lis, "status", "--watch", "--json")...)
+	watch.waitLine(0, onlineRE, 10*time.Second)
+	t0 := time.Now()
+	mon.admin(t, "revoke", fp)
+	_, line := watch.waitLine(0, offlineRE, 2*time.Second)
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("revoked listener disconnected after %v, want within 1s", d)
+	}
+	if w := parseWatch(t, line); !strings.Contains(w.Error, "revoked") {
+		t.Errorf("offline reason %q, want revoked", w.Error)
+	}
+	if rc := watch.wait(5 * time.Second); rc == 0 {
+		t.Error("cradle status --watch exited 0 after being revoked")
+	}
+	// Refused after: the status probe shows it offline with revoked.
+	out, _, _ = run(t, nil, "cradle", append(lis, "status", "--json")...)
+	if !strings.Contains(out, `"offline"`) || !strings.Contains(out, "revoked") {
+		t.Errorf("status after revoke: %s", out)
+	}
+	if strings.Contains(mon.admin(t, "listeners"), fp) {
+		t.Error("revoked listener still listed")
+	}
+}
+
+// TestFactoryReset: every listener is untrusted and disconnected.
+func TestFactoryReset(t *testing.T) {
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0")
+	code := mon.code(t)
+	var watches []*proc
+	for _, name := range []string{"a", "b"} {
+		lis := []string{"--state-dir", filepath.Join(dir, name), "--name", name}
+		mon.admin(t, "pair")
+		mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...)
+		w := start(t, nil, "cradle", append(lis, "status", "--watch", "--json")...)
+		w.waitLine(0, onlineRE, 10*time.Second)
+		watches = append(watches, w)
+	}
+	if out, _, rc := run(t, nil, "cradled", "--state-dir", mon.state, "reset"); rc != 2 {
+		t.Fatalf("reset without --yes must refuse: exit %d %s", rc, out)
+	}
+	mon.admin(t, "reset", "--yes")
+	for _, w := range watches {
+		w.waitLine(0, offlineRE, 2*time.Second)
+	}
+	if out := mon.admin(t, "listeners"); !strings.Contains(out, "No trusted listeners") {
+		t.Errorf("listeners after reset: %s", out)
+	}
+	if !regexp.MustCompile(`trust-reset`).MatchString(mon.admin(t, "events")) {
+		t.Error("no trust-reset event")
+	}
+}
