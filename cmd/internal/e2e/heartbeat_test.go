@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,7 +30,7 @@ func paired(t *testing.T, prefixM, prefixL []string, listen string) (*monitor, [
 // it offline within 3.5 s, and online again after SIGCONT, without a
 // restart of either.
 func TestFrozenMonitorGoesOffline(t *testing.T) {
-	mon, _, watch := paired(t, nil, nil, "127.0.0.1:0")
+	mon, lis, watch := paired(t, nil, nil, "127.0.0.1:0")
 	from := len(watch.snapshot(0))
 	stopped := time.Now()
 	mon.signal(syscall.SIGSTOP)
@@ -45,10 +46,21 @@ func TestFrozenMonitorGoesOffline(t *testing.T) {
 	t.Logf("online again %v after SIGCONT", time.Since(cont))
 	// The monitor's status shows the listener with its heartbeat fields.
 	st := mon.admin(t, "status", "--json")
-	for _, f := range []string{`"trusted": true`, `"last_seen"`, `"rtt_us"`, `"remote"`, `"since"`, `"fingerprint"`, `"addr"`} {
+	for _, f := range []string{`"trusted": true`, `"last_seen"`, `"rtt_us"`, `"remote"`, `"since"`, `"fingerprint"`, `"addr"`, `"name": "parent"`} {
 		if !strings.Contains(st, f) {
 			t.Errorf("cradled status --json lacks %s:\n%s", f, st)
 		}
+	}
+	// The listener's one-shot status has its fields too.
+	ls := mustRun(t, nil, "cradle", append(lis, "status", "--json")...)
+	for _, f := range []string{`"presence": "online"`, `"last_seen"`, `"rtt_us"`, `"address"`, `"name": "Nursery"`} {
+		if !strings.Contains(ls, f) {
+			t.Errorf("cradle status --json lacks %s:\n%s", f, ls)
+		}
+	}
+	// The connection the frozen monitor lost to the heartbeat is in its log.
+	if ev := mon.admin(t, "events"); !regexp.MustCompile(`connection-closed .*idle_timeout`).MatchString(ev) {
+		t.Errorf("no connection-closed event with idle_timeout:\n%s", ev)
 	}
 }
 

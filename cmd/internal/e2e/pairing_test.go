@@ -89,6 +89,35 @@ func TestPairListRevoke(t *testing.T) {
 	}
 }
 
+// TestPairWithPayload: the payload pins the monitor's identity before the
+// first byte; a payload for another monitor is refused as a mismatch.
+func TestPairWithPayload(t *testing.T) {
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0")
+	other := startMonitor(t, nil, filepath.Join(dir, "other"), "127.0.0.1:0")
+	payloadOf := func(m *monitor) string {
+		mm := regexp.MustCompile(`Setup payload: (CR:\S+)`).FindStringSubmatch(m.admin(t, "setup-code"))
+		if mm == nil {
+			t.Fatal("no payload printed")
+		}
+		return mm[1]
+	}
+	lis := []string{"--state-dir", filepath.Join(dir, "listener")}
+	mon.admin(t, "pair")
+	// The other monitor's payload, sent to this monitor's address: refused
+	// before any pairing message, with the mismatch exit code.
+	if _, errs, rc := run(t, nil, "cradle", append(lis, "pair", mon.addr, "--payload", payloadOf(other))...); rc != 7 || !strings.Contains(errs, "identity changed") {
+		t.Fatalf("payload of another monitor: exit %d, %s", rc, errs)
+	}
+	out := mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--payload", payloadOf(mon))...)
+	if !strings.Contains(out, "Paired with") {
+		t.Fatalf("pair --payload: %s", out)
+	}
+	if !strings.Contains(mon.admin(t, "listeners"), strings.TrimSpace(mustRun(t, nil, "cradle", append(lis, "id")...))) {
+		t.Fatal("listener not trusted after payload pairing")
+	}
+}
+
 // TestFactoryReset: every listener is untrusted and disconnected.
 func TestFactoryReset(t *testing.T) {
 	dir := t.TempDir()
