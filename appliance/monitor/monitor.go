@@ -36,6 +36,7 @@ type Monitor struct {
 	window *pairing.Window
 	peers  map[uint64]*peer
 	wake   chan struct{} // pokes the window ticker after its deadline moved
+	fatal  chan error    // a failure the daemon cannot recover from
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -60,7 +61,7 @@ func Open(cfg Config) (*Monitor, error) {
 		return nil, fmt.Errorf("monitor: invalid configuration: %w", err)
 	}
 	cfg = cfg.WithDefaults()
-	m := &Monitor{cfg: cfg, log: cfg.Logger, now: time.Now, peers: map[uint64]*peer{}, wake: make(chan struct{}, 1)}
+	m := &Monitor{cfg: cfg, log: cfg.Logger, now: time.Now, peers: map[uint64]*peer{}, wake: make(chan struct{}, 1), fatal: make(chan error, 1)}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("monitor: create state directory: %w", err)
 	}
@@ -150,6 +151,26 @@ func (m *Monitor) Trusted(fp identity.Fingerprint) bool {
 	return ok
 }
 
+// Fatal delivers an error after which the monitor cannot serve (its
+// owner exits non-zero so that systemd restarts it).
+func (m *Monitor) Fatal() <-chan error { return m.fatal }
+
+func (m *Monitor) fail(err error) {
+	select {
+	case m.fatal <- err:
+	default:
+	}
+}
+
+// Healthy reports whether the monitor serves: its event log answers and
+// no fatal error happened.
+func (m *Monitor) Healthy() error {
+	if len(m.fatal) > 0 {
+		return errors.New("monitor: a fatal error happened")
+	}
+	return m.st.Events(m.st.State().Seq, func(store.Event) error { return nil })
+}
+
 // Close closes every connection with going_away, stops serving, and closes
 // the store. It is idempotent.
 func (m *Monitor) Close() error {
@@ -185,8 +206,8 @@ func (m *Monitor) acceptLoop() {
 	for {
 		c, hello, err := m.srv.Accept(m.ctx)
 		if err != nil {
-			if m.ctx.Err() == nil && !errors.Is(err, transport.ErrServerClosed) {
-				m.log.Error("accepting connections stopped", "err", err)
+			if m.ctx.Err() == nil {
+				m.fail(fmt.Errorf("monitor: accepting connections stopped: %w", err))
 			}
 			return
 		}

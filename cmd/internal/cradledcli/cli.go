@@ -15,9 +15,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/identity"
@@ -136,19 +139,69 @@ func (e *env) logger() *slog.Logger {
 func (e *env) serve(ctx context.Context) error {
 	cfg := e.cfg
 	cfg.Logger = e.logger()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	m, err := monitor.Open(cfg)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
 	fmt.Fprintf(e.stdout, "cradled: serving %q on %s, fingerprint %s\n", cfg.Name, m.Addr(), m.Fingerprint())
 	fmt.Fprintf(e.stdout, "To pair a listener: run `cradled --state-dir %s pair` (or press the button), then on the listener:\n", cfg.StateDir)
 	fmt.Fprintf(e.stdout, "  cradle pair %s --code XXXX-XXXX   (the code: `cradled --state-dir %s setup-code`)\n", dialAddr(m.Addr()), cfg.StateDir)
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	cfg.Logger.Info("shutting down")
-	return nil
+	notify(cfg.Logger, daemon.SdNotifyReady+"\nSTATUS=serving on "+m.Addr().String())
+	var wg sync.WaitGroup
+	wctx, wcancel := context.WithCancel(ctx)
+	wg.Go(func() { watchdog(wctx, m, cfg.Logger) })
+	var fatal error
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down: closing connections with going_away")
+	case fatal = <-m.Fatal():
+		cfg.Logger.Error("fatal error: exiting so that systemd restarts the monitor", "err", fatal)
+	}
+	wcancel()
+	wg.Wait()
+	notify(cfg.Logger, daemon.SdNotifyStopping)
+	// Close within the 5 s systemd and parents expect.
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(4500 * time.Millisecond):
+		return errors.New("shutdown took longer than 4.5 s: exiting anyway")
+	}
+	cfg.Logger.Info("stopped")
+	return fatal
+}
+
+func notify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("systemd notify failed", "err", err)
+	}
+}
+
+// watchdog pings systemd's watchdog at half its interval while the monitor
+// is healthy; a monitor that stops being healthy stops the pings, and
+// systemd restarts it.
+func watchdog(ctx context.Context, m *monitor.Monitor, log *slog.Logger) {
+	every, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || every == 0 {
+		return
+	}
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.Healthy(); err != nil {
+				log.Error("unhealthy: not pinging the watchdog", "err", err)
+				continue
+			}
+			notify(log, daemon.SdNotifyWatchdog)
+		}
+	}
 }
 
 // dialAddr turns a bound address into one a listener on this machine can dial.
