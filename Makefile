@@ -9,7 +9,7 @@ STATE     := $(CURDIR)/.state
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests use (network namespaces and packet filters for
 # the fault tests).
-APT_PACKAGES := iproute2 iptables
+APT_PACKAGES := iproute2 iptables systemd
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1

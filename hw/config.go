@@ -1,0 +1,73 @@
+package hw
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Default pins (BCM GPIO numbers; the header pin is in parentheses) and
+// button timings. docs/HARDWARE.md has the wiring diagram.
+const (
+	DefaultLEDPin    = "GPIO17" // header pin 11
+	DefaultButtonPin = "GPIO27" // header pin 13
+	DefaultDebounce  = 40 * time.Millisecond
+	DefaultShortMax  = 3 * time.Second
+	DefaultLongPress = 10 * time.Second
+)
+
+// ErrConfig is wrapped by every error Config.Validate returns.
+var ErrConfig = errors.New("hw: invalid configuration")
+
+// Config selects the pins and the button timings. Zero values take the
+// defaults above.
+type Config struct {
+	LEDPin    string        `toml:"led_pin"`    // periph pin name, e.g. "GPIO17"; LED lit when high
+	ButtonPin string        `toml:"button_pin"` // periph pin name; button to GND, internal pull-up
+	Debounce  time.Duration `toml:"debounce"`   // a level counts once stable this long
+	ShortMax  time.Duration `toml:"short_max"`  // shorter presses are ShortPress
+	LongPress time.Duration `toml:"long_press"` // held this long: factory reset
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.LEDPin == "" {
+		c.LEDPin = DefaultLEDPin
+	}
+	if c.ButtonPin == "" {
+		c.ButtonPin = DefaultButtonPin
+	}
+	if c.Debounce == 0 {
+		c.Debounce = DefaultDebounce
+	}
+	if c.ShortMax == 0 {
+		c.ShortMax = DefaultShortMax
+	}
+	if c.LongPress == 0 {
+		c.LongPress = DefaultLongPress
+	}
+	return c
+}
+
+// Validate reports every invalid setting, naming its key. It applies the
+// defaults first.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	var errs []error
+	if c.LEDPin == c.ButtonPin {
+		errs = append(errs, fmt.Errorf("led_pin and button_pin are both %s: use two different pins", c.LEDPin))
+	}
+	if c.Debounce < 0 || c.Debounce > 500*time.Millisecond {
+		errs = append(errs, fmt.Errorf("debounce: %v is out of range (0 to 500ms; 30-50ms suits most buttons)", c.Debounce))
+	}
+	if c.ShortMax <= c.Debounce {
+		errs = append(errs, fmt.Errorf("short_max: %v must be longer than debounce (%v)", c.ShortMax, c.Debounce))
+	}
+	if c.LongPress <= c.ShortMax {
+		errs = append(errs, fmt.Errorf("long_press: %v must be longer than short_max (%v)", c.LongPress, c.ShortMax))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
