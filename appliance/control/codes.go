@@ -57,7 +57,7 @@ var advice = map[Code]string{
 	CodeUntrusted:           "this listener is not paired with the monitor: pair this listener first (cradle pair)",
 	CodePairingClosed:       "the monitor's pairing window is closed: press its button (or run cradled pair on it) and try again",
 	CodePairingFailed:       "pairing failed: check the setup code and try again",
-	CodeBusy:                "another listener is pairing with this monitor right now: wait a minute and try again",
+	CodeBusy:                "the monitor is busy (another listener is pairing, or too many streams are open): wait a minute and try again",
 	CodeRevoked:             "this listener's access was revoked on the monitor: pair it again",
 	CodeFrameTooLarge:       "the peer sent a message that is too large: update both devices",
 	CodeMalformedFrame:      "the peer sent data that could not be read: update both devices",
