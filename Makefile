@@ -7,9 +7,11 @@ TOOLS     := $(CURDIR)/.tools
 BIN       := $(CURDIR)/bin
 STATE     := $(CURDIR)/.state
 STATICCHECK_VERSION := v0.8.2
-# Debian packages the tests use (network namespaces and packet filters for
-# the fault tests).
-APT_PACKAGES := iproute2 iptables systemd
+# Debian packages the build and tests use: network namespaces and packet
+# filters (fault tests), systemd-analyze (unit check), libvpx (VP8, cgo),
+# ALSA (microphone; the tests play a tone through ALSA's file plugin),
+# opusdec (decodes the end-to-end recording).
+APT_PACKAGES := iproute2 iptables systemd pkg-config libvpx-dev libasound2 alsa-utils opus-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1

@@ -103,8 +103,7 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 			return nil, m.Revoke(ctx, args.Fingerprint)
 		},
 		"reset": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			_, err := m.st.Append(ctx, store.TrustReset{Reason: "factory reset"})
-			return nil, err
+			return nil, m.FactoryReset(ctx)
 		},
 		"events": func(_ context.Context, a json.RawMessage) (any, error) {
 			var args struct {

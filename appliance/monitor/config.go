@@ -10,6 +10,9 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/appliance/presence"
+	"github.com/cradle-monitor/cradle/appliance/rtc"
+	"github.com/cradle-monitor/cradle/hw"
+	"github.com/cradle-monitor/cradle/media"
 )
 
 // DefaultPort is the control channel's UDP port.
@@ -26,6 +29,16 @@ type Config struct {
 	Heartbeat     presence.Config // ping interval and misses
 	AutoStream    string          // "off", "audio" or "audio+video"; default "audio"
 	Logger        *slog.Logger
+
+	// Media selects the capture sources: "auto", "devices" or "test"
+	// (the default here; the daemon's default is auto).
+	Media       media.Mode
+	MediaConfig media.Config
+	// RTC tunes WebRTC; loopback candidates are added when Listen is a
+	// loopback address.
+	RTC rtc.Config
+	// Device is the button and LED; nil means none.
+	Device hw.Device
 
 	// limits overrides the pairing limits (session timeout, failure
 	// counts); tests shorten them.
@@ -48,6 +61,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.AutoStream == "" {
 		c.AutoStream = control.StreamAudio
+	}
+	if c.Media == "" {
+		c.Media = media.ModeTest
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -72,6 +88,14 @@ func (c Config) Validate() error {
 	}
 	if len(c.Name) > 64 {
 		errs = append(errs, errors.New("name: longer than 64 bytes"))
+	}
+	switch c.Media {
+	case media.ModeAuto, media.ModeDevices, media.ModeTest:
+	default:
+		errs = append(errs, fmt.Errorf("media: %q is not auto, devices or test", c.Media))
+	}
+	if err := c.MediaConfig.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("media: %w", err))
 	}
 	if err := c.Heartbeat.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("heartbeat: %w", err))

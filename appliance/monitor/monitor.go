@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"github.com/pion/webrtc/v4"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -17,7 +18,9 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/appliance/pairing/pake"
+	"github.com/cradle-monitor/cradle/appliance/rtc"
 	"github.com/cradle-monitor/cradle/appliance/transport"
+	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/store"
 )
 
@@ -30,6 +33,8 @@ type Monitor struct {
 	code pairing.Code
 	srv  *transport.Server
 	adm  *admin.Server
+	streams *streams
+	hub     *media.Hub
 	now  func() time.Time
 
 	mu     sync.Mutex
@@ -47,7 +52,9 @@ type Monitor struct {
 // peer is one live connection. Its fields other than conn are guarded by
 // Monitor.mu.
 type peer struct {
-	conn  *transport.Conn
+	conn    *transport.Conn
+	streams *peerStreams
+	status  sync.Once // starts the status pump once the peer is trusted
 	hello control.Hello
 	since time.Time
 	pake  *pake.Monitor // the pairing session in progress, if any
@@ -87,6 +94,29 @@ func Open(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 	}
+	if m.hub, err = media.Open(cfg.Media, cfg.MediaConfig, m.log); err != nil {
+		return nil, fmt.Errorf("monitor: media: %w", err)
+	}
+	rcfg := cfg.RTC
+	if rcfg.Logger == nil {
+		rcfg.Logger = m.log
+	}
+	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil {
+		if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+			rcfg.IncludeLoopback = true
+		}
+	}
+	engine, err := rtc.NewEngine(rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: webrtc: %w", err)
+	}
+	videoMime := rcfg.VideoMimeType
+	if videoMime == "" {
+		videoMime = webrtc.MimeTypeVP8
+	}
+	if m.streams, err = newStreams(m.hub, engine, videoMime); err != nil {
+		return nil, err
+	}
 	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log}); err != nil {
 		return nil, fmt.Errorf("monitor: cannot serve the control channel on %s: %w (is another cradled running?)", cfg.Listen, err)
 	}
@@ -96,6 +126,11 @@ func Open(cfg Config) (*Monitor, error) {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	sub := m.st.Subscribe(m.st.State().Seq)
 	m.wg.Add(3)
+	if cfg.Device != nil {
+		m.wg.Add(1)
+		go m.buttons()
+	}
+	m.updateLED()
 	go m.acceptLoop()
 	go m.followStore(sub)
 	go m.tickWindow()
@@ -194,6 +229,12 @@ func (m *Monitor) closeResources() {
 	if m.srv != nil {
 		m.srv.Close()
 	}
+	if m.streams != nil {
+		m.streams.close()
+	}
+	if m.hub != nil {
+		m.hub.Close()
+	}
 	if m.st != nil {
 		if err := m.st.Close(); err != nil {
 			m.log.Error("closing the event log", "err", err)
@@ -212,6 +253,7 @@ func (m *Monitor) acceptLoop() {
 			return
 		}
 		p := &peer{conn: c, hello: hello, since: m.now()}
+		p.streams = m.newPeerStreams(p)
 		m.mu.Lock()
 		m.peers[c.ID()] = p
 		m.mu.Unlock()
@@ -230,6 +272,7 @@ func (m *Monitor) serve(p *peer) {
 	m.record(store.ConnectionOpened{ConnID: connID(c), Fingerprint: c.Peer(), Remote: c.RemoteAddr().String()})
 	log.Info("listener connected", "trusted", c.Trusted(), "name", p.hello.Name)
 	defer func() {
+		p.streams.close()
 		m.mu.Lock()
 		delete(m.peers, c.ID())
 		var eff []pairing.Effect
@@ -252,6 +295,9 @@ func (m *Monitor) serve(p *peer) {
 	m.mu.Unlock()
 	if err := c.Send(m.ctx, ack); err != nil {
 		return
+	}
+	if c.Trusted() {
+		m.startStatus(p)
 	}
 	for {
 		msg, err := c.Recv(m.ctx)
@@ -278,8 +324,14 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 	case control.ErrorMsg:
 		m.log.Info("listener reported an error", "conn", p.conn.ID(), "code", msg.Code, "message", msg.Message)
 		return nil
-	case control.StreamStart, control.StreamStop, control.WebRTCOffer, control.WebRTCAnswer, control.WebRTCICE:
-		return control.Errorf(control.CodeBadRequest, "this monitor does not stream yet")
+	case control.StreamStart:
+		return p.streams.start(msg)
+	case control.WebRTCOffer:
+		return p.streams.offer(msg)
+	case control.WebRTCICE:
+		return p.streams.ice(msg)
+	case control.StreamStop:
+		return p.streams.stop(msg)
 	default:
 		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
 	}

@@ -146,11 +146,24 @@ func TestPairOnSameConnection(t *testing.T) {
 	if !m.Trusted(c.id.Fingerprint) {
 		t.Fatal("listener not on the allowlist after pairing")
 	}
-	// Trusted on the same connection: a non-pairing request is now answered
-	// (bad_request: no media yet) instead of closing with untrusted.
-	send(t, conn, control.StreamStart{Session: "s", Kind: "audio"})
-	if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code == "untrusted" {
-		t.Fatalf("after pairing, stream_start got %+v", msg)
+	// Trusted on the same connection: a non-pairing request is now served
+	// (here refused as a bad request) instead of closing with untrusted, and
+	// the sound level arrives.
+	send(t, conn, control.StreamStart{Session: "s", Kind: "smell"})
+	sawStatus := false
+	for {
+		msg := recv(t, conn)
+		if _, ok := msg.(control.Status); ok {
+			sawStatus = true
+			continue
+		}
+		if e, ok := msg.(control.ErrorMsg); !ok || e.Code != "bad_request" {
+			t.Fatalf("after pairing, stream_start got %+v", msg)
+		}
+		break
+	}
+	for !sawStatus {
+		_, sawStatus = recv(t, conn).(control.Status)
 	}
 	if st := m.Status(); st.Pairing.Open {
 		t.Error("window still open after a successful pairing")

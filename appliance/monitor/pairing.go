@@ -88,6 +88,7 @@ func (m *Monitor) pairConfirm(p *peer, msg control.PairConfirm) error {
 		return control.Errorf(control.CodeInternal, "cannot record the pairing: %v", err)
 	}
 	c.SetTrusted(true)
+	m.startStatus(p)
 	m.apply(eff, c.Peer())
 	m.log.Info("listener paired", "conn", c.ID(), "peer", c.Peer(), "name", name)
 	return c.Send(m.ctx, control.PairDone{CB: cB, DeviceID: m.id.Fingerprint.DeviceID(), Name: m.cfg.Name})
@@ -99,9 +100,11 @@ func (m *Monitor) apply(effects []pairing.Effect, fp identity.Fingerprint) {
 	for _, e := range effects {
 		switch e := e.(type) {
 		case pairing.WindowOpened:
+			defer m.updateLED()
 			m.record(store.PairingWindowOpened{Duration: time.Until(e.Until).Round(time.Second), Until: e.Until})
 			m.log.Info("pairing window open", "until", e.Until.Format(time.TimeOnly))
 		case pairing.WindowClosed:
+			defer m.updateLED()
 			m.record(store.PairingWindowClosed{Reason: store.CloseReason(e.Reason.String())})
 			m.log.Info("pairing window closed", "reason", e.Reason.String())
 		case pairing.AttemptFailed:
@@ -206,6 +209,7 @@ func (m *Monitor) followStore(sub *store.Subscription) {
 		case store.ListenerTrusted:
 			for _, peer := range m.peersOf(p.Fingerprint, false) {
 				peer.conn.SetTrusted(true)
+				m.startStatus(peer)
 			}
 		case store.ListenerRevoked:
 			for _, peer := range m.peersOf(p.Fingerprint, false) {

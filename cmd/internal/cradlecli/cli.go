@@ -30,6 +30,8 @@ Commands:
   monitors [--json]                    list paired monitors
   forget MONITOR                       forget a paired monitor
   status [MONITOR] [--json] [--watch]  show whether paired monitors are online
+  listen MONITOR [--video] [--record FILE] [--duration D]
+                                       stream from a monitor, print its sound level
 
 MONITOR is a paired monitor's name, device id, or host:port.
 
@@ -104,6 +106,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.forget(ctx, l, rest)
 	case "status":
 		err = e.status(ctx, l, rest)
+	case "listen":
+		err = e.listen(ctx, l, rest)
 	default:
 		fmt.Fprintf(stderr, "cradle: unknown command %q\n", cmd)
 		fs.Usage()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/cradle-monitor/cradle/media"
 )
 
 // DefaultConfigFile is read when it exists and --config is not given.
@@ -26,6 +28,7 @@ type fileConfig struct {
 	HeartbeatMisses *int      `toml:"heartbeat_misses"`
 	AutoStream      *string   `toml:"auto_stream"`
 	LogLevel        *string   `toml:"log_level"`
+	Media           *string   `toml:"media"`
 }
 
 // duration is a TOML string such as "3m" or "500ms".
@@ -75,6 +78,9 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("setup-code", &e.cfg.SetupCode, fc.SetupCode)
 	str("auto-stream", &e.cfg.AutoStream, fc.AutoStream)
 	str("log-level", &e.logLevel, fc.LogLevel)
+	if fc.Media != nil && !set["media"] {
+		e.cfg.Media = media.Mode(*fc.Media)
+	}
 	if fc.PairingWindow != nil && !set["pairing-window"] {
 		e.cfg.PairingWindow = fc.PairingWindow.Duration
 	}

@@ -1,0 +1,97 @@
+// Package media captures the nursery: the microphone and the camera (or a
+// test tone and a moving test pattern), encoded once and fanned out to
+// every listener, and the sound level with noise detection.
+//
+// # Using it
+//
+// The monitor's duties, in order:
+//
+//  1. hub, err := media.Open(mode, cfg, log) with mode from --media
+//     (auto, devices or test). Nothing captures yet. defer hub.Close().
+//  2. For sound-level status: lv, _ := hub.SubscribeLevels(); read lv.C()
+//     (a Level every Config.LevelInterval, 200 ms by default; Noise is the
+//     VOX state). lv.Close() when done.
+//  3. For each listener's WebRTC audio track: a, _ := hub.SubscribeAudio();
+//     for s := range a.C() { track.WriteSample(media.Sample{Data: s.Data,
+//     Duration: s.Duration}) } (pion's media.Sample). The channel closes
+//     when the subscription ends; a.Err() says why. a.Close() when the
+//     listener goes.
+//  4. Video the same way with hub.SubscribeVideo(); the first frame a
+//     subscriber gets is a key frame. Call hub.RequestKeyFrame() when a
+//     receiver sends a PLI or FIR.
+//  5. Read promptly: each subscriber has a small queue. A slow audio or
+//     level subscriber loses its oldest items (Dropped counts them); a slow
+//     video subscriber skips to the next key frame. Nobody slows the
+//     capture or the other subscribers.
+//
+// The tracks' codecs: webrtc.RTPCodecCapability{MimeType:
+// webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2} (WebRTC always
+// signals Opus as two channels; the packets are mono) and
+// webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}.
+//
+// # Encode once
+//
+// A Hub counts its users. The microphone runs while anyone wants levels or
+// audio; the Opus encoder while anyone wants audio; the camera and the VP8
+// encoder while anyone wants video. A later subscriber shares what runs;
+// the last one to leave turns the device off (closed, not paused) before
+// its Close returns. Stats counts starts and stops. A source that fails is
+// reopened with a growing pause; an encoder that fails ends its
+// subscriptions with the error.
+//
+// # Audio
+//
+// Opus, 48 kHz mono, 32 kb/s, VoIP mode, 10 ms frames by default: the
+// microphone delivers 10 ms periods, so a packet leaves the Hub about 10 ms
+// after its first sample was captured (Sample.Captured), well inside the
+// 30 ms capture-to-receipt goal on a LAN; 20 ms frames halve the packet
+// rate and add 10 ms. Opus costs well under 1 % of a core either way.
+// mediadevices links a static libopus; nothing to install.
+//
+// # Video: VP8, not H.264
+//
+// Measured here (amd64, one thread, per second of 640x480 at 15 fps, ~500
+// kb/s): x264 "ultrafast" 1.1 % of a core on the test pattern and 2.0 % on
+// a noisy picture; VP8 2.5–3 % and 12–14 %; VP8 through mediadevices' own
+// wrapper (speed 0) 9 % and 51 %. H.264 is the cheaper codec, and we still
+// choose VP8:
+//
+//   - Licence. libx264 is GPL: a binary linked with it, and the .deb and
+//     image that ship it, must be distributed as GPL (or under a paid x264
+//     licence), and H.264 encoders in shipped products fall under a patent
+//     pool. libvpx is BSD with a royalty-free patent grant: no constraint
+//     on Cradle's own licence.
+//   - Browsers. Both are mandatory in WebRTC (RFC 7742), but every browser
+//     decodes VP8 in software as shipped, whereas Firefox on several
+//     platforms gets H.264 from Cisco's OpenH264 plugin, downloaded from
+//     the internet after installation, and Cradle must work offline.
+//   - CPU on a Pi Zero 2 W (four Cortex-A53 at 1 GHz, several times
+//     slower per core than the machine above). We drive libvpx ourselves
+//     (vp8.go) in real-time mode with an adaptive speed that keeps each
+//     frame within a quarter of the frame interval, so VP8 stays within
+//     about a quarter of a core and gives up quality, not frames, when the
+//     Pi is busy. Video runs only while someone watches; audio, which a
+//     baby monitor cannot do without, costs almost nothing. Lower
+//     Config.Width/Height (320x240 costs a quarter) if a Pi struggles.
+//
+// The Pi's hardware H.264 encoder (V4L2 memory-to-memory) would cost least
+// of all, but mediadevices v0.9.4 cannot drive it; it is the next step if
+// video must be cheaper. `go test -tags codeccompare -bench Compare` (needs
+// libx264-dev) repeats the comparison.
+//
+// # Devices
+//
+// Microphones come from mediadevices' ALSA driver (miniaudio loads
+// libasound at run time), cameras from its V4L2 driver: USB webcams, and
+// the Pi camera where the kernel exposes it as a plain V4L2 capture device
+// (the legacy bcm2835-v4l2 driver; libcamera-only sensors are not). Both
+// drivers list the devices present when the program starts: plug devices
+// in before starting the monitor. ALSA's "null" PCM and miniaudio's null
+// backend are silence generators and never count as a microphone. Config
+// .Microphone and .Camera pick a device by name.
+//
+// Building needs cgo and libvpx-dev (the Debian package), running needs
+// libvpx and libasound2. Without cgo the package still builds: ModeAuto
+// falls back to the test sources, levels work, and audio and video
+// subscriptions fail with ErrNoEncoder.
+package media

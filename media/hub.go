@@ -1,0 +1,641 @@
+package media
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hub owns the capture: one microphone, one camera, one encoder each,
+// shared by every subscriber. Devices run only while someone uses them:
+//
+//   - the microphone while there is a level or an audio subscriber;
+//   - the Opus encoder while there is an audio subscriber;
+//   - the camera and the VP8 encoder while there is a video subscriber.
+//
+// A subscriber joining later shares what runs; the last one leaving turns
+// the device off. The Hub is safe for concurrent use.
+type Hub struct {
+	src Sources
+	cfg Config
+	log *slog.Logger
+	enc encoders
+
+	// op serialises starting and stopping devices, which may block (a
+	// device close waits for its goroutine). The goroutines never take it.
+	op sync.Mutex
+	// reapers counts the goroutines that stop devices after a failure.
+	reapers sync.WaitGroup
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	levelSubs map[*Subscription[Level]]struct{}
+	audioSubs map[*Subscription[Sample]]struct{}
+	videoSubs map[*Subscription[Sample]]struct{}
+	mic, cam  *pipe
+	stats     Stats
+}
+
+// Stats counts what the Hub started and stopped, for tests and metrics.
+type Stats struct {
+	MicStarts, MicStops                   int
+	CameraStarts, CameraStops             int
+	AudioEncoderStarts, AudioEncoderStops int
+	VideoEncoderStarts, VideoEncoderStops int
+	MicOn, CameraOn                       bool
+	AudioEncoding, VideoEncoding          bool
+	LevelSubscribers, AudioSubscribers    int
+	VideoSubscribers                      int
+	AudioFrames, VideoFrames, KeyFrames   uint64
+	SourceErrors, EncoderErrors           int
+	NoiseEvents                           int
+}
+
+// NewHub returns a Hub over src. Nothing captures until a subscriber asks.
+func NewHub(src Sources, cfg Config, log *slog.Logger) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if src.Audio == nil {
+		return nil, fmt.Errorf("%w: no audio source", ErrInvalidConfig)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{
+		src:       src,
+		cfg:       cfg,
+		log:       log,
+		enc:       defaultEncoders,
+		levelSubs: make(map[*Subscription[Level]]struct{}),
+		audioSubs: make(map[*Subscription[Sample]]struct{}),
+		videoSubs: make(map[*Subscription[Sample]]struct{}),
+	}, nil
+}
+
+// Config returns the validated configuration the Hub runs with.
+func (h *Hub) Config() Config { return h.cfg }
+
+// Stats returns a snapshot of the counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.stats
+	s.MicOn, s.CameraOn = h.mic != nil, h.cam != nil
+	s.AudioEncoding = s.AudioEncoderStarts > s.AudioEncoderStops
+	s.VideoEncoding = s.VideoEncoderStarts > s.VideoEncoderStops
+	s.LevelSubscribers, s.AudioSubscribers, s.VideoSubscribers = len(h.levelSubs), len(h.audioSubs), len(h.videoSubs)
+	return s
+}
+
+// SubscribeLevels delivers the sound level every Config.LevelInterval,
+// turning the microphone on if it is off.
+func (h *Hub) SubscribeLevels() (*Subscription[Level], error) {
+	h.op.Lock()
+	defer h.op.Unlock()
+	if err := h.startMic(); err != nil {
+		return nil, err
+	}
+	s := newSubscription[Level](h.cfg.LevelQueue)
+	s.unsub = func() { h.unsubscribe(func() { delete(h.levelSubs, s); s.end(nil) }) }
+	h.mu.Lock()
+	h.levelSubs[s] = struct{}{}
+	h.mu.Unlock()
+	return s, nil
+}
+
+// SubscribeAudio delivers Opus packets (48 kHz mono, Config.AudioFrame
+// each), turning the microphone and the encoder on if they are off. The
+// first packet comes within a frame of the encoder starting.
+func (h *Hub) SubscribeAudio() (*Subscription[Sample], error) {
+	if h.enc.audio == nil {
+		return nil, ErrNoEncoder
+	}
+	h.op.Lock()
+	defer h.op.Unlock()
+	if err := h.startMic(); err != nil {
+		return nil, err
+	}
+	s := newSubscription[Sample](h.cfg.AudioQueue)
+	s.unsub = func() { h.unsubscribe(func() { delete(h.audioSubs, s); s.end(nil) }) }
+	h.mu.Lock()
+	h.audioSubs[s] = struct{}{}
+	h.mu.Unlock()
+	return s, nil
+}
+
+// SubscribeVideo delivers VP8 frames, starting with a key frame, turning
+// the camera and the encoder on if they are off.
+func (h *Hub) SubscribeVideo() (*Subscription[Sample], error) {
+	if h.src.Video == nil {
+		return nil, ErrNoVideo
+	}
+	if h.enc.video == nil {
+		return nil, ErrNoEncoder
+	}
+	h.op.Lock()
+	defer h.op.Unlock()
+	if err := h.startCamera(); err != nil {
+		return nil, err
+	}
+	s := newSubscription[Sample](h.cfg.VideoQueue)
+	s.waitKey = true
+	s.unsub = func() { h.unsubscribe(func() { delete(h.videoSubs, s); s.end(nil) }) }
+	h.mu.Lock()
+	h.videoSubs[s] = struct{}{}
+	h.cam.forceKey.Store(true)
+	h.mu.Unlock()
+	return s, nil
+}
+
+// RequestKeyFrame asks the video encoder for a key frame (a receiver's
+// PLI or FIR). It does nothing while the camera is off.
+func (h *Hub) RequestKeyFrame() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cam != nil {
+		h.cam.forceKey.Store(true)
+	}
+}
+
+// Close ends every subscription (Err reports ErrClosed) and turns the
+// devices off. It is idempotent.
+func (h *Hub) Close() error {
+	h.op.Lock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.op.Unlock()
+		return nil
+	}
+	h.closed = true
+	for s := range h.levelSubs {
+		s.end(ErrClosed)
+	}
+	for s := range h.audioSubs {
+		s.end(ErrClosed)
+	}
+	for s := range h.videoSubs {
+		s.end(ErrClosed)
+	}
+	clear(h.levelSubs)
+	clear(h.audioSubs)
+	clear(h.videoSubs)
+	h.mu.Unlock()
+	h.stopIdle()
+	h.op.Unlock()
+	h.reapers.Wait()
+	return nil
+}
+
+// unsubscribe removes a subscription and turns off what nobody uses.
+func (h *Hub) unsubscribe(remove func()) {
+	h.op.Lock()
+	defer h.op.Unlock()
+	h.mu.Lock()
+	remove()
+	h.mu.Unlock()
+	h.stopIdle()
+}
+
+// stopIdle stops the devices nobody uses. The caller holds op.
+func (h *Hub) stopIdle() {
+	h.mu.Lock()
+	var stop []*pipe
+	if h.mic != nil && len(h.levelSubs)+len(h.audioSubs) == 0 {
+		stop = append(stop, h.mic)
+		h.mic = nil
+		h.stats.MicStops++
+	}
+	if h.cam != nil && len(h.videoSubs) == 0 {
+		stop = append(stop, h.cam)
+		h.cam = nil
+		h.stats.CameraStops++
+	}
+	h.mu.Unlock()
+	for _, p := range stop {
+		p.stop()
+		h.log.Info("media: " + p.name + " off")
+	}
+}
+
+// startMic turns the microphone on unless it is. The caller holds op.
+func (h *Hub) startMic() error {
+	if h.isClosed() {
+		return ErrClosed
+	}
+	if h.mic != nil { // only op holders write mic
+		return nil
+	}
+	open := func() (io.Closer, error) { return h.src.Audio.OpenAudio(AudioFormat{Chunk: h.cfg.AudioFrame}) }
+	p, err := startPipe("microphone", h.src.Audio.String(), open, h.runMic)
+	if err != nil {
+		return fmt.Errorf("media: opening %s: %w", h.src.Audio, err)
+	}
+	h.mu.Lock()
+	h.mic = p
+	h.stats.MicStarts++
+	h.mu.Unlock()
+	h.log.Info("media: microphone on", "source", h.src.Audio.String())
+	return nil
+}
+
+// startCamera turns the camera on unless it is. The caller holds op.
+func (h *Hub) startCamera() error {
+	if h.isClosed() {
+		return ErrClosed
+	}
+	if h.cam != nil {
+		return nil
+	}
+	f := VideoFormat{Width: h.cfg.Width, Height: h.cfg.Height, FPS: h.cfg.FPS}
+	open := func() (io.Closer, error) { return h.src.Video.OpenVideo(f) }
+	p, err := startPipe("camera", h.src.Video.String(), open, h.runCamera)
+	if err != nil {
+		return fmt.Errorf("media: opening %s: %w", h.src.Video, err)
+	}
+	h.mu.Lock()
+	h.cam = p
+	h.stats.CameraStarts++
+	h.mu.Unlock()
+	h.log.Info("media: camera on", "source", h.src.Video.String(), "format", fmt.Sprintf("%dx%d@%d", f.Width, f.Height, f.FPS))
+	return nil
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// runMic is the microphone's goroutine: level meter, VOX, and, while an
+// audio subscriber exists, the Opus encoder and the fan-out.
+func (h *Hub) runMic(p *pipe) {
+	meter := NewMeter(SampleRate, h.cfg.LevelInterval)
+	vox := NewVox(h.cfg.Vox)
+	frameLen := int(int64(SampleRate) * int64(h.cfg.AudioFrame) / int64(time.Second))
+	frame := make([]int16, 0, frameLen)
+	var frameAt time.Time
+	var enc audioEncoder
+	defer func() { h.closeAudioEncoder(enc) }()
+
+	emit := func(l Level) {
+		noise, changed := vox.Update(l.RMSDBFS, l.At)
+		l.Noise = noise
+		if changed {
+			h.log.Info("media: noise", "noise", noise, "rms_dbfs", int(l.RMSDBFS))
+		}
+		h.publishLevel(l, changed && noise)
+	}
+	for {
+		pcm, err := p.stream.(AudioStream).Read()
+		if err != nil {
+			if !h.reopen(p, err) {
+				return
+			}
+			frame = frame[:0]
+			continue
+		}
+		meter.Add(pcm.Samples, pcm.Captured, emit)
+
+		want := h.wantAudio()
+		if want && enc == nil {
+			if enc, err = h.enc.audio(h.cfg); err != nil {
+				h.failAudio(fmt.Errorf("media: starting the audio encoder: %w", err))
+				enc = nil
+				continue
+			}
+			frame = frame[:0]
+			h.noteEncoder(&h.stats.AudioEncoderStarts)
+		}
+		if !want && enc != nil {
+			h.closeAudioEncoder(enc)
+			enc = nil
+		}
+		if enc == nil {
+			continue
+		}
+		for i := 0; i < len(pcm.Samples); {
+			if len(frame) == 0 {
+				frameAt = pcm.Captured.Add(time.Duration(i) * time.Second / SampleRate)
+			}
+			n := min(frameLen-len(frame), len(pcm.Samples)-i)
+			frame = append(frame, pcm.Samples[i:i+n]...)
+			i += n
+			if len(frame) < frameLen {
+				break
+			}
+			data, err := enc.Encode(frame)
+			frame = frame[:0]
+			if err != nil {
+				h.failAudio(fmt.Errorf("media: encoding audio: %w", err))
+				h.closeAudioEncoder(enc)
+				enc = nil
+				break
+			}
+			h.publishAudio(Sample{Data: data, Duration: h.cfg.AudioFrame, Captured: frameAt, KeyFrame: true})
+		}
+	}
+}
+
+// runCamera is the camera's goroutine: the VP8 encoder and the fan-out.
+func (h *Hub) runCamera(p *pipe) {
+	var enc videoEncoder
+	var w, ht int
+	var t0, last, lastKey time.Time
+	period := time.Second / time.Duration(h.cfg.FPS)
+	defer func() { h.closeVideoEncoder(enc) }()
+	for {
+		fr, err := p.stream.(VideoStream).Read()
+		if err != nil {
+			if !h.reopen(p, err) {
+				return
+			}
+			p.forceKey.Store(true)
+			continue
+		}
+		// A camera may run faster than asked: keep to the frame rate.
+		if !last.IsZero() && fr.Captured.Sub(last) < period*3/4 {
+			continue
+		}
+		size := fr.Image.Rect.Size()
+		if enc == nil || size.X != w || size.Y != ht {
+			h.closeVideoEncoder(enc)
+			if enc, err = h.enc.video(h.cfg, size.X, size.Y); err != nil {
+				enc = nil
+				h.failVideo(fmt.Errorf("media: starting the video encoder: %w", err))
+				continue
+			}
+			w, ht, t0 = size.X, size.Y, fr.Captured
+			h.noteEncoder(&h.stats.VideoEncoderStarts)
+			p.forceKey.Store(true)
+		}
+		// Forced key frames are big: at most one per minKeyFrameGap, however
+		// many receivers ask.
+		force := p.forceKey.Load() && (lastKey.IsZero() || fr.Captured.Sub(lastKey) >= minKeyFrameGap)
+		if force {
+			p.forceKey.Store(false)
+			lastKey = fr.Captured
+		}
+		data, key, err := enc.Encode(fr.Image, fr.Captured.Sub(t0), force)
+		if err != nil {
+			h.failVideo(fmt.Errorf("media: encoding video: %w", err))
+			h.closeVideoEncoder(enc)
+			enc = nil
+			continue
+		}
+		if len(data) == 0 { // dropped by rate control
+			if force {
+				p.forceKey.Store(true)
+			}
+			continue
+		}
+		d := period
+		if !last.IsZero() {
+			d = fr.Captured.Sub(last)
+		}
+		last = fr.Captured
+		if h.publishVideo(Sample{Data: data, Duration: d, Captured: fr.Captured, KeyFrame: key}) {
+			p.forceKey.Store(true)
+		}
+	}
+}
+
+func (h *Hub) wantAudio() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.audioSubs) > 0
+}
+
+func (h *Hub) noteEncoder(counter *int) {
+	h.mu.Lock()
+	*counter++
+	h.mu.Unlock()
+}
+
+func (h *Hub) closeAudioEncoder(enc audioEncoder) {
+	if enc == nil {
+		return
+	}
+	if err := enc.Close(); err != nil {
+		h.log.Warn("media: closing the audio encoder", "err", err)
+	}
+	h.noteEncoder(&h.stats.AudioEncoderStops)
+}
+
+func (h *Hub) closeVideoEncoder(enc videoEncoder) {
+	if enc == nil {
+		return
+	}
+	if err := enc.Close(); err != nil {
+		h.log.Warn("media: closing the video encoder", "err", err)
+	}
+	h.noteEncoder(&h.stats.VideoEncoderStops)
+}
+
+func (h *Hub) publishLevel(l Level, noiseStarted bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if noiseStarted {
+		h.stats.NoiseEvents++
+	}
+	for s := range h.levelSubs {
+		s.offer(l)
+	}
+}
+
+func (h *Hub) publishAudio(smp Sample) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats.AudioFrames++
+	for s := range h.audioSubs {
+		s.offer(smp)
+	}
+}
+
+// publishVideo fans a frame out and reports whether a subscriber waits
+// for a key frame. A subscriber whose queue is full skips to the next key
+// frame (a VP8 decoder cannot use frames after a gap); it asks for one only
+// once it has emptied its queue, so a stuck subscriber does not make the
+// encoder send key frames to everyone.
+func (h *Hub) publishVideo(smp Sample) (needKey bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats.VideoFrames++
+	if smp.KeyFrame {
+		h.stats.KeyFrames++
+	}
+	for s := range h.videoSubs {
+		if s.waitKey {
+			if !smp.KeyFrame {
+				needKey = needKey || len(s.ch) == 0
+				continue
+			}
+			if !s.tryOffer(smp) {
+				s.drain()
+				s.tryOffer(smp)
+			}
+			s.waitKey = false
+			continue
+		}
+		if !s.tryOffer(smp) {
+			s.dropped.Add(1)
+			s.waitKey = true
+		}
+	}
+	return needKey
+}
+
+// failAudio ends the audio subscriptions after an encoder failure (their
+// Err reports it); the microphone keeps running for level subscribers.
+func (h *Hub) failAudio(err error) {
+	h.log.Error("media: audio stream failed", "err", err)
+	h.mu.Lock()
+	h.stats.EncoderErrors++
+	for s := range h.audioSubs {
+		s.end(err)
+		delete(h.audioSubs, s)
+	}
+	h.mu.Unlock()
+	h.reapLater()
+}
+
+// failVideo ends the video subscriptions after an encoder failure.
+func (h *Hub) failVideo(err error) {
+	h.log.Error("media: video stream failed", "err", err)
+	h.mu.Lock()
+	h.stats.EncoderErrors++
+	for s := range h.videoSubs {
+		s.end(err)
+		delete(h.videoSubs, s)
+	}
+	h.mu.Unlock()
+	h.reapLater()
+}
+
+// reapLater stops the devices nobody uses from another goroutine: a
+// device's goroutine cannot stop itself (stop waits for it). Close waits
+// for these goroutines; they start only from device goroutines, which
+// Close has stopped before it waits.
+func (h *Hub) reapLater() {
+	h.reapers.Add(1)
+	go func() {
+		defer h.reapers.Done()
+		h.op.Lock()
+		defer h.op.Unlock()
+		h.stopIdle()
+	}()
+}
+
+// reopen handles a failed Read: it closes the stream and opens it again,
+// waiting longer after each failure, until it works (true) or the pipe is
+// stopped (false).
+func (h *Hub) reopen(p *pipe, cause error) bool {
+	if p.stopping() {
+		return false
+	}
+	h.mu.Lock()
+	h.stats.SourceErrors++
+	h.mu.Unlock()
+	delay := 500 * time.Millisecond
+	for {
+		h.log.Warn("media: "+p.name+" failed: reopening", "source", p.desc, "err", cause, "after", delay)
+		p.closeStream()
+		t := time.NewTimer(delay)
+		select {
+		case <-p.quit:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		ok, err := p.openStream()
+		if !ok {
+			return false
+		}
+		if err == nil {
+			h.log.Info("media: "+p.name+" reopened", "source", p.desc)
+			return true
+		}
+		cause, delay = err, min(2*delay, 10*time.Second)
+	}
+}
+
+// minKeyFrameGap bounds how often receivers can force a key frame.
+const minKeyFrameGap = 500 * time.Millisecond
+
+// pipe is one device's goroutine and its stream.
+type pipe struct {
+	name, desc string
+	open       func() (io.Closer, error)
+	quit       chan struct{} // closed by stop
+	done       chan struct{} // closed when the goroutine returns
+	forceKey   atomic.Bool
+
+	mu     sync.Mutex // guards stream against stop
+	stream io.Closer  // read only by the goroutine
+	closed bool
+}
+
+// startPipe opens the stream and starts run on it.
+func startPipe(name, desc string, open func() (io.Closer, error), run func(*pipe)) (*pipe, error) {
+	stream, err := open()
+	if err != nil {
+		return nil, err
+	}
+	p := &pipe{name: name, desc: desc, open: open, stream: stream, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		run(p)
+	}()
+	return p, nil
+}
+
+func (p *pipe) stopping() bool {
+	select {
+	case <-p.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop closes the stream, which unblocks the goroutine's Read, and waits
+// for the goroutine.
+func (p *pipe) stop() {
+	close(p.quit)
+	p.mu.Lock()
+	p.closed = true
+	p.closeStreamLocked()
+	p.mu.Unlock()
+	<-p.done
+}
+
+func (p *pipe) closeStream() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeStreamLocked()
+}
+
+func (p *pipe) closeStreamLocked() {
+	if p.stream != nil {
+		_ = p.stream.Close()
+	}
+}
+
+// openStream replaces the stream unless the pipe was stopped (false).
+func (p *pipe) openStream() (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false, nil
+	}
+	s, err := p.open()
+	if err != nil {
+		return true, err
+	}
+	p.stream = s
+	return true, nil
+}
