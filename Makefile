@@ -11,7 +11,7 @@ STATICCHECK_VERSION := v0.8.2
 # filters (fault tests), systemd-analyze (unit check), libvpx (VP8, cgo),
 # ALSA (microphone; the tests play a tone through ALSA's file plugin),
 # opusdec (decodes the end-to-end recording).
-APT_PACKAGES := iproute2 iptables systemd pkg-config libvpx-dev libasound2 alsa-utils opus-tools
+APT_PACKAGES := iproute2 iptables systemd pkg-config libvpx-dev libasound2 alsa-utils opus-tools bind9-dnsutils avahi-daemon avahi-utils dbus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
