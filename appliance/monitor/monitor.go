@@ -1,11 +1,11 @@
 package monitor
 
 import (
-	"github.com/pion/webrtc/v4"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/pion/webrtc/v4"
 	"log/slog"
 	"net"
 	"os"
@@ -26,16 +26,16 @@ import (
 
 // Monitor is a running monitor daemon.
 type Monitor struct {
-	cfg  Config
-	log  *slog.Logger
-	st   *store.Store
-	id   *identity.Identity
-	code pairing.Code
-	srv  *transport.Server
-	adm  *admin.Server
+	cfg     Config
+	log     *slog.Logger
+	st      *store.Store
+	id      *identity.Identity
+	code    pairing.Code
+	srv     *transport.Server
+	adm     *admin.Server
 	streams *streams
 	hub     *media.Hub
-	now  func() time.Time
+	now     func() time.Time
 
 	mu     sync.Mutex
 	window *pairing.Window
@@ -55,10 +55,10 @@ type peer struct {
 	conn    *transport.Conn
 	streams *peerStreams
 	status  sync.Once // starts the status pump once the peer is trusted
-	hello control.Hello
-	since time.Time
-	pake  *pake.Monitor // the pairing session in progress, if any
-	name  string        // the name the listener gave in PairStart
+	hello   control.Hello
+	since   time.Time
+	pake    *pake.Monitor // the pairing session in progress, if any
+	name    string        // the name the listener gave in PairStart
 }
 
 // Open loads (or creates) the monitor's state, binds the control channel

@@ -22,10 +22,10 @@ type streams struct {
 	video  *webrtc.TrackLocalStaticSample
 
 	mu      sync.Mutex
-	nAudio  int           // sessions receiving audio
-	nVideo  int           // sessions receiving video
-	stopA   func()        // stops the audio pump
-	stopV   func()        // stops the video pump
+	nAudio  int    // sessions receiving audio
+	nVideo  int    // sessions receiving video
+	stopA   func() // stops the audio pump
+	stopV   func() // stops the video pump
 	wg      sync.WaitGroup
 	onWrite func(media.Sample) // test hook: every audio sample written
 }
