@@ -55,7 +55,7 @@ run: build
 
 ## test: everything `go test` can check, with the race detector.
 test: deps
-	$(GO) test -race -timeout 9m ./...
+	$(GO) test -race -count=1 -timeout 9m ./...
 
 ## verify: formatting, vet, staticcheck, and a tidy go.mod.
 verify: tools

@@ -9,7 +9,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/appliance/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -100,5 +102,60 @@ func TestSessionOfflineAndBack(t *testing.T) {
 	t.Logf("offline after %v, online again %v after the network returned (rtt %v)", back.Sub(cut), time.Since(back), c.RTT)
 	if s.Conn() == nil {
 		t.Error("no live connection after reconnecting")
+	}
+}
+
+// TestStreamResumesAfterReconnect: a kept-up session restarts its stream
+// after the network comes back.
+func TestStreamResumesAfterReconnect(t *testing.T) {
+	_, l, m, r := setup(t)
+	streamer := NewStreamer(StreamOptions{})
+	online, offline := make(chan struct{}, 4), make(chan struct{}, 4)
+	s := l.NewSession(m, SessionOptions{
+		OnChange: func(c Change) {
+			if c.Presence == Online {
+				online <- struct{}{}
+			} else {
+				offline <- struct{}{}
+			}
+		},
+		OnConnected: func(ctx context.Context, c *transport.Conn, ack control.HelloAck) {
+			if err := streamer.Run(ctx, c, ack); err != nil {
+				t.Errorf("stream: %v", err)
+			}
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done; streamer.Close() }()
+	waitPackets := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for streamer.Stats().AudioPackets <= n {
+			if time.Now().After(deadline) {
+				t.Fatalf("stream stuck at %d packets", streamer.Stats().AudioPackets)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	<-online
+	waitPackets(20)
+	r.blocked.Store(true)
+	select { // the heartbeat drops the connection
+	case <-offline:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never offline")
+	}
+	before := streamer.Stats()
+	r.blocked.Store(false)
+	select {
+	case <-online:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never back online")
+	}
+	waitPackets(before.AudioPackets + 20)
+	if st := streamer.Stats(); st.Sessions < 2 {
+		t.Fatalf("stream not restarted after the reconnection: %+v", st)
 	}
 }

@@ -23,6 +23,9 @@ import (
 // StreamOptions say what to stream and where its output goes.
 type StreamOptions struct {
 	Video bool      // audio+video instead of audio
+	// FollowAuto adds video when the monitor's auto-stream setting is
+	// audio+video.
+	FollowAuto bool
 	Audio io.Writer // the audio as Ogg/Opus; nil reads and drops it
 	// VideoOut receives the video (IVF for VP8, Annex-B for H.264); nil drops it.
 	VideoOut io.Writer
@@ -97,7 +100,8 @@ func (s *Streamer) event(format string, args ...any) {
 // Run streams over c until ctx ends or c closes. It is the
 // SessionOptions.OnConnected of a kept-up session, so a stream resumes
 // after every reconnection.
-func (s *Streamer) Run(ctx context.Context, c *transport.Conn, _ control.HelloAck) error {
+func (s *Streamer) Run(ctx context.Context, c *transport.Conn, ack control.HelloAck) error {
+	video := s.opt.Video || (s.opt.FollowAuto && ack.AutoStream == control.StreamAudioVideo)
 	cfg := rtc.Config{}
 	if a, ok := c.RemoteAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
 		cfg.IncludeLoopback = true
@@ -126,7 +130,7 @@ func (s *Streamer) Run(ctx context.Context, c *transport.Conn, _ control.HelloAc
 		}
 	})
 	for {
-		err := s.session(rctx, c, eng, msgs)
+		err := s.session(rctx, c, eng, msgs, video)
 		switch {
 		case ctx.Err() != nil || c.Err() != nil:
 			return nil
@@ -145,12 +149,12 @@ func (s *Streamer) Run(ctx context.Context, c *transport.Conn, _ control.HelloAc
 
 // session runs one WebRTC session; it returns errRestart when the
 // session ended but the connection is fine.
-func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engine, msgs <-chan control.Message) error {
+func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engine, msgs <-chan control.Message, video bool) error {
 	var idb [8]byte
 	rand.Read(idb[:])
 	session := hex.EncodeToString(idb[:])
 	kind := control.StreamAudio
-	if s.opt.Video {
+	if video {
 		kind = control.StreamAudioVideo
 	}
 	off := eng.NewOfferer()
@@ -190,7 +194,7 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 	if err := c.Send(ctx, control.StreamStart{Session: session, Kind: kind}); err != nil {
 		return err
 	}
-	offer, err := off.Start(session, s.opt.Video)
+	offer, err := off.Start(session, video)
 	if err != nil {
 		return err
 	}

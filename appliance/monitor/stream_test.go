@@ -1,0 +1,216 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/rtc"
+)
+
+// pairedListener pairs a new listener with m and connects it.
+func pairedListener(t *testing.T, m *Monitor, name string) (*listener.Listener, listener.Monitor) {
+	t.Helper()
+	l, err := listener.Open(listener.Config{StateDir: filepath.Join(t.TempDir(), name), Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mon, err := l.Pair(ctx, listener.PairRequest{Target: m.Addr().String(), Code: m.SetupCode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, mon
+}
+
+type streaming struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	s      *listener.Streamer
+}
+
+func startStream(t *testing.T, l *listener.Listener, mon listener.Monitor) *streaming {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c, ack, err := l.Dial(ctx, mon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &streaming{cancel: cancel, done: make(chan struct{}), s: listener.NewStreamer(listener.StreamOptions{})}
+	go func() {
+		defer close(st.done)
+		defer c.Close(control.CodeNone, "")
+		if err := st.s.Run(ctx, c, ack); err != nil {
+			t.Errorf("stream: %v", err)
+		}
+	}()
+	t.Cleanup(st.stop)
+	return st
+}
+
+func (s *streaming) stop() { s.cancel(); <-s.done }
+
+func (s *streaming) packets() uint64 { return s.s.Stats().AudioPackets }
+
+// waitPackets waits until the stream has received more than n packets.
+func (s *streaming) waitPackets(t *testing.T, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.packets() <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stream stuck at %d packets", s.packets())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFourListenersShareOneCapture: four listeners stream at once; one
+// stopping does not disturb the others; the capture is started once and
+// the encoder stops when the last stream stops.
+func TestFourListenersShareOneCapture(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	var ss []*streaming
+	var first, st = m.hub.Stats(), m.hub.Stats()
+	for i := range 4 {
+		l, mon := pairedListener(t, m, fmt.Sprint("parent", i))
+		s := startStream(t, l, mon)
+		s.waitPackets(t, 10)
+		ss = append(ss, s)
+		if i == 0 {
+			first = m.hub.Stats()
+		}
+	}
+	st = m.hub.Stats()
+	if st.AudioEncoderStarts != 1 || st.MicStarts != first.MicStarts || st.AudioSubscribers != 1 {
+		t.Fatalf("capture restarted or duplicated for later listeners: first %+v, now %+v", first, st)
+	}
+	ss[0].stop()
+	for _, s := range ss[1:] {
+		s.waitPackets(t, s.packets()+20) // the others keep receiving
+	}
+	if st := m.hub.Stats(); !st.AudioEncoding || st.AudioEncoderStarts != 1 {
+		t.Fatalf("stopping one listener disturbed the capture: %+v", st)
+	}
+	for _, s := range ss[1:] {
+		s.stop()
+	}
+	waitFor(t, func() bool { return !m.hub.Stats().AudioEncoding })
+	waitFor(t, func() bool { return !m.hub.Stats().MicOn }) // nobody connected: microphone off
+	if n := m.streams.engine.Sessions(); n != 0 {
+		t.Fatalf("%d peer connections left after every listener stopped", n)
+	}
+}
+
+// TestStreamRequestErrors: out-of-order and malformed signalling, and an
+// offer flood, are answered with errors and leak no peer connection.
+func TestStreamRequestErrors(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	m.OpenPairing(0)
+	c := newClient(t)
+	conn, _ := c.dial(m)
+	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
+		t.Fatal(err)
+	}
+	expectError := func(msg control.Message, code string) {
+		t.Helper()
+		send(t, conn, msg)
+		for {
+			switch r := recv(t, conn).(type) {
+			case control.Status:
+				continue
+			case control.ErrorMsg:
+				if r.Code != code {
+					t.Fatalf("%s: error %s (%s), want %s", msg.MessageType(), r.Code, r.Message, code)
+				}
+				return
+			default:
+				t.Fatalf("%s: got %T, want error %s", msg.MessageType(), r, code)
+			}
+		}
+	}
+	expectError(control.WebRTCICE{Session: "s1", Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}, "bad_request")
+	expectError(control.WebRTCOffer{Session: "s1", SDP: "v=0"}, "bad_request") // no stream_start
+	expectError(control.StreamStop{Session: "nope"}, "bad_request")
+	send(t, conn, control.StreamStart{Session: "s1", Kind: "audio"})
+	expectError(control.WebRTCOffer{Session: "s1", SDP: "this is not SDP"}, "bad_request")
+	// A flood of well-formed offers: beyond the limits, busy.
+	sdp := offerSDP(t)
+	busy := 0
+	for i := range 20 {
+		session := fmt.Sprint("f", i)
+		send(t, conn, control.StreamStart{Session: session, Kind: "audio"})
+		send(t, conn, control.WebRTCOffer{Session: session, SDP: sdp})
+	}
+	answers := 0
+	for answers+busy < 20 {
+		switch r := recv(t, conn).(type) {
+		case control.WebRTCAnswer:
+			answers++
+		case control.ErrorMsg:
+			if r.Code == "busy" {
+				busy++
+			} else if r.Code != "bad_request" { // over the per-connection stream_start limit
+				t.Fatalf("flood: unexpected error %+v", r)
+			} else {
+				busy++
+			}
+		}
+	}
+	if n := m.streams.engine.Sessions(); n > 2 || answers > 2 {
+		t.Fatalf("flood left %d peer connections (%d answers), want at most 2", n, answers)
+	}
+	conn.Close(control.CodeNone, "")
+	waitFor(t, func() bool { return m.streams.engine.Sessions() == 0 })
+	waitFor(t, func() bool { return !m.hub.Stats().AudioEncoding })
+}
+
+// TestUntrustedOfferRefused: an unpaired listener's stream request closes
+// its connection with untrusted.
+func TestUntrustedOfferRefused(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	conn, _ := newClient(t).dial(m)
+	send(t, conn, control.WebRTCOffer{Session: "s", SDP: offerSDP(t)})
+	<-conn.Done()
+	if !errors.Is(conn.Err(), control.ErrUntrusted) {
+		t.Fatalf("closed with %v", conn.Err())
+	}
+	if m.streams.engine.Sessions() != 0 {
+		t.Fatal("an untrusted offer created a peer connection")
+	}
+}
+
+var offerOnce struct {
+	sync.Once
+	sdp string
+}
+
+// offerSDP is a real receive-only audio offer from the listener's side.
+func offerSDP(t *testing.T) string {
+	t.Helper()
+	offerOnce.Do(func() {
+		eng, err := rtcEngine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := eng.NewOfferer()
+		defer o.Close()
+		offerOnce.sdp, err = o.Start("x", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	return offerOnce.sdp
+}
+
+func rtcEngine() (*rtc.Engine, error) { return rtc.NewEngine(rtc.Config{IncludeLoopback: true}) }
