@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -36,6 +37,11 @@ type StreamOptions struct {
 	// OnFirstAudio is called once per session with the arrival time of
 	// its first audio packet.
 	OnFirstAudio func(time.Time)
+	// OnAudioPacket, if set, sees every audio RTP packet as it arrives
+	// (for latency measurements); it must not keep pkt.
+	OnAudioPacket func(pkt *rtp.Packet, at time.Time)
+	// Logger receives WebRTC's own logs; nil discards them.
+	Logger *slog.Logger
 	// AnswerTimeout bounds the wait for the monitor's answer (default 10 s).
 	AnswerTimeout time.Duration
 }
@@ -102,7 +108,10 @@ func (s *Streamer) event(format string, args ...any) {
 // after every reconnection.
 func (s *Streamer) Run(ctx context.Context, c *transport.Conn, ack control.HelloAck) error {
 	video := s.opt.Video || (s.opt.FollowAuto && ack.AutoStream == control.StreamAudioVideo)
-	cfg := rtc.Config{}
+	cfg := rtc.Config{Logger: s.opt.Logger}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	if a, ok := c.RemoteAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
 		cfg.IncludeLoopback = true
 	}
@@ -180,6 +189,9 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
 				return
+			}
+			if audio && s.opt.OnAudioPacket != nil {
+				s.opt.OnAudioPacket(pkt, time.Now())
 			}
 			if audio {
 				firstOnce.Do(func() {

@@ -45,7 +45,7 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	opt := listener.StreamOptions{Video: *video, FollowAuto: true}
+	opt := listener.StreamOptions{Video: *video, FollowAuto: true, Logger: e.cfg.Logger}
 	var files []*os.File
 	defer func() {
 		for _, f := range files {

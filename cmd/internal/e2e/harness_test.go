@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // proc is a background process whose output lines are collected.
 type proc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	lines  []string
@@ -50,7 +50,7 @@ type proc struct {
 	stderr bytes.Buffer
 }
 
-func start(t *testing.T, prefix []string, bin string, args ...string) *proc {
+func start(t testing.TB, prefix []string, bin string, args ...string) *proc {
 	t.Helper()
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, bin))
 	argv = append(argv, args...)
@@ -173,7 +173,7 @@ func (p *proc) wait(timeout time.Duration) int {
 }
 
 // run runs a binary to completion and returns stdout, stderr and the exit code.
-func run(t *testing.T, prefix []string, bin string, args ...string) (string, string, int) {
+func run(t testing.TB, prefix []string, bin string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -195,7 +195,7 @@ func run(t *testing.T, prefix []string, bin string, args ...string) (string, str
 }
 
 // mustRun runs a binary and fails the test unless it exits 0.
-func mustRun(t *testing.T, prefix []string, bin string, args ...string) string {
+func mustRun(t testing.TB, prefix []string, bin string, args ...string) string {
 	t.Helper()
 	out, errs, code := run(t, prefix, bin, args...)
 	if code != 0 {
@@ -214,7 +214,7 @@ type monitor struct {
 
 var servingRE = regexp.MustCompile(`serving .* on (\S+), fingerprint`)
 
-func startMonitor(t *testing.T, prefix []string, state, listen string, extra ...string) *monitor {
+func startMonitor(t testing.TB, prefix []string, state, listen string, extra ...string) *monitor {
 	t.Helper()
 	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug"}, extra...)
 	p := start(t, prefix, "cradled", args...)
@@ -222,12 +222,12 @@ func startMonitor(t *testing.T, prefix []string, state, listen string, extra ...
 	return &monitor{proc: p, state: state, addr: servingRE.FindStringSubmatch(line)[1], prefix: prefix}
 }
 
-func (m *monitor) admin(t *testing.T, args ...string) string {
+func (m *monitor) admin(t testing.TB, args ...string) string {
 	t.Helper()
 	return mustRun(t, nil, "cradled", append([]string{"--state-dir", m.state}, args...)...)
 }
 
-func (m *monitor) code(t *testing.T) string {
+func (m *monitor) code(t testing.TB) string {
 	t.Helper()
 	out := m.admin(t, "setup-code")
 	mm := regexp.MustCompile(`Setup code: (\d{4}-\d{4})`).FindStringSubmatch(out)
@@ -245,7 +245,7 @@ type watchLine struct {
 	At       time.Time
 }
 
-func parseWatch(t *testing.T, line string) watchLine {
+func parseWatch(t testing.TB, line string) watchLine {
 	t.Helper()
 	var w watchLine
 	if err := json.Unmarshal([]byte(line), &w); err != nil {

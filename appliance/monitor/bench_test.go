@@ -1,0 +1,122 @@
+package monitor
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/media"
+)
+
+// BenchmarkFirstAudio: from a listener starting (dial included) to its
+// first audio packet, 20 runs on loopback, capture cold each time.
+// Goal: median under 150 ms.
+func BenchmarkFirstAudio(b *testing.B) {
+	_, l, mon := benchSetup(b)
+	var runs []time.Duration
+	for range b.N {
+		for range 20 {
+			start := time.Now()
+			first := make(chan time.Time, 1)
+			s := listener.NewStreamer(listener.StreamOptions{OnFirstAudio: func(at time.Time) {
+				select {
+				case first <- at:
+				default:
+				}
+			}})
+			ctx, cancel := context.WithCancel(context.Background())
+			c, ack, err := l.Dial(ctx, mon)
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx, c, ack) }()
+			select {
+			case at := <-first:
+				runs = append(runs, at.Sub(start))
+			case <-time.After(5 * time.Second):
+				b.Fatal("no audio within 5s")
+			}
+			cancel()
+			<-done
+			c.Close(control.CodeNone, "")
+			s.Close()
+		}
+	}
+	slices.Sort(runs)
+	b.ReportMetric(float64(runs[len(runs)/2].Microseconds())/1000, "first-audio-median-ms")
+	b.ReportMetric(float64(runs[len(runs)-1].Microseconds())/1000, "first-audio-max-ms")
+}
+
+// BenchmarkCaptureToPacket: from a sample captured (the first PCM sample
+// of an Opus frame) to its RTP packet received by a listener, matched by
+// payload. Goal: median under 30 ms.
+func BenchmarkCaptureToPacket(b *testing.B) {
+	m, l, mon := benchSetup(b)
+	var mu sync.Mutex
+	captured := map[string]time.Time{}
+	m.streams.onWrite = func(s media.Sample) {
+		mu.Lock()
+		captured[string(s.Data)] = s.Captured
+		mu.Unlock()
+	}
+	var lat []time.Duration
+	s := listener.NewStreamer(listener.StreamOptions{OnAudioPacket: func(p *rtp.Packet, at time.Time) {
+		mu.Lock()
+		if c, ok := captured[string(p.Payload)]; ok {
+			lat = append(lat, at.Sub(c))
+			delete(captured, string(p.Payload))
+		}
+		mu.Unlock()
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	c, ack, err := l.Dial(ctx, mon)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx, c, ack) }()
+	b.ResetTimer()
+	time.Sleep(3 * time.Second) // 300 packets at 10 ms
+	b.StopTimer()
+	cancel()
+	<-done
+	c.Close(control.CodeNone, "")
+	m.streams.onWrite = nil
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) < 100 {
+		b.Fatalf("only %d packets matched", len(lat))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "capture-to-packet-median-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "capture-to-packet-p99-ms")
+}
+
+func benchSetup(b *testing.B) (*Monitor, *listener.Listener, listener.Monitor) {
+	b.Helper()
+	m, err := Open(Config{StateDir: b.TempDir(), Listen: "127.0.0.1:0", limits: pairing.WindowConfig{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	l, err := listener.Open(listener.Config{StateDir: b.TempDir(), Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.OpenPairing(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mon, err := l.Pair(ctx, listener.PairRequest{Target: m.Addr().String(), Code: m.SetupCode()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, l, mon
+}

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/listener"
+)
+
+// BenchmarkMonitorResources runs the real cradled (--media test) and
+// reports its CPU (percent of one core) and resident memory while 1 and
+// 4 listeners stream audio, and 1 streams audio and video, over 10 s.
+// Goal: RSS under 60 MB with 4 audio listeners.
+func BenchmarkMonitorResources(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		listeners int
+		video     bool
+	}{{"audio-1", 1, false}, {"audio-4", 4, false}, {"video-1", 1, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			t := b
+			dir := b.TempDir()
+			p := start(t, nil, "cradled", "--state-dir", filepath.Join(dir, "m"), "--listen", "127.0.0.1:0", "--media", "test", "--log-level", "warn")
+			defer p.kill()
+			_, line := p.waitLine(0, servingRE, 20*time.Second)
+			addr := servingRE.FindStringSubmatch(line)[1]
+			mon := &monitor{proc: p, state: filepath.Join(dir, "m"), addr: addr}
+			code := mon.code(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stops []func()
+			for i := range tc.listeners {
+				sd := filepath.Join(dir, fmt.Sprint("l", i))
+				mon.admin(t, "pair")
+				mustRun(t, nil, "cradle", "--state-dir", sd, "pair", addr, "--code", code)
+				l, err := listener.Open(listener.Config{StateDir: sd})
+				if err != nil {
+					b.Fatal(err)
+				}
+				m, err := l.Resolve(addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c, ack, err := l.Dial(ctx, m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := listener.NewStreamer(listener.StreamOptions{Video: tc.video})
+				done := make(chan struct{})
+				go func() { defer close(done); s.Run(ctx, c, ack) }()
+				stops = append(stops, func() { <-done; c.Close(control.CodeNone, ""); s.Close() })
+			}
+			time.Sleep(2 * time.Second) // streams up, capture warm
+			cpu0, at0 := procCPU(b, p.cmd.Process.Pid), time.Now()
+			time.Sleep(10 * time.Second)
+			cpu1, at1 := procCPU(b, p.cmd.Process.Pid), time.Now()
+			rss, hwm := procMem(b, p.cmd.Process.Pid)
+			cancel()
+			for _, s := range stops {
+				s()
+			}
+			b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
+			b.ReportMetric(float64(rss)/1024, "rss-MB")
+			b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
+		})
+	}
+}
+
+// procCPU is a process's user+system CPU time.
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// procMem is a process's resident set and its peak, in KiB.
+func procMem(b *testing.B, pid int) (rss, hwm int64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v
+		case "VmHWM:":
+			hwm = v
+		}
+	}
+	return rss, hwm
+}
