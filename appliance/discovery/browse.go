@@ -40,13 +40,13 @@ type BrowseConfig struct {
 
 // Monitor is one monitor found on the network.
 type Monitor struct {
-	Name        string       // room name, e.g. "Nursery"
-	DeviceID    string       // 7-character short id
-	Fingerprint string       // human form, 8 groups of 7; pin this, after pairing
-	Addrs       []netip.Addr // sorted; IPv6 link-local ones carry their zone
-	Port        int          // UDP port of the control channel
-	PairingOpen bool         // its pairing window is open
-	Protocol    int          // protocol version it speaks
+	Name        string       `json:"name"`         // room name, e.g. "Nursery"
+	DeviceID    string       `json:"device_id"`    // 7-character short id
+	Fingerprint string       `json:"fingerprint"`  // human form, 8 groups of 7; pin this, after pairing
+	Addrs       []netip.Addr `json:"addrs"`        // sorted; IPv6 link-local ones carry their zone
+	Port        int          `json:"port"`         // UDP port of the control channel
+	PairingOpen bool         `json:"pairing_open"` // its pairing window is open
+	Protocol    int          `json:"protocol"`     // protocol version it speaks
 }
 
 // AddrPort returns the monitor's first address with its port, IPv4 first.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +27,11 @@ type Config struct {
 	Name      string // shown on the monitor; default the host name
 	Heartbeat presence.Config
 	Logger    *slog.Logger
+	// Discovery lets pairing find monitors by name over mDNS, and
+	// reconnection fall back to it when the last address stops answering.
+	Discovery bool
+	// DiscoveryInterface limits mDNS to one interface; empty uses all.
+	DiscoveryInterface string
 }
 
 // Listener is this device in the listener role.
@@ -191,22 +195,20 @@ type PairRequest struct {
 // Pair runs pairing with a monitor and stores it on success.
 func (l *Listener) Pair(ctx context.Context, req PairRequest) (Monitor, error) {
 	var pin identity.Fingerprint
+	var port uint16
 	code := req.Code
-	addr := req.Target
 	if req.Payload != nil {
-		pin, code = req.Payload.Fingerprint, req.Payload.Code
-		if addr == "" {
-			return Monitor{}, errors.New("listener: give the monitor's address (host or host:port) with the payload")
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			addr = net.JoinHostPort(addr, fmt.Sprint(req.Payload.Port))
-		}
+		pin, code, port = req.Payload.Fingerprint, req.Payload.Code, req.Payload.Port
 	}
 	if code == "" {
 		return Monitor{}, ErrNoCode
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return Monitor{}, fmt.Errorf("listener: %q is not host:port", addr)
+	if req.Target == "" && req.Payload == nil {
+		return Monitor{}, errors.New("listener: give the monitor's HOST:PORT or its name")
+	}
+	addr, err := l.resolveTarget(ctx, req.Target, pin, port)
+	if err != nil {
+		return Monitor{}, err
 	}
 	c, ack, err := transport.Dial(ctx, addr, l.id, pin, l.hello(), l.transportConfig())
 	if err != nil {

@@ -122,6 +122,9 @@ func (s *Session) Run(ctx context.Context) error {
 			if fatal(err) {
 				return err
 			}
+			if attempt%3 == 2 && s.l.cfg.Discovery {
+				s.tryRediscover(ctx)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -182,6 +185,21 @@ func (s *Session) serve(ctx context.Context, c *transport.Conn, ack control.Hell
 	}
 	cancel()
 	wg.Wait()
+}
+
+// tryRediscover looks the monitor up over mDNS after its last address
+// failed a few times; a new address is remembered. The pinned
+// fingerprint still decides whom the next dial accepts.
+func (s *Session) tryRediscover(ctx context.Context) {
+	addr, err := s.l.rediscover(ctx, s.mon)
+	if err != nil || addr == s.mon.Address {
+		return
+	}
+	s.l.log.Info("monitor found at a new address", "monitor", s.mon.Name, "old", s.mon.Address, "new", addr)
+	if err := s.l.RecordAddress(ctx, s.mon, addr); err != nil {
+		s.l.log.Warn("cannot remember the new address", "err", err)
+	}
+	s.mon.Address = addr
 }
 
 func (s *Session) dialTimeout() time.Duration {

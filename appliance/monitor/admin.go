@@ -10,6 +10,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/store"
 )
 
@@ -80,6 +81,11 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 					return nil, err
 				}
 			}
+			// With the simulated button, `cradled pair` presses it, so the
+			// path is the same as a parent's finger on the real one.
+			if p, ok := m.cfg.Device.(hw.Presser); ok && args.Duration == 0 {
+				return m.pressAndWait(p.PressShort, 3*time.Second, func(st store.State) bool { return st.Pairing.Open })
+			}
 			until, err := m.OpenPairing(args.Duration)
 			if err != nil {
 				return nil, err
@@ -103,6 +109,11 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 			return nil, m.Revoke(ctx, args.Fingerprint)
 		},
 		"reset": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			if p, ok := m.cfg.Device.(hw.Presser); ok {
+				seq := m.st.State().Seq
+				long := m.cfg.HW.WithDefaults().LongPress
+				return m.pressAndWait(p.PressLong, long+3*time.Second, func(st store.State) bool { return resetAfter(m.st, seq) })
+			}
 			return nil, m.FactoryReset(ctx)
 		},
 		"events": func(_ context.Context, a json.RawMessage) (any, error) {
@@ -122,6 +133,41 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 			return out, err
 		},
 	}
+}
+
+// pressAndWait presses the simulated button and waits until done holds.
+func (m *Monitor) pressAndWait(press func(), within time.Duration, done func(store.State) bool) (any, error) {
+	press()
+	deadline := time.Now().Add(within)
+	for !done(m.st.State()) {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the simulated button press had no effect within %v (see the monitor's log)", within)
+		}
+		select {
+		case <-m.ctx.Done():
+			return nil, m.ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	m.mu.Lock()
+	ws := m.window.Status()
+	m.mu.Unlock()
+	if ws.Open {
+		return map[string]time.Time{"until": ws.Until}, nil
+	}
+	return nil, nil
+}
+
+// resetAfter reports whether a trust reset was appended after seq.
+func resetAfter(st *store.Store, seq uint64) bool {
+	found := false
+	_ = st.Events(seq, func(e store.Event) error {
+		if _, ok := e.Payload.(store.TrustReset); ok {
+			found = true
+		}
+		return nil
+	})
+	return found
 }
 
 // Status reports the monitor's state and its live connections.

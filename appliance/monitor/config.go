@@ -39,6 +39,12 @@ type Config struct {
 	RTC rtc.Config
 	// Device is the button and LED; nil means none.
 	Device hw.Device
+	// HW is the button's timing (used to wait for a simulated press).
+	HW hw.Config
+	// Advertise announces the monitor over mDNS (_cradle._udp).
+	Advertise bool
+	// AdvertiseInterface pins mDNS to one interface; empty uses all.
+	AdvertiseInterface string
 
 	// limits overrides the pairing limits (session timeout, failure
 	// counts); tests shorten them.

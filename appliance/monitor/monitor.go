@@ -8,6 +8,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/discovery"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/appliance/pairing/pake"
@@ -35,6 +37,7 @@ type Monitor struct {
 	adm     *admin.Server
 	streams *streams
 	hub     *media.Hub
+	adv     *discovery.Advertiser
 	now     func() time.Time
 
 	mu     sync.Mutex
@@ -120,6 +123,11 @@ func Open(cfg Config) (*Monitor, error) {
 	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log}); err != nil {
 		return nil, fmt.Errorf("monitor: cannot serve the control channel on %s: %w (is another cradled running?)", cfg.Listen, err)
 	}
+	if cfg.Advertise {
+		if err := m.advertise(); err != nil {
+			return nil, err
+		}
+	}
 	if m.adm, err = admin.Listen(cfg.AdminSocket, m.adminHandlers(), m.log); err != nil {
 		return nil, err
 	}
@@ -165,6 +173,24 @@ func (m *Monitor) loadIdentity() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// advertise starts the mDNS advertisement.
+func (m *Monitor) advertise() error {
+	ac := discovery.AdvertiseConfig{
+		Instance: m.cfg.Name, Port: m.Addr().Port, DeviceID: m.id.Fingerprint.DeviceID(),
+		Fingerprint: m.id.Fingerprint.String(), Protocol: control.ProtocolVersion,
+		Interface: m.cfg.AdvertiseInterface, Logger: m.log,
+	}
+	if ip, ok := netip.AddrFromSlice(m.Addr().IP); ok && !ip.Unmap().IsUnspecified() {
+		ac.IPs = []netip.Addr{ip.Unmap()}
+	}
+	adv, err := discovery.NewAdvertiser(ac)
+	if err != nil {
+		return fmt.Errorf("monitor: mDNS: %w", err)
+	}
+	m.adv = adv
 	return nil
 }
 
@@ -225,6 +251,9 @@ func (m *Monitor) Close() error {
 func (m *Monitor) closeResources() {
 	if m.adm != nil {
 		m.adm.Close()
+	}
+	if m.adv != nil {
+		m.adv.Close() // sends goodbye packets
 	}
 	if m.srv != nil {
 		m.srv.Close()

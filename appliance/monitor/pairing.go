@@ -101,10 +101,12 @@ func (m *Monitor) apply(effects []pairing.Effect, fp identity.Fingerprint) {
 		switch e := e.(type) {
 		case pairing.WindowOpened:
 			defer m.updateLED()
+			m.setAdvertisedPairing(true)
 			m.record(store.PairingWindowOpened{Duration: time.Until(e.Until).Round(time.Second), Until: e.Until})
 			m.log.Info("pairing window open", "until", e.Until.Format(time.TimeOnly))
 		case pairing.WindowClosed:
 			defer m.updateLED()
+			m.setAdvertisedPairing(false)
 			m.record(store.PairingWindowClosed{Reason: store.CloseReason(e.Reason.String())})
 			m.log.Info("pairing window closed", "reason", e.Reason.String())
 		case pairing.AttemptFailed:
@@ -130,6 +132,15 @@ func (m *Monitor) apply(effects []pairing.Effect, fp identity.Fingerprint) {
 		}
 	}
 	m.poke()
+}
+
+func (m *Monitor) setAdvertisedPairing(open bool) {
+	if m.adv == nil {
+		return
+	}
+	if err := m.adv.SetPairingOpen(open); err != nil {
+		m.log.Warn("mDNS: cannot update the pairing flag", "err", err)
+	}
 }
 
 func (m *Monitor) peerFingerprint(conn uint64, fallback identity.Fingerprint) identity.Fingerprint {

@@ -9,7 +9,8 @@ import (
 )
 
 // pionLogger routes pion's logs to slog. Pion's info lines (state changes,
-// one per event) go to debug, its trace lines nowhere.
+// one per event) and its warnings (mostly teardown races: "stream is
+// already closed") go to debug, its trace lines nowhere.
 type pionLogger struct{ log *slog.Logger }
 
 func (p pionLogger) NewLogger(scope string) logging.LeveledLogger {
@@ -34,7 +35,7 @@ func (s pionScope) Debug(m string)            { s.emit(slog.LevelDebug, m) }
 func (s pionScope) Debugf(f string, a ...any) { s.emitf(slog.LevelDebug, f, a...) }
 func (s pionScope) Info(m string)             { s.emit(slog.LevelDebug, m) }
 func (s pionScope) Infof(f string, a ...any)  { s.emitf(slog.LevelDebug, f, a...) }
-func (s pionScope) Warn(m string)             { s.emit(slog.LevelWarn, m) }
-func (s pionScope) Warnf(f string, a ...any)  { s.emitf(slog.LevelWarn, f, a...) }
+func (s pionScope) Warn(m string)             { s.emit(slog.LevelDebug, m) }
+func (s pionScope) Warnf(f string, a ...any)  { s.emitf(slog.LevelDebug, f, a...) }
 func (s pionScope) Error(m string)            { s.emit(slog.LevelError, m) }
 func (s pionScope) Errorf(f string, a ...any) { s.emitf(slog.LevelError, f, a...) }

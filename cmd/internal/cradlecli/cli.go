@@ -25,8 +25,11 @@ const usage = `usage: cradle [flags] command
 
 Commands:
   id                                   print this listener's fingerprint
-  pair HOST:PORT --code 1234-5678      pair with a monitor using its setup code
-  pair [HOST[:PORT]] --payload CR:...  pair using the setup payload (QR code text)
+  discover [--timeout D] [--json]      list the monitors on the local network (mDNS)
+  pair TARGET --code 1234-5678         pair with a monitor using its setup code;
+                                       TARGET is HOST:PORT, or a discovered name or id
+  pair [TARGET] --payload CR:...       pair using the setup payload (QR code text);
+                                       without TARGET the monitor is found over mDNS
   monitors [--json]                    list paired monitors
   forget MONITOR                       forget a paired monitor
   status [MONITOR] [--json] [--watch]  show whether paired monitors are online
@@ -79,6 +82,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.DurationVar(&e.cfg.Heartbeat.Interval, "heartbeat", time.Second, "heartbeat interval")
 	fs.IntVar(&e.cfg.Heartbeat.Misses, "heartbeat-misses", 3, "missed heartbeats before a monitor is offline")
 	fs.StringVar(&e.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.BoolVar(&e.cfg.Discovery, "mdns", true, "find monitors over mDNS (pair by name, reconnect after an address change)")
+	fs.StringVar(&e.cfg.DiscoveryInterface, "mdns-interface", "", "use mDNS on this interface only")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -108,6 +113,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.status(ctx, l, rest)
 	case "listen":
 		err = e.listen(ctx, l, rest)
+	case "discover":
+		err = e.discover(ctx, l, rest)
 	default:
 		fmt.Fprintf(stderr, "cradle: unknown command %q\n", cmd)
 		fs.Usage()
@@ -173,9 +180,6 @@ func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) err
 			return err
 		}
 		req.Payload = &p
-		if req.Target == "" {
-			req.Target = "127.0.0.1"
-		}
 	case *code != "":
 		c, err := pairing.ParseCode(*code)
 		if err != nil {
@@ -183,7 +187,7 @@ func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) err
 		}
 		req.Code = c
 		if target == "" {
-			return usageError("pair needs the monitor's HOST:PORT")
+			return usageError("pair needs the monitor's HOST:PORT or name (see cradle discover)")
 		}
 	default:
 		return usageError("pair needs --code or --payload")

@@ -26,6 +26,8 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/hw"
+	"github.com/cradle-monitor/cradle/hw/pi"
 )
 
 const usage = `usage: cradled [flags] [command]
@@ -48,6 +50,7 @@ type env struct {
 	stdout, stderr io.Writer
 	cfg            monitor.Config
 	logLevel       string
+	hwMode         string
 }
 
 // Main runs cradled with args (without the program name) and returns the
@@ -68,6 +71,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&e.cfg.AutoStream, "auto-stream", "audio", "stream listeners start on their own: off, audio, audio+video")
 	fs.StringVar(&e.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar((*string)(&e.cfg.Media), "media", "auto", "capture sources: auto (devices, else test sources), devices, or test (tone and pattern)")
+	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
+	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
+	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")
+	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button for a factory reset")
+	fs.BoolVar(&e.cfg.Advertise, "mdns", true, "advertise the monitor over mDNS (_cradle._udp)")
+	fs.StringVar(&e.cfg.AdvertiseInterface, "mdns-interface", "", "advertise on this interface only (default: all)")
 	configPath := fs.String("config", DefaultConfigFile, "TOML configuration file (flags override it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -142,6 +151,12 @@ func (e *env) serve(ctx context.Context) error {
 	cfg.Logger = e.logger()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	dev, err := pi.Open(e.hwMode, cfg.HW, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	cfg.Device = dev
 	m, err := monitor.Open(cfg)
 	if err != nil {
 		return err
@@ -214,7 +229,11 @@ func dialAddr(a *net.UDPAddr) string {
 }
 
 func (e *env) call(ctx context.Context, cmd string, args, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	timeout := 10 * time.Second
+	if cmd == "reset" { // a simulated long press takes its time
+		timeout = e.cfg.HW.WithDefaults().LongPress + 10*time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return admin.Call(ctx, e.cfg.AdminSocket, cmd, args, out)
 }

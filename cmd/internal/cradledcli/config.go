@@ -29,6 +29,12 @@ type fileConfig struct {
 	AutoStream      *string   `toml:"auto_stream"`
 	LogLevel        *string   `toml:"log_level"`
 	Media           *string   `toml:"media"`
+	HW              *string   `toml:"hw"`
+	LEDPin          *string   `toml:"led_pin"`
+	ButtonPin       *string   `toml:"button_pin"`
+	LongPress       *duration `toml:"long_press"`
+	MDNS            *bool     `toml:"mdns"`
+	MDNSInterface   *string   `toml:"mdns_interface"`
 }
 
 // duration is a TOML string such as "3m" or "500ms".
@@ -78,6 +84,16 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("setup-code", &e.cfg.SetupCode, fc.SetupCode)
 	str("auto-stream", &e.cfg.AutoStream, fc.AutoStream)
 	str("log-level", &e.logLevel, fc.LogLevel)
+	str("hw", &e.hwMode, fc.HW)
+	str("led-pin", &e.cfg.HW.LEDPin, fc.LEDPin)
+	str("button-pin", &e.cfg.HW.ButtonPin, fc.ButtonPin)
+	str("mdns-interface", &e.cfg.AdvertiseInterface, fc.MDNSInterface)
+	if fc.LongPress != nil && !set["long-press"] {
+		e.cfg.HW.LongPress = fc.LongPress.Duration
+	}
+	if fc.MDNS != nil && !set["mdns"] {
+		e.cfg.Advertise = *fc.MDNS
+	}
 	if fc.Media != nil && !set["media"] {
 		e.cfg.Media = media.Mode(*fc.Media)
 	}
@@ -98,6 +114,14 @@ func (e *env) validate() error {
 	var errs []error
 	if err := e.cfg.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	switch e.hwMode {
+	case "auto", "pi", "sim":
+	default:
+		errs = append(errs, fmt.Errorf("hw: %q is not auto, pi or sim", e.hwMode))
+	}
+	if err := e.cfg.HW.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("led_pin/button_pin/long_press: %w", err))
 	}
 	switch e.logLevel {
 	case "debug", "info", "warn", "error":

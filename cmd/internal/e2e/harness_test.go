@@ -38,6 +38,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// hostArgs turns mDNS off for listeners on the host's interfaces: tests
+// multicast only inside network namespaces they create.
+func hostArgs(prefix []string, bin string, args []string) []string {
+	if bin == "cradle" && len(prefix) == 0 {
+		return append([]string{"--mdns=false"}, args...)
+	}
+	return args
+}
+
 // proc is a background process whose output lines are collected.
 type proc struct {
 	t      testing.TB
@@ -52,6 +61,7 @@ type proc struct {
 
 func start(t testing.TB, prefix []string, bin string, args ...string) *proc {
 	t.Helper()
+	args = hostArgs(prefix, bin, args)
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, bin))
 	argv = append(argv, args...)
 	p := &proc{t: t, cmd: exec.Command(argv[0], argv[1:]...), cond: make(chan struct{}), done: make(chan struct{})}
@@ -175,6 +185,7 @@ func (p *proc) wait(timeout time.Duration) int {
 // run runs a binary to completion and returns stdout, stderr and the exit code.
 func run(t testing.TB, prefix []string, bin string, args ...string) (string, string, int) {
 	t.Helper()
+	args = hostArgs(prefix, bin, args)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, bin))
@@ -216,7 +227,10 @@ var servingRE = regexp.MustCompile(`serving .* on (\S+), fingerprint`)
 
 func startMonitor(t testing.TB, prefix []string, state, listen string, extra ...string) *monitor {
 	t.Helper()
-	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug"}, extra...)
+	// Simulated button with a short long-press, and no mDNS: tests on the
+	// host's interfaces must not multicast (discovery is tested in
+	// network namespaces).
+	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug", "--hw", "sim", "--long-press", "4s", "--mdns=false"}, extra...)
 	p := start(t, prefix, "cradled", args...)
 	_, line := p.waitLine(0, servingRE, 20*time.Second)
 	return &monitor{proc: p, state: state, addr: servingRE.FindStringSubmatch(line)[1], prefix: prefix}
@@ -224,7 +238,7 @@ func startMonitor(t testing.TB, prefix []string, state, listen string, extra ...
 
 func (m *monitor) admin(t testing.TB, args ...string) string {
 	t.Helper()
-	return mustRun(t, nil, "cradled", append([]string{"--state-dir", m.state}, args...)...)
+	return mustRun(t, nil, "cradled", append([]string{"--state-dir", m.state, "--long-press", "4s"}, args...)...)
 }
 
 func (m *monitor) code(t testing.TB) string {
