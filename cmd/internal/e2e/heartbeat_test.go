@@ -131,6 +131,8 @@ func newNetns(t *testing.T) *netns {
 		sh(t, "ip", "-n", x.ns, "link", "set", "lo", "up")
 		sh(t, "ip", "-n", x.ns, "addr", "add", x.ip+"/24", "dev", x.dev)
 		sh(t, "ip", "-n", x.ns, "link", "set", x.dev, "up")
+		// Multicast (mDNS) goes over the veth, inside the namespaces only.
+		sh(t, "ip", "-n", x.ns, "route", "add", "224.0.0.0/4", "dev", x.dev)
 	}
 	return n
 }
