@@ -61,13 +61,13 @@ func (n *notifySocket) expect(t *testing.T, want string, within time.Duration) {
 }
 
 // TestSIGTERMWithListeners: systemd hears READY, watchdog pings and
-// STOPPING; on SIGTERM four connected listeners all see going_away, the
+// STOPPING; on SIGTERM four streaming listeners all see going_away, the
 // process exits 0 within 5 s, and the store reopens with every event.
 func TestSIGTERMWithListeners(t *testing.T) {
 	ns := newNotifySocket(t)
 	os.Setenv("NOTIFY_SOCKET", ns.path)
 	os.Setenv("WATCHDOG_USEC", "400000")
-	mon := startMonitor(t, nil, filepath.Join(t.TempDir(), "monitor"), "127.0.0.1:0")
+	mon := startMonitor(t, nil, filepath.Join(t.TempDir(), "monitor"), "127.0.0.1:0", "--media", "test")
 	os.Unsetenv("NOTIFY_SOCKET")
 	os.Unsetenv("WATCHDOG_USEC")
 	ns.expect(t, "READY=1", 5*time.Second)
@@ -80,8 +80,8 @@ func TestSIGTERMWithListeners(t *testing.T) {
 		lis := []string{"--state-dir", filepath.Join(dir, fmt.Sprint(i)), "--name", fmt.Sprint("parent", i)}
 		mon.admin(t, "pair")
 		mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...)
-		w := start(t, nil, "cradle", append(lis, "status", "--watch", "--json")...)
-		w.waitLine(0, onlineRE, 10*time.Second)
+		w := start(t, nil, "cradle", append(lis, "listen", "Nursery")...)
+		w.waitLine(0, regexp.MustCompile(`first audio`), 10*time.Second)
 		watches = append(watches, w)
 	}
 	before := mon.admin(t, "events")
@@ -93,10 +93,13 @@ func TestSIGTERMWithListeners(t *testing.T) {
 	t.Logf("exited %v after SIGTERM", time.Since(t0))
 	ns.expect(t, "STOPPING=1", time.Second)
 	for i, w := range watches {
-		_, line := w.waitLine(0, offlineRE, 5*time.Second)
+		_, line := w.waitLine(0, regexp.MustCompile(`Nursery offline`), 5*time.Second)
 		if !strings.Contains(line, "shutting down") {
 			t.Errorf("listener %d went offline without going_away: %s", i, line)
 		}
+	}
+	if st := mon.stderrText(); !strings.Contains(st, "microphone off") {
+		t.Errorf("capture not stopped at shutdown:\n%s", st)
 	}
 	// Every event survived: the restarted monitor lists all of them and
 	// trusts all four listeners.
