@@ -71,6 +71,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&e.cfg.AutoStream, "auto-stream", "audio", "stream listeners start on their own: off, audio, audio+video")
 	fs.StringVar(&e.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar((*string)(&e.cfg.Media), "media", "auto", "capture sources: auto (devices, else test sources), devices, or test (tone and pattern)")
+	fs.StringVar(&e.cfg.MediaConfig.Microphone, "microphone", "", "ALSA capture device (name or part of it; default: the best one)")
+	fs.StringVar(&e.cfg.MediaConfig.Camera, "camera", "", "V4L2 camera (part of its path or name; default: the first one)")
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")

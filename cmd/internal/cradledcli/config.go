@@ -29,6 +29,11 @@ type fileConfig struct {
 	AutoStream      *string   `toml:"auto_stream"`
 	LogLevel        *string   `toml:"log_level"`
 	Media           *string   `toml:"media"`
+	Microphone      *string   `toml:"microphone"`
+	Camera          *string   `toml:"camera"`
+	VoxThreshold    *float64  `toml:"vox_threshold_dbfs"`
+	VoxAttack       *duration `toml:"vox_attack"`
+	VoxHold         *duration `toml:"vox_hold"`
 	HW              *string   `toml:"hw"`
 	LEDPin          *string   `toml:"led_pin"`
 	ButtonPin       *string   `toml:"button_pin"`
@@ -85,6 +90,17 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("auto-stream", &e.cfg.AutoStream, fc.AutoStream)
 	str("log-level", &e.logLevel, fc.LogLevel)
 	str("hw", &e.hwMode, fc.HW)
+	str("microphone", &e.cfg.MediaConfig.Microphone, fc.Microphone)
+	str("camera", &e.cfg.MediaConfig.Camera, fc.Camera)
+	if fc.VoxThreshold != nil {
+		e.cfg.MediaConfig.Vox.ThresholdDBFS = *fc.VoxThreshold
+	}
+	if fc.VoxAttack != nil {
+		e.cfg.MediaConfig.Vox.Attack = fc.VoxAttack.Duration
+	}
+	if fc.VoxHold != nil {
+		e.cfg.MediaConfig.Vox.Hold = fc.VoxHold.Duration
+	}
 	str("led-pin", &e.cfg.HW.LEDPin, fc.LEDPin)
 	str("button-pin", &e.cfg.HW.ButtonPin, fc.ButtonPin)
 	str("mdns-interface", &e.cfg.AdvertiseInterface, fc.MDNSInterface)
