@@ -75,7 +75,7 @@ bench: deps
 
 ## soak: long fault runs, kept out of `make test`.
 soak: deps
-	CRADLE_SOAK=1 $(GO) test -race -timeout 60m ./...
+	CRADLE_SOAK=1 $(GO) test -count=1 -run Soak -v -timeout 60m ./...
 
 clean:
 	rm -rf $(BIN) $(STATE) bench.out
