@@ -52,7 +52,7 @@ func (f Fingerprint) String() string {
 	for p := range 4 {
 		part := data[p*partLen : (p+1)*partLen]
 		copy(checked[p*(partLen+1):], part)
-		checked[p*(partLen+1)+partLen] = luhn32(part)
+		checked[p*(partLen+1)+partLen] = Luhn32(part)
 	}
 	var b strings.Builder
 	b.Grow(humanLen)
@@ -126,7 +126,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 	data := make([]byte, 0, dataLen)
 	for p := range 4 {
 		part := norm[p*(partLen+1) : p*(partLen+1)+partLen]
-		if luhn32(string(part)) != norm[p*(partLen+1)+partLen] {
+		if Luhn32(string(part)) != norm[p*(partLen+1)+partLen] {
 			return f, fmt.Errorf("%w: check character of groups %d-%d does not match: a character in groups %d-%d is mistyped",
 				ErrBadFingerprint, 2*p+1, 2*p+2, 2*p+1, 2*p+2)
 		}
@@ -140,11 +140,12 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 	return f, nil
 }
 
-// luhn32 returns the Luhn mod 32 check character for s, computed as
-// Syncthing does (factors 1, 2, 1, ... from the left). Every character of s
-// must be in alphabet. Any single substituted character changes the result,
-// because both x -> x and x -> fold(2x) are permutations of 0..31.
-func luhn32(s string) byte {
+// Luhn32 returns the Luhn mod 32 check character for s, a string of
+// RFC 4648 base32 characters, computed as Syncthing does (factors 1, 2,
+// 1, ... from the left). Any single substituted character changes the
+// result, because both x -> x and x -> fold(2x) are permutations of 0..31.
+// The setup payload uses the same check.
+func Luhn32(s string) byte {
 	const n = len(alphabet)
 	factor, sum := 1, 0
 	for i := range len(s) {

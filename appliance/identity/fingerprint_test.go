@@ -126,7 +126,7 @@ func TestParseFingerprintErrors(t *testing.T) {
 func TestParseRejectsPaddingBits(t *testing.T) {
 	compact := []byte(strings.ReplaceAll(Fingerprint{}.String(), "-", ""))
 	compact[54] = 'B' // last data character: value 1, a padding bit set
-	compact[55] = luhn32(string(compact[42:55]))
+	compact[55] = Luhn32(string(compact[42:55]))
 	_, err := ParseFingerprint(string(compact))
 	if !errors.Is(err, ErrBadFingerprint) {
 		t.Fatalf("non-zero padding bits accepted: %v", err)

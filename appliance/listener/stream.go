@@ -23,11 +23,11 @@ import (
 
 // StreamOptions say what to stream and where its output goes.
 type StreamOptions struct {
-	Video bool      // audio+video instead of audio
+	Video bool // audio+video instead of audio
 	// FollowAuto adds video when the monitor's auto-stream setting is
 	// audio+video.
 	FollowAuto bool
-	Audio io.Writer // the audio as Ogg/Opus; nil reads and drops it
+	Audio      io.Writer // the audio as Ogg/Opus; nil reads and drops it
 	// VideoOut receives the video (IVF for VP8, Annex-B for H.264); nil drops it.
 	VideoOut io.Writer
 	// OnStatus receives the monitor's status reports (sound level).

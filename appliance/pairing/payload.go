@@ -173,18 +173,6 @@ func ParsePayload(s string) (Payload, error) {
 	return p, nil
 }
 
-// luhn32 returns the Luhn mod 32 check character of s (characters of
-// payloadAlpha), computed as Syncthing does and as identity does for
-// fingerprints: factors 1, 2, 1, ... from the left; each product folded as
-// p/32 + p%32; check = (32 - sum%32) % 32. Any single mistyped character
-// changes the result.
-func luhn32(s string) byte {
-	const n = len(payloadAlpha)
-	factor, sum := 1, 0
-	for i := range len(s) {
-		addend := factor * strings.IndexByte(payloadAlpha, s[i])
-		factor = 3 - factor
-		sum += addend/n + addend%n
-	}
-	return payloadAlpha[(n-sum%n)%n]
-}
+// luhn32 is the payload's check character: the same Luhn mod 32 over
+// base32 as the fingerprint's human form.
+func luhn32(s string) byte { return identity.Luhn32(s) }
