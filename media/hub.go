@@ -79,6 +79,13 @@ func NewHub(src Sources, cfg Config, log *slog.Logger) (*Hub, error) {
 // Config returns the validated configuration the Hub runs with.
 func (h *Hub) Config() Config { return h.cfg }
 
+// SyntheticAudio reports whether the audio comes from the test tone rather
+// than a microphone (the test mode, or auto mode without a microphone).
+func (h *Hub) SyntheticAudio() bool {
+	_, ok := h.src.Audio.(*ToneSource)
+	return ok
+}
+
 // Stats returns a snapshot of the counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()

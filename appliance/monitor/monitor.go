@@ -135,8 +135,9 @@ func Open(cfg Config) (*Monitor, error) {
 	sub := m.st.Subscribe(m.st.State().Seq)
 	m.wg.Add(3)
 	if cfg.Device != nil {
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.buttons()
+		go m.watchHealth()
 	}
 	m.updateLED()
 	go m.acceptLoop()

@@ -2,9 +2,12 @@ package monitor
 
 import (
 	"context"
+	"net"
+	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/hw"
+	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/store"
 )
 
@@ -72,7 +75,49 @@ func (m *Monitor) updateLED() {
 	if m.Healthy() != nil {
 		st.Faults |= hw.FaultStore
 	}
+	// A monitor meant to hear the baby (not the test mode) shows a missing
+	// microphone, and a missing network, on its LED.
+	if m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio() {
+		st.Faults |= hw.FaultMicrophone
+	}
+	if !hasNetwork() {
+		st.Faults |= hw.FaultNetwork
+	}
 	m.cfg.Device.SetState(st)
+}
+
+// hasNetwork reports whether an interface other than loopback is up with
+// an address.
+func hasNetwork() bool {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return false
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		if addrs, err := ifc.Addrs(); err == nil && len(addrs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// watchHealth refreshes the LED every few seconds, for the faults that
+// arrive without an event (network gone, store failing).
+func (m *Monitor) watchHealth() {
+	defer m.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+			m.updateLED()
+		}
+	}
 }
 
 // buttons turns button presses into actions: a short press opens the
