@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
@@ -25,6 +26,14 @@ import (
 	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/store"
 )
+
+// maxUntrusted bounds the unpaired connections served at once.
+const maxUntrusted = 8
+
+// Retention of connection events: when keepConnections*2 connection
+// events have accumulated, the older ones are compacted away (trust
+// events are never dropped).
+const keepConnections = 1000
 
 // Monitor is a running monitor daemon.
 type Monitor struct {
@@ -44,6 +53,7 @@ type Monitor struct {
 	window *pairing.Window
 	peers  map[uint64]*peer
 	wake   chan struct{} // pokes the window ticker after its deadline moved
+	closes atomic.Int64  // connections closed since start, for compaction
 	fatal  chan error    // a failure the daemon cannot recover from
 
 	ctx    context.Context
@@ -285,6 +295,20 @@ func (m *Monitor) acceptLoop() {
 		p := &peer{conn: c, hello: hello, since: m.now()}
 		p.streams = m.newPeerStreams(p)
 		m.mu.Lock()
+		untrusted := 0
+		for _, q := range m.peers {
+			if !q.conn.Trusted() {
+				untrusted++
+			}
+		}
+		if !c.Trusted() && untrusted >= maxUntrusted {
+			m.mu.Unlock()
+			// A stranger on the Wi-Fi cannot exhaust the monitor (or its
+			// event log) with unpaired connections.
+			m.log.Warn("too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
+			c.Close(control.CodeBusy, "too many unpaired connections")
+			continue
+		}
 		m.peers[c.ID()] = p
 		m.mu.Unlock()
 		m.wg.Add(1)
@@ -314,6 +338,13 @@ func (m *Monitor) serve(p *peer) {
 		err := c.Err()
 		reason := closeReason(err)
 		m.record(store.ConnectionClosed{ConnID: connID(c), Fingerprint: c.Peer(), Remote: c.RemoteAddr().String(), Reason: reason, Duration: m.now().Sub(p.since)})
+		if m.closes.Add(1)%keepConnections == 0 {
+			if n, err := m.st.Compact(keepConnections); err != nil {
+				m.log.Warn("compacting connection history", "err", err)
+			} else {
+				m.log.Info("compacted connection history", "removed", n)
+			}
+		}
 		log.Info("listener disconnected", "reason", reason, "err", err)
 	}()
 	m.mu.Lock()

@@ -373,3 +373,29 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func resetEvent() store.TrustReset { return store.TrustReset{Reason: "test"} }
+
+// TestUnpairedConnectionsBounded: a stranger cannot hold more than
+// maxUntrusted unpaired connections; a paired listener still gets in.
+func TestUnpairedConnectionsBounded(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	friend := newClient(t)
+	m.OpenPairing(0)
+	fc, _ := friend.dial(m)
+	if err := friend.pair(t, fc, fc, m.SetupCode()); err != nil {
+		t.Fatal(err)
+	}
+	stranger := newClient(t)
+	for range maxUntrusted {
+		stranger.dial(m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := transport.Dial(ctx, m.Addr().String(), stranger.id, m.Fingerprint(),
+		control.Hello{Protocol: 1, Role: "listener", Name: "stranger"}, transport.Config{})
+	if !errors.Is(err, control.ErrBusy) {
+		t.Fatalf("connection beyond the limit: %v, want busy", err)
+	}
+	if _, ack := friend.dial(m); !ack.Trusted {
+		t.Fatal("paired listener refused while strangers hold connections")
+	}
+}
