@@ -7,6 +7,8 @@ TOOLS     := $(CURDIR)/.tools
 BIN       := $(CURDIR)/bin
 STATE     := $(CURDIR)/.state
 STATICCHECK_VERSION := v0.8.2
+NFPM_VERSION := v2.45.2
+VERSION ?= 0.1.0
 # Debian packages the build and tests use: network namespaces and packet
 # filters (fault tests), systemd-analyze (unit check), libvpx (VP8, cgo),
 # ALSA (microphone; the tests play a tone through ALSA's file plugin),
@@ -16,7 +18,7 @@ APT_PACKAGES := iproute2 iptables systemd pkg-config libvpx-dev libasound2 alsa-
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: all run build test verify bench soak deps apt tools clean
+.PHONY: all run build test verify bench soak deps apt tools clean deb
 
 all: build
 
@@ -40,7 +42,15 @@ $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./cmd/...
+
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+## deb: a Debian package of both binaries, the systemd unit and the
+## example configuration, for this machine's architecture.
+deb: build $(TOOLS)/nfpm
+	cd deploy/deb && ARCH=$$($(GO) env GOARCH) VERSION=$(VERSION) $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/
 
 ## run: the monitor on this machine, with its state under .state/.
 run: build
