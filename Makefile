@@ -18,7 +18,7 @@ APT_PACKAGES := iproute2 iptables systemd pkg-config libvpx-dev libasound2 alsa-
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: all run build test verify bench soak deps apt tools clean deb
+.PHONY: all run build test verify bench soak deps apt tools clean deb cross cross-deps deb-arm64
 
 all: build
 
@@ -50,6 +50,7 @@ $(TOOLS)/nfpm:
 ## deb: a Debian package of both binaries, the systemd unit and the
 ## example configuration, for this machine's architecture.
 deb: build $(TOOLS)/nfpm
+	mkdir -p $(BIN)/stage && cp $(BIN)/cradled $(BIN)/cradle $(BIN)/stage/
 	cd deploy/deb && ARCH=$$($(GO) env GOARCH) VERSION=$(VERSION) $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/
 
 ## run: the monitor on this machine, with its state under .state/.
@@ -77,11 +78,30 @@ verify: tools
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum: run it and commit"; git diff -- go.mod go.sum | head -40; \
 	  cp /tmp/cradle.go.mod.bak go.mod; cp /tmp/cradle.go.sum.bak go.sum; exit 1; fi
-	GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+	$(MAKE) cross
 
 ## bench: the speed and memory targets (see docs/BENCHMARKS.md).
 bench: deps
 	$(GO) test -run '^$$' -bench . -timeout 30m ./... | tee bench.out
+
+## cross: the Pi's binaries (linux/arm64, cgo: Opus, VP8, ALSA, V4L2)
+## into bin/arm64/, with Debian's cross compiler and arm64 libraries.
+CROSS_ENV := CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+cross: cross-deps
+	$(CROSS_ENV) $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/arm64/ ./cmd/...
+	$(CROSS_ENV) $(GO) vet ./...
+
+cross-deps:
+	@if [ "$$(dpkg-query -W -f='$${Status}\n' gcc-aarch64-linux-gnu libvpx-dev:arm64 2>/dev/null | grep -c 'install ok installed')" != 2 ]; then \
+	  echo "installing the arm64 cross toolchain"; \
+	  $(SUDO) dpkg --add-architecture arm64 && $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross libvpx-dev:arm64; \
+	fi
+
+## deb-arm64: the .deb for the Pi, cross-built here.
+deb-arm64: cross $(TOOLS)/nfpm
+	mkdir -p $(BIN)/stage && cp $(BIN)/arm64/cradled $(BIN)/arm64/cradle $(BIN)/stage/
+	cd deploy/deb && ARCH=arm64 VERSION=$(VERSION) $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/
 
 ## soak: long fault runs, kept out of `make test`.
 soak: deps
