@@ -122,7 +122,7 @@ func (s *Session) Run(ctx context.Context) error {
 			if fatal(err) {
 				return err
 			}
-			if attempt%3 == 2 && s.l.cfg.Discovery {
+			if attempt%3 == 1 && s.l.cfg.Discovery { // after the 2nd, 5th ... failure
 				s.tryRediscover(ctx)
 			}
 			select {

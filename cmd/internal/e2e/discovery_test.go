@@ -68,3 +68,45 @@ func TestDiscoveryInNamespaces(t *testing.T) {
 	}
 	t.Logf("dig: %s", strings.TrimSpace(string(b)))
 }
+
+// TestReconnectFallsBackToDiscovery: the monitor comes back at another
+// address; the listener's last address fails, mDNS finds the new one, and
+// the listener is online again there (the pinned fingerprint decides).
+func TestReconnectFallsBackToDiscovery(t *testing.T) {
+	n := newNetns(t)
+	state := filepath.Join(t.TempDir(), "monitor")
+	mon := startMonitor(t, n.exec(n.mon), state, n.monIP+":48080", "--mdns=true")
+	lis := []string{"--state-dir", filepath.Join(t.TempDir(), "listener")}
+	mon.admin(t, "pair")
+	mustRun(t, n.exec(n.lis), "cradle", append(lis, "pair", mon.addr, "--code", mon.code(t))...)
+	watch := start(t, n.exec(n.lis), "cradle", append(lis, "status", "--watch", "--json")...)
+	watch.waitLine(0, onlineRE, 10*time.Second)
+
+	mon.kill()
+	i, _ := watch.waitLine(0, offlineRE, 6*time.Second)
+	newIP := "10.213.7.3"
+	sh(t, "ip", "-n", n.mon, "addr", "add", newIP+"/24", "dev", vethOf(t, n.mon))
+	startMonitor(t, n.exec(n.mon), state, newIP+":48080", "--mdns=true")
+	_, line := watch.waitLine(i+1, onlineRE, 20*time.Second)
+	if !strings.Contains(line, newIP+":48080") {
+		t.Fatalf("back online at the wrong address: %s", line)
+	}
+	out := mustRun(t, n.exec(n.lis), "cradle", append(lis, "monitors", "--json")...)
+	if !strings.Contains(out, newIP+":48080") {
+		t.Errorf("new address not remembered: %s", out)
+	}
+}
+
+// vethOf names the veth interface inside namespace ns.
+func vethOf(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", "type", "veth").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		t.Fatalf("no veth in %s: %s", ns, out)
+	}
+	return strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]
+}
