@@ -33,6 +33,10 @@ apt:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  if [ -d /run/systemd/system ]; then \
+	    : "the tests run their own avahi inside network namespaces: keep the host's off"; \
+	    $(SUDO) systemctl disable --now avahi-daemon.service avahi-daemon.socket >/dev/null 2>&1 || true; \
+	  fi; \
 	fi
 
 ## tools: Go tools pinned by version, installed under .tools/.
