@@ -13,12 +13,13 @@ VERSION ?= 0.1.0
 # filters (fault tests), systemd-analyze (unit check), libvpx (VP8, cgo),
 # ALSA (microphone; the tests play a tone through ALSA's file plugin),
 # opusdec (decodes the end-to-end recording).
-APT_PACKAGES := iproute2 iptables systemd pkg-config libvpx-dev libasound2 alsa-utils opus-tools bind9-dnsutils avahi-daemon avahi-utils dbus
+BUILD_PACKAGES := gcc pkg-config libvpx-dev libasound2
+APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tools bind9-dnsutils avahi-daemon avahi-utils dbus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: all run build test verify bench soak deps apt tools clean deb cross cross-deps deb-arm64
+.PHONY: all run build test verify bench soak deps apt apt-build apt-install tools clean deb cross cross-deps deb-arm64
 
 all: build
 
@@ -27,7 +28,13 @@ deps: apt
 	$(GO) mod download
 
 apt:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+apt-build:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(BUILD_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -45,7 +52,7 @@ tools: $(TOOLS)/staticcheck
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-build:
+build: apt-build
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./cmd/...
 
 $(TOOLS)/nfpm:
@@ -74,7 +81,7 @@ test: deps
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 ## verify: formatting, vet, staticcheck, and a tidy go.mod.
-verify: tools
+verify: apt-build tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
