@@ -187,7 +187,7 @@ func (l *Listener) Dial(ctx context.Context, m Monitor) (*transport.Conn, contro
 
 // PairRequest says whom to pair with and how.
 type PairRequest struct {
-	Target  string           // host:port; may be empty with a payload (then 127.0.0.1? no: required)
+	Target  string           // HOST:PORT, a host (the payload gives the port), or a discovered name or id; empty with a payload finds the monitor by its fingerprint over mDNS
 	Code    pairing.Code     // with a code only, the PAKE proves the monitor's identity
 	Payload *pairing.Payload // with a payload, its fingerprint is pinned before the first byte
 }
