@@ -97,41 +97,47 @@ func (m *Monitor) pairConfirm(p *peer, msg control.PairConfirm) error {
 // apply turns the window's effects into events and actions. Call it
 // without mu held.
 func (m *Monitor) apply(effects []pairing.Effect, fp identity.Fingerprint) {
+	windowChanged := false
 	for _, e := range effects {
 		switch e := e.(type) {
 		case pairing.WindowOpened:
-			defer m.updateLED()
+			windowChanged = true
 			m.setAdvertisedPairing(true)
 			m.record(store.PairingWindowOpened{Duration: time.Until(e.Until).Round(time.Second), Until: e.Until})
 			m.log.Info("pairing window open", "until", e.Until.Format(time.TimeOnly))
 		case pairing.WindowClosed:
-			defer m.updateLED()
+			windowChanged = true
 			m.setAdvertisedPairing(false)
 			m.record(store.PairingWindowClosed{Reason: store.CloseReason(e.Reason.String())})
 			m.log.Info("pairing window closed", "reason", e.Reason.String())
 		case pairing.AttemptFailed:
 			m.record(store.PairingAttemptFailed{Peer: m.peerFingerprint(e.Conn, fp), Reason: e.Reason})
-		case pairing.SessionExpired, pairing.SessionCancelled:
-			var conn uint64
-			if x, ok := e.(pairing.SessionExpired); ok {
-				conn = x.Conn
-			} else {
-				conn = e.(pairing.SessionCancelled).Conn
-			}
-			m.mu.Lock()
-			p := m.peers[conn]
-			if p != nil {
-				p.pake = nil
-			}
-			m.mu.Unlock()
-			if p != nil {
-				_ = p.conn.Send(m.ctx, control.ErrorMessage(control.Errorf(control.CodePairingFailed, "the pairing session ended"), control.TypePairConfirm))
-			}
+		case pairing.SessionExpired:
+			m.endSession(e.Conn)
+		case pairing.SessionCancelled:
+			m.endSession(e.Conn)
 		case pairing.Locked:
 			m.log.Error("pairing locked after too many failed attempts: a factory reset is needed", "failures", e.LifetimeFailures)
 		}
 	}
+	if windowChanged {
+		m.updateLED()
+	}
 	m.poke()
+}
+
+// endSession drops a connection's pairing session that the window ended
+// (expired or cancelled) and tells the listener.
+func (m *Monitor) endSession(conn uint64) {
+	m.mu.Lock()
+	p := m.peers[conn]
+	if p != nil {
+		p.pake = nil
+	}
+	m.mu.Unlock()
+	if p != nil {
+		_ = p.conn.Send(m.ctx, control.ErrorMessage(control.Errorf(control.CodePairingFailed, "the pairing session ended"), control.TypePairConfirm))
+	}
 }
 
 func (m *Monitor) setAdvertisedPairing(open bool) {
