@@ -72,7 +72,7 @@ type EventInfo struct {
 
 func (m *Monitor) adminHandlers() map[string]admin.Handler {
 	return map[string]admin.Handler{
-		"pair": func(_ context.Context, a json.RawMessage) (any, error) {
+		"pair": func(ctx context.Context, a json.RawMessage) (any, error) {
 			var args struct {
 				Duration time.Duration `json:"duration"`
 			}
@@ -84,7 +84,7 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 			// With the simulated button, `cradled pair` presses it, so the
 			// path is the same as a parent's finger on the real one.
 			if p, ok := m.cfg.Device.(hw.Presser); ok && args.Duration == 0 {
-				return m.pressAndWait(p.PressShort, 3*time.Second, func(st store.State) bool { return st.Pairing.Open })
+				return m.pressAndWait(ctx, p.PressShort, 3*time.Second, store.TypePairingWindowOpened)
 			}
 			until, err := m.OpenPairing(args.Duration)
 			if err != nil {
@@ -110,9 +110,8 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 		},
 		"reset": func(ctx context.Context, _ json.RawMessage) (any, error) {
 			if p, ok := m.cfg.Device.(hw.Presser); ok {
-				seq := m.st.State().Seq
 				long := m.cfg.HW.WithDefaults().LongPress
-				return m.pressAndWait(p.PressLong, long+3*time.Second, func(st store.State) bool { return resetAfter(m.st, seq) })
+				return m.pressAndWait(ctx, p.PressLong, long+3*time.Second, store.TypeTrustReset)
 			}
 			return nil, m.FactoryReset(ctx)
 		},
@@ -135,39 +134,27 @@ func (m *Monitor) adminHandlers() map[string]admin.Handler {
 	}
 }
 
-// pressAndWait presses the simulated button and waits until done holds.
-func (m *Monitor) pressAndWait(press func(), within time.Duration, done func(store.State) bool) (any, error) {
+// pressAndWait presses the simulated button and waits, on the event log,
+// for the event the press should cause.
+func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Duration, want store.Type) (any, error) {
+	sub := m.st.Subscribe(m.st.State().Seq)
+	defer sub.Close()
 	press()
-	deadline := time.Now().Add(within)
-	for !done(m.st.State()) {
-		if time.Now().After(deadline) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("the simulated button press had no effect within %v (see the monitor's log)", within)
 		}
-		select {
-		case <-m.ctx.Done():
-			return nil, m.ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if ev.Type != want {
+			continue
 		}
-	}
-	m.mu.Lock()
-	ws := m.window.Status()
-	m.mu.Unlock()
-	if ws.Open {
-		return map[string]time.Time{"until": ws.Until}, nil
-	}
-	return nil, nil
-}
-
-// resetAfter reports whether a trust reset was appended after seq.
-func resetAfter(st *store.Store, seq uint64) bool {
-	found := false
-	_ = st.Events(seq, func(e store.Event) error {
-		if _, ok := e.Payload.(store.TrustReset); ok {
-			found = true
+		if p, ok := ev.Payload.(store.PairingWindowOpened); ok {
+			return map[string]time.Time{"until": p.Until}, nil
 		}
-		return nil
-	})
-	return found
+		return nil, nil
+	}
 }
 
 // Status reports the monitor's state and its live connections.
