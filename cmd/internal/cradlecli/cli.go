@@ -134,6 +134,22 @@ type usageError string
 
 func (u usageError) Error() string { return string(u) }
 
+// parseTarget parses a subcommand's flags and its one optional positional
+// argument (a monitor), which may stand before or after the flags.
+func parseTarget(fs *flag.FlagSet, args []string) (string, error) {
+	var target string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		target, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if target == "" && fs.NArg() > 0 {
+		target = fs.Arg(0)
+	}
+	return target, nil
+}
+
 func exitCode(err error) int {
 	var ue usageError
 	switch {
@@ -161,16 +177,9 @@ func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) err
 	code := fs.String("code", "", "the monitor's setup code, 1234-5678")
 	payload := fs.String("payload", "", "the monitor's setup payload (the QR code's text)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	// Accept the target before or after the flags.
-	var target string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		target, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	target, err := parseTarget(fs, args)
+	if err != nil {
 		return err
-	}
-	if target == "" && fs.NArg() > 0 {
-		target = fs.Arg(0)
 	}
 	req := listener.PairRequest{Target: target}
 	switch {

@@ -21,15 +21,9 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 	video := fs.Bool("video", false, "stream video too")
 	record := fs.String("record", "", "write the audio to this Ogg/Opus file (video next to it, .ivf)")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
-	var target string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		target, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	target, err := parseTarget(fs, args)
+	if err != nil {
 		return err
-	}
-	if target == "" && fs.NArg() > 0 {
-		target = fs.Arg(0)
 	}
 	if target == "" {
 		return usageError("listen needs a MONITOR (name, id or host:port)")

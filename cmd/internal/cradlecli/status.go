@@ -43,15 +43,9 @@ func (e *env) status(ctx context.Context, l *listener.Listener, args []string) e
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print JSON (with --watch: one object per line)")
 	watch := fs.Bool("watch", false, "keep connections up and print every change")
-	var target string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		target, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	target, err := parseTarget(fs, args)
+	if err != nil {
 		return err
-	}
-	if target == "" && fs.NArg() > 0 {
-		target = fs.Arg(0)
 	}
 	var mons []listener.Monitor
 	if target != "" {
