@@ -168,11 +168,7 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 	}
 	off := eng.NewOfferer()
 	states := make(chan webrtc.PeerConnectionState, 16)
-	var readers sync.WaitGroup
-	defer func() {
-		off.Close()
-		readers.Wait()
-	}()
+	defer off.Close() // waits for the OnTrack readers too
 	off.OnState = func(st webrtc.PeerConnectionState) {
 		select {
 		case states <- st:
@@ -182,8 +178,6 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 	off.OnCandidate = func(cand control.WebRTCICE) { _ = c.Send(ctx, cand) }
 	var firstOnce sync.Once
 	off.OnTrack = func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		readers.Add(1)
-		defer readers.Done()
 		audio := tr.Kind() == webrtc.RTPCodecTypeAudio
 		for {
 			pkt, _, err := tr.ReadRTP()
