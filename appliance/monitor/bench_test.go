@@ -62,11 +62,12 @@ func BenchmarkCaptureToPacket(b *testing.B) {
 	m, l, mon := benchSetup(b)
 	var mu sync.Mutex
 	captured := map[string]time.Time{}
-	m.streams.onWrite = func(s media.Sample) {
+	hook := func(s media.Sample) {
 		mu.Lock()
 		captured[string(s.Data)] = s.Captured
 		mu.Unlock()
 	}
+	m.streams.onWrite.Store(&hook)
 	var lat []time.Duration
 	s := listener.NewStreamer(listener.StreamOptions{OnAudioPacket: func(p *rtp.Packet, at time.Time) {
 		mu.Lock()
@@ -89,7 +90,7 @@ func BenchmarkCaptureToPacket(b *testing.B) {
 	cancel()
 	<-done
 	c.Close(control.CodeNone, "")
-	m.streams.onWrite = nil
+	m.streams.onWrite.Store(nil)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lat) < 100 {

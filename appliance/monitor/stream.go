@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
@@ -27,7 +28,7 @@ type streams struct {
 	stopA   func() // stops the audio pump
 	stopV   func() // stops the video pump
 	wg      sync.WaitGroup
-	onWrite func(media.Sample) // test hook: every audio sample written
+	onWrite atomic.Pointer[func(media.Sample)] // benchmark hook: every audio sample written
 }
 
 func newStreams(hub *media.Hub, engine *rtc.Engine, videoMime string) (*streams, error) {
@@ -117,8 +118,8 @@ func (s *streams) pump(sub *media.Subscription[media.Sample], track *webrtc.Trac
 					return
 				}
 				_ = track.WriteSample(pmedia.Sample{Data: smp.Data, Duration: smp.Duration})
-				if audio && s.onWrite != nil {
-					s.onWrite(smp)
+				if f := s.onWrite.Load(); audio && f != nil {
+					(*f)(smp)
 				}
 			}
 		}
