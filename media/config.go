@@ -25,6 +25,13 @@ type Config struct {
 	// of full scale, -15 dBFS RMS: above the default VOX threshold).
 	ToneHz        float64
 	ToneAmplitude float64
+	// TestAudio scripts the test tone in ModeTest, for tests that need a
+	// microphone to go quiet or hang on cue: comma-separated steps
+	// tone:DURATION, silence:DURATION or stall:DURATION (Go durations),
+	// repeated from the start; a last step without a duration lasts
+	// forever ("tone:3s,stall"). Empty is the steady tone. See script.go.
+	// Other modes ignore it (the fallback tone of ModeAuto stays steady).
+	TestAudio string
 
 	// Microphone picks an ALSA capture device by exact name ("plughw:CARD=Device,DEV=0")
 	// or by a substring of its name or description; empty picks the best one.
@@ -122,6 +129,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: level interval %v: use 10ms to 10s", ErrInvalidConfig, c.LevelInterval)
 	case c.AudioQueue < 1 || c.VideoQueue < 1 || c.LevelQueue < 1:
 		return fmt.Errorf("%w: subscriber queues need room for at least one item", ErrInvalidConfig)
+	}
+	if _, err := parseAudioScript(c.TestAudio); err != nil {
+		return err
 	}
 	return nil
 }

@@ -90,6 +90,10 @@
 // backend are silence generators and never count as a microphone. Config
 // .Microphone and .Camera pick a device by name.
 //
+// The test tone (ModeTest) can follow a script, Config.TestAudio
+// ("tone:3s,stall"): tone, silence and stall steps that let end-to-end
+// tests take the sound away or hang the "microphone" on cue (script.go).
+//
 // Building needs cgo and libvpx-dev (the Debian package), running needs
 // libvpx and libasound2. Without cgo the package still builds: ModeAuto
 // falls back to the test sources, levels work, and audio and video

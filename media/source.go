@@ -122,11 +122,18 @@ func OpenSources(mode Mode, cfg Config, log *slog.Logger) (Sources, error) {
 	pattern := NewPatternSource()
 	switch mode {
 	case ModeTest:
-		log.Info("media: using test sources", "audio", tone.String(), "video", pattern.String())
-		return Sources{Audio: tone, Video: pattern}, nil
+		scripted, err := NewScriptedToneSource(cfg.ToneHz, cfg.ToneAmplitude, cfg.TestAudio)
+		if err != nil {
+			return Sources{}, err
+		}
+		log.Info("media: using test sources", "audio", scripted.String(), "video", pattern.String())
+		return Sources{Audio: scripted, Video: pattern}, nil
 	case ModeDevices, ModeAuto:
 	default:
 		return Sources{}, fmt.Errorf("%w: %q", ErrBadMode, mode)
+	}
+	if cfg.TestAudio != "" {
+		log.Warn("media: test audio script ignored: it only applies with --media test", "test_audio", cfg.TestAudio)
 	}
 
 	var src Sources
