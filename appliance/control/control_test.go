@@ -32,7 +32,7 @@ func sampleMessages() []Message {
 		WebRTCOffer{Session: "s1", SDP: "v=0\r\n"},
 		WebRTCAnswer{Session: "s1", SDP: "v=0\r\n"},
 		WebRTCICE{Session: "s1", Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", SDPMid: &mid, SDPMLineIndex: &idx},
-		Status{RMSDBFS: -42.5, PeakDBFS: -30, Noise: true, Listeners: 2, Streaming: 1},
+		Status{RMSDBFS: -42.5, PeakDBFS: -30, Noise: true, Listeners: 2, Streaming: 1, Faults: []string{FaultMicrophone}},
 		Bye{Code: "going_away", Reason: "shutdown"},
 	}
 }

@@ -147,7 +147,8 @@ type WebRTCICE struct {
 	SDPMLineIndex *uint16 `json:"sdp_mline_index,omitempty"`
 }
 
-// Status is the monitor's periodic report to trusted listeners.
+// Status is the monitor's periodic report to trusted listeners, sent every
+// level interval (200 ms) whether or not the microphone delivered.
 type Status struct {
 	RMSDBFS   float64 `json:"rms_dbfs"`
 	PeakDBFS  float64 `json:"peak_dbfs"`
@@ -155,7 +156,19 @@ type Status struct {
 	Listeners int     `json:"listeners"`          // trusted listeners connected
 	Streaming int     `json:"streaming"`          // listeners with a stream open
 	Presence  string  `json:"presence,omitempty"` // reserved: motion/presence detection
+	// Faults lists what keeps the monitor from hearing the baby (the
+	// Fault* values); empty when all is well. A listener ignores values
+	// it does not know.
+	Faults []string `json:"faults,omitempty"`
 }
+
+// Status.Faults values.
+const (
+	// FaultMicrophone: the monitor has no real microphone (it fell back
+	// to the test tone), or its microphone has delivered nothing for
+	// more than a second.
+	FaultMicrophone = "microphone"
+)
 
 // Bye announces a clean close; Code says why (usually going_away).
 type Bye struct {
