@@ -11,9 +11,56 @@ import (
 	"github.com/cradle-monitor/cradle/store"
 )
 
+// stallAfter is how long the microphone may deliver no level before the
+// status reports control.FaultMicrophone.
+const stallAfter = time.Second
+
+// levelWatch is the status pump's pure core. It is fed each level as it
+// arrives and, every level interval, says what the status carries:
+//
+//   - the latest level while it is fresh (at most one and a half
+//     intervals old: levels and ticks share a period but not a phase, so
+//     each level is carried by one tick, now and then by two); MinDBFS
+//     and no noise otherwise, and before the first level: nothing heard;
+//   - control.FaultMicrophone when the monitor has no real microphone
+//     (noMic), or when no level has arrived for more than stallAfter (since
+//     the watch started, before the first level): a stalled microphone.
+type levelWatch struct {
+	interval time.Duration
+	noMic    bool
+	start    time.Time   // when the watch started
+	last     media.Level // the latest level
+	lastAt   time.Time   // when it arrived; zero before the first
+}
+
+func newLevelWatch(interval time.Duration, noMic bool, now time.Time) *levelWatch {
+	return &levelWatch{interval: interval, noMic: noMic, start: now}
+}
+
+// level records a level that arrived at now.
+func (w *levelWatch) level(l media.Level, now time.Time) { w.last, w.lastAt = l, now }
+
+// status returns the status due at now, without the listener counts.
+func (w *levelWatch) status(now time.Time) control.Status {
+	st := control.Status{RMSDBFS: media.MinDBFS, PeakDBFS: media.MinDBFS}
+	heard := w.start
+	if !w.lastAt.IsZero() {
+		heard = w.lastAt
+		if now.Sub(w.lastAt) <= w.interval*3/2 {
+			st.RMSDBFS, st.PeakDBFS, st.Noise = w.last.RMSDBFS, w.last.PeakDBFS, w.last.Noise
+		}
+	}
+	if w.noMic || now.Sub(heard) > stallAfter {
+		st.Faults = []string{control.FaultMicrophone}
+	}
+	return st
+}
+
 // startStatus starts, once per connection, the goroutine that sends the
-// sound level to a trusted listener (every level interval, whether or not
-// it streams). The microphone runs while any such goroutine does.
+// status to a trusted listener: every level interval, whether or not a
+// level arrived (so a stalled microphone shows as a fault rather than as
+// silence on the control channel), and whether or not the listener
+// streams. The microphone runs while any such goroutine does.
 func (m *Monitor) startStatus(p *peer) {
 	p.status.Do(func() {
 		sub, err := m.hub.SubscribeLevels()
@@ -21,10 +68,14 @@ func (m *Monitor) startStatus(p *peer) {
 			m.log.Error("no sound level for this listener", "conn", p.conn.ID(), "err", err)
 			return
 		}
+		interval := m.hub.Config().LevelInterval
+		w := newLevelWatch(interval, m.noMicrophone(), m.now())
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			defer sub.Close()
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
 			for {
 				select {
 				case <-p.conn.Done():
@@ -35,7 +86,10 @@ func (m *Monitor) startStatus(p *peer) {
 					if !ok {
 						return
 					}
-					st := control.Status{RMSDBFS: lvl.RMSDBFS, PeakDBFS: lvl.PeakDBFS, Noise: lvl.Noise, Listeners: m.trustedCount(), Streaming: m.streams.streaming()}
+					w.level(lvl, m.now())
+				case <-tick.C:
+					st := w.status(m.now())
+					st.Listeners, st.Streaming = m.trustedCount(), m.streams.streaming()
 					ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Heartbeat.WithDefaults().Interval)
 					err := p.conn.Send(ctx, st)
 					cancel()
@@ -46,6 +100,12 @@ func (m *Monitor) startStatus(p *peer) {
 			}
 		}()
 	})
+}
+
+// noMicrophone reports whether the monitor is meant to hear the baby (not
+// the test mode) but has no real microphone.
+func (m *Monitor) noMicrophone() bool {
+	return m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio()
 }
 
 func (m *Monitor) trustedCount() int {
@@ -77,7 +137,7 @@ func (m *Monitor) updateLED() {
 	}
 	// A monitor meant to hear the baby (not the test mode) shows a missing
 	// microphone, and a missing network, on its LED.
-	if m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio() {
+	if m.noMicrophone() {
 		st.Faults |= hw.FaultMicrophone
 	}
 	if !hasNetwork() {
