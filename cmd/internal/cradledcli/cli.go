@@ -73,6 +73,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar((*string)(&e.cfg.Media), "media", "auto", "capture sources: auto (devices, else test sources), devices, or test (tone and pattern)")
 	fs.StringVar(&e.cfg.MediaConfig.Microphone, "microphone", "", "ALSA capture device (name or part of it; default: the best one)")
 	fs.StringVar(&e.cfg.MediaConfig.Camera, "camera", "", "V4L2 camera (part of its path or name; default: the first one)")
+	fs.StringVar(&e.cfg.MediaConfig.TestAudio, "test-audio", "", "script the test tone (--media test only): steps tone:D, silence:D, stall:D, e.g. tone:3s,stall")
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")

@@ -31,6 +31,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{`heartbeat_interval = "10ms"`, "heartbeat"},
 		{`heartbeat_misses = 0` + "\n" + `heartbeat_interval = "90s"`, "heartbeat"},
 		{`log_level = "chatty"`, "log_level"},
+		{`test_audio = "tone:3s,beep"`, `test audio "tone:3s,beep": step 2 "beep"`},
 		{`colour = "blue"`, `unknown key "colour"`},
 		{`name = `, "line 1"},
 	}
@@ -46,6 +47,20 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 	if _, errs, code := runCLI("--config", filepath.Join(dir, "missing.toml"), "id"); code != 2 || !strings.Contains(errs, "missing.toml") {
 		t.Errorf("missing explicit config: exit %d %q", code, errs)
+	}
+}
+
+// TestTestAudio: the test tone's script comes from test_audio or
+// --test-audio (which wins) and is checked at start.
+func TestTestAudio(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	os.WriteFile(path, []byte("media = \"test\"\ntest_audio = \"tone:3s,stall\"\n"), 0o600)
+	if _, errs, code := runCLI("--config", path, "--state-dir", dir, "id"); code != 0 {
+		t.Fatalf("test_audio in the file: exit %d %s", code, errs)
+	}
+	if _, errs, code := runCLI("--config", path, "--state-dir", dir, "--test-audio", "silence:1s,stall:nope", "id"); code != 2 || !strings.Contains(errs, `step 2 "stall:nope"`) {
+		t.Fatalf("--test-audio over the file: exit %d %q, want the flag's script rejected", code, errs)
 	}
 }
 

@@ -31,6 +31,7 @@ type fileConfig struct {
 	Media           *string   `toml:"media"`
 	Microphone      *string   `toml:"microphone"`
 	Camera          *string   `toml:"camera"`
+	TestAudio       *string   `toml:"test_audio"`
 	VoxThreshold    *float64  `toml:"vox_threshold_dbfs"`
 	VoxAttack       *duration `toml:"vox_attack"`
 	VoxHold         *duration `toml:"vox_hold"`
@@ -92,6 +93,7 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("hw", &e.hwMode, fc.HW)
 	str("microphone", &e.cfg.MediaConfig.Microphone, fc.Microphone)
 	str("camera", &e.cfg.MediaConfig.Camera, fc.Camera)
+	str("test-audio", &e.cfg.MediaConfig.TestAudio, fc.TestAudio)
 	if fc.VoxThreshold != nil {
 		e.cfg.MediaConfig.Vox.ThresholdDBFS = *fc.VoxThreshold
 	}
