@@ -6,6 +6,7 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/cloudflare/circl v1.6.5
 	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/gen2brain/malgo v0.11.24
 	github.com/hashicorp/mdns v1.0.7
 	github.com/miekg/dns v1.1.72
 	github.com/pion/ice/v4 v4.4.8
@@ -27,7 +28,6 @@ require (
 require (
 	github.com/blackjack/webcam v0.6.1 // indirect
 	github.com/bwesterb/go-ristretto v1.2.4 // indirect
-	github.com/gen2brain/malgo v0.11.24 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/pion/datachannel v1.6.3 // indirect
