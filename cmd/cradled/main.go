@@ -6,6 +6,9 @@ import (
 	"context"
 	"os"
 
+	// First: silences the C sound libraries before mediadevices' init probes them.
+	_ "github.com/cradle-monitor/cradle/media/quiet"
+
 	"github.com/cradle-monitor/cradle/cmd/internal/cradledcli"
 )
 
