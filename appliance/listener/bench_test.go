@@ -15,24 +15,10 @@ import (
 func BenchmarkOfflineDetection(b *testing.B) {
 	const trials = 20
 	_, l, m, r := setup(b)
-	changes := make(chan Change, 64)
-	s := l.NewSession(m, SessionOptions{OnChange: func(c Change) { changes <- c }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	wait := func(want Presence) {
-		for {
-			select {
-			case c := <-changes:
-				if c.Presence == want {
-					return
-				}
-			case <-time.After(10 * time.Second):
-				b.Fatalf("no %s within 10s", want)
-			}
-		}
-	}
+	s := l.Start(m, SessionOptions{})
+	defer s.Close()
+	ev := watch(b, s, SubscribeOptions{})
+	wait := func(want Presence) { ev.until(10*time.Second, want.String(), isPresence(want)) }
 	wait(Online)
 	var detect, reconnect []time.Duration
 	b.ResetTimer()

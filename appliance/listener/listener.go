@@ -292,3 +292,29 @@ func (l *Listener) RecordAddress(ctx context.Context, m Monitor, addr string) er
 		return err
 	})
 }
+
+// ErrUnreachable: the monitor did not answer at its address.
+var ErrUnreachable = transport.ErrUnreachable
+
+// Probe connects to m once and reports its presence with a measured round
+// trip (for `cradle status`); the connection is closed before it returns.
+func (l *Listener) Probe(ctx context.Context, m Monitor) Change {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, _, err := l.Dial(ctx, m)
+	if err != nil {
+		return Change{Monitor: m, Presence: Offline, At: time.Now(), Address: m.Address, Err: err}
+	}
+	defer c.Close(control.CodeNone, "status probe")
+	// The heartbeat pings at once: wait for its first round trip. The
+	// transport offers no signal for it, so poll briefly.
+	for c.Stats().SRTT == 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-c.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	st := c.Stats()
+	return Change{Monitor: m, Presence: Online, At: time.Now(), Address: m.Address, RTT: st.SRTT, LastSeen: st.LastSeen}
+}

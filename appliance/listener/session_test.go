@@ -2,25 +2,30 @@ package listener
 
 import (
 	"context"
-	"math/rand/v2"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
-	"github.com/cradle-monitor/cradle/appliance/transport"
+	"github.com/cradle-monitor/cradle/media"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // setup runs a monitor and a listener paired with it through a relay.
-func setup(t testing.TB) (*monitor.Monitor, *Listener, Monitor, *relay) {
+func setup(t testing.TB, mcfg ...monitor.Config) (*monitor.Monitor, *Listener, Monitor, *relay) {
 	t.Helper()
 	dir := t.TempDir()
-	mon, err := monitor.Open(monitor.Config{StateDir: filepath.Join(dir, "m"), Listen: "127.0.0.1:0"})
+	cfg := monitor.Config{}
+	if len(mcfg) > 0 {
+		cfg = mcfg[0]
+	}
+	cfg.StateDir, cfg.Listen = filepath.Join(dir, "m"), "127.0.0.1:0"
+	mon, err := monitor.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,120 +47,163 @@ func setup(t testing.TB) (*monitor.Monitor, *Listener, Monitor, *relay) {
 	return mon, l, m, r
 }
 
-func TestBackoff(t *testing.T) {
-	b := DefaultBackoff
-	rng := rand.New(rand.NewPCG(1, 2))
-	prevMax := time.Duration(0)
-	for n := range 12 {
-		d := b.Delay(n, rng)
-		if d <= 0 || d > b.Max {
-			t.Fatalf("attempt %d: delay %v outside (0, %v]", n, d, b.Max)
+// events collects a subscription's events in a goroutine the test owns.
+type events struct {
+	t   testing.TB
+	sub *Subscription
+	ch  chan Event
+}
+
+func watch(t testing.TB, s *Session, opt SubscribeOptions) *events {
+	e := &events{t: t, sub: s.Subscribe(opt), ch: make(chan Event, 4096)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ev, err := e.sub.Next(context.Background())
+			if err != nil {
+				return
+			}
+			e.ch <- ev
 		}
-		prevMax = max(prevMax, d)
-	}
-	if prevMax < b.Max*3/4 {
-		t.Fatalf("backoff never grows near its cap: max %v", prevMax)
-	}
-	if d := b.Delay(0, rng); d > b.Min*5/4 {
-		t.Fatalf("first delay %v, want about %v", d, b.Min)
+	}()
+	t.Cleanup(func() { e.sub.Close(); <-done })
+	return e
+}
+
+// until returns the first event for which match is true, within d.
+func (e *events) until(d time.Duration, what string, match func(Event) bool) Event {
+	e.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case ev := <-e.ch:
+			if match(ev) {
+				return ev
+			}
+		case <-deadline:
+			e.t.Fatalf("no %s within %v", what, d)
+			return nil
+		}
 	}
 }
 
-// TestSessionOfflineAndBack: a cut network is reported offline within
-// 3.5 s, and the session reconnects by itself when it returns.
-func TestSessionOfflineAndBack(t *testing.T) {
-	_, l, m, r := setup(t)
-	changes := make(chan Change, 16)
-	s := l.NewSession(m, SessionOptions{OnChange: func(c Change) { changes <- c }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	next := func(want Presence, within time.Duration) Change {
-		t.Helper()
-		select {
-		case c := <-changes:
-			if c.Presence != want {
-				t.Fatalf("got %s (%v), want %s", c.Presence, c.Err, want)
-			}
-			return c
-		case <-time.After(within):
-			t.Fatalf("no %s within %v", want, within)
-		}
-		return Change{}
+func isPresence(p Presence) func(Event) bool {
+	return func(ev Event) bool { pe, ok := ev.(PresenceEvent); return ok && pe.Presence == p }
+}
+
+func isAlarm(active bool, r alarm.Reason) func(Event) bool {
+	return func(ev Event) bool {
+		a, ok := ev.(AlarmEvent)
+		return ok && a.State.Active == active && (!active || a.State.Reason == r && a.State.Sounding)
 	}
-	next(Online, 5*time.Second)
+}
+
+func isAudio(ev Event) bool { m, ok := ev.(MediaEvent); return ok && !m.Video }
+
+// TestSessionLinkLostAndBack: while listening, a cut network is reported
+// offline and raises the link-lost alarm within 3.5 s; when the network
+// returns the session reconnects by itself, the stream resumes and the
+// alarm clears by itself.
+func TestSessionLinkLostAndBack(t *testing.T) {
+	_, l, m, r := setup(t)
+	s := l.Start(m, SessionOptions{Stream: StreamAudio})
+	defer s.Close()
+	ev := watch(t, s, SubscribeOptions{Audio: true})
+	ev.until(5*time.Second, "online", isPresence(Online))
+	ev.until(5*time.Second, "audio", isAudio)
 	cut := time.Now()
 	r.blocked.Store(true)
-	next(Offline, 5*time.Second)
+	ev.until(5*time.Second, "offline", isPresence(Offline))
 	if d := time.Since(cut); d > 3500*time.Millisecond {
 		t.Errorf("offline after %v, want within 3.5s", d)
 	}
+	ev.until(time.Second, "link-lost alarm", isAlarm(true, alarm.LinkLost))
+	if d := time.Since(cut); d > 3500*time.Millisecond {
+		t.Errorf("link-lost alarm after %v, want within 3.5s", d)
+	}
+	before := s.Stats()
 	back := time.Now()
 	r.blocked.Store(false)
-	c := next(Online, 5*time.Second)
-	t.Logf("offline after %v, online again %v after the network returned (rtt %v)", back.Sub(cut), time.Since(back), c.RTT)
-	if s.Conn() == nil {
-		t.Error("no live connection after reconnecting")
+	ev.until(5*time.Second, "online", isPresence(Online))
+	ev.until(5*time.Second, "alarm cleared", isAlarm(false, alarm.None))
+	ev.until(5*time.Second, "audio after reconnecting", isAudio)
+	t.Logf("offline after %v, online and cleared %v after the network returned", back.Sub(cut), time.Since(back))
+	if st := s.Stats(); st.Streams <= before.Streams || st.Connections < 2 {
+		t.Fatalf("stream not restarted after the reconnection: before %+v, after %+v", before, st)
 	}
 }
 
-// TestStreamResumesAfterReconnect: a kept-up session restarts its stream
-// after the network comes back.
-func TestStreamResumesAfterReconnect(t *testing.T) {
-	_, l, m, r := setup(t)
-	streamer := NewStreamer(StreamOptions{})
-	online, offline := make(chan struct{}, 4), make(chan struct{}, 4)
-	s := l.NewSession(m, SessionOptions{
-		OnChange: func(c Change) {
-			if c.Presence == Online {
-				online <- struct{}{}
-			} else {
-				offline <- struct{}{}
+// TestSessionAudioLost: the monitor's microphone stalls while the link
+// stays up: the audio-lost alarm within 500 ms of the last packet, and
+// no link-lost alarm.
+func TestSessionAudioLost(t *testing.T) {
+	_, l, m, _ := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}})
+	s := l.Start(m, SessionOptions{Stream: StreamAudio})
+	defer s.Close()
+	ev := watch(t, s, SubscribeOptions{Audio: true})
+	ev.until(5*time.Second, "audio", isAudio)
+	var last time.Time
+	a := ev.until(10*time.Second, "audio-lost alarm", func(e Event) bool {
+		switch e := e.(type) {
+		case MediaEvent:
+			last = e.Arrived
+		case AlarmEvent:
+			if e.State.Active && e.State.Reason != alarm.AudioLost {
+				t.Fatalf("alarm %v, want audio lost", e.State.Reason)
 			}
-		},
-		OnConnected: func(ctx context.Context, c *transport.Conn, ack control.HelloAck) {
-			if err := streamer.Run(ctx, c, ack); err != nil {
-				t.Errorf("stream: %v", err)
-			}
-		},
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done; streamer.Close() }()
-	waitPackets := func(n uint64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for streamer.Stats().AudioPackets <= n {
-			if time.Now().After(deadline) {
-				t.Fatalf("stream stuck at %d packets", streamer.Stats().AudioPackets)
-			}
-			time.Sleep(10 * time.Millisecond)
+			return e.State.Active
 		}
+		return false
+	}).(AlarmEvent)
+	onset := a.State.Since.Sub(last)
+	t.Logf("audio-lost alarm %v after the last packet", onset)
+	if onset > 500*time.Millisecond || onset < 300*time.Millisecond {
+		t.Fatalf("audio-lost alarm %v after the last packet, want 400-500ms", onset)
 	}
-	<-online
-	waitPackets(20)
-	r.blocked.Store(true)
-	select { // the heartbeat drops the connection
-	case <-offline:
-	case <-time.After(10 * time.Second):
-		t.Fatal("never offline")
+	if p := s.Snapshot().Presence; p != Online {
+		t.Fatalf("presence %s during an audio stall, want online", p)
 	}
-	before := streamer.Stats()
-	r.blocked.Store(false)
-	select {
-	case <-online:
-	case <-time.After(10 * time.Second):
-		t.Fatal("never back online")
+}
+
+// TestSessionDecodesTheTone: a PCM subscriber gets the monitor's 440 Hz
+// test tone decoded, 10 ms frames with continuous timestamps.
+func TestSessionDecodesTheTone(t *testing.T) {
+	_, l, m, _ := setup(t, monitor.Config{Media: media.ModeTest})
+	s := l.Start(m, SessionOptions{Stream: StreamAudio})
+	defer s.Close()
+	ev := watch(t, s, SubscribeOptions{PCM: true})
+	var pcm []int16
+	var prevTS uint32
+	prevLen, frames := 0, 0
+	ev.until(10*time.Second, "a second of decoded audio", func(e Event) bool {
+		p, ok := e.(PCMEvent)
+		if !ok {
+			return false
+		}
+		if frames > 0 && p.Frame.TS != prevTS+uint32(prevLen) {
+			t.Errorf("timestamp jumped from %d (+%d) to %d", prevTS, prevLen, p.Frame.TS)
+		}
+		prevTS, prevLen = p.Frame.TS, len(p.Frame.PCM)
+		frames++
+		pcm = append(pcm, p.Frame.PCM...)
+		return len(pcm) >= 48000
+	})
+	tail := pcm[len(pcm)/2:]
+	at440, at1k := goertzel(tail, 440), goertzel(tail, 1000)
+	if at440 < 100*at1k {
+		t.Fatalf("decoded audio: power at 440 Hz %.3g, at 1 kHz %.3g: not the tone", at440, at1k)
 	}
-	waitPackets(before.AudioPackets + 20)
-	if st := streamer.Stats(); st.Sessions < 2 {
-		t.Fatalf("stream not restarted after the reconnection: %+v", st)
+}
+
+// goertzel is the power of pcm (48 kHz) at hz.
+func goertzel(pcm []int16, hz float64) float64 {
+	w := 2 * math.Pi * hz / 48000
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, x := range pcm {
+		s0 := float64(x) + c*s1 - s2
+		s2, s1 = s1, s0
 	}
+	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(pcm)*len(pcm))
 }

@@ -6,11 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pion/rtp"
@@ -18,147 +15,95 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/rtc"
-	"github.com/cradle-monitor/cradle/appliance/transport"
+	"github.com/cradle-monitor/cradle/media/play"
 )
 
-// StreamOptions say what to stream and where its output goes.
-type StreamOptions struct {
-	Video bool // audio+video instead of audio
-	// FollowAuto adds video when the monitor's auto-stream setting is
-	// audio+video.
-	FollowAuto bool
-	Audio      io.Writer // the audio as Ogg/Opus; nil reads and drops it
-	// VideoOut receives the video (IVF for VP8, Annex-B for H.264); nil drops it.
-	VideoOut io.Writer
-	// OnStatus receives the monitor's status reports (sound level).
-	OnStatus func(control.Status)
-	// OnEvent receives stream events for the user ("stream connected").
-	OnEvent func(string)
-	// OnFirstAudio is called once per session with the arrival time of
-	// its first audio packet.
-	OnFirstAudio func(time.Time)
-	// OnAudioPacket, if set, sees every audio RTP packet as it arrives
-	// (for latency measurements); it must not keep pkt.
-	OnAudioPacket func(pkt *rtp.Packet, at time.Time)
-	// Logger receives WebRTC's own logs; nil discards them.
-	Logger *slog.Logger
-	// AnswerTimeout bounds the wait for the monitor's answer (default 10 s).
-	AnswerTimeout time.Duration
-}
+// Pauses between stream attempts on one connection.
+const (
+	restartPause = 200 * time.Millisecond // after a stream broke
+	failedPause  = 2 * time.Second        // after the monitor refused (busy) or did not answer
+)
 
-// StreamStats sum what a Stream received.
-type StreamStats struct {
-	Sessions     int
-	AudioPackets uint64
-	AudioBytes   uint64
-	VideoPackets uint64
-}
+var (
+	errRestart     = errors.New("listener: stream ended: restarting it")
+	errModeChanged = errors.New("listener: stream mode changed")
+)
 
-// Streamer runs streams over connections, restarting the WebRTC session
-// when it fails, and writing every session's media to the same outputs.
-type Streamer struct {
-	opt StreamOptions
-
-	mu       sync.Mutex // guards the recorders and stats
-	audioRec *rtc.Recorder
-	videoRec *rtc.Recorder
-	stats    StreamStats
-}
-
-// NewStreamer prepares a Streamer; Close it to finish the recordings.
-func NewStreamer(opt StreamOptions) *Streamer {
-	if opt.AnswerTimeout == 0 {
-		opt.AnswerTimeout = 10 * time.Second
-	}
-	return &Streamer{opt: opt}
-}
-
-// Stats returns what was received so far.
-func (s *Streamer) Stats() StreamStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
-}
-
-// Close finishes the recordings (the writers stay open: they are the
-// caller's).
-func (s *Streamer) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []error
-	for _, r := range []*rtc.Recorder{s.audioRec, s.videoRec} {
-		if r != nil {
-			errs = append(errs, r.Close())
+// streamer streams over c while the parent listens, restarting the WebRTC
+// session when it breaks and following SetStream. It returns when ctx
+// ends (the connection closed or the session ends).
+func (s *Session) streamer(ctx context.Context, c Conn, ack control.HelloAck, inbox <-chan control.Message) {
+	var eng *rtc.Engine
+	for {
+		mode := s.Stream()
+		if mode == StreamOff {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.modeWake:
+			case <-inbox: // signalling for a stream already stopped
+			}
+			continue
+		}
+		if eng == nil {
+			var err error
+			if eng, err = s.engine(c); err != nil {
+				s.streamEvent(StreamFailed, "", err)
+				return
+			}
+		}
+		video := mode == StreamAudioVideo || mode == StreamAuto && ack.AutoStream == control.StreamAudioVideo
+		err := s.stream(ctx, c, eng, inbox, mode, video)
+		s.mu.Lock()
+		s.streaming = false
+		s.mu.Unlock()
+		pause := time.Duration(0)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errModeChanged):
+			if s.Stream() == StreamOff {
+				s.streamEvent(StreamStopped, "", nil)
+			}
+			continue
+		case errors.Is(err, errRestart):
+			s.streamEvent(StreamInterrupted, "", nil)
+			pause = restartPause
+		default:
+			s.log.Warn("stream failed", "err", err)
+			s.streamEvent(StreamFailed, "", err)
+			pause = failedPause
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.modeWake:
+		case <-time.After(pause):
 		}
 	}
-	s.audioRec, s.videoRec = nil, nil
-	return errors.Join(errs...)
 }
 
-var errRestart = errors.New("listener: stream ended: restarting it")
-
-func (s *Streamer) event(format string, args ...any) {
-	if s.opt.OnEvent != nil {
-		s.opt.OnEvent(fmt.Sprintf(format, args...))
-	}
-}
-
-// Run streams over c until ctx ends or c closes. It is the
-// SessionOptions.OnConnected of a kept-up session, so a stream resumes
-// after every reconnection.
-func (s *Streamer) Run(ctx context.Context, c *transport.Conn, ack control.HelloAck) error {
-	video := s.opt.Video || (s.opt.FollowAuto && ack.AutoStream == control.StreamAudioVideo)
-	cfg := rtc.Config{Logger: s.opt.Logger}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+func (s *Session) engine(c Conn) (*rtc.Engine, error) {
+	cfg := rtc.Config{Logger: s.log}
 	if a, ok := c.RemoteAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
 		cfg.IncludeLoopback = true
 	}
-	eng, err := rtc.NewEngine(cfg)
-	if err != nil {
-		return err
-	}
-	msgs := make(chan control.Message, 16)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		defer close(msgs)
-		for {
-			m, err := c.Recv(rctx)
-			if err != nil {
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-rctx.Done():
-				return
-			}
-		}
-	})
-	for {
-		err := s.session(rctx, c, eng, msgs, video)
-		switch {
-		case ctx.Err() != nil || c.Err() != nil:
-			return nil
-		case errors.Is(err, errRestart):
-			s.event("stream interrupted: restarting it")
-			select {
-			case <-time.After(200 * time.Millisecond):
-			case <-ctx.Done():
-				return nil
-			}
-		default:
-			return err
-		}
-	}
+	return rtc.NewEngine(cfg)
 }
 
-// session runs one WebRTC session; it returns errRestart when the
-// session ended but the connection is fine.
-func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engine, msgs <-chan control.Message, video bool) error {
+func (s *Session) streamEvent(st StreamState, kind string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The alarm is not told of StreamUp: its grace for the first packet
+	// runs from Online or Listening, so a stream that keeps reconnecting
+	// without ever delivering audio still raises audio lost.
+	s.publish(StreamEvent{Monitor: s.mon, State: st, Kind: kind, Err: err, At: time.Now()})
+}
+
+// stream runs one WebRTC session. It returns errRestart when the session
+// broke but the connection is fine, errModeChanged when the parent
+// changed what to stream, or the monitor's error.
+func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-chan control.Message, mode StreamMode, video bool) error {
 	var idb [8]byte
 	rand.Read(idb[:])
 	session := hex.EncodeToString(idb[:])
@@ -167,8 +112,8 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 		kind = control.StreamAudioVideo
 	}
 	off := eng.NewOfferer()
+	defer off.Close() // waits for the track readers too
 	states := make(chan webrtc.PeerConnectionState, 16)
-	defer off.Close() // waits for the OnTrack readers too
 	off.OnState = func(st webrtc.PeerConnectionState) {
 		select {
 		case states <- st:
@@ -176,26 +121,11 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 		}
 	}
 	off.OnCandidate = func(cand control.WebRTCICE) { _ = c.Send(ctx, cand) }
-	var firstOnce sync.Once
-	off.OnTrack = func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		audio := tr.Kind() == webrtc.RTPCodecTypeAudio
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			if audio && s.opt.OnAudioPacket != nil {
-				s.opt.OnAudioPacket(pkt, time.Now())
-			}
-			if audio {
-				firstOnce.Do(func() {
-					if s.opt.OnFirstAudio != nil {
-						s.opt.OnFirstAudio(time.Now())
-					}
-				})
-			}
-			s.write(tr, audio, pkt)
-		}
+	off.OnTrack = func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { s.readTrack(tr) }
+	stop := func(reason string) {
+		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_ = c.Send(sctx, control.StreamStop{Session: session, Reason: reason})
+		cancel()
 	}
 	if err := c.Send(ctx, control.StreamStart{Session: session, Kind: kind}); err != nil {
 		return err
@@ -208,48 +138,48 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 		return err
 	}
 	s.mu.Lock()
-	s.stats.Sessions++
+	s.stats.Streams++
 	s.mu.Unlock()
+	s.streamEvent(StreamStarting, kind, nil)
 	answered := false
 	answerTimer := time.NewTimer(s.opt.AnswerTimeout)
 	defer answerTimer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			stopCtx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-			_ = c.Send(stopCtx, control.StreamStop{Session: session, Reason: "listener stopped"})
-			cancel()
+			stop("listener stopped")
 			return nil
+		case <-s.modeWake:
+			if s.Stream() != mode {
+				stop("listener changed the stream")
+				return errModeChanged
+			}
 		case <-answerTimer.C:
 			if !answered {
+				stop("no answer")
 				return fmt.Errorf("listener: the monitor did not answer the stream request within %v", s.opt.AnswerTimeout)
 			}
 		case st := <-states:
 			switch st {
 			case webrtc.PeerConnectionStateConnected:
-				s.event("stream connected (%s)", kind)
+				s.streamEvent(StreamConnected, kind, nil)
 			case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+				stop("stream failed")
 				return errRestart
 			}
-		case m, ok := <-msgs:
-			if !ok {
-				return nil
-			}
+		case m := <-inbox:
 			switch m := m.(type) {
 			case control.WebRTCAnswer:
 				if m.Session == session {
 					answered = true
 					if err := off.SetAnswer(m.SDP); err != nil {
+						stop("bad answer")
 						return err
 					}
 				}
 			case control.WebRTCICE:
 				if m.Session == session {
 					_ = off.AddCandidate(m)
-				}
-			case control.Status:
-				if s.opt.OnStatus != nil {
-					s.opt.OnStatus(m)
 				}
 			case control.StreamStop:
 				if m.Session == session {
@@ -267,27 +197,74 @@ func (s *Streamer) session(ctx context.Context, c *transport.Conn, eng *rtc.Engi
 	}
 }
 
-func (s *Streamer) write(tr *webrtc.TrackRemote, audio bool, pkt *rtp.Packet) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out, rec := s.opt.VideoOut, &s.videoRec
-	if audio {
-		out, rec = s.opt.Audio, &s.audioRec
-		s.stats.AudioPackets++
-		s.stats.AudioBytes += uint64(len(pkt.Payload))
-	} else {
-		s.stats.VideoPackets++
-	}
-	if out == nil {
-		return
-	}
-	if *rec == nil {
-		r, err := rtc.NewRecorder(out, tr.Codec().RTPCodecCapability)
+// readTrack reads one remote track until it ends (pion's goroutine, which
+// the Offerer's Close waits for).
+func (s *Session) readTrack(tr *webrtc.TrackRemote) {
+	video := tr.Kind() == webrtc.RTPCodecTypeVideo
+	mime := strings.ToLower(tr.Codec().MimeType)
+	var dep *play.Depacketizer
+	defer func() {
+		if dep != nil {
+			dep.Close()
+		}
+	}()
+	first := true
+	for {
+		pkt, _, err := tr.ReadRTP()
 		if err != nil {
-			s.event("cannot record %s: %v", strings.ToLower(tr.Kind().String()), err)
 			return
 		}
-		*rec = r
+		now := time.Now()
+		if video {
+			s.onVideo(pkt, mime, now)
+			continue
+		}
+		if s.onAudio(pkt, mime, now, first) {
+			if dep == nil {
+				if dep, err = play.NewDepacketizer(); err != nil {
+					s.log.Error("cannot decode the audio", "err", err)
+					dep = nil
+				}
+			}
+			if dep != nil {
+				frames, err := dep.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload)
+				if err != nil {
+					s.log.Debug("audio packet not decoded", "err", err)
+				}
+				s.onPCM(frames, now)
+			}
+		}
+		first = false
 	}
-	_ = (*rec).WriteRTP(pkt)
+}
+
+// onAudio counts and publishes one audio packet, feeds the alarm, and
+// reports whether anyone wants it decoded.
+func (s *Session) onAudio(pkt *rtp.Packet, mime string, now time.Time, first bool) (decode bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.AudioPackets++
+	s.stats.AudioBytes += uint64(len(pkt.Payload))
+	s.streaming = true
+	s.applyAlarm(s.alarm.Audio(now))
+	s.publish(MediaEvent{Mime: mime, Packet: pkt, Arrived: now, First: first})
+	return s.wantsPCM()
+}
+
+func (s *Session) onPCM(frames []play.Frame, now time.Time) {
+	if len(frames) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range frames {
+		s.publish(PCMEvent{Frame: f, Arrived: now})
+	}
+}
+
+func (s *Session) onVideo(pkt *rtp.Packet, mime string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.VideoPackets++
+	s.publish(MediaEvent{Video: true, Mime: mime, Packet: pkt, Arrived: now})
 }

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-
-	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/media"
@@ -24,29 +21,20 @@ func BenchmarkFirstAudio(b *testing.B) {
 	for range b.N {
 		for range 20 {
 			start := time.Now()
-			first := make(chan time.Time, 1)
-			s := listener.NewStreamer(listener.StreamOptions{OnFirstAudio: func(at time.Time) {
-				select {
-				case first <- at:
-				default:
+			s := l.Start(mon, listener.SessionOptions{Stream: listener.StreamAudio})
+			sub := s.Subscribe(listener.SubscribeOptions{Audio: true})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			for {
+				ev, err := sub.Next(ctx)
+				if err != nil {
+					b.Fatal("no audio within 5s")
 				}
-			}})
-			ctx, cancel := context.WithCancel(context.Background())
-			c, ack, err := l.Dial(ctx, mon)
-			if err != nil {
-				b.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() { defer close(done); s.Run(ctx, c, ack) }()
-			select {
-			case at := <-first:
-				runs = append(runs, at.Sub(start))
-			case <-time.After(5 * time.Second):
-				b.Fatal("no audio within 5s")
+				if m, ok := ev.(listener.MediaEvent); ok && m.First {
+					runs = append(runs, m.Arrived.Sub(start))
+					break
+				}
 			}
 			cancel()
-			<-done
-			c.Close(control.CodeNone, "")
 			s.Close()
 		}
 	}
@@ -69,27 +57,27 @@ func BenchmarkCaptureToPacket(b *testing.B) {
 	}
 	m.streams.onWrite.Store(&hook)
 	var lat []time.Duration
-	s := listener.NewStreamer(listener.StreamOptions{OnAudioPacket: func(p *rtp.Packet, at time.Time) {
-		mu.Lock()
-		if c, ok := captured[string(p.Payload)]; ok {
-			lat = append(lat, at.Sub(c))
-			delete(captured, string(p.Payload))
-		}
-		mu.Unlock()
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	c, ack, err := l.Dial(ctx, mon)
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx, c, ack) }()
+	s := l.Start(mon, listener.SessionOptions{Stream: listener.StreamAudio})
+	sub := s.Subscribe(listener.SubscribeOptions{Audio: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // 300 packets at 10 ms
 	b.ResetTimer()
-	time.Sleep(3 * time.Second) // 300 packets at 10 ms
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			break
+		}
+		if p, ok := ev.(listener.MediaEvent); ok {
+			mu.Lock()
+			if c, ok := captured[string(p.Packet.Payload)]; ok {
+				lat = append(lat, p.Arrived.Sub(c))
+				delete(captured, string(p.Packet.Payload))
+			}
+			mu.Unlock()
+		}
+	}
 	b.StopTimer()
 	cancel()
-	<-done
-	c.Close(control.CodeNone, "")
+	s.Close()
 	m.streams.onWrite.Store(nil)
 	mu.Lock()
 	defer mu.Unlock()

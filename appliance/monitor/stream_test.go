@@ -34,32 +34,20 @@ func pairedListener(t *testing.T, m *Monitor, name string) (*listener.Listener, 
 	return l, mon
 }
 
-type streaming struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	s      *listener.Streamer
-}
+type streaming struct{ s *listener.Session }
 
 func startStream(t *testing.T, l *listener.Listener, mon listener.Monitor) *streaming {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	c, ack, err := l.Dial(ctx, mon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &streaming{cancel: cancel, done: make(chan struct{}), s: listener.NewStreamer(listener.StreamOptions{})}
-	go func() {
-		defer close(st.done)
-		defer c.Close(control.CodeNone, "")
-		if err := st.s.Run(ctx, c, ack); err != nil {
-			t.Errorf("stream: %v", err)
-		}
-	}()
+	st := &streaming{s: l.Start(mon, listener.SessionOptions{Stream: listener.StreamAudio})}
 	t.Cleanup(st.stop)
 	return st
 }
 
-func (s *streaming) stop() { s.cancel(); <-s.done }
+func (s *streaming) stop() {
+	if err := s.s.Close(); err != nil {
+		panic(err)
+	}
+}
 
 func (s *streaming) packets() uint64 { return s.s.Stats().AudioPackets }
 

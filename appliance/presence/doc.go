@@ -1,7 +1,8 @@
 // Package presence decides whether the other end of a connection is still
 // there. Heartbeat is a pure state machine (no goroutines, no clock: every
-// method takes now) owned by the connection's goroutine; Tracker turns
-// connections coming and going into Online/Offline changes for the UI.
+// method takes now) owned by the connection's goroutine. Whether a monitor
+// is online, as a listener shows it, is appliance/listener's Presence: a
+// control connection whose heartbeat holds.
 //
 // # Heartbeat rule
 //
@@ -30,7 +31,7 @@
 //  1. h := New(cfg, now) when the connection is up.
 //  2. Run a timer for h.NextTick(); when it fires, call h.Tick(now): send
 //     the returned Ping if any; if dead, close the connection with
-//     ErrIdleTimeout ("idle timeout") and report it to the Tracker. Re-arm
+//     ErrIdleTimeout ("idle timeout"), which ends the connection. Re-arm
 //     the timer for NextTick after every call into h.
 //  3. For a received Ping send h.OnPing(p, now) back; for a Pong call
 //     h.OnPong; for any other frame call h.OnFrame.

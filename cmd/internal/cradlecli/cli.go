@@ -18,7 +18,6 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
-	"github.com/cradle-monitor/cradle/appliance/transport"
 )
 
 const usage = `usage: cradle [flags] command
@@ -33,8 +32,12 @@ Commands:
   monitors [--json]                    list paired monitors
   forget MONITOR                       forget a paired monitor
   status [MONITOR] [--json] [--watch]  show whether paired monitors are online
-  listen MONITOR [--video] [--record FILE] [--duration D]
-                                       stream from a monitor, print its sound level
+  listen MONITOR [--output DEVICE|none] [--volume PCT] [--mute] [--vox]
+         [--video] [--record FILE] [--duration D]
+                                       play a monitor live, print its sound level,
+                                       sound the alarm when the baby can no longer
+                                       be heard (Enter or SIGUSR1 acknowledges)
+  outputs                              list the audio output devices
 
 MONITOR is a paired monitor's name, device id, or host:port.
 
@@ -55,6 +58,7 @@ const (
 )
 
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	cfg            listener.Config
 	logLevel       string
@@ -73,7 +77,7 @@ func defaultStateDir() string {
 // Main runs cradle with args (without the program name) and returns the
 // process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("cradle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -115,6 +119,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.listen(ctx, l, rest)
 	case "discover":
 		err = e.discover(ctx, l, rest)
+	case "outputs":
+		err = e.outputs()
 	default:
 		fmt.Fprintf(stderr, "cradle: unknown command %q\n", cmd)
 		fs.Usage()
@@ -165,7 +171,7 @@ func exitCode(err error) int {
 		return ExitLocked
 	case errors.Is(err, control.ErrFingerprintMismatch), errors.Is(err, listener.ErrImpostor):
 		return ExitMismatch
-	case errors.Is(err, transport.ErrUnreachable):
+	case errors.Is(err, listener.ErrUnreachable):
 		return ExitUnreachable
 	}
 	return ExitError

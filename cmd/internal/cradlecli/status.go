@@ -3,13 +3,13 @@ package cradlecli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 )
 
@@ -28,7 +28,7 @@ type statusLine struct {
 
 func lineOf(ch listener.Change) statusLine {
 	s := statusLine{
-		Name: ch.Monitor.Name, DeviceID: ch.Monitor.DeviceID, Presence: string(ch.Presence),
+		Name: ch.Monitor.Name, DeviceID: ch.Monitor.DeviceID, Presence: ch.Presence.String(),
 		LastSeen: ch.LastSeen, RTTMicros: ch.RTT.Microseconds(), Address: ch.Address,
 		Fingerprint: ch.Monitor.Fingerprint.String(), At: ch.At,
 	}
@@ -69,7 +69,7 @@ func (e *env) status(ctx context.Context, l *listener.Listener, args []string) e
 	lines := make([]statusLine, len(mons))
 	var wg sync.WaitGroup
 	for i, m := range mons {
-		wg.Go(func() { lines[i] = probe(ctx, l, m) })
+		wg.Go(func() { lines[i] = lineOf(l.Probe(ctx, m)) })
 	}
 	wg.Wait()
 	if *asJSON {
@@ -83,27 +83,6 @@ func (e *env) status(ctx context.Context, l *listener.Listener, args []string) e
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.DeviceID, s.Presence, seen(s.LastSeen), rtt(s.RTTMicros), s.Address)
 	}
 	return tw.Flush()
-}
-
-// probe connects once and measures a round trip.
-func probe(ctx context.Context, l *listener.Listener, m listener.Monitor) statusLine {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	c, _, err := l.Dial(ctx, m)
-	if err != nil {
-		return lineOf(listener.Change{Monitor: m, Presence: listener.Offline, At: time.Now(), Address: m.Address, Err: err})
-	}
-	defer c.Close(control.CodeNone, "status probe")
-	// The heartbeat pings at once: wait for its first round trip.
-	for c.Stats().SRTT == 0 && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-c.Done():
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	st := c.Stats()
-	return lineOf(listener.Change{Monitor: m, Presence: listener.Online, At: time.Now(), Address: m.Address, RTT: st.SRTT, LastSeen: st.LastSeen})
 }
 
 func (e *env) watch(ctx context.Context, l *listener.Listener, mons []listener.Monitor, asJSON bool) error {
@@ -128,16 +107,23 @@ func (e *env) watch(ctx context.Context, l *listener.Listener, mons []listener.M
 	var wg sync.WaitGroup
 	errs := make([]error, len(mons))
 	for i, m := range mons {
-		s := l.NewSession(m, listener.SessionOptions{OnChange: print})
-		wg.Go(func() { errs[i] = s.Run(ctx) })
+		wg.Go(func() {
+			sess := l.Start(m, listener.SessionOptions{Logger: e.cfg.Logger})
+			sub := sess.Subscribe(listener.SubscribeOptions{})
+			for {
+				ev, err := sub.Next(ctx)
+				if err != nil {
+					break
+				}
+				if p, ok := ev.(listener.PresenceEvent); ok {
+					print(p.Change)
+				}
+			}
+			errs[i] = sess.Close()
+		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func seen(t time.Time) string {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 )
 
@@ -33,8 +31,6 @@ func BenchmarkMonitorResources(b *testing.B) {
 			addr := servingRE.FindStringSubmatch(line)[1]
 			mon := &monitor{proc: p, state: filepath.Join(dir, "m"), addr: addr}
 			code := mon.code(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			var stops []func()
 			for i := range tc.listeners {
 				sd := filepath.Join(dir, fmt.Sprint("l", i))
@@ -48,21 +44,18 @@ func BenchmarkMonitorResources(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				c, ack, err := l.Dial(ctx, m)
-				if err != nil {
-					b.Fatal(err)
+				mode := listener.StreamAudio
+				if tc.video {
+					mode = listener.StreamAudioVideo
 				}
-				s := listener.NewStreamer(listener.StreamOptions{Video: tc.video})
-				done := make(chan struct{})
-				go func() { defer close(done); s.Run(ctx, c, ack) }()
-				stops = append(stops, func() { <-done; c.Close(control.CodeNone, ""); s.Close() })
+				s := l.Start(m, listener.SessionOptions{Stream: mode})
+				stops = append(stops, func() { s.Close() })
 			}
 			time.Sleep(2 * time.Second) // streams up, capture warm
 			cpu0, at0 := procCPU(b, p.cmd.Process.Pid), time.Now()
 			time.Sleep(10 * time.Second)
 			cpu1, at1 := procCPU(b, p.cmd.Process.Pid), time.Now()
 			rss, hwm := procMem(b, p.cmd.Process.Pid)
-			cancel()
 			for _, s := range stops {
 				s()
 			}

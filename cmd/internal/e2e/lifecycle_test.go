@@ -80,7 +80,7 @@ func TestSIGTERMWithListeners(t *testing.T) {
 		lis := []string{"--state-dir", filepath.Join(dir, fmt.Sprint(i)), "--name", fmt.Sprint("parent", i)}
 		mon.admin(t, "pair")
 		mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...)
-		w := start(t, nil, "cradle", append(lis, "listen", "Nursery")...)
+		w := start(t, nil, "cradle", append(lis, "listen", "Nursery", "--output", "none")...)
 		w.waitLine(0, regexp.MustCompile(`first audio`), 10*time.Second)
 		watches = append(watches, w)
 	}

@@ -29,7 +29,7 @@ func TestListenRecordsTheTone(t *testing.T) {
 	mon.admin(t, "pair")
 	mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", mon.code(t))...)
 	ogg := filepath.Join(dir, "out.ogg")
-	out := mustRun(t, nil, "cradle", append(lis, "listen", "Nursery", "--record", ogg, "--duration", "3s")...)
+	out := mustRun(t, nil, "cradle", append(lis, "listen", "Nursery", "--output", "none", "--record", ogg, "--duration", "3s")...)
 	for _, want := range []string{"online", "stream connected", "first audio", `level -\d+\.\d dBFS`, "stopped"} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("cradle listen output lacks %q:\n%s", want, out)

@@ -21,7 +21,7 @@ func TestSoakPartitions(t *testing.T) {
 	lis := []string{"--state-dir", filepath.Join(t.TempDir(), "listener")}
 	mon.admin(t, "pair")
 	mustRun(t, n.exec(n.lis), "cradle", append(lis, "pair", mon.addr, "--code", mon.code(t))...)
-	listen := start(t, n.exec(n.lis), "cradle", append(lis, "listen", "Nursery")...)
+	listen := start(t, n.exec(n.lis), "cradle", append(lis, "listen", "Nursery", "--output", "none")...)
 	i, _ := listen.waitLine(0, regexp.MustCompile(`first audio`), 10*time.Second)
 	rule := []string{"INPUT", "-p", "udp", "-j", "DROP"}
 	var worstDetect, worstRecover time.Duration
