@@ -16,6 +16,8 @@ import (
 //   - tone:D    the test tone for D;
 //   - silence:D zero samples for D, delivered in real time (the encoder
 //     keeps sending packets, the level reads MinDBFS);
+//   - quiet:D   the test tone 40 dB down for D (a sleeping baby's room:
+//     below a VOX threshold, yet audible if played);
 //   - stall:D   nothing at all for D: Read blocks, as it would on a hung
 //     microphone, until the step ends or the stream is closed.
 //
@@ -33,9 +35,13 @@ const (
 	stepTone stepKind = iota
 	stepSilence
 	stepStall
+	stepQuiet
 )
 
-var stepNames = map[string]stepKind{"tone": stepTone, "silence": stepSilence, "stall": stepStall}
+// quietGain is the quiet step's level relative to the tone: -40 dB.
+const quietGain = 0.01
+
+var stepNames = map[string]stepKind{"tone": stepTone, "silence": stepSilence, "stall": stepStall, "quiet": stepQuiet}
 
 // minStep is the shortest step a script may have.
 const minStep = time.Millisecond
@@ -76,7 +82,7 @@ func parseAudioScript(s string) (audioScript, error) {
 		case f == "":
 			return audioScript{}, bad("empty step: separate steps with single commas")
 		case !ok:
-			return audioScript{}, bad("%q is not tone, silence or stall", name)
+			return audioScript{}, bad("%q is not tone, quiet, silence or stall", name)
 		case !timed && i < len(fields)-1:
 			return audioScript{}, bad("no duration: only the last step may last forever (write %s:3s)", name)
 		case !timed:

@@ -22,6 +22,7 @@ func TestParseAudioScript(t *testing.T) {
 		{"tone:3s,stall", []scriptStep{{stepTone, ms(3000)}, {stepStall, 0}}, 0},
 		{"tone:1s, silence:500ms ,stall:1.5s", []scriptStep{{stepTone, ms(1000)}, {stepSilence, ms(500)}, {stepStall, ms(1500)}}, ms(3000)},
 		{"silence:1ms", []scriptStep{{stepSilence, 48}}, 48},
+		{"quiet:1s,tone:1s", []scriptStep{{stepQuiet, ms(1000)}, {stepTone, ms(1000)}}, ms(2000)},
 		{"stall:2562047h", []scriptStep{{stepStall, 2562047 * 3600 * SampleRate}}, 2562047 * 3600 * SampleRate},
 	}
 	for _, tt := range good {
@@ -43,8 +44,8 @@ func TestParseAudioScript(t *testing.T) {
 	bad := []struct{ in, want string }{
 		{"tone:3s,,stall", `step 2 "": empty step`},
 		{"tone:3s,", `step 2 "": empty step`},
-		{"beep:1s", `step 1 "beep:1s": "beep" is not tone, silence or stall`},
-		{"Tone:1s", `"Tone" is not tone, silence or stall`},
+		{"beep:1s", `step 1 "beep:1s": "beep" is not tone, quiet, silence or stall`},
+		{"Tone:1s", `"Tone" is not tone, quiet, silence or stall`},
 		{"stall,tone:1s", `step 1 "stall": no duration: only the last step may last forever`},
 		{"tone:3", `step 1 "tone:3": "3" is not a duration`},
 		{"tone:", `"" is not a duration`},
@@ -276,6 +277,35 @@ func TestHubScriptedStall(t *testing.T) {
 		}
 		if st := h.Stats(); !st.MicOn || st.SourceErrors != 0 {
 			t.Errorf("during the stall: %+v", st)
+		}
+	})
+}
+
+// TestQuietStep: the quiet step is the tone 40 dB down.
+func TestQuietStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, err := NewScriptedToneSource(440, 0.25, "quiet:20ms,tone:20ms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := src.OpenAudio(AudioFormat{Chunk: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var levels []float64
+		for range 4 {
+			pcm, err := st.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rms, _ := Measure(pcm.Samples)
+			levels = append(levels, rms)
+		}
+		for i, want := range []float64{-55, -55, -15, -15} {
+			if math.Abs(levels[i]-want) > 1 {
+				t.Fatalf("chunk %d at %.1f dBFS, want %.0f (levels %v)", i, levels[i], want, levels)
+			}
 		}
 	})
 }

@@ -140,8 +140,14 @@ func (s *toneStream) Read() (PCM, error) {
 		if left >= 0 {
 			k = min(k, left)
 		}
-		if kind == stepTone {
+		switch kind {
+		case stepTone:
 			s.tone.Fill(samples[i : i+k])
+		case stepQuiet:
+			s.tone.Fill(samples[i : i+k])
+			for j := i; j < i+k; j++ {
+				samples[j] = int16(float64(samples[j]) * quietGain)
+			}
 		}
 		i += k
 	}
