@@ -6,6 +6,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
+	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/media"
 )
 
 // BenchmarkOfflineDetection cuts the network 20 times under a kept-up
@@ -80,4 +84,56 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAlarmOnset measures how soon the alarm is raised: after the
+// monitor's audio stops while the link stays up (10 stalls of its test
+// source; goal at most 500 ms after the last packet), and after the
+// network is cut (5 cuts; goal: link lost within 3.5 s).
+func BenchmarkAlarmOnset(b *testing.B) {
+	b.Run("audio-stops", func(b *testing.B) {
+		_, l, m, _ := setup(b, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:1s,stall:1500ms"}})
+		s := l.Start(m, SessionOptions{Stream: StreamAudio})
+		defer s.Close()
+		ev := watch(b, s, SubscribeOptions{Audio: true})
+		var onsets []time.Duration
+		for range b.N {
+			for range 10 {
+				var last time.Time
+				a := ev.until(10*time.Second, "audio-lost alarm", func(e Event) bool {
+					if m, ok := e.(MediaEvent); ok {
+						last = m.Arrived
+					}
+					a, ok := e.(AlarmEvent)
+					return ok && a.State.Active
+				}).(AlarmEvent)
+				if a.State.Reason != alarm.AudioLost {
+					b.Fatalf("alarm %v, want audio lost", a.State.Reason)
+				}
+				onsets = append(onsets, a.State.Since.Sub(last))
+				ev.until(5*time.Second, "alarm cleared", isAlarm(false, alarm.None))
+			}
+		}
+		report(b, "audio-lost-onset", onsets)
+	})
+	b.Run("link-cut", func(b *testing.B) {
+		_, l, m, r := setup(b)
+		s := l.Start(m, SessionOptions{Stream: StreamAudio})
+		defer s.Close()
+		ev := watch(b, s, SubscribeOptions{Audio: true})
+		ev.until(5*time.Second, "audio", isAudio)
+		var onsets []time.Duration
+		for range b.N {
+			for range 5 {
+				time.Sleep(300 * time.Millisecond)
+				cut := time.Now()
+				r.blocked.Store(true)
+				ev.until(5*time.Second, "link-lost alarm", isAlarm(true, alarm.LinkLost))
+				onsets = append(onsets, time.Since(cut))
+				r.blocked.Store(false)
+				ev.until(10*time.Second, "alarm cleared", isAlarm(false, alarm.None))
+			}
+		}
+		report(b, "link-lost-onset", onsets)
+	})
 }

@@ -2,7 +2,9 @@ package monitor
 
 import (
 	"context"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/play"
 )
 
 // BenchmarkFirstAudio: from a listener starting (dial included) to its
@@ -87,6 +90,83 @@ func BenchmarkCaptureToPacket(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "capture-to-packet-median-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "capture-to-packet-p99-ms")
+}
+
+// BenchmarkMouthToEar: from a sample captured at the monitor (the first
+// sample of an Opus frame) to the same sample handed to the output device
+// at the listener: WebRTC on loopback, the real decoder, the adaptive
+// jitter buffer and a paced in-process device with a 10 ms period, for a
+// minute (CRADLE_BENCH_SECONDS overrides). Goal: median at most 60 ms.
+func BenchmarkMouthToEar(b *testing.B) {
+	m, l, mon := benchSetup(b)
+	dur := benchDuration(60 * time.Second)
+	var mu sync.Mutex
+	captured := map[string]time.Time{} // payload → capture time
+	byTS := map[uint32]time.Time{}     // RTP timestamp → capture time
+	hook := func(s media.Sample) {
+		mu.Lock()
+		captured[string(s.Data)] = s.Captured
+		mu.Unlock()
+	}
+	m.streams.onWrite.Store(&hook)
+	defer m.streams.onWrite.Store(nil)
+	var lat []time.Duration
+	player, err := play.NewPlayer(play.NewTestSink(10*time.Millisecond), play.Config{OnPlayed: func(ts uint32, at time.Time) {
+		mu.Lock()
+		if c, ok := byTS[ts]; ok {
+			lat = append(lat, at.Sub(c))
+			delete(byTS, ts)
+		}
+		mu.Unlock()
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer player.Close()
+	s := l.Start(mon, listener.SessionOptions{Stream: listener.StreamAudio})
+	defer s.Close()
+	sub := s.Subscribe(listener.SubscribeOptions{Audio: true, PCM: true})
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	b.ResetTimer()
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			break
+		}
+		switch ev := ev.(type) {
+		case listener.MediaEvent:
+			mu.Lock()
+			if c, ok := captured[string(ev.Packet.Payload)]; ok {
+				byTS[ev.Packet.Timestamp] = c
+				delete(captured, string(ev.Packet.Payload))
+			}
+			mu.Unlock()
+		case listener.PCMEvent:
+			player.Write(ev.Frame)
+		}
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) < 100 {
+		b.Fatalf("only %d frames matched", len(lat))
+	}
+	st := player.Stats()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "mouth-to-ear-median-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "mouth-to-ear-p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "mouth-to-ear-max-ms")
+	b.ReportMetric(float64(st.Jitter.Underruns), "underruns")
+	b.ReportMetric(float64(len(lat)), "frames")
+}
+
+// benchDuration is d, or CRADLE_BENCH_SECONDS when set.
+func benchDuration(d time.Duration) time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("CRADLE_BENCH_SECONDS")); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return d
 }
 
 func benchSetup(b *testing.B) (*Monitor, *listener.Listener, listener.Monitor) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/internal/pulsetest"
 )
 
 // BenchmarkMonitorResources runs the real cradled (--media test) and
@@ -98,4 +99,33 @@ func procMem(b *testing.B, pid int) (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// BenchmarkListenerPlaying runs the real `cradle listen` playing the
+// monitor's tone through PulseAudio (a null sink the benchmark starts)
+// and reports the listener's CPU (percent of one core) and resident
+// memory over 10 s.
+func BenchmarkListenerPlaying(b *testing.B) {
+	srv := pulsetest.Start(b)
+	srv.Setenv(b)
+	for range b.N {
+		dir := b.TempDir()
+		mon := startMonitor(b, nil, filepath.Join(dir, "m"), "127.0.0.1:0", "--media", "test", "--log-level", "warn")
+		lis := []string{"--state-dir", filepath.Join(dir, "l")}
+		mon.admin(b, "pair")
+		mustRun(b, nil, "cradle", append(lis, "pair", mon.addr, "--code", mon.code(b))...)
+		w := start(b, nil, "cradle", append(lis, "listen", "Nursery")...)
+		w.waitLine(0, connectedRE, 10*time.Second)
+		time.Sleep(2 * time.Second)
+		pid := w.cmd.Process.Pid
+		cpu0, at0 := procCPU(b, pid), time.Now()
+		time.Sleep(10 * time.Second)
+		cpu1, at1 := procCPU(b, pid), time.Now()
+		rss, hwm := procMem(b, pid)
+		b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
+		b.ReportMetric(float64(rss)/1024, "rss-MB")
+		b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
+		w.kill()
+		mon.kill()
+	}
 }
