@@ -49,12 +49,22 @@ func TestPackagesHaveDocComments(t *testing.T) {
 }
 
 // TestLayering enforces the import rules: store never depends on appliance,
-// and only cmd/ and hw/ reach periph's host drivers.
+// only cmd/ and hw/ reach periph's host drivers, media never depends on
+// appliance, and the listener's front ends (cmd/internal/cradlecli) use the
+// listener library, not the transport or WebRTC underneath it.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/cradle-monitor/cradle/"
 	for _, p := range listPackages(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod)
+		for _, d := range p.Imports {
+			if rel == "cmd/internal/cradlecli" && (d == mod+"appliance/transport" || d == mod+"appliance/rtc") {
+				t.Errorf("%s imports %s: front ends use appliance/listener only", p.ImportPath, d)
+			}
+		}
 		for _, d := range p.Deps {
+			if strings.HasPrefix(rel, "media") && strings.HasPrefix(d, mod+"appliance") {
+				t.Errorf("%s depends on %s: media must not import appliance", p.ImportPath, d)
+			}
 			if strings.HasPrefix(rel, "store") && strings.HasPrefix(d, mod+"appliance") {
 				t.Errorf("%s depends on %s: store must not import appliance", p.ImportPath, d)
 			}
