@@ -74,7 +74,7 @@ run: build
 	@echo "Next steps, in another terminal:"
 	@echo "  $(BIN)/cradled --state-dir $(STATE)/monitor pair          # open the pairing window (the button)"
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener pair 127.0.0.1:48080 --code <the setup code above>"
-	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener listen 127.0.0.1:48080   # hear the monitor (test tone without a microphone)"
+	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener listen 127.0.0.1:48080   # hear the monitor on your speakers (a test tone without a microphone); Enter acknowledges an alarm"
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener status --watch  # online/offline from the heartbeat"
 	@echo
 	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080

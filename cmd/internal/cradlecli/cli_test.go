@@ -40,6 +40,9 @@ func TestUsageErrors(t *testing.T) {
 		{"pair", "--code", "2468-1357"},
 		{"forget"},
 		{"teleport"},
+		{"listen"},
+		{"listen", "Nursery", "--volume", "250"},
+		{"listen", "Nursery", "--volume", "-1"},
 	} {
 		if _, errs, code := runCLI(append([]string{"--state-dir", dir}, args...)...); code != ExitUsage {
 			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, ExitUsage)
@@ -60,5 +63,19 @@ func TestUnreachable(t *testing.T) {
 	_, errs, code := runCLI("--state-dir", dir, "pair", "127.0.0.1:9", "--code", "2468-1357", "--timeout", "2s")
 	if code != ExitUnreachable {
 		t.Fatalf("unreachable monitor: exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestListenNoOutput: without any audio output, listen stops with an
+// error that says what to do; it never runs silently.
+func TestListenNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PULSE_SERVER", "unix:"+dir+"/nobody.sock") // no PulseAudio
+	_, errs, code := runCLI("--state-dir", dir, "listen", "Nursery", "--output", "no-such-speaker")
+	if code == 0 {
+		t.Fatal("listen ran without an output")
+	}
+	if !strings.Contains(errs, "--output") {
+		t.Fatalf("the error does not say what to do: %s", errs)
 	}
 }

@@ -40,10 +40,6 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 	if *volume < 0 || *volume > 200 {
 		return usageError("--volume takes 0 to 200 (percent)")
 	}
-	m, err := l.Resolve(target)
-	if err != nil {
-		return err
-	}
 	ctx, stop := notifyContext(ctx)
 	defer stop()
 	if *duration > 0 {
@@ -80,6 +76,10 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 		say("output: %s, %s", player.OutputName(), mode)
 	}
 
+	m, err := l.Resolve(target)
+	if err != nil {
+		return err
+	}
 	stream := listener.StreamAuto
 	if *video {
 		stream = listener.StreamAudioVideo
