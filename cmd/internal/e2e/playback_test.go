@@ -22,9 +22,9 @@ const window = 50 * time.Millisecond
 type sound int
 
 const (
-	silent sound = iota // nothing above -50 dBFS
-	tone               // the monitor's 440 Hz tone
-	alarmTone          // the alarm's 1000/1500 Hz
+	silent    sound = iota // nothing above -50 dBFS
+	tone                   // the monitor's 440 Hz tone
+	alarmTone              // the alarm's 1000/1500 Hz
 	other
 )
 
