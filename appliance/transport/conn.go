@@ -58,6 +58,8 @@ type Conn struct {
 
 	hello     control.Hello // server: written by the reader before helloSeen closes
 	helloSeen chan struct{}
+	acked     chan struct{} // closed once the HelloAck is queued (server) or at once (client)
+	ackOnce   sync.Once
 	onHello   func(*Conn) bool // server: hand the conn to Accept; false if closing
 	onClose   func(*Conn)      // server: forget the conn
 	release   func()           // client: close the QUIC transport and socket
@@ -107,11 +109,13 @@ func newConn(qc *quic.Conn, st *quic.Stream, peer identity.Fingerprint, server b
 		writerDone: make(chan struct{}),
 	}
 	side := "client"
+	c.acked = make(chan struct{})
 	if server {
 		side = "server"
 		c.helloSeen = make(chan struct{})
 	} else {
 		c.trusted.Store(true)
+		close(c.acked) // the client's first frame, Hello, is queued by Dial
 	}
 	c.log = cfg.Logger.With("conn", c.id, "side", side, "peer", peer, "remote", qc.RemoteAddr().String())
 	return c
@@ -201,6 +205,10 @@ func (c *Conn) Err() error {
 // connection is closed it returns an error that Is ErrClosed and wraps Err.
 // A message too large for a frame fails with control.ErrFrameTooLarge and
 // leaves the connection open. A nil return means queued, not delivered.
+//
+// On a server connection the HelloAck is the first frame the peer gets:
+// until a HelloAck has been queued, Send of any other message blocks (as
+// when the queue is full), and the connection sends no ping or pong.
 func (c *Conn) Send(ctx context.Context, m control.Message) error {
 	f, err := encodeFrame(m)
 	if err != nil {
@@ -211,8 +219,21 @@ func (c *Conn) Send(ctx context.Context, m control.Message) error {
 		return closedError(c.Err())
 	default:
 	}
+	_, isAck := m.(control.HelloAck)
+	if !isAck {
+		select {
+		case <-c.acked:
+		case <-c.closing:
+			return closedError(c.Err())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	select {
 	case c.sendq <- f:
+		if isAck {
+			c.ackOnce.Do(func() { close(c.acked) })
+		}
 		return nil
 	case <-c.closing:
 		return closedError(c.Err())
@@ -344,6 +365,16 @@ func (c *Conn) readLoop() {
 			if !c.onHello(c) {
 				return
 			}
+			// The HelloAck is the first frame out: read nothing more (and
+			// so answer no ping) until it is queued.
+			select {
+			case <-c.acked:
+			case <-c.closing:
+				return
+			case <-c.qc.Context().Done():
+				c.broken(context.Cause(c.qc.Context()))
+				return
+			}
 		case pong:
 			c.onPong(a.msg.(control.Pong))
 		case bye:
@@ -429,27 +460,18 @@ func (c *Conn) run() {
 }
 
 func (c *Conn) keep() {
+	if c.server && !c.untilAcked() {
+		return
+	}
 	c.hbMu.Lock()
 	next := c.hb.nextTick()
 	c.hbMu.Unlock()
 	tick := time.NewTimer(time.Until(next))
 	defer tick.Stop()
-	var helloTimeout <-chan time.Time
-	if c.server {
-		t := time.NewTimer(time.Until(c.deadline))
-		defer t.Stop()
-		helloTimeout = t.C
-	}
-	helloSeen := c.helloSeen
 	for {
 		select {
 		case <-c.closing:
 			return
-		case <-helloSeen:
-			helloSeen, helloTimeout = nil, nil
-		case <-helloTimeout:
-			helloTimeout = nil
-			c.violate(violation(control.CodeIdleTimeout, "", "no hello within %v", c.cfg.HelloTimeout))
 		case <-tick.C:
 			now := time.Now()
 			c.hbMu.Lock()
@@ -467,6 +489,33 @@ func (c *Conn) keep() {
 				c.trySend(*ping)
 			}
 			tick.Reset(time.Until(next))
+		}
+	}
+}
+
+// untilAcked is the server keeper's first phase: the Hello must arrive
+// before the deadline, and the heartbeat starts once the HelloAck is
+// queued (so that the HelloAck is the first frame the listener gets). It
+// returns false if the connection closes first.
+func (c *Conn) untilAcked() bool {
+	t := time.NewTimer(time.Until(c.deadline))
+	defer t.Stop()
+	helloSeen, helloTimeout := c.helloSeen, t.C
+	for {
+		select {
+		case <-c.closing:
+			return false
+		case <-helloSeen:
+			helloSeen, helloTimeout = nil, nil
+		case <-helloTimeout:
+			c.violate(violation(control.CodeIdleTimeout, "", "no hello within %v", c.cfg.HelloTimeout))
+			return false
+		case <-c.acked:
+			now := time.Now()
+			c.hbMu.Lock()
+			c.hb = newHeartbeat(c.cfg.Heartbeat, now)
+			c.hbMu.Unlock()
+			return true
 		}
 	}
 }

@@ -13,7 +13,9 @@
 // The connection opens with Hello (listener) and HelloAck (monitor); QUIC
 // lets the client finish its handshake before the server checked the
 // client certificate, so a listener is connected only once the HelloAck
-// arrived. Both sides then ping on the presence interval; pings and pongs
+// arrived. The HelloAck is the server's first frame: a server Conn sends
+// no ping or pong, and Send of any other message waits, until a HelloAck
+// is queued. Both sides then ping on the presence interval; pings and pongs
 // stay inside Conn, and a peer silent for Misses intervals is closed with
 // idle_timeout. A peer that breaks the protocol (a frame over
 // control.MaxFrame, bytes that do not decode, MaxUnknown messages of

@@ -348,6 +348,55 @@ func TestBadFrames(t *testing.T) {
 	}
 }
 
+// TestHelloAckFirst: the monitor's first frame is the HelloAck, even
+// when the listener pings at once and the server takes its time to ack.
+func TestHelloAckFirst(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Heartbeat = presence.Config{Interval: 100 * time.Millisecond, Misses: 10}
+	srv, err := Listen("127.0.0.1:0", monitorID(t), newGate(listenerID(t).Fingerprint), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rc, err := rawDial(t, srv.Addr().String(), listenerID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.open(t)
+	rc.write(t, append(frame(t, testHello("raw")), frame(t, control.Ping{Seq: 1, Sent: 42})...))
+	sc, _, err := srv.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other sends wait for the HelloAck; so do pings and pongs, however
+	// long the ack takes (here: until a Send of another message blocked).
+	early := make(chan error, 1)
+	go func() { early <- sc.Send(testCtx(t), control.StreamStop{Session: "early"}) }()
+	select {
+	case err := <-early:
+		t.Fatalf("Send before the HelloAck returned %v, want it to wait", err)
+	case <-time.After(3 * cfg.Heartbeat.Interval):
+	}
+	if err := sc.Send(testCtx(t), control.HelloAck{Protocol: 1, Role: control.RoleMonitor}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-early; err != nil {
+		t.Fatal(err)
+	}
+	rc.st.SetReadDeadline(time.Now().Add(testTimeout))
+	var got []control.Type
+	for len(got) < 3 {
+		m, err := control.ReadMessage(rc.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.MessageType())
+	}
+	if got[0] != control.TypeHelloAck {
+		t.Fatalf("frames %v: the first is not hello_ack", got)
+	}
+}
+
 func TestUnknownMessages(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxUnknown = 3
