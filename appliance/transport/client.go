@@ -141,7 +141,7 @@ func (c *Conn) awaitAck(ctx context.Context) (control.HelloAck, error) {
 		return m, nil
 	case control.ErrorMsg:
 		err := m.ToError()
-		c.shutdown(control.CodeNone, err, nil, false)
+		c.shutdown(err.Code, err, nil, false)
 		<-c.done
 		return control.HelloAck{}, err
 	default:

@@ -28,9 +28,12 @@ const (
 	readBuffer = 8 << 10
 	// flushTimeout bounds the writer's last write when a connection closes.
 	flushTimeout = 200 * time.Millisecond
-	// maxLinger bounds how long a close waits after its error or bye
-	// message, so that the peer reads it before the QUIC close arrives.
-	maxLinger = 50 * time.Millisecond
+	// CloseLinger bounds how long a close waits, after its error or bye
+	// message and the end of its stream, for the peer to end its side (its
+	// own end of stream, or a QUIC close) before the QUIC close is sent. A
+	// QUIC close discards stream data the peer's application has not read
+	// yet, so closing at once would lose the message that says why.
+	CloseLinger = time.Second
 	// ExporterLabel is the TLS exporter label of the pairing channel binding.
 	ExporterLabel = "EXPORTER-cradle-pairing-v1"
 	// ExporterLen is the length of Exporter's output.
@@ -85,6 +88,8 @@ type Conn struct {
 	closing    chan struct{} // closed when the connection starts closing
 	done       chan struct{} // closed when it is closed and its goroutines are gone
 	readerDone chan struct{}
+	peerEnded  chan struct{} // closed when the peer's stream ends after this side started closing
+	endOnce    sync.Once
 	writerDone chan struct{}
 	notified   atomic.Bool // the writer sent notify
 }
@@ -106,6 +111,7 @@ func newConn(qc *quic.Conn, st *quic.Stream, peer identity.Fingerprint, server b
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
+		peerEnded:  make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
 	side := "client"
@@ -335,15 +341,47 @@ func encodeFrame(m control.Message) ([]byte, error) {
 }
 
 // readLoop reads frames and carries out inbound's verdicts until the
-// connection closes.
+// connection starts closing; then it keeps reading, and discards what it
+// reads, until the peer ends its side of the stream or QUIC closes, so
+// that teardown can tell when the peer is done.
 func (c *Conn) readLoop() {
 	defer close(c.readerDone)
-	r := bufio.NewReaderSize(c.st, readBuffer)
+	st := &eofReader{c: c}
+	r := bufio.NewReaderSize(st, readBuffer)
+	c.readFrames(r)
+	if !st.eof { // the peer's end of stream (or a QUIC close) is still to come
+		_, _ = io.Copy(io.Discard, r)
+		c.endOnce.Do(func() { close(c.peerEnded) })
+	}
+}
+
+// eofReader reads c's stream and records whether it ended; an end that
+// comes once c is closing closes peerEnded.
+type eofReader struct {
+	c   *Conn
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.c.st.Read(p)
+	if err == io.EOF {
+		e.eof = true
+		select {
+		case <-e.c.closing:
+			e.c.endOnce.Do(func() { close(e.c.peerEnded) })
+		default:
+		}
+	}
+	return n, err
+}
+
+// readFrames returns once the connection is closing.
+func (c *Conn) readFrames(r io.Reader) {
 	in := newInbound(c.server, c.cfg.MaxUnknown)
 	for {
 		b, err := control.ReadFrame(r, control.MaxFrame)
 		if err != nil {
-			c.readFailed(err)
+			c.readFailed(in, err)
 			return
 		}
 		c.lastFrame.Store(int64(time.Since(c.started)))
@@ -378,9 +416,8 @@ func (c *Conn) readLoop() {
 		case pong:
 			c.onPong(a.msg.(control.Pong))
 		case bye:
-			m := a.msg.(control.Bye)
-			code := control.ParseCode(m.Code)
-			c.shutdown(code, &control.Error{Code: code, Message: m.Reason, Remote: true}, nil, false)
+			c.peerClosed(a.msg.(control.Bye))
+			return
 		case violate:
 			c.violate(a)
 			return
@@ -388,12 +425,23 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// peerClosed closes the connection because the peer said bye, or ended
+// its stream right after an error message: with the peer's code.
+func (c *Conn) peerClosed(m control.Bye) {
+	code := control.ParseCode(m.Code)
+	c.shutdown(code, &control.Error{Code: code, Message: m.Reason, Remote: true}, nil, false)
+}
+
 // readFailed handles a ReadFrame error.
-func (c *Conn) readFailed(err error) {
+func (c *Conn) readFailed(in *inbound, err error) {
 	var ce *control.Error
 	switch {
 	case errors.Is(err, io.EOF):
-		c.violate(violation(control.CodeProtocol, "", "peer closed the control stream"))
+		if a := in.endOfStream(); a.verdict == bye {
+			c.peerClosed(a.msg.(control.Bye))
+		} else {
+			c.violate(a)
+		}
 	case errors.As(err, &ce): // frame too large, truncated frame
 		c.violate(violation(ce.Code, "", "%v", err))
 	default:
@@ -537,12 +585,14 @@ func (c *Conn) trySend(m control.Message) {
 func (c *Conn) teardown() {
 	c.st.SetWriteDeadline(time.Now().Add(flushTimeout))
 	<-c.writerDone
+	c.st.Close() // end of stream, after the flushed frames
 	if c.notified.Load() {
-		linger := min(c.qc.ConnectionStats().SmoothedRTT+5*time.Millisecond, maxLinger)
-		t := time.NewTimer(linger)
+		// The peer reads the error or bye, then ends its side or closes.
+		t := time.NewTimer(CloseLinger)
 		select {
 		case <-t.C:
-		case <-c.readerDone:
+		case <-c.peerEnded:
+		case <-c.qc.Context().Done():
 		}
 		t.Stop()
 	}

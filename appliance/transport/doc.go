@@ -22,6 +22,13 @@
 // unknown type, a message out of order) gets an error message and a QUIC
 // close with the matching code (control.Code.QUIC()).
 //
+// Every close but a heartbeat timeout delivers its reason: the closing side
+// sends its bye or error message, ends its stream, waits (at most
+// CloseLinger) for the peer to end its own or close, and only then closes
+// QUIC, because a QUIC close discards data the peer has not read yet. A
+// side that reads a bye, or an error followed by the end of the stream,
+// closes at once with that code.
+//
 // Monitor duties:
 //  1. Listen with the monitor's identity and a Gate; Close it on shutdown
 //     (it closes every connection with going_away and waits for them).

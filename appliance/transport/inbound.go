@@ -37,9 +37,10 @@ func violation(code control.Code, ref control.Type, format string, args ...any) 
 type inbound struct {
 	server     bool
 	maxUnknown int
-	helloDone  bool // server: the Hello arrived (always true on a client)
-	ackSeen    bool // client: the HelloAck arrived
-	unknown    int  // messages of unknown type so far
+	helloDone  bool              // server: the Hello arrived (always true on a client)
+	ackSeen    bool              // client: the HelloAck arrived
+	unknown    int               // messages of unknown type so far
+	lastError  *control.ErrorMsg // the last message delivered, if it was an error
 }
 
 func newInbound(server bool, maxUnknown int) *inbound {
@@ -94,5 +95,20 @@ func (in *inbound) frame(b []byte, trusted bool) action {
 	if in.server && !trusted && !control.AllowedUntrusted(t) {
 		return violation(control.CodeUntrusted, t, "%s from an unpaired listener", t)
 	}
+	in.lastError = nil
+	if e, ok := m.(control.ErrorMsg); ok {
+		in.lastError = &e
+	}
 	return action{verdict: deliver, msg: m}
+}
+
+// endOfStream judges the end of the peer's stream. Right after an error
+// message it is how a peer closes because of that error (it then waits
+// for the QUIC close): a bye verdict with the error's code. Anywhere else
+// it breaks the protocol.
+func (in *inbound) endOfStream() action {
+	if e := in.lastError; e != nil {
+		return action{verdict: bye, msg: control.Bye{Code: e.Code, Reason: e.Message}}
+	}
+	return violation(control.CodeProtocol, "", "peer closed the control stream")
 }

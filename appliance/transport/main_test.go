@@ -295,3 +295,35 @@ func (rc *rawClient) readOne(t testing.TB) control.Message {
 		}
 	}
 }
+
+// finish reads what the server sends until the end of its stream, ends
+// the raw client's side in turn (as a listener does after an error that
+// closes the connection), and returns the messages read and the close
+// code the server sent.
+func (rc *rawClient) finish(t testing.TB) ([]control.Message, control.Code) {
+	t.Helper()
+	var msgs []control.Message
+	if rc.st != nil {
+		rc.st.SetReadDeadline(time.Now().Add(testTimeout))
+		for {
+			m, err := control.ReadMessage(rc.st)
+			if err != nil {
+				break
+			}
+			if _, ok := m.(control.Ping); !ok {
+				msgs = append(msgs, m)
+			}
+		}
+		rc.st.Close()
+	}
+	return msgs, rc.closeCode(t)
+}
+
+// lastError returns the last message of msgs if it is an error message.
+func lastError(msgs []control.Message) (control.ErrorMsg, bool) {
+	if len(msgs) == 0 {
+		return control.ErrorMsg{}, false
+	}
+	em, ok := msgs[len(msgs)-1].(control.ErrorMsg)
+	return em, ok
+}

@@ -261,10 +261,12 @@ func TestUntrustedClient(t *testing.T) {
 		if !errors.Is(err, control.ErrUntrusted) || !errors.Is(err, ErrClosed) {
 			t.Fatalf("client Recv: %v, want untrusted", err)
 		}
-		for _, m := range msgs { // best effort: the close may overtake it
-			if em, ok := m.(control.ErrorMsg); !ok || em.Code != "untrusted" || em.Ref != control.TypeStreamStart {
-				t.Errorf("unexpected message %#v", m)
-			}
+		// The error message arrives before the close.
+		if len(msgs) != 1 {
+			t.Fatalf("client got %#v, want one untrusted error", msgs)
+		}
+		if em, ok := msgs[0].(control.ErrorMsg); !ok || em.Code != "untrusted" || em.Ref != control.TypeStreamStart {
+			t.Errorf("unexpected message %#v", msgs[0])
 		}
 		<-sc.Done()
 		var pe *control.Error
@@ -341,8 +343,13 @@ func TestBadFrames(t *testing.T) {
 			if tt.fin {
 				rc.st.Close()
 			}
-			if got := rc.closeCode(t); got != tt.want {
+			msgs, got := rc.finish(t)
+			if got != tt.want {
 				t.Errorf("closed with %v, want %v", got, tt.want)
+			}
+			// The error message that says why arrives before the close.
+			if em, ok := lastError(msgs); !ok || em.Code != tt.want.String() {
+				t.Errorf("messages before the close: %#v, want an error %v last", msgs, tt.want)
 			}
 		})
 	}
@@ -425,8 +432,8 @@ func TestUnknownMessages(t *testing.T) {
 		}
 	}
 	rc.write(t, rawFrame(`{"type":"teleport"}`))
-	if got := rc.closeCode(t); got != control.CodeUnknownMessage {
-		t.Errorf("closed with %v, want unknown_message", got)
+	if msgs, got := rc.finish(t); got != control.CodeUnknownMessage || len(msgs) != 1 {
+		t.Errorf("closed with %v after %#v, want unknown_message after its error", got, msgs)
 	}
 	<-sc.Done()
 	if !errors.Is(sc.Err(), control.ErrUnknownMessage) {
@@ -457,8 +464,12 @@ func TestHelloTimeout(t *testing.T) {
 				rc.open(t)
 				rc.write(t, tt.bytes)
 			}
-			if got := rc.closeCode(t); got != control.CodeIdleTimeout {
+			msgs, got := rc.finish(t)
+			if got != control.CodeIdleTimeout {
 				t.Errorf("closed with %v, want idle_timeout", got)
+			}
+			if em, ok := lastError(msgs); tt.bytes != nil && (!ok || em.Code != "idle_timeout") {
+				t.Errorf("messages before the close: %#v, want an idle_timeout error", msgs)
 			}
 			if d := time.Since(start); d > cfg.HelloTimeout+3*time.Second {
 				t.Errorf("dropped after %v, hello timeout is %v", d, cfg.HelloTimeout)
@@ -633,11 +644,12 @@ func TestClosePaths(t *testing.T) {
 		if !errors.Is(err, control.ErrRevoked) || !errors.Is(err, ErrClosed) {
 			t.Fatalf("client Recv = %v, want revoked", err)
 		}
-		// The error message came first (best effort: the close may overtake it).
-		for _, m := range msgs {
-			if em, ok := m.(control.ErrorMsg); !ok || em.Code != "revoked" || em.Message != "forgotten" {
-				t.Errorf("unexpected message %#v", m)
-			}
+		// The error message arrives before the close.
+		if len(msgs) != 1 {
+			t.Fatalf("client got %#v, want one revoked error", msgs)
+		}
+		if em, ok := msgs[0].(control.ErrorMsg); !ok || em.Code != "revoked" || em.Message != "forgotten" {
+			t.Errorf("unexpected message %#v", msgs[0])
 		}
 		st.wait(t, StateError)
 	})
