@@ -196,10 +196,14 @@ func TestFailuresCountAndClose(t *testing.T) {
 	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
 		t.Fatalf("one wrong code counted %d times", got)
 	}
-	// A replayed confirmation (no session any more) is rejected, not counted.
+	// A replayed confirmation (no session any more) is out of order:
+	// protocol_error, not counted, and the connection stays.
 	send(t, conn, control.PairConfirm{CA: make([]byte, 32)})
-	if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code != "pairing_failed" {
+	if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code != "protocol_error" || msg.Ref != control.TypePairConfirm {
 		t.Fatalf("replayed pair_confirm: %+v", msg)
+	}
+	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
+		t.Fatalf("a pair_confirm without pair_start was counted: %d failures", got)
 	}
 	for i := 2; i <= 20; i++ {
 		if err := c.pair(t, conn, conn, wrong); !errors.Is(err, control.ErrPairingFailed) {

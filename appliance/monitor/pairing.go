@@ -67,7 +67,9 @@ func (m *Monitor) pairConfirm(p *peer, msg control.PairConfirm) error {
 	p.pake = nil
 	if sess == nil {
 		m.mu.Unlock()
-		return control.Errorf(control.CodePairingFailed, "no pairing session on this connection")
+		// Out of order (no pair_start, or its session already ended): a
+		// protocol error, answered; not a guess at the code, not counted.
+		return control.Errorf(control.CodeProtocol, "pair_confirm without a pairing session on this connection: send pair_start first")
 	}
 	cB, _, err := sess.Confirm(msg.CA)
 	if err != nil {
