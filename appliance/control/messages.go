@@ -95,13 +95,23 @@ type PairDone struct {
 	Name     string `json:"name"`
 }
 
+// MaxJSONInt is the largest integer a JSON number carries exactly when
+// the reader parses numbers as IEEE 754 doubles (JavaScript, Dart, some
+// Swift paths): 2^53 - 1. Integer fields that a peer echoes stay at or
+// below it.
+const MaxJSONInt = 1<<53 - 1
+
 // Ping asks for a Pong. Either side sends it on its heartbeat interval.
+// Seq counts 1, 2, 3 ... per connection and direction. Sent is the
+// sender's monotonic clock in microseconds (Cradle counts from the start
+// of the heartbeat); the peer echoes it unchanged and never interprets
+// it. Both stay within 0..MaxJSONInt.
 type Ping struct {
 	Seq  uint64 `json:"seq"`
-	Sent int64  `json:"sent"` // sender's clock, unix nanoseconds; echoed, never compared across devices
+	Sent int64  `json:"sent"`
 }
 
-// Pong answers a Ping with its sequence and send time.
+// Pong answers a Ping with its Seq and, in Echo, its Sent, unchanged.
 type Pong struct {
 	Seq  uint64 `json:"seq"`
 	Echo int64  `json:"echo"`

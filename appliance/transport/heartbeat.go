@@ -9,13 +9,29 @@ import (
 
 // heartbeat adapts presence's pure state machine to control messages. It
 // is not safe for concurrent use: Conn guards it with hbMu.
+//
+// On the wire a ping's sent time is microseconds of the monotonic clock
+// since the heartbeat started (control.Ping): it stays below 2^53, so a
+// peer that reads JSON numbers as doubles echoes it unchanged. presence
+// keeps its own nanosecond times; sent maps one to the other.
 type heartbeat struct {
-	cfg presence.Config
-	h   *presence.Heartbeat
+	cfg  presence.Config
+	h    *presence.Heartbeat
+	base time.Time // with a monotonic reading
+	sent [sentWindow]sentStamp
+}
+
+// sentWindow is how many pings' stamps are remembered, as presence does.
+const sentWindow = 32
+
+type sentStamp struct {
+	seq    uint64
+	micros int64 // on the wire
+	nanos  int64 // presence's
 }
 
 func newHeartbeat(cfg presence.Config, now time.Time) *heartbeat {
-	return &heartbeat{cfg: cfg, h: presence.New(cfg, now)}
+	return &heartbeat{cfg: cfg, h: presence.New(cfg, now), base: now}
 }
 
 // tick returns the ping to send now, if any, and whether the peer is dead.
@@ -24,15 +40,27 @@ func (hb *heartbeat) tick(now time.Time) (*control.Ping, bool) {
 	if p == nil {
 		return nil, dead
 	}
-	return &control.Ping{Seq: p.Seq, Sent: p.SentUnixNano}, dead
+	us := now.Sub(hb.base).Microseconds()
+	hb.sent[p.Seq%sentWindow] = sentStamp{seq: p.Seq, micros: us, nanos: p.SentUnixNano}
+	return &control.Ping{Seq: p.Seq, Sent: us}, dead
 }
 
 func (hb *heartbeat) nextTick() time.Time { return hb.h.NextTick() }
 
 func (hb *heartbeat) onFrame(t time.Time) { hb.h.OnFrame(t) }
 
+// onPong hands presence the pong with the echo mapped back to its
+// nanoseconds; an echo that does not match the ping's stamp is passed as
+// a mismatch, which presence ignores.
 func (hb *heartbeat) onPong(p control.Pong, now time.Time) {
-	hb.h.OnPong(presence.Pong{Seq: p.Seq, EchoUnixNano: p.Echo}, now)
+	echo := int64(0)
+	if e := hb.sent[p.Seq%sentWindow]; e.seq == p.Seq {
+		echo = e.nanos
+		if e.micros != p.Echo {
+			echo = e.nanos + 1
+		}
+	}
+	hb.h.OnPong(presence.Pong{Seq: p.Seq, EchoUnixNano: echo}, now)
 }
 
 func (hb *heartbeat) stats() presence.Stats { return hb.h.Stats() }

@@ -3,7 +3,9 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -401,6 +403,55 @@ func TestHelloAckFirst(t *testing.T) {
 	}
 	if got[0] != control.TypeHelloAck {
 		t.Fatalf("frames %v: the first is not hello_ack", got)
+	}
+}
+
+// TestPingStampsFitDoubles: the times in pings stay below 2^53, so a peer
+// that parses JSON numbers as doubles echoes them exactly, and such an
+// echo (a JSON number round-tripped through float64) still counts.
+func TestPingStampsFitDoubles(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Heartbeat = presence.Config{Interval: 100 * time.Millisecond, Misses: 10}
+	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	rc, err := rawDial(t, h.addr(), listenerID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.open(t)
+	rc.write(t, frame(t, testHello("raw")))
+	sc := h.next(t)
+	rc.st.SetReadDeadline(time.Now().Add(testTimeout))
+	for pings := 0; pings < 3; {
+		b, err := control.ReadFrame(rc.st, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			Type string
+			Body map[string]float64 // as a JavaScript client reads it
+		}
+		if err := json.Unmarshal(b, &env); err != nil || env.Type != "ping" {
+			continue
+		}
+		pings++
+		sent := env.Body["sent"]
+		if sent < 0 || sent > control.MaxJSONInt {
+			t.Fatalf("ping %s: sent %v does not fit a double exactly", b, sent)
+		}
+		rc.write(t, rawFrame(fmt.Sprintf(`{"type":"pong","body":{"seq":%v,"echo":%v}}`, env.Body["seq"], sent)))
+	}
+	waitUntil(t, func() bool { return sc.Stats().Received >= 3 })
+}
+
+// waitUntil polls cond until it holds or the test times out.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition never held")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
