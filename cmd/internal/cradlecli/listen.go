@@ -86,7 +86,7 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 	}
 	sess := l.Start(m, listener.SessionOptions{Stream: stream, Logger: e.cfg.Logger})
 	defer sess.Close()
-	sub := sess.Subscribe(listener.SubscribeOptions{Audio: *record != "", Video: *record != "" && *video, PCM: player != nil})
+	sub := sess.Subscribe(listener.SubscribeOptions{Audio: true, Video: *record != "" && *video, PCM: player != nil})
 	defer sub.Close()
 
 	rec := &recordings{path: *record}
