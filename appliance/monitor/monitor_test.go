@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,6 +205,17 @@ func TestFailuresCountAndClose(t *testing.T) {
 	}
 	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
 		t.Fatalf("a pair_confirm without pair_start was counted: %d failures", got)
+	}
+	// A name the monitor cannot store is refused before the window sees
+	// the attempt: bad_request, not counted, the connection stays.
+	for _, name := range []string{strings.Repeat("n", MaxListenerName+1), "bad\x00name"} {
+		send(t, conn, control.PairStart{Name: name, PA: make([]byte, 65)})
+		if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code != "bad_request" || msg.Ref != control.TypePairStart {
+			t.Fatalf("pair_start with name %q: %+v", name, msg)
+		}
+	}
+	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
+		t.Fatalf("refused names were counted: %d failures", got)
 	}
 	for i := 2; i <= 20; i++ {
 		if err := c.pair(t, conn, conn, wrong); !errors.Is(err, control.ErrPairingFailed) {

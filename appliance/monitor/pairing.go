@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
@@ -26,8 +29,30 @@ func pairingError(err error) error {
 	return control.Errorf(control.CodePairingFailed, "")
 }
 
+// MaxListenerName is the longest listener name pair_start may carry, in
+// bytes of UTF-8 (the X.509 CommonName limit, as for device names).
+const MaxListenerName = identity.MaxNameLen
+
+// checkListenerName enforces the name rules of pair_start: at most
+// MaxListenerName bytes of valid UTF-8 without control characters (the
+// name is stored and shown to the parent).
+func checkListenerName(name string) error {
+	switch {
+	case len(name) > MaxListenerName:
+		return control.Errorf(control.CodeBadRequest, "listener name of %d bytes: at most %d allowed", len(name), MaxListenerName)
+	case !utf8.ValidString(name):
+		return control.Errorf(control.CodeBadRequest, "listener name is not valid UTF-8")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return control.Errorf(control.CodeBadRequest, "listener name contains a control character")
+	}
+	return nil
+}
+
 func (m *Monitor) pairStart(p *peer, msg control.PairStart) error {
 	c := p.conn
+	if err := checkListenerName(msg.Name); err != nil {
+		return err // refused before the window: not a guess, not counted
+	}
 	binding, err := c.Exporter()
 	if err != nil {
 		return control.Errorf(control.CodeInternal, "channel binding: %v", err)
