@@ -114,7 +114,6 @@ type Session struct {
 	mode      StreamMode
 	modeWake  chan struct{} // poked when mode changes
 	alarm     *alarm.Machine
-	presence  Presence
 	change    Change
 	conn      Conn
 	status    *StatusEvent

@@ -41,10 +41,6 @@ func (r *jitterRun) run(t *testing.T) *Jitter {
 	t.Helper()
 	var played []uint32
 	j := NewJitter(JitterConfig{OnFrameStart: func(ts uint32) { played = append(played, ts) }})
-	type ev struct {
-		at    time.Duration
-		frame int // -1: pull
-	}
 	end := time.Duration(r.frames)*10*ms + 500*ms
 	next := 0
 	// frames must come in arrival order: arrive is non-decreasing.

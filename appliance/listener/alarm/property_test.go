@@ -15,14 +15,14 @@ var stepSizes = [16]time.Duration{
 // model is what a random run remembers of its calls, to check the machine
 // against.
 type model struct {
-	listening, listenKnown bool
-	link                   presence
-	mic                    bool
-	noise                  bool
-	lastAudio              time.Time // zero: never
-	watchFrom              time.Time // latest of Online (transition), StreamUp, Listening(true) (transition), Audio
-	ackAt                  time.Time // last Ack that silenced
-	lastChime              time.Time
+	listening bool
+	link      presence
+	mic       bool
+	noise     bool
+	lastAudio time.Time // zero: never
+	watchFrom time.Time // latest of Online (transition), StreamUp, Listening(true) (transition), Audio
+	ackAt     time.Time // last Ack that silenced
+	lastChime time.Time
 }
 
 // checkRun decodes ops (one byte each: the low nibble is the call, the
