@@ -1,0 +1,553 @@
+// Cradle dashboard: plain JavaScript, no build step, no network beyond
+// this listener. State lives in `state`; every server event updates it
+// and re-renders the monitor's card. window.cradleDebug exposes the
+// pieces tests drive (peer connections, players, state).
+'use strict';
+
+const state = {
+  tab: null,            // this tab's id (from the event stream's hello)
+  session: {},          // GET /api/session
+  monitors: new Map(),  // id -> view (see the server's monitorView)
+  listening: new Map(), // id -> {video, pc, mode: 'webrtc'|'ogg', status}
+  lastNotice: new Map(),
+};
+
+const debug = { pcs: {}, players: {}, state, tab: () => state.tab, events: [] };
+window.cradleDebug = debug;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+// api calls the listener; a failure throws an Error carrying the
+// server's problem (code, message, action).
+async function api(method, path, body) {
+  const opt = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    opt.headers['Content-Type'] = 'application/json';
+    opt.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, opt);
+  } catch (e) {
+    throw Object.assign(new Error('The listener did not answer.'), { code: 'offline', action: 'Check that cradle dashboard still runs on the computer.' });
+  }
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    throw Object.assign(new Error(data.message || res.statusText), { code: data.code || String(res.status), action: data.action || '', status: res.status });
+  }
+  return data;
+}
+
+function problemText(p) {
+  return p.action ? `${p.message} ${p.action}` : p.message;
+}
+
+function toast(text) {
+  const t = document.createElement('div');
+  t.className = 'toast';
+  t.textContent = text;
+  $('#toasts').append(t);
+  setTimeout(() => t.remove(), 8000);
+}
+
+// ---- sign in and the event stream ----
+
+async function start() {
+  const m = location.hash.match(/token=([0-9a-f]+)/i);
+  if (m) {
+    try { await api('POST', '/api/session', { token: m[1] }); } catch (e) { /* shown below */ }
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  try {
+    state.session = await api('GET', '/api/session');
+  } catch (e) {
+    $('#connection').textContent = e.message;
+    return;
+  }
+  if (!state.session.signed_in) {
+    $('#signin').hidden = false;
+    $('#connection').textContent = 'Not signed in.';
+    return;
+  }
+  $('#discovery').hidden = !state.session.discovery;
+  setupNotifications();
+  connect();
+}
+
+function connect() {
+  const es = new EventSource('/api/events');
+  debug.eventSource = es;
+  es.onopen = () => { $('#connection').textContent = 'Connected to the listener.'; };
+  es.onerror = () => {
+    $('#connection').textContent = 'Connection to the listener lost: reconnecting…';
+    for (const id of state.monitors.keys()) render(id);
+  };
+  es.onmessage = (msg) => {
+    let ev;
+    try { ev = JSON.parse(msg.data); } catch (e) { return; }
+    debug.events.push(ev.type);
+    if (debug.events.length > 200) debug.events.shift();
+    onEvent(ev);
+  };
+}
+
+function onEvent(ev) {
+  const v = ev.monitor && state.monitors.get(ev.monitor);
+  switch (ev.type) {
+    case 'hello': {
+      const old = state.tab;
+      state.tab = ev.tab;
+      if (old && old !== ev.tab) relisten(); // the listener forgot the old tab's listens
+      break;
+    }
+    case 'snapshot':
+      state.monitors = new Map(ev.monitors.map((m) => [m.id, m]));
+      syncCards();
+      break;
+    case 'presence':
+      if (!v) return;
+      Object.assign(v, { presence: ev.presence, at: ev.at, address: ev.address, rtt_ms: ev.rtt_ms || 0, last_seen: ev.last_seen, error: ev.error || null });
+      render(ev.monitor);
+      break;
+    case 'status':
+      if (!v) return;
+      v.status = ev.status;
+      if (ev.rtt_ms) v.rtt_ms = ev.rtt_ms;
+      if (ev.last_seen) v.last_seen = ev.last_seen;
+      render(ev.monitor);
+      break;
+    case 'noise':
+      if (!v) return;
+      v.noises = (v.noises || []).concat([ev.at]).slice(-10);
+      render(ev.monitor);
+      notifyNoise(v);
+      break;
+    case 'chime':
+      if (v) notifyNoise(v);
+      break;
+    case 'alarm':
+      if (!v) return;
+      v.alarm = ev.alarm;
+      render(ev.monitor);
+      updateAlarmSound();
+      break;
+    case 'stream':
+      if (!v) return;
+      v.stream_state = ev.state;
+      render(ev.monitor);
+      break;
+    case 'listen':
+      if (!v) return;
+      v.stream = ev.stream;
+      render(ev.monitor);
+      break;
+  }
+}
+
+// ---- cards ----
+
+function cardOf(id) {
+  return document.querySelector(`.card[data-monitor="${CSS.escape(id)}"]`);
+}
+
+function syncCards() {
+  const root = $('#monitors');
+  for (const card of root.querySelectorAll('.card')) {
+    if (!state.monitors.has(card.dataset.monitor)) {
+      stopLocal(card.dataset.monitor);
+      card.remove();
+    }
+  }
+  for (const id of state.monitors.keys()) {
+    if (!cardOf(id)) root.append(makeCard(id));
+    render(id);
+  }
+  $('#no-monitors').hidden = state.monitors.size > 0;
+  updateAlarmSound();
+}
+
+function makeCard(id) {
+  const card = $('#card-template').content.firstElementChild.cloneNode(true);
+  card.dataset.monitor = id;
+  card.id = 'card-' + id;
+  const name = card.querySelector('[data-field="name"]');
+  name.id = 'name-' + id;
+  card.setAttribute('aria-labelledby', name.id);
+  card.querySelector('[data-action="listen"]').onclick = () => startListening(id, false);
+  card.querySelector('[data-action="video"]').onclick = () => startListening(id, true);
+  card.querySelector('[data-action="stop"]').onclick = () => stopListening(id);
+  card.querySelector('[data-action="ack"]').onclick = () => acknowledge(id);
+  card.querySelector('[data-action="tap"]').onclick = () => tapToPlay(id);
+  card.querySelector('[data-action="forget"]').onclick = () => forget(id);
+  const details = card.querySelector('[data-field="details"]');
+  details.addEventListener('toggle', () => { if (details.open) loadInfo(id); });
+  const player = card.querySelector('audio[data-role="player"]');
+  player.addEventListener('pause', () => { if (state.listening.has(id) && !player.ended) needTap(id); });
+  player.addEventListener('volumechange', () => { if (state.listening.has(id) && player.muted) needTap(id); });
+  debug.players[id] = player;
+  return card;
+}
+
+function cardState(id) {
+  const v = state.monitors.get(id);
+  if (v.alarm && v.alarm.active) return 'alarm';
+  if (v.presence !== 'online') return 'offline';
+  if (state.listening.has(id)) return 'listening';
+  return 'online';
+}
+
+function ago(t) {
+  if (!t) return '';
+  const s = Math.max(0, Math.round((Date.now() - new Date(t).getTime()) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  return new Date(t).toLocaleString();
+}
+
+function render(id) {
+  const v = state.monitors.get(id);
+  const card = cardOf(id);
+  if (!v || !card) return;
+  const f = (name) => card.querySelector(`[data-field="${name}"]`);
+  card.dataset.state = cardState(id);
+  f('name').textContent = v.name || id;
+  f('presence').textContent = v.presence === 'online' ? 'Online' : v.presence === 'connecting' ? 'Connecting…' : 'Offline';
+  f('last-seen').textContent = v.last_seen ? `Last seen ${ago(v.last_seen)}.` : '';
+  f('rtt').textContent = v.presence === 'online' && v.rtt_ms ? `Round trip ${v.rtt_ms.toFixed(1)} ms.` : '';
+  f('address').textContent = v.address ? `(${v.address})` : '';
+  const prob = f('problem');
+  prob.hidden = !(v.error && v.presence !== 'online');
+  prob.textContent = v.error ? problemText(v.error) : '';
+
+  const st = v.status;
+  const meter = card.querySelector('.meter');
+  if (st) {
+    const pct = (db) => Math.max(0, Math.min(100, (db + 60) / 60 * 100));
+    f('level').style.width = pct(st.rms_dbfs) + '%';
+    f('peak').style.left = pct(st.peak_dbfs) + '%';
+    meter.setAttribute('aria-valuenow', Math.round(Math.max(-60, st.rms_dbfs)));
+    f('level-text').textContent = `Sound level ${st.rms_dbfs.toFixed(0)} dBFS` + (st.faults && st.faults.length ? ` — problem: ${st.faults.join(', ')}` : '');
+    f('noise-flag').hidden = !st.noise;
+  }
+
+  const a = v.alarm || {};
+  f('alarm').hidden = !a.active;
+  if (a.active) {
+    const why = { 'link lost': 'the monitor went offline', 'audio lost': 'its sound stopped', 'microphone fault': 'its microphone does not work' }[a.reason] || a.reason;
+    f('alarm-text').textContent = `${v.name}: ${why}` + (a.since ? ` (since ${new Date(a.since).toLocaleTimeString()})` : '') + (a.acknowledged ? ' — acknowledged' : '');
+    card.querySelector('[data-action="ack"]').hidden = !!a.acknowledged && !a.sounding;
+  }
+
+  const l = state.listening.get(id);
+  card.querySelector('[data-action="listen"]').disabled = !!l && !l.video;
+  card.querySelector('[data-action="video"]').disabled = !!l && l.video;
+  card.querySelector('[data-action="stop"]').disabled = !l;
+  card.querySelector('video[data-role="video"]').hidden = !(l && l.video);
+  f('listen-status').textContent = l ? l.status || '' : '';
+
+  const list = f('noises');
+  const times = (v.noises || []).slice().reverse();
+  list.replaceChildren(...times.map((t) => { const li = document.createElement('li'); li.textContent = new Date(t).toLocaleTimeString(); return li; }));
+  if (!times.length) list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none yet' }));
+}
+
+setInterval(() => { for (const id of state.monitors.keys()) render(id); }, 5000);
+
+// ---- listening ----
+
+function setStatus(id, text) {
+  const l = state.listening.get(id);
+  if (l) l.status = text;
+  render(id);
+}
+
+async function startListening(id, video) {
+  const prev = state.listening.get(id);
+  if (prev) teardown(id, prev);
+  const l = { video, status: 'Connecting…' };
+  state.listening.set(id, l);
+  render(id);
+  try {
+    await api('POST', `/api/monitors/${encodeURIComponent(id)}/listen`, { tab: state.tab, video });
+    if (state.listening.get(id) !== l) return;
+    if (state.session.relay || !state.session.ogg) {
+      try {
+        await startWebRTC(id, l);
+        return;
+      } catch (e) {
+        if (e.code !== 'relay_unavailable' || !state.session.ogg) throw e;
+      }
+    }
+    startOgg(id, l);
+  } catch (e) {
+    if (state.listening.get(id) !== l) return;
+    setStatus(id, problemText(e));
+    if (e.code !== 'relay_unavailable') toast(problemText(e));
+  }
+}
+
+function waitICE(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
+    });
+  });
+}
+
+async function startWebRTC(id, l) {
+  const card = cardOf(id);
+  const player = card.querySelector('audio[data-role="player"]');
+  const video = card.querySelector('video[data-role="video"]');
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  l.pc = pc;
+  l.mode = 'webrtc';
+  debug.pcs[id] = pc;
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  if (l.video) pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.ontrack = (ev) => {
+    const stream = ev.streams[0] || new MediaStream([ev.track]);
+    if (ev.track.kind === 'video') {
+      video.srcObject = stream;
+      video.muted = true; // its sound plays through the audio player
+      video.play().catch(() => {});
+    } else {
+      player.srcObject = stream;
+      playChecked(id, player);
+    }
+  };
+  pc.onconnectionstatechange = () => {
+    if (state.listening.get(id) !== l) return;
+    const s = pc.connectionState;
+    setStatus(id, { connecting: 'Connecting…', connected: 'Listening.', disconnected: 'Connection interrupted: waiting…', failed: 'The connection failed: press Listen to try again.' }[s] || l.status);
+  };
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  await waitICE(pc, 2000);
+  const res = await api('POST', `/api/monitors/${encodeURIComponent(id)}/offer`, { tab: state.tab, sdp: pc.localDescription.sdp, video: l.video });
+  if (state.listening.get(id) !== l) return;
+  await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
+}
+
+// startOgg plays the continuous Ogg/Opus stream (a few seconds behind,
+// but it keeps playing on a locked phone).
+function startOgg(id, l) {
+  const player = cardOf(id).querySelector('audio[data-role="player"]');
+  l.mode = 'ogg';
+  player.srcObject = null;
+  player.src = `/api/monitors/${encodeURIComponent(id)}/audio.ogg?t=${Date.now()}`;
+  setStatus(id, 'Connecting…');
+  player.onplaying = () => { if (state.listening.get(id) === l) setStatus(id, 'Listening (continuous stream).'); };
+  player.onerror = () => { if (state.listening.get(id) === l) setStatus(id, 'The audio stream failed: press Listen to try again.'); };
+  playChecked(id, player);
+}
+
+// playChecked starts a player with sound and asks for a tap when the
+// browser blocks it (play() rejected, or the element stays paused or
+// muted): never play silently.
+function playChecked(id, player) {
+  player.muted = false;
+  player.volume = 1;
+  const p = player.play();
+  const check = () => { if (player.paused || player.muted) needTap(id); else hideTap(id); };
+  if (p && p.then) p.then(check, () => needTap(id)); else check();
+}
+
+function needTap(id) {
+  if (!state.listening.has(id)) return;
+  const card = cardOf(id);
+  if (!card) return;
+  card.querySelector('[data-action="tap"]').hidden = false;
+  card.dataset.blocked = 'true';
+  setStatus(id, 'The browser blocked the sound: tap the yellow button to hear the nursery.');
+}
+
+function hideTap(id) {
+  const card = cardOf(id);
+  if (!card) return;
+  card.querySelector('[data-action="tap"]').hidden = true;
+  delete card.dataset.blocked;
+  const l = state.listening.get(id);
+  if (l && /blocked/.test(l.status || '')) setStatus(id, 'Listening.');
+}
+
+function tapToPlay(id) {
+  const player = cardOf(id).querySelector('audio[data-role="player"]');
+  playChecked(id, player);
+  updateAlarmSound();
+}
+
+function teardown(id, l) {
+  if (l.pc) { l.pc.close(); }
+  if (debug.pcs[id] === l.pc) delete debug.pcs[id];
+  const card = cardOf(id);
+  if (!card) return;
+  const player = card.querySelector('audio[data-role="player"]');
+  player.onplaying = player.onerror = null;
+  player.pause();
+  player.srcObject = null;
+  player.removeAttribute('src');
+  player.load();
+  const video = card.querySelector('video[data-role="video"]');
+  video.srcObject = null;
+  card.querySelector('[data-action="tap"]').hidden = true;
+  delete card.dataset.blocked;
+}
+
+// stopLocal forgets a listen without telling the server.
+function stopLocal(id) {
+  const l = state.listening.get(id);
+  if (!l) return;
+  state.listening.delete(id);
+  teardown(id, l);
+}
+
+async function stopListening(id) {
+  stopLocal(id);
+  render(id);
+  try {
+    await api('POST', `/api/monitors/${encodeURIComponent(id)}/stop`, { tab: state.tab });
+  } catch (e) {
+    if (e.code !== 'tab_gone') toast(problemText(e));
+  }
+}
+
+// relisten restores this tab's listens after the event stream reconnected.
+function relisten() {
+  for (const [id, l] of [...state.listening]) startListening(id, l.video);
+}
+
+async function acknowledge(id) {
+  try {
+    await api('POST', `/api/monitors/${encodeURIComponent(id)}/ack`, {});
+  } catch (e) {
+    toast(problemText(e));
+  }
+}
+
+async function forget(id) {
+  const v = state.monitors.get(id);
+  if (!confirm(`Forget ${v ? v.name : id}? You will need its setup code to pair it again.`)) return;
+  try {
+    await api('POST', `/api/monitors/${encodeURIComponent(id)}/forget`, {});
+  } catch (e) {
+    toast(problemText(e));
+  }
+}
+
+async function loadInfo(id) {
+  const box = cardOf(id).querySelector('[data-field="info"]');
+  box.textContent = 'Asking the monitor…';
+  try {
+    const info = await api('GET', `/api/monitors/${encodeURIComponent(id)}/info`);
+    const dl = document.createElement('dl');
+    for (const [k, val] of Object.entries(info)) {
+      dl.append(Object.assign(document.createElement('dt'), { textContent: k }));
+      dl.append(Object.assign(document.createElement('dd'), { textContent: typeof val === 'object' ? JSON.stringify(val) : String(val) }));
+    }
+    box.replaceChildren(dl);
+  } catch (e) {
+    box.textContent = problemText(e);
+  }
+}
+
+// ---- the alarm ----
+
+function updateAlarmSound() {
+  const sound = $('#alarm-sound');
+  debug.alarmAudio = sound;
+  let sounding = false;
+  for (const v of state.monitors.values()) if (v.alarm && v.alarm.active && v.alarm.sounding) sounding = true;
+  document.body.classList.toggle('alarming', sounding);
+  if (!sounding) {
+    sound.pause();
+    sound.currentTime = 0;
+    $('#alarm-tap').hidden = true;
+    return;
+  }
+  sound.muted = false;
+  sound.volume = 1;
+  const p = sound.play();
+  const blocked = () => { $('#alarm-tap').hidden = false; };
+  if (p && p.then) p.then(() => { $('#alarm-tap').hidden = !(sound.paused || sound.muted); }, blocked);
+}
+
+// ---- noise notifications ----
+
+function setupNotifications() {
+  if (window.isSecureContext && 'Notification' in window && Notification.permission === 'default') {
+    $('#notify-offer').hidden = false;
+    $('#notify-enable').onclick = async () => {
+      await Notification.requestPermission().catch(() => {});
+      $('#notify-offer').hidden = true;
+    };
+  }
+}
+
+function notifyNoise(v) {
+  const now = Date.now();
+  if (now - (state.lastNotice.get(v.id) || 0) < 10000) return;
+  state.lastNotice.set(v.id, now);
+  const text = `Noise in ${v.name} at ${new Date().toLocaleTimeString()}`;
+  if (window.isSecureContext && 'Notification' in window && Notification.permission === 'granted') {
+    try {
+      new Notification('Cradle', { body: text, tag: 'cradle-noise-' + v.id });
+      return;
+    } catch (e) { /* Android wants a service worker: fall back to the page */ }
+  }
+  toast(text);
+}
+
+// ---- discovery and pairing ----
+
+async function discover() {
+  const list = $('#discovered');
+  list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'Looking…' }));
+  try {
+    const res = await api('GET', '/api/discover');
+    if (!res.monitors.length) {
+      list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No monitor answered. Check that it is on and on the same Wi-Fi, or type its address below.' }));
+      return;
+    }
+    list.replaceChildren(...res.monitors.map((m) => {
+      const li = document.createElement('li');
+      li.dataset.device = m.device_id;
+      const flag = m.paired ? 'already paired' : m.pairing_open ? 'ready to pair' : 'press its button to pair';
+      li.append(`${m.name} (${m.device_id}, ${m.address || 'no address'}) — ${flag} `);
+      const use = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Use this monitor', className: 'secondary' });
+      use.onclick = () => { $('#pair-target').value = m.address || m.name; $('#pair-code').focus(); };
+      li.append(use);
+      return li;
+    }));
+  } catch (e) {
+    list.replaceChildren(Object.assign(document.createElement('li'), { textContent: problemText(e) }));
+  }
+}
+
+async function pair(ev) {
+  ev.preventDefault();
+  const out = $('#pair-result');
+  const button = $('#pair-button');
+  const body = { target: $('#pair-target').value.trim(), code: $('#pair-code').value.trim(), payload: $('#pair-payload').value.trim() };
+  out.textContent = 'Pairing… (this takes a few seconds)';
+  out.dataset.result = 'pending';
+  button.disabled = true;
+  try {
+    const res = await api('POST', '/api/pair', body);
+    out.textContent = `Paired with ${res.monitor.name}.`;
+    out.dataset.result = 'ok';
+    $('#pair-code').value = '';
+    $('#pair-payload').value = '';
+  } catch (e) {
+    out.replaceChildren(Object.assign(document.createElement('span'), { className: 'error', textContent: problemText(e) }));
+    out.dataset.result = e.code;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$('#discover').onclick = discover;
+$('#pair-form').onsubmit = pair;
+$('#alarm-tap').onclick = () => { updateAlarmSound(); for (const id of state.listening.keys()) tapToPlay(id); };
+start();

@@ -1,0 +1,48 @@
+// Package dashboard is the listener's web page (`cradle dashboard`): a
+// card per paired monitor with its presence (from the heartbeat), sound
+// level, recent noise and alarm; Listen, Video and Stop; discovery and
+// pairing; all on one local HTTP server, with plain HTML, CSS and
+// JavaScript embedded (no build step, nothing from the internet).
+//
+// # Sessions and listening
+//
+// The dashboard starts one listener.Session per paired monitor (and one
+// more after each pairing), shared by every open tab. A session streams
+// while its listen count is above zero; the count is held by:
+//   - a tab that pressed Listen or Video (POST /api/monitors/{id}/listen),
+//     until Stop, or until the tab's event stream ends (it closed or lost
+//     its connection: it listens again after reconnecting);
+//   - each GET /api/monitors/{id}/audio.ogg, for as long as it lasts.
+//
+// A tab's WebRTC offer (POST .../offer) goes to the Relay only while the
+// tab holds a listen; the Relay gets a context that ends when the listen
+// does.
+//
+// # Security
+//
+// On loopback (the default) the page is plain HTTP with no token. Beyond
+// loopback it is HTTPS, with a certificate signed by the listener's own
+// key, and needs the access token (128 random bits kept in
+// STATE_DIR/dashboard/token): the printed URL carries it in its fragment,
+// the page posts it to /api/session once and gets an HttpOnly, Secure,
+// SameSite=Strict cookie. On every request the Host header must name this
+// server; the event stream and every POST must come from the page's own
+// origin and POSTs must be JSON; bodies are bounded (64 KiB), and so are
+// the open event and audio streams (16) and the listens (16).
+//
+// # Goroutines
+//
+// Serve owns all of them and stops them all before it returns:
+//   - the HTTP server's accept loop and its connection goroutines
+//     (net/http): when ctx ends, Serve cancels the requests' base context
+//     (ending the event streams and audio streams), then Shutdown waits;
+//   - per monitor, a pump that reads the session's subscription and fans
+//     events out to the tabs: stopped by the hub's close, which cancels
+//     its context and waits;
+//   - each session's own goroutines (see listener.Session): stopped by
+//     Session.Close in the hub's close, or when a monitor is forgotten;
+//   - the relay's peer connections: stopped by Relay.Close.
+//
+// Each event stream is served on its request's goroutine, with its own
+// queue; a tab that falls behind is disconnected and reconnects.
+package dashboard

@@ -1,0 +1,105 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+)
+
+// Problem is an error as the page shows it: a stable code the page can
+// switch on, what happened and what to do, in words for a parent. It is
+// the JSON body of every failed API call ({"code":..,"message":..,"action":..}).
+type Problem struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Action  string `json:"action,omitempty"`
+	Detail  string `json:"detail,omitempty"` // the Go error, for a bug report
+	status  int
+}
+
+// problems maps the listener's sentinel errors to the dashboard's words.
+// The advice in appliance/control/codes.go names CLI commands; a parent
+// on this page gets these instead. The first matching row wins.
+var problems = []struct {
+	errs []error
+	p    Problem
+}{
+	{[]error{control.ErrFingerprintMismatch, identity.ErrFingerprintMismatch}, Problem{Code: "identity_changed", status: http.StatusConflict,
+		Message: "This monitor's identity has changed: it is not the device you paired, or it was reset.",
+		Action:  "If you reset the monitor, remove it here (Forget) and pair it again with its setup code."}},
+	{[]error{listener.ErrImpostor}, Problem{Code: "code_mismatch", status: http.StatusForbidden,
+		Message: "The monitor could not prove it knows this setup code.",
+		Action:  "Check the code on the monitor and try again. If it happens again, the device at that address may not be your monitor."}},
+	{[]error{control.ErrUntrusted, control.ErrRevoked}, Problem{Code: "not_paired", status: http.StatusForbidden,
+		Message: "This listener is not paired with the monitor, or the monitor removed it.",
+		Action:  "Pair it again on this page with the monitor's setup code."}},
+	{[]error{control.ErrPairingFailed}, Problem{Code: "wrong_code", status: http.StatusForbidden,
+		Message: "The monitor did not accept this setup code.",
+		Action:  "Check the 8-digit code on the monitor's label or screen and try again."}},
+	{[]error{control.ErrPairingClosed}, Problem{Code: "window_closed", status: http.StatusConflict,
+		Message: "The monitor is not accepting new parents right now.",
+		Action:  "Press the button on the monitor to open pairing, then try again within a few minutes."}},
+	{[]error{control.ErrBusy}, Problem{Code: "busy", status: http.StatusServiceUnavailable,
+		Message: "The monitor is busy: another device is pairing with it, or too many are listening.",
+		Action:  "Wait a minute and try again."}},
+	{[]error{control.ErrPairingLocked}, Problem{Code: "too_many_attempts", status: http.StatusLocked,
+		Message: "Pairing is locked on the monitor after too many wrong codes.",
+		Action:  "Factory-reset the monitor (hold its button for 10 seconds), then pair again."}},
+	{[]error{listener.ErrUnreachable, listener.ErrNotFound, control.ErrIdleTimeout, context.DeadlineExceeded}, Problem{Code: "unreachable", status: http.StatusGatewayTimeout,
+		Message: "The monitor did not answer.",
+		Action:  "Check that it is switched on and on the same Wi-Fi as this device, then try again."}},
+	{[]error{control.ErrGoingAway}, Problem{Code: "restarting", status: http.StatusServiceUnavailable,
+		Message: "The monitor is restarting.",
+		Action:  "Wait a moment: it reconnects by itself."}},
+	{[]error{pairing.ErrCodeLength, pairing.ErrCodeDigits, pairing.ErrCodeTrivial, listener.ErrNoCode}, Problem{Code: "bad_code", status: http.StatusBadRequest,
+		Message: "That is not a setup code.",
+		Action:  "Type the 8 digits shown on the monitor, like 1234-5678, or paste its whole setup text (it starts with CR:)."}},
+	{[]error{pairing.ErrNotPayload, pairing.ErrPayloadCheck, pairing.ErrPayloadInvalid}, Problem{Code: "bad_payload", status: http.StatusBadRequest,
+		Message: "That setup text could not be read.",
+		Action:  "Copy or scan the whole setup text again (it starts with CR:), or type the 8-digit code instead."}},
+	{[]error{pairing.ErrPayloadVersion}, Problem{Code: "update_needed", status: http.StatusBadRequest,
+		Message: "This monitor uses a newer setup format.",
+		Action:  "Update Cradle on this computer, then pair again."}},
+	{[]error{listener.ErrUnknownMonitor}, Problem{Code: "unknown_monitor", status: http.StatusNotFound,
+		Message: "This monitor is not paired with this listener.",
+		Action:  "Pair it first."}},
+	{[]error{listener.ErrAmbiguous}, Problem{Code: "ambiguous", status: http.StatusConflict,
+		Message: "Several monitors match that name.",
+		Action:  "Pick the monitor from the list of discovered monitors, or give its address."}},
+}
+
+// problemFor turns err into what the page shows.
+func problemFor(err error) Problem {
+	for _, row := range problems {
+		for _, e := range row.errs {
+			if errors.Is(err, e) {
+				p := row.p
+				p.Detail = err.Error()
+				return p
+			}
+		}
+	}
+	return Problem{Code: "error", status: http.StatusInternalServerError,
+		Message: "Something went wrong.", Action: "Try again; if it keeps happening, restart cradle dashboard.", Detail: err.Error()}
+}
+
+// Problems the server itself reports.
+var (
+	probBadRequest   = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page sent a request this listener does not understand.", Action: "Reload the page."}
+	probTooLarge     = Problem{Code: "too_large", status: http.StatusRequestEntityTooLarge, Message: "The request is too large.", Action: "Reload the page."}
+	probUnauthorized = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This page is not signed in to the listener.", Action: "Open the link (or scan the QR code) that cradle dashboard printed, with its #token part."}
+	probForbidden    = Problem{Code: "forbidden", status: http.StatusForbidden, Message: "This request came from another site or an unknown address and was refused.", Action: "Open the dashboard from the link that cradle dashboard printed."}
+	probTooMany      = Problem{Code: "too_many", status: http.StatusTooManyRequests, Message: "Too many pages or streams are open on this listener.", Action: "Close some dashboard tabs and try again."}
+	probUnknownMon   = Problem{Code: "unknown_monitor", status: http.StatusNotFound, Message: "This monitor is not paired with this listener.", Action: "Reload the page, or pair it first."}
+	probTabGone      = Problem{Code: "tab_gone", status: http.StatusConflict, Message: "This page lost its connection to the listener.", Action: "Wait for it to reconnect, or reload the page."}
+	probNotListening = Problem{Code: "not_listening", status: http.StatusConflict, Message: "This page is not listening to that monitor.", Action: "Press Listen first."}
+	probNoRelay      = Problem{Code: "relay_unavailable", status: http.StatusServiceUnavailable, Message: "Live audio in the browser is not available in this version of the listener.", Action: "Use cradle listen in a terminal meanwhile."}
+	probNoInfo       = Problem{Code: "not_implemented", status: http.StatusNotImplemented, Message: "This listener cannot ask the monitor for its details yet.", Action: "Update Cradle on this computer and on the monitor."}
+	probNoDiscovery  = Problem{Code: "discovery_off", status: http.StatusNotFound, Message: "Looking for monitors on the network is switched off.", Action: "Restart cradle dashboard without --mdns=false, or pair with the monitor's address."}
+	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
+)

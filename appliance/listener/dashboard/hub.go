@@ -1,0 +1,565 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
+)
+
+// statusInterval throttles status events to at most 5 a second per
+// monitor (a noise change always goes through).
+const statusInterval = 200 * time.Millisecond
+
+// maxNoises is how many recent noise events a card keeps.
+const maxNoises = 10
+
+// clientQueue bounds the events waiting for one event stream; a tab that
+// falls further behind is dropped and reconnects (it gets a snapshot).
+const clientQueue = 256
+
+// Errors of the hub, mapped to problems by the handlers.
+var (
+	errUnknownMonitor = errors.New("dashboard: unknown monitor")
+	errTabGone        = errors.New("dashboard: no such tab")
+	errTooMany        = errors.New("dashboard: too many listens")
+	errNotListening   = errors.New("dashboard: the tab does not listen to that monitor")
+)
+
+// hub keeps one session per paired monitor, shared by every tab, and
+// fans their events out to the tabs' event streams. It owns the listen
+// reference count: a session streams while some tab or audio stream
+// holds a listen on it.
+type hub struct {
+	l          *listener.Listener
+	log        *slog.Logger
+	sopt       listener.SessionOptions
+	maxListens int
+
+	ctx    context.Context // ends with close: stops the pumps
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the pumps
+
+	mu      sync.Mutex
+	mons    map[string]*monEntry // by device id
+	order   []string             // device ids in the order of l.Monitors
+	clients map[string]*client   // by tab id
+	holds   int                  // listens held by tabs, all monitors
+	closed  bool
+}
+
+// monEntry is one monitor: its session, the hub's view of it (built only
+// from the session's events, so a snapshot never runs ahead of the
+// events that follow it) and its listen counts.
+type monEntry struct {
+	mon  listener.Monitor
+	sess *listener.Session
+	sub  *listener.Subscription
+	done chan struct{} // the pump ended
+
+	audio, video int // listens held (tabs and audio streams)
+
+	view       monitorView
+	lastStatus time.Time
+}
+
+// client is one tab: its event stream and the listens it holds.
+type client struct {
+	id     string
+	ch     chan []byte
+	kicked chan struct{} // closed when the tab fell behind
+	kick   sync.Once
+	holds  map[string]*hold // by device id
+}
+
+// hold is a tab's listen on one monitor. ctx ends when the tab stops
+// listening or leaves; the relay may tie the tab's peer connection to it.
+type hold struct {
+	video  bool
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newHub(l *listener.Listener, log *slog.Logger, sopt listener.SessionOptions, maxListens int) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &hub{l: l, log: log, sopt: sopt, maxListens: maxListens, ctx: ctx, cancel: cancel,
+		mons: map[string]*monEntry{}, clients: map[string]*client{}}
+}
+
+// load starts a session for every paired monitor.
+func (h *hub) load() error {
+	ms, err := h.l.Monitors()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		h.add(m)
+	}
+	return nil
+}
+
+// add starts a session for m unless one runs; a new pairing with a
+// monitor whose session ended (its identity changed, say) replaces it.
+func (h *hub) add(m listener.Monitor) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if e, ok := h.mons[m.DeviceID]; ok {
+		select {
+		case <-e.sess.Done():
+			h.stopEntryLocked(e)
+		default:
+			return
+		}
+	} else {
+		h.order = append(h.order, m.DeviceID)
+	}
+	opt := h.sopt
+	opt.Stream = listener.StreamOff
+	sess := h.l.Start(m, opt)
+	e := &monEntry{mon: m, sess: sess, sub: sess.Subscribe(listener.SubscribeOptions{}), done: make(chan struct{})}
+	e.view = monitorView{ID: m.DeviceID, Name: m.Name, Address: m.Address, Presence: listener.Connecting.String(), Stream: "off", Noises: []time.Time{}}
+	h.mons[m.DeviceID] = e
+	h.wg.Go(func() { h.pump(e) })
+	h.broadcastLocked(h.snapshotLocked())
+}
+
+// remove stops m's session (after Forget).
+func (h *hub) remove(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.mons[id]
+	if !ok {
+		return
+	}
+	h.stopEntryLocked(e)
+	delete(h.mons, id)
+	for i, x := range h.order {
+		if x == id {
+			h.order = append(h.order[:i], h.order[i+1:]...)
+			break
+		}
+	}
+	for _, c := range h.clients {
+		if hd, ok := c.holds[id]; ok {
+			hd.cancel()
+			delete(c.holds, id)
+			h.holds--
+		}
+	}
+	h.broadcastLocked(h.snapshotLocked())
+}
+
+// stopEntryLocked ends an entry's subscription and session. The session's
+// Close waits for its goroutines, none of which calls into the hub.
+func (h *hub) stopEntryLocked(e *monEntry) {
+	e.sub.Close()
+	e.sess.Close()
+}
+
+// close stops every session and pump and ends every tab's stream.
+func (h *hub) close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	h.cancel()
+	entries := make([]*monEntry, 0, len(h.mons))
+	for _, e := range h.mons {
+		entries = append(entries, e)
+	}
+	for _, c := range h.clients {
+		c.kick.Do(func() { close(c.kicked) })
+		for _, hd := range c.holds {
+			hd.cancel()
+		}
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	for _, e := range entries {
+		e.sub.Close()
+		e.sess.Close()
+	}
+}
+
+// session returns the session of monitor id.
+func (h *hub) session(id string) (*listener.Session, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.mons[id]
+	if !ok {
+		return nil, errUnknownMonitor
+	}
+	return e.sess, nil
+}
+
+// pump forwards one session's events to the tabs until the hub closes or
+// the session ends.
+func (h *hub) pump(e *monEntry) {
+	defer close(e.done)
+	for {
+		ev, err := e.sub.Next(h.ctx)
+		if err != nil {
+			if errors.Is(err, listener.ErrSessionClosed) {
+				h.sessionEnded(e)
+			}
+			return
+		}
+		h.onEvent(e, ev)
+	}
+}
+
+func (h *hub) sessionEnded(e *monEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mons[e.mon.DeviceID] != e || h.closed {
+		return
+	}
+	e.view.Presence = listener.Offline.String()
+	e.view.At = time.Now()
+	if err := e.sess.Err(); err != nil {
+		p := problemFor(err)
+		e.view.Error = &p
+	}
+	h.broadcastLocked(presenceMsg(e))
+}
+
+func (h *hub) onEvent(e *monEntry, ev listener.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mons[e.mon.DeviceID] != e {
+		return
+	}
+	v := &e.view
+	switch ev := ev.(type) {
+	case listener.PresenceEvent:
+		v.Presence, v.At, v.Address = ev.Presence.String(), ev.At, ev.Address
+		v.Error = nil
+		if ev.Err != nil && ev.Presence != listener.Online {
+			p := problemFor(ev.Err)
+			v.Error = &p
+		}
+		h.fillLive(e)
+		h.broadcastLocked(presenceMsg(e))
+	case listener.StatusEvent:
+		st := statusFrom(ev)
+		rising := st.Noise && (v.Status == nil || !v.Status.Noise)
+		changed := v.Status == nil || v.Status.Noise != st.Noise
+		v.Status = &st
+		if rising {
+			v.Noises = append(v.Noises, ev.At)
+			if len(v.Noises) > maxNoises {
+				v.Noises = v.Noises[len(v.Noises)-maxNoises:]
+			}
+			h.broadcastLocked(event{Type: "noise", Monitor: e.mon.DeviceID, At: &ev.At})
+		}
+		if !changed && ev.At.Sub(e.lastStatus) < statusInterval {
+			return
+		}
+		e.lastStatus = ev.At
+		h.fillLive(e)
+		h.broadcastLocked(event{Type: "status", Monitor: e.mon.DeviceID, Status: &st, RTTMs: v.RTTMs, LastSeen: v.LastSeen})
+	case listener.AlarmEvent:
+		v.Alarm = alarmFrom(ev.State)
+		h.broadcastLocked(event{Type: "alarm", Monitor: e.mon.DeviceID, Alarm: &v.Alarm})
+	case listener.ChimeEvent:
+		h.broadcastLocked(event{Type: "chime", Monitor: e.mon.DeviceID, At: &ev.At})
+	case listener.StreamEvent:
+		v.StreamState = ev.State.String()
+		msg := event{Type: "stream", Monitor: e.mon.DeviceID, State: v.StreamState, Kind: ev.Kind}
+		if ev.Err != nil {
+			p := problemFor(ev.Err)
+			msg.Error = &p
+		}
+		h.broadcastLocked(msg)
+	}
+}
+
+// fillLive copies the live RTT and last-seen time into the view.
+func (h *hub) fillLive(e *monEntry) {
+	snap := e.sess.Snapshot()
+	e.view.RTTMs = float64(snap.RTT.Microseconds()) / 1000
+	if !snap.LastSeen.IsZero() {
+		ls := snap.LastSeen
+		e.view.LastSeen = &ls
+	}
+}
+
+func presenceMsg(e *monEntry) event {
+	v := e.view
+	return event{Type: "presence", Monitor: e.mon.DeviceID, Presence: v.Presence, At: &v.At, Address: v.Address, RTTMs: v.RTTMs, LastSeen: v.LastSeen, Error: v.Error}
+}
+
+// snapshotLocked describes every monitor.
+func (h *hub) snapshotLocked() event {
+	views := []monitorView{}
+	for _, id := range h.order {
+		e := h.mons[id]
+		h.fillLive(e)
+		v := e.view
+		v.Stream = streamMode(e).String()
+		v.Noises = append([]time.Time{}, v.Noises...)
+		views = append(views, v)
+	}
+	return event{Type: "snapshot", Monitors: views}
+}
+
+// addClient registers a tab; its first events are hello and a snapshot.
+func (h *hub) addClient(secure bool) (*client, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	c := &client{id: hex.EncodeToString(b[:]), ch: make(chan []byte, clientQueue), kicked: make(chan struct{}), holds: map[string]*hold{}}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errTabGone
+	}
+	h.clients[c.id] = c
+	h.sendLocked(c, event{Type: "hello", Tab: c.id, Secure: secure})
+	h.sendLocked(c, h.snapshotLocked())
+	return c, nil
+}
+
+// removeClient forgets a tab and releases every listen it held.
+func (h *hub) removeClient(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c.id)
+	for id := range c.holds {
+		h.releaseLocked(c, id)
+	}
+}
+
+func (h *hub) sendLocked(c *client, ev event) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		h.log.Error("event not encoded", "err", err)
+		return
+	}
+	select {
+	case c.ch <- b:
+	default:
+		c.kick.Do(func() { close(c.kicked) })
+	}
+}
+
+func (h *hub) broadcastLocked(ev event) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		h.log.Error("event not encoded", "err", err)
+		return
+	}
+	for _, c := range h.clients {
+		select {
+		case c.ch <- b:
+		default:
+			c.kick.Do(func() { close(c.kicked) })
+		}
+	}
+}
+
+// streamMode is what a monitor's listen counts ask of its session.
+func streamMode(e *monEntry) listener.StreamMode {
+	switch {
+	case e.video > 0:
+		return listener.StreamAudioVideo
+	case e.audio > 0:
+		return listener.StreamAudio
+	}
+	return listener.StreamOff
+}
+
+// adjustLocked changes a monitor's listen counts and its session's stream.
+func (h *hub) adjustLocked(e *monEntry, audio, video int) {
+	e.audio += audio
+	e.video += video
+	mode := streamMode(e)
+	e.sess.SetStream(mode)
+	h.broadcastLocked(event{Type: "listen", Monitor: e.mon.DeviceID, Stream: mode.String()})
+}
+
+// listen holds a listen on monitor id for as long as the caller needs
+// audio (an audio stream request); the caller must call unlisten.
+func (h *hub) listen(id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.mons[id]
+	if !ok {
+		return errUnknownMonitor
+	}
+	h.adjustLocked(e, 1, 0)
+	return nil
+}
+
+// unlisten releases a listen taken with listen.
+func (h *hub) unlisten(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.mons[id]; ok && e.audio > 0 {
+		h.adjustLocked(e, -1, 0)
+	}
+}
+
+// tabListen makes tab listen to monitor id (with video or not); listening
+// again changes the kind. It returns the hold's context.
+func (h *hub) tabListen(tab, id string, video bool) (context.Context, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.clients[tab]
+	if !ok {
+		return nil, errTabGone
+	}
+	e, ok := h.mons[id]
+	if !ok {
+		return nil, errUnknownMonitor
+	}
+	if old, ok := c.holds[id]; ok {
+		if old.video == video {
+			return old.ctx, nil
+		}
+		h.releaseLocked(c, id)
+	}
+	if h.holds >= h.maxListens {
+		return nil, errTooMany
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	c.holds[id] = &hold{video: video, ctx: ctx, cancel: cancel}
+	h.holds++
+	v := 0
+	if video {
+		v = 1
+	}
+	h.adjustLocked(e, 1, v)
+	return ctx, nil
+}
+
+// tabHold returns tab's listen on monitor id.
+func (h *hub) tabHold(tab, id string) (*hold, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.clients[tab]
+	if !ok {
+		return nil, errTabGone
+	}
+	hd, ok := c.holds[id]
+	if !ok {
+		return nil, errNotListening
+	}
+	return hd, nil
+}
+
+// tabStop ends tab's listen on monitor id (a no-op if it holds none).
+func (h *hub) tabStop(tab, id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.clients[tab]
+	if !ok {
+		return errTabGone
+	}
+	h.releaseLocked(c, id)
+	return nil
+}
+
+func (h *hub) releaseLocked(c *client, id string) {
+	hd, ok := c.holds[id]
+	if !ok {
+		return
+	}
+	hd.cancel()
+	delete(c.holds, id)
+	h.holds--
+	if e, ok := h.mons[id]; ok {
+		v := 0
+		if hd.video {
+			v = -1
+		}
+		h.adjustLocked(e, -1, v)
+	}
+}
+
+// counts returns monitor id's listen counts (tests).
+func (h *hub) counts(id string) (audio, video int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.mons[id]; ok {
+		return e.audio, e.video
+	}
+	return 0, 0
+}
+
+// monitorView is a card's state in a snapshot.
+type monitorView struct {
+	ID          string      `json:"id"`
+	Name        string      `json:"name"`
+	Address     string      `json:"address"`
+	Presence    string      `json:"presence"` // connecting, online, offline (heartbeat)
+	At          time.Time   `json:"at"`       // of the presence
+	LastSeen    *time.Time  `json:"last_seen,omitempty"`
+	RTTMs       float64     `json:"rtt_ms"`
+	Error       *Problem    `json:"error,omitempty"` // why it is offline
+	Status      *statusView `json:"status,omitempty"`
+	Alarm       alarmView   `json:"alarm"`
+	Stream      string      `json:"stream"`                 // off, audio, audio+video: what the listener streams
+	StreamState string      `json:"stream_state,omitempty"` // starting, connected, interrupted, failed, stopped
+	Noises      []time.Time `json:"noises"`                 // recent noise events, oldest first
+}
+
+type statusView struct {
+	RMSDBFS  float64   `json:"rms_dbfs"`
+	PeakDBFS float64   `json:"peak_dbfs"`
+	Noise    bool      `json:"noise"`
+	Faults   []string  `json:"faults,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+type alarmView struct {
+	Active       bool       `json:"active"`
+	Reason       string     `json:"reason"` // none, microphone fault, audio lost, link lost
+	Since        *time.Time `json:"since,omitempty"`
+	Sounding     bool       `json:"sounding"`
+	Acknowledged bool       `json:"acknowledged"`
+}
+
+func statusFrom(ev listener.StatusEvent) statusView {
+	return statusView{RMSDBFS: ev.Status.RMSDBFS, PeakDBFS: ev.Status.PeakDBFS, Noise: ev.Status.Noise, Faults: ev.Status.Faults, At: ev.At}
+}
+
+func alarmFrom(st alarm.State) alarmView {
+	v := alarmView{Active: st.Active, Reason: st.Reason.String(), Sounding: st.Sounding, Acknowledged: st.Acknowledged}
+	if !st.Since.IsZero() {
+		s := st.Since
+		v.Since = &s
+	}
+	return v
+}
+
+// event is one message of the event stream; Type says which fields are set.
+type event struct {
+	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen
+	Tab      string        `json:"tab,omitempty"`
+	Secure   bool          `json:"secure,omitempty"`
+	Monitors []monitorView `json:"monitors,omitempty"`
+	Monitor  string        `json:"monitor,omitempty"`
+	Presence string        `json:"presence,omitempty"`
+	At       *time.Time    `json:"at,omitempty"`
+	Address  string        `json:"address,omitempty"`
+	RTTMs    float64       `json:"rtt_ms,omitempty"`
+	LastSeen *time.Time    `json:"last_seen,omitempty"`
+	Error    *Problem      `json:"error,omitempty"`
+	Status   *statusView   `json:"status,omitempty"`
+	Alarm    *alarmView    `json:"alarm,omitempty"`
+	State    string        `json:"state,omitempty"`
+	Kind     string        `json:"kind,omitempty"`
+	Stream   string        `json:"stream,omitempty"`
+}

@@ -1,0 +1,91 @@
+package dashboard
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/identity"
+)
+
+// certLifetime stays under Apple's 825-day limit for server certificates.
+const certLifetime = 800 * 24 * time.Hour
+
+// serverCert returns the page's HTTPS certificate: self-signed with the
+// listener identity's own key, naming every address and name the page is
+// reached by (browsers want them in subjectAltName, which the identity's
+// certificate does not carry). It is kept in dir and reused while it
+// covers those names, so a phone that accepted it once is not asked again.
+func serverCert(id *identity.Identity, dir string, ips []net.IP, names []string, now time.Time) (tls.Certificate, error) {
+	key, ok := id.Cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return tls.Certificate{}, fmt.Errorf("dashboard: the identity key cannot sign")
+	}
+	path := filepath.Join(dir, "https.crt")
+	if b, err := os.ReadFile(path); err == nil {
+		if blk, _ := pem.Decode(b); blk != nil {
+			if c, err := x509.ParseCertificate(blk.Bytes); err == nil && covers(c, key, ips, names, now) {
+				return tls.Certificate{Certificate: [][]byte{c.Raw}, PrivateKey: key, Leaf: c}, nil
+			}
+		}
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "Cradle " + id.Name},
+		NotBefore:             now.Add(-24 * time.Hour),
+		NotAfter:              now.Add(certLifetime),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IPAddresses:           ips,
+		DNSNames:              names,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("dashboard: issue the HTTPS certificate: %w", err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tls.Certificate{}, fmt.Errorf("dashboard: %w", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return tls.Certificate{}, fmt.Errorf("dashboard: keep the HTTPS certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: c}, nil
+}
+
+// covers: c is ours (same key), valid for a month more, and names every
+// address and name.
+func covers(c *x509.Certificate, key crypto.Signer, ips []net.IP, names []string, now time.Time) bool {
+	pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(key.Public()) || now.Before(c.NotBefore) || now.Add(30*24*time.Hour).After(c.NotAfter) {
+		return false
+	}
+	for _, ip := range ips {
+		if c.VerifyHostname(ip.String()) != nil {
+			return false
+		}
+	}
+	for _, n := range names {
+		if c.VerifyHostname(n) != nil {
+			return false
+		}
+	}
+	return true
+}
