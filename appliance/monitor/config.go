@@ -45,6 +45,12 @@ type Config struct {
 	Advertise bool
 	// AdvertiseInterface pins mDNS to one interface; empty uses all.
 	AdvertiseInterface string
+	// PairWhenNew opens the pairing window at start, for the longest
+	// window allowed (15 min), when no listener is trusted: a factory-new
+	// monitor can be paired without its button, as an uncommissioned
+	// Matter device can. The setup code and the attempt limits still
+	// apply. Off here; the daemon's default (pair_when_new) is on.
+	PairWhenNew bool
 
 	// limits overrides the pairing limits (session timeout, failure
 	// counts); tests shorten them.

@@ -154,8 +154,29 @@ func Open(cfg Config) (*Monitor, error) {
 	go m.followStore(sub)
 	go m.tickWindow()
 	ok = true
+	if cfg.PairWhenNew {
+		m.pairWhenNew(limits.MaxOpen)
+	}
 	m.log.Info("monitor ready", "addr", m.Addr().String(), "fingerprint", m.id.Fingerprint.String(), "name", cfg.Name)
 	return m, nil
+}
+
+// pairWhenNew opens the pairing window for maxOpen (0 = the window's
+// maximum) when no listener is trusted: the first pairing needs only the
+// setup code, not the button. A locked monitor stays locked.
+func (m *Monitor) pairWhenNew(maxOpen time.Duration) {
+	if n := len(m.st.State().Allowlist); n > 0 {
+		return
+	}
+	if maxOpen <= 0 {
+		maxOpen = pairing.DefaultWindowMax
+	}
+	until, err := m.OpenPairing(maxOpen)
+	if err != nil {
+		m.log.Warn("no listener is trusted, but the pairing window cannot open", "err", err)
+		return
+	}
+	m.log.Info("no listener is trusted yet: pairing open without the button", "until", until.Format(time.TimeOnly))
 }
 
 func (m *Monitor) loadIdentity() error {
