@@ -85,7 +85,7 @@ func problemFor(err error) Problem {
 		}
 	}
 	return Problem{Code: "error", status: http.StatusInternalServerError,
-		Message: "Something went wrong.", Action: "Try again; if it keeps happening, restart cradle dashboard.", Detail: err.Error()}
+		Message: "Something went wrong.", Action: "Try again; if it keeps happening, restart the dashboard on the computer.", Detail: err.Error()}
 }
 
 // Problems the server itself reports.
