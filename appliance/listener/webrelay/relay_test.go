@@ -40,7 +40,13 @@ func TestRelayMDNSBrowser(t *testing.T) {
 	b, err := newBrowser(t, r, sess, func(sdp string) string {
 		sdp = candidateLine.ReplaceAllString(sdp, "")
 		mdns := "a=candidate:1 1 udp 2113937151 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d.local 54321 typ host\r\n"
-		return strings.Replace(sdp, "a=end-of-candidates", strings.TrimSuffix(mdns, "\r\n")+"\r\na=end-of-candidates", 1)
+		i := strings.Index(sdp, "a=mid:")
+		j := i + strings.Index(sdp[i:], "\n") + 1
+		sdp = sdp[:j] + mdns + sdp[j:]
+		if info, err := checkOffer(sdp); err != nil || info.mdns != 1 || strings.Contains(info.sdp, "a=candidate") {
+			t.Fatalf("the edited offer: %+v, %v: want one .local candidate dropped and none left", info, err)
+		}
+		return sdp
 	})
 	if err != nil {
 		t.Fatal(err)
