@@ -38,6 +38,11 @@ Commands:
                                        sound the alarm when the baby can no longer
                                        be heard (Enter or SIGUSR1 acknowledges)
   outputs                              list the audio output devices
+  dashboard [--listen ADDR] [--new-token]
+                                       serve the web page (default
+                                       http://127.0.0.1:48090); beyond loopback
+                                       it is HTTPS and the printed link holds
+                                       its access token
 
 MONITOR is a paired monitor's name, device id, or host:port.
 
@@ -121,6 +126,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.discover(ctx, l, rest)
 	case "outputs":
 		err = e.outputs()
+	case "dashboard":
+		err = e.dashboard(ctx, l, rest)
 	default:
 		fmt.Fprintf(stderr, "cradle: unknown command %q\n", cmd)
 		fs.Usage()
