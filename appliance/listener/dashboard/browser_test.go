@@ -1,0 +1,103 @@
+package dashboard
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a headless chromium for one test; without chromium the
+// test is skipped, or fails under CI.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing (apt-get install -y chromium): %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing (apt-get install -y chromium)", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// TestBrowserCard: the page, in a real browser, shows the paired
+// monitor's card online; Listen marks it listening (and, without a
+// relay, says so in the card); a wrong setup code gets its advice.
+func TestBrowserCard(t *testing.T) {
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	ts := startServer(t, Options{Listener: l}, true)
+	ctx := browser(t)
+	card := `.card[data-monitor="` + m.DeviceID + `"]`
+	q := func(sel string) chromedp.CSS { return chromedp.CSS(card + sel) }
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.base+"/"),
+		chromedp.WaitVisible(q(`[data-state="online"]`)),
+	); err != nil {
+		t.Fatalf("no online card: %v", err)
+	}
+	name, err := chromedp.Run(ctx, chromedp.Text(q(` [data-field="name"]`)))
+	if err != nil || name != m.Name {
+		t.Fatalf("card name %q (%v), want %q", name, err, m.Name)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(q(` button[data-action="listen"]`)),
+		chromedp.WaitVisible(q(`[data-state="listening"]`)),
+	); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('`+card+` [data-field="listen-status"]').textContent.includes('not available')`)); err != nil {
+		t.Fatalf("no word about the missing relay: %v", err)
+	}
+	status, _ := chromedp.Run(ctx, chromedp.Text(q(` [data-field="listen-status"]`)))
+	t.Logf("listen status without a relay: %q", status)
+	if n, _ := ts.hub.counts(m.DeviceID); n != 1 {
+		t.Fatalf("listen count %d after Listen, want 1", n)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(q(` button[data-action="stop"]`)),
+		chromedp.WaitVisible(q(`[data-state="online"]`)),
+	); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	waitFor(t, 5*time.Second, "Stop released the listen", func() bool { n, _ := ts.hub.counts(m.DeviceID); return n == 0 })
+
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("pair-target"), mon.Addr().String()),
+		chromedp.SendKeys(chromedp.ID("pair-code"), wrongCode(t, mon.SetupCode())),
+		chromedp.Click(chromedp.ID("pair-button")),
+		chromedp.WaitVisible(chromedp.CSS(`#pair-result[data-result="wrong_code"]`)),
+	); err != nil {
+		t.Fatalf("pairing with a wrong code: %v", err)
+	}
+	advice, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("pair-result")))
+	t.Logf("wrong code: %q", advice)
+}
