@@ -42,6 +42,9 @@ Commands:
   reset --yes            factory reset: forget every listener, clear the failure counter
   events [--since SEQ] [--json]   print the event log (audit trail)
   id                     print the monitor's fingerprint
+  provision --new DIR [--room NAME] | --import DIR
+                         write a fresh setup code and room name to a boot
+                         partition (image build), or import them at boot
 
 Flags:
 `
@@ -51,6 +54,7 @@ type env struct {
 	cfg            monitor.Config
 	logLevel       string
 	hwMode         string
+	configPath     string // the configuration file (its drop-ins are next to it)
 }
 
 // Main runs cradled with args (without the program name) and returns the
@@ -80,12 +84,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button for a factory reset")
 	fs.BoolVar(&e.cfg.Advertise, "mdns", true, "advertise the monitor over mDNS (_cradle._udp)")
 	fs.StringVar(&e.cfg.AdvertiseInterface, "mdns-interface", "", "advertise on this interface only (default: all)")
+	fs.BoolVar(&e.cfg.PairWhenNew, "pair-when-new", true, "open pairing at start, for 15m, while no listener is trusted")
 	configPath := fs.String("config", DefaultConfigFile, "TOML configuration file (flags override it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	set := flagsSet(fs)
-	if err := e.loadConfig(*configPath, set["config"], set); err != nil {
+	e.configPath = *configPath
+	if err := e.loadConfigs(*configPath, set["config"], set); err != nil {
 		fmt.Fprintf(stderr, "cradled: %v\n", err)
 		return 2
 	}
@@ -118,6 +124,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.events(ctx, rest)
 	case "id":
 		err = e.id()
+	case "provision":
+		err = e.provision(rest)
 	default:
 		fmt.Fprintf(stderr, "cradled: unknown command %q\n", cmd)
 		fs.Usage()

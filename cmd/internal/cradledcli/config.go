@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -41,6 +44,7 @@ type fileConfig struct {
 	LongPress       *duration `toml:"long_press"`
 	MDNS            *bool     `toml:"mdns"`
 	MDNSInterface   *string   `toml:"mdns_interface"`
+	PairWhenNew     *bool     `toml:"pair_when_new"`
 }
 
 // duration is a TOML string such as "3m" or "500ms".
@@ -52,6 +56,31 @@ func (d *duration) UnmarshalText(b []byte) error {
 		return fmt.Errorf("%q is not a duration (like 3m or 500ms)", b)
 	}
 	d.Duration = v
+	return nil
+}
+
+// dropInDir is where the files that amend a configuration file live:
+// /etc/cradle/cradled.d for /etc/cradle/cradled.toml. The image's first
+// boot writes the room name from the boot partition there, so that the
+// packaged cradled.toml stays as shipped and upgrades never ask about it.
+func dropInDir(path string) string { return strings.TrimSuffix(path, ".toml") + ".d" }
+
+// loadConfigs reads path, then every *.toml in its drop-in directory in
+// name order (a later file's key wins over an earlier one's).
+func (e *env) loadConfigs(path string, explicit bool, set map[string]bool) error {
+	if err := e.loadConfig(path, explicit, set); err != nil {
+		return err
+	}
+	more, err := filepath.Glob(filepath.Join(dropInDir(path), "*.toml"))
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	sort.Strings(more)
+	for _, p := range more {
+		if err := e.loadConfig(p, true, set); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -111,6 +140,9 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	}
 	if fc.MDNS != nil && !set["mdns"] {
 		e.cfg.Advertise = *fc.MDNS
+	}
+	if fc.PairWhenNew != nil && !set["pair-when-new"] {
+		e.cfg.PairWhenNew = *fc.PairWhenNew
 	}
 	if fc.Media != nil && !set["media"] {
 		e.cfg.Media = media.Mode(*fc.Media)

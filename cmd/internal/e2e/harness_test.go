@@ -229,8 +229,10 @@ func startMonitor(t testing.TB, prefix []string, state, listen string, extra ...
 	t.Helper()
 	// Simulated button with a short long-press, and no mDNS: tests on the
 	// host's interfaces must not multicast (discovery is tested in
-	// network namespaces).
-	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug", "--hw", "sim", "--long-press", "4s", "--mdns=false"}, extra...)
+	// network namespaces). Pairing opens by the (simulated) button only,
+	// as on a monitor that has been paired before; TestPairWhenNew passes
+	// --pair-when-new=true to test the factory-new window.
+	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug", "--hw", "sim", "--long-press", "4s", "--mdns=false", "--pair-when-new=false"}, extra...)
 	p := start(t, prefix, "cradled", args...)
 	_, line := p.waitLine(0, servingRE, 20*time.Second)
 	return &monitor{proc: p, state: state, addr: servingRE.FindStringSubmatch(line)[1], prefix: prefix}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -144,5 +145,33 @@ func TestFactoryReset(t *testing.T) {
 	}
 	if !regexp.MustCompile(`trust-reset`).MatchString(mon.admin(t, "events")) {
 		t.Error("no trust-reset event")
+	}
+}
+
+// TestPairWhenNew: a factory-new cradled (the daemon's default) pairs
+// right after start with the setup code and no button; after that first
+// pairing, a restart leaves pairing closed.
+func TestPairWhenNew(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "monitor")
+	mon := startMonitor(t, nil, state, "127.0.0.1:0", "--pair-when-new=true")
+	lis := []string{"--state-dir", filepath.Join(dir, "listener"), "--name", "kitchen"}
+	code := mon.code(t)
+	if st := mon.admin(t, "status"); !strings.Contains(st, "Pairing:     open until") {
+		t.Fatalf("factory-new monitor's status: %s", st)
+	}
+	mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...)
+	mon.signal(syscall.SIGTERM)
+	if rc := mon.wait(10 * time.Second); rc != 0 {
+		t.Fatalf("cradled exit %d after SIGTERM", rc)
+	}
+
+	mon = startMonitor(t, nil, state, "127.0.0.1:0", "--pair-when-new=true")
+	if st := mon.admin(t, "status"); !strings.Contains(st, "Pairing:     closed") {
+		t.Fatalf("paired monitor's status after a restart: %s", st)
+	}
+	other := []string{"--state-dir", filepath.Join(dir, "listener2")}
+	if _, errs, rc := run(t, nil, "cradle", append(other, "pair", mon.addr, "--code", code)...); rc != 4 {
+		t.Fatalf("second listener without the button: exit %d, %s", rc, errs)
 	}
 }

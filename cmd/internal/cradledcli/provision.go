@@ -1,0 +1,265 @@
+package cradledcli
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+)
+
+// Files on the boot partition (FAT, readable on any computer) of a card
+// made by deploy/image/build.sh.
+const (
+	// SetupFile holds the setup code, the setup payload (once the monitor
+	// has started once) and how to pair: the card is the monitor's sticker.
+	SetupFile = "cradle-setup.txt"
+	// SetupQRFile is the payload as a QR code (PNG), written at first boot.
+	SetupQRFile = "cradle-setup.png"
+	// NameFile holds the room name, one line; read at every boot.
+	NameFile = "cradle-name.txt"
+	// bootDropIn is the configuration file, in the drop-in directory,
+	// that carries the room name imported from NameFile.
+	bootDropIn = "50-boot-partition.toml"
+)
+
+// provision is the `provision` command: --new DIR writes a fresh setup code
+// and the room name to a boot partition being built; --import DIR, run at
+// every boot before cradled starts, imports them and writes the payload
+// and its QR code back.
+func (e *env) provision(args []string) error {
+	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	newDir := fs.String("new", "", "write a fresh setup code and the room name into DIR (an image's boot partition)")
+	importDir := fs.String("import", "", "import the setup code and room name from DIR; write the payload and QR code there")
+	room := fs.String("room", "", "with --new: the room name (default: the configured name)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *newDir != "" && *importDir == "" && fs.NArg() == 0:
+		name := *room
+		if name == "" {
+			name = e.cfg.Name
+		}
+		return e.provisionNew(*newDir, name)
+	case *importDir != "" && *newDir == "" && *room == "" && fs.NArg() == 0:
+		return e.provisionImport(*importDir)
+	}
+	return usageError("provision needs either --new DIR [--room NAME] or --import DIR")
+}
+
+func (e *env) provisionNew(dir, name string) error {
+	if err := checkRoomName(name); err != nil {
+		return err
+	}
+	code, err := pairing.Generate(nil)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(filepath.Join(dir, NameFile), []byte(name+"\n")); err != nil {
+		return err
+	}
+	if err := writeIfChanged(filepath.Join(dir, SetupFile), []byte(setupText(name, code, ""))); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, SetupQRFile)) // a payload from an earlier code would be wrong
+	fmt.Fprintf(e.stdout, "cradled provision: a fresh setup code for %q is in %s\n", name, filepath.Join(dir, SetupFile))
+	return nil
+}
+
+func (e *env) provisionImport(dir string) error {
+	name := e.cfg.Name
+	switch n, err := readRoomName(filepath.Join(dir, NameFile)); {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		fmt.Fprintf(e.stderr, "cradled provision: %s: %v; the room name stays %q\n", NameFile, err, name)
+	default:
+		name = n
+		if err := e.writeNameDropIn(name); err != nil {
+			return err
+		}
+	}
+
+	card, err := readCardCode(filepath.Join(dir, SetupFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(e.stderr, "cradled provision: %s: %v; ignoring it\n", SetupFile, err)
+	}
+	if card == "" && e.cfg.SetupCode != "" {
+		card = pairing.Code(e.cfg.SetupCode)
+	}
+	if err := os.MkdirAll(e.cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	code, created, err := pairing.LoadOrCreateCode(e.cfg.StateDir, string(card))
+	if errors.Is(err, pairing.ErrProvisioned) {
+		// The same rule as setup_code: a provisioned monitor keeps its
+		// code until a factory reset. The card is rewritten to show it.
+		fmt.Fprintf(e.stderr, "cradled provision: the card's setup code differs from the one this monitor already uses; keeping the monitor's (a factory reset changes it) and writing it to %s\n", SetupFile)
+		code, created, err = pairing.LoadOrCreateCode(e.cfg.StateDir, "")
+	}
+	if err != nil {
+		return err
+	}
+	id, idCreated, err := identity.LoadOrCreate(filepath.Join(e.cfg.StateDir, "identity"), control.RoleMonitor, name)
+	if err != nil {
+		return err
+	}
+	port, err := listenPort(e.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	p := pairing.Payload{Version: pairing.PayloadVersion, Fingerprint: id.Fingerprint, Port: port, Code: code}
+	png, err := qrcode.Encode(p.String(), qrcode.Medium, 384)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(filepath.Join(dir, SetupFile), []byte(setupText(name, code, p.String()))); err != nil {
+		return err
+	}
+	if err := writeIfChanged(filepath.Join(dir, SetupQRFile), png); err != nil {
+		return err
+	}
+	if created || idCreated {
+		fmt.Fprintf(e.stdout, "cradled provision: monitor %q (device %s) provisioned; its setup code, payload and QR code are in %s\n", name, id.Fingerprint.DeviceID(), dir)
+	}
+	return nil
+}
+
+// setupText is the content of SetupFile. payload is empty before the
+// monitor has made its identity (at the image build).
+func setupText(name string, code pairing.Code, payload string) string {
+	if payload == "" {
+		payload = "(written here when the monitor first starts)"
+	}
+	return fmt.Sprintf(`Cradle monitor %q
+Setup code: %s
+Setup payload: %s
+
+To pair: put this card in the monitor, power it on and wait until its LED blinks once a second (pairing mode); then, on a computer on the same network: cradle pair %q --code %s
+Keep this card's code private: while the monitor is in pairing mode (15 min after its first start, later a press on its button), the code lets anyone on your network pair.
+`, name, code, payload, name, code)
+}
+
+// readCardCode finds the "Setup code:" line of a SetupFile.
+func readCardCode(path string) (pairing.Code, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Setup code:"); ok {
+			return pairing.ParseCode(strings.TrimSpace(v))
+		}
+	}
+	return "", errors.New("no \"Setup code:\" line")
+}
+
+// readRoomName returns the first line of a NameFile that is neither empty
+// nor a # comment, trimmed (a byte order mark and CR from Windows editors
+// are removed).
+func readRoomName(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		return line, checkRoomName(line)
+	}
+	return "", errors.New("the file has no name in it")
+}
+
+func checkRoomName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the room name is empty")
+	case len(name) > identity.MaxNameLen:
+		return fmt.Errorf("the room name %q is longer than %d bytes", name, identity.MaxNameLen)
+	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("the room name %q has characters that are not text", name)
+	}
+	return nil
+}
+
+// writeNameDropIn puts name into the configuration's drop-in directory,
+// where it wins over the packaged cradled.toml.
+func (e *env) writeNameDropIn(name string) error {
+	var buf bytes.Buffer
+	buf.WriteString("# Written at boot by `cradled provision --import` from the boot partition's " + NameFile + ".\n# Edit that file (on any computer) instead of this one.\n")
+	if err := toml.NewEncoder(&buf).Encode(struct {
+		Name string `toml:"name"`
+	}{name}); err != nil {
+		return err
+	}
+	dir := dropInDir(e.configPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return writeIfChanged(filepath.Join(dir, bootDropIn), buf.Bytes())
+}
+
+func listenPort(listen string) (uint16, error) {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return 0, fmt.Errorf("listen %q: %w", listen, err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("listen %q: the setup payload needs a fixed port", listen)
+	}
+	return uint16(n), nil
+}
+
+// writeIfChanged replaces path with data unless it already holds exactly
+// that: the boot partition is FAT on an SD card, written only when needed,
+// and never left half-written (a temporary file renamed into place).
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package cradledcli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+)
+
+func payloadOf(t *testing.T, text string) pairing.Payload {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "Setup payload: "); ok {
+			p, err := pairing.ParsePayload(v)
+			if err != nil {
+				t.Fatalf("payload %q: %v", v, err)
+			}
+			return p
+		}
+	}
+	t.Fatalf("no payload line in %q", text)
+	return pairing.Payload{}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The image build writes a fresh code and the room name to the boot
+// partition; first boot imports them, makes the identity and writes the
+// payload and its QR code back; later boots import a new room name and
+// keep the code.
+func TestProvision(t *testing.T) {
+	boot, etc, state := t.TempDir(), t.TempDir(), t.TempDir()
+	cfg := filepath.Join(etc, "cradled.toml")
+	os.WriteFile(cfg, []byte("name = \"Nursery\"\nlisten = \":48080\"\n"), 0o644)
+
+	// Image build: two builds make two different codes.
+	if out, errs, code := runCLI("--config", cfg, "provision", "--new", boot, "--room", "Twins' room"); code != 0 {
+		t.Fatalf("provision --new: exit %d %s %s", code, out, errs)
+	}
+	first, err := readCardCode(filepath.Join(boot, SetupFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCLI("--config", cfg, "provision", "--new", boot, "--room", "Twins' room")
+	card, err := readCardCode(filepath.Join(boot, SetupFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if card == first {
+		t.Errorf("two image builds made the same setup code")
+	}
+	if got := readFile(t, filepath.Join(boot, NameFile)); got != "Twins' room\n" {
+		t.Errorf("%s = %q", NameFile, got)
+	}
+	text := readFile(t, filepath.Join(boot, SetupFile))
+	if !strings.Contains(text, `cradle pair "Twins' room" --code `+card.String()) {
+		t.Errorf("setup file has no pairing instruction:\n%s", text)
+	}
+
+	// First boot.
+	out, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot)
+	if code != 0 {
+		t.Fatalf("provision --import: exit %d %s %s", code, out, errs)
+	}
+	if strings.Contains(out+errs, card.String()) || strings.Contains(out+errs, string(card)) {
+		t.Errorf("provision printed the setup code: %s %s", out, errs)
+	}
+	stored, _, err := pairing.LoadOrCreateCode(state, "")
+	if err != nil || stored != card {
+		t.Fatalf("monitor's code %q (%v), want the card's %q", stored, err, card)
+	}
+	text = readFile(t, filepath.Join(boot, SetupFile))
+	p := payloadOf(t, text)
+	id, _, _ := runCLI("--config", cfg, "--state-dir", state, "id")
+	if p.Code != card || p.Port != 48080 || p.Fingerprint.String() != strings.TrimSpace(id) {
+		t.Errorf("payload %+v: want code %s, port 48080, fingerprint %s", p, card, id)
+	}
+	png := readFile(t, filepath.Join(boot, SetupQRFile))
+	if !strings.HasPrefix(png, "\x89PNG") {
+		t.Errorf("%s is not a PNG", SetupQRFile)
+	}
+	dropIn := filepath.Join(etc, "cradled.d", bootDropIn)
+	if got := readFile(t, dropIn); !strings.Contains(got, `name = "Twins' room"`) {
+		t.Errorf("drop-in %q", got)
+	}
+
+	// Second boot, nothing changed: nothing is rewritten.
+	st1, _ := os.Stat(filepath.Join(boot, SetupFile))
+	if _, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot); code != 0 {
+		t.Fatal(errs)
+	}
+	if st2, _ := os.Stat(filepath.Join(boot, SetupFile)); !st2.ModTime().Equal(st1.ModTime()) {
+		t.Errorf("setup file rewritten without a change")
+	}
+
+	// A new name on the card (from a Windows editor), and a card from
+	// another build: the name is imported, the monitor keeps its code and
+	// the card is rewritten to show it.
+	os.WriteFile(filepath.Join(boot, NameFile), []byte("\xef\xbb\xbf# room\r\nLanding\r\n"), 0o644)
+	os.WriteFile(filepath.Join(boot, SetupFile), []byte(setupText("x", wrongCode(card), "")), 0o644)
+	if _, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot); code != 0 || !strings.Contains(errs, "keeping the monitor's") {
+		t.Fatalf("import of another card: exit %d %q", code, errs)
+	}
+	text = readFile(t, filepath.Join(boot, SetupFile))
+	if p2 := payloadOf(t, text); p2 != p {
+		t.Errorf("payload changed to %+v", p2)
+	}
+	if !strings.Contains(text, `cradle pair "Landing" --code `+card.String()) {
+		t.Errorf("setup file after rename:\n%s", text)
+	}
+	var sb bytes.Buffer
+	e := &env{stdout: &sb, stderr: &sb}
+	if err := e.loadConfigs(cfg, true, map[string]bool{}); err != nil || e.cfg.Name != "Landing" {
+		t.Errorf("configured name %q (%v), want the drop-in's Landing", e.cfg.Name, err)
+	}
+	// --name on the command line still wins over the drop-in.
+	e = &env{stdout: &sb, stderr: &sb}
+	if err := e.loadConfigs(cfg, true, map[string]bool{"name": true}); err != nil || e.cfg.Name != "" {
+		t.Errorf("flag-set name overridden by the drop-in: %q", e.cfg.Name)
+	}
+
+	// Usage errors.
+	for _, args := range [][]string{{"provision"}, {"provision", "--new", boot, "--import", boot}, {"provision", "--import", boot, "--room", "x"}} {
+		if _, _, code := runCLI(append([]string{"--config", cfg, "--state-dir", state}, args...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if _, errs, code := runCLI("--config", cfg, "provision", "--new", boot, "--room", "bad\x07name"); code != 1 || !strings.Contains(errs, "not text") {
+		t.Errorf("bad room name: exit %d %q", code, errs)
+	}
+}
+
+func wrongCode(c pairing.Code) pairing.Code {
+	if c == "24681357" {
+		return "13572468"
+	}
+	return "24681357"
+}
+
+// pair_when_new = false in the file turns off the daemon's default.
+func TestPairWhenNewConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(cfg, []byte("pair_when_new = false\n"), 0o644)
+	var sb bytes.Buffer
+	e := &env{stdout: &sb, stderr: &sb}
+	e.cfg.PairWhenNew = true // the flag's default
+	if err := e.loadConfigs(cfg, true, map[string]bool{}); err != nil || e.cfg.PairWhenNew {
+		t.Errorf("pair_when_new = false: PairWhenNew %v (%v)", e.cfg.PairWhenNew, err)
+	}
+	e = &env{stdout: &sb, stderr: &sb}
+	e.cfg.PairWhenNew = true
+	if err := e.loadConfigs(cfg, true, map[string]bool{"pair-when-new": true}); err != nil || !e.cfg.PairWhenNew {
+		t.Errorf("--pair-when-new given: the file overrode it")
+	}
+}
