@@ -119,6 +119,9 @@ func listenOgg(t *testing.T, sess *listener.Session, d time.Duration) (start tim
 		}
 		pages = append(pages, p)
 	}
+	if tail := time.Since(pages[len(pages)-1].at); tail > 250*time.Millisecond {
+		t.Errorf("no page for the last %v of the stream", tail)
+	}
 	cancel()
 	select {
 	case err := <-served:
@@ -294,7 +297,9 @@ func TestServeOggStallAlarm(t *testing.T) {
 	after := pcm[iAlarm*480:]
 	lo, hi, tone := goertzel(after, play.AlarmHzLow), goertzel(after, play.AlarmHzHigh), goertzel(after, 440)
 	t.Logf("alarm %v into the stream; after it: 1000 Hz %.3g, 1500 Hz %.3g, 440 Hz %.3g", at.Sub(start), lo, hi, tone)
-	if lo < 100*tone || hi < 100*tone {
+	// Each alarm tone is a third of the pattern at 0.7 of full scale:
+	// about (0.7 × 32767 / 3)² / 4 ≈ 1.5e7 each; silence is near 0.
+	if lo < 1e6 || hi < 1e6 || lo < 100*tone || hi < 100*tone {
 		t.Fatalf("after the alarm: 1000 Hz %.3g, 1500 Hz %.3g, 440 Hz %.3g: not the alarm", lo, hi, tone)
 	}
 	if iAlarm > 150 {
