@@ -32,16 +32,9 @@ func Dial(ctx context.Context, addr string, id *identity.Identity, pin identity.
 	if err := cfg.Validate(); err != nil {
 		return nil, control.HelloAck{}, err
 	}
-	report := func(s State, err error) {
-		if cfg.OnState != nil {
-			cfg.OnState(s, err)
-		}
-	}
 	fail := func(err error) (*Conn, control.HelloAck, error) {
-		report(StateError, err)
 		return nil, control.HelloAck{}, err
 	}
-	report(StateConnecting, nil)
 	if hello.Protocol == 0 {
 		hello.Protocol = control.ProtocolVersion
 	}
@@ -97,20 +90,12 @@ func Dial(ctx context.Context, addr string, id *identity.Identity, pin identity.
 		return fail(err)
 	}
 
-	// Report connected unless it already closed; teardown reports the
-	// close under the same lock, so OnState sees the states in order.
-	c.stateMu.Lock()
+	// Connected unless it already closed.
 	select {
 	case <-c.closing:
-	default:
-		c.connected = true
-		report(StateConnected, nil)
-	}
-	connected := c.connected
-	c.stateMu.Unlock()
-	if !connected {
 		<-c.done
 		return fail(c.Err())
+	default:
 	}
 	c.log.Info("connected", "monitor", ack.Name, "trusted", ack.Trusted)
 	return c, ack, nil

@@ -45,12 +45,6 @@ type Config struct {
 	MaxUnknown int
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
-	// OnState, if set, is told of a dialled connection's state changes:
-	// connecting, connected, then closed (closed by this side) or error.
-	// It is called synchronously from the connection's goroutines: it must
-	// return quickly and must not call Conn.Close or wait on Conn.Done.
-	// Servers ignore it.
-	OnState func(State, error)
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -115,29 +109,4 @@ func (c Config) quicConfig(server bool) *quic.Config {
 		qc.MaxIncomingStreams = 1
 	}
 	return qc
-}
-
-// State is a dialled connection's state, reported through Config.OnState.
-type State int
-
-// States of a dialled connection.
-const (
-	StateConnecting State = iota // dialling, handshake or hello in progress
-	StateConnected               // HelloAck received
-	StateClosed                  // closed by this side (Close)
-	StateError                   // dial failed, or the connection broke; the error says why
-)
-
-func (s State) String() string {
-	switch s {
-	case StateConnecting:
-		return "connecting"
-	case StateConnected:
-		return "connected"
-	case StateClosed:
-		return "closed"
-	case StateError:
-		return "error"
-	}
-	return fmt.Sprintf("state_%d", int(s))
 }

@@ -82,9 +82,6 @@ type Conn struct {
 	notify   control.Message // sent to the peer before the QUIC close, if not nil
 	byCaller bool
 
-	stateMu   sync.Mutex // client: orders OnState calls between Dial and teardown
-	connected bool
-
 	closing    chan struct{} // closed when the connection starts closing
 	done       chan struct{} // closed when it is closed and its goroutines are gone
 	readerDone chan struct{}
@@ -605,15 +602,6 @@ func (c *Conn) teardown() {
 		"duration", time.Since(c.started).Round(time.Millisecond))
 	if c.onClose != nil {
 		c.onClose(c)
-	}
-	c.stateMu.Lock()
-	defer c.stateMu.Unlock()
-	if c.connected && c.cfg.OnState != nil {
-		s := StateError
-		if c.byCaller {
-			s = StateClosed
-		}
-		c.cfg.OnState(s, c.cause)
 	}
 }
 

@@ -32,44 +32,6 @@ func recvAll(ctx context.Context, c *Conn) ([]control.Message, error) {
 	}
 }
 
-// states records OnState calls.
-type states struct {
-	mu  sync.Mutex
-	got []State
-	err []error
-	ch  chan State
-}
-
-func newStates() *states { return &states{ch: make(chan State, 16)} }
-
-func (s *states) on(st State, err error) {
-	s.mu.Lock()
-	s.got = append(s.got, st)
-	s.err = append(s.err, err)
-	s.mu.Unlock()
-	s.ch <- st
-}
-
-func (s *states) wait(t *testing.T, want State) {
-	t.Helper()
-	for {
-		select {
-		case st := <-s.ch:
-			if st == want {
-				return
-			}
-		case <-time.After(testTimeout):
-			t.Fatalf("state %v never reported", want)
-		}
-	}
-}
-
-func (s *states) list() []State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]State(nil), s.got...)
-}
-
 func TestHandshake(t *testing.T) {
 	mon, lis := monitorID(t), listenerID(t)
 	g := newGate(lis.Fingerprint)
@@ -93,9 +55,7 @@ func TestHandshake(t *testing.T) {
 		acc <- accepted{c, hello, err}
 	}()
 
-	st := newStates()
 	cfg := testConfig(t)
-	cfg.OnState = st.on
 	cc, ack, err := Dial(testCtx(t), srv.Addr().String(), lis, mon.Fingerprint, testHello("kitchen"), cfg)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
@@ -147,9 +107,9 @@ func TestHandshake(t *testing.T) {
 		t.Errorf("server Err = %#v, want remote none with reason", sc.Err())
 	}
 	<-sc.Done()
-	st.wait(t, StateClosed)
-	if got := st.list(); len(got) != 3 || got[0] != StateConnecting || got[1] != StateConnected || got[2] != StateClosed {
-		t.Errorf("states = %v", got)
+	<-cc.Done()
+	if !errors.As(cc.Err(), &pe) || pe.Remote || pe.Code != control.CodeNone {
+		t.Errorf("client Err after its own Close = %#v, want local none", cc.Err())
 	}
 	if err := cc.Send(testCtx(t), control.Bye{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
@@ -183,9 +143,7 @@ func TestFingerprintMismatch(t *testing.T) {
 	}
 	defer srv.Close()
 
-	st := newStates()
 	cfg := testConfig(t)
-	cfg.OnState = st.on
 	wrong := newIdentity(t, identity.RoleMonitor, "other").Fingerprint
 	_, _, err = Dial(testCtx(t), srv.Addr().String(), listenerID(t), wrong, testHello("kitchen"), cfg)
 	if !errors.Is(err, control.ErrFingerprintMismatch) {
@@ -197,9 +155,6 @@ func TestFingerprintMismatch(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "re-pair") {
 		t.Errorf("error %q does not tell the user to re-pair", err)
-	}
-	if got := st.list(); len(got) != 2 || got[1] != StateError {
-		t.Errorf("states = %v", got)
 	}
 
 	// The server saw no hello, not even a finished handshake.
@@ -686,10 +641,7 @@ func TestClosePaths(t *testing.T) {
 	ctx := testCtx(t)
 
 	t.Run("server closes conn", func(t *testing.T) {
-		st := newStates()
-		cfg := testConfig(t)
-		cfg.OnState = st.on
-		cc, sc := pair(t, h, cfg)
+		cc, sc := pair(t, h, testConfig(t))
 		sc.Close(control.CodeRevoked, "forgotten")
 		msgs, err := recvAll(ctx, cc)
 		if !errors.Is(err, control.ErrRevoked) || !errors.Is(err, ErrClosed) {
@@ -702,7 +654,7 @@ func TestClosePaths(t *testing.T) {
 		if em, ok := msgs[0].(control.ErrorMsg); !ok || em.Code != "revoked" || em.Message != "forgotten" {
 			t.Errorf("unexpected message %#v", msgs[0])
 		}
-		st.wait(t, StateError)
+		<-cc.Done()
 	})
 
 	t.Run("server close with live conns", func(t *testing.T) {
@@ -756,15 +708,9 @@ func TestClosePaths(t *testing.T) {
 			<-g.onAsk
 			cancel()
 		}()
-		st := newStates()
-		cfg := testConfig(t)
-		cfg.OnState = st.on
-		_, _, err = Dial(dctx, srv.Addr().String(), listenerID(t), monitorID(t).Fingerprint, testHello("kitchen"), cfg)
+		_, _, err = Dial(dctx, srv.Addr().String(), listenerID(t), monitorID(t).Fingerprint, testHello("kitchen"), testConfig(t))
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("Dial = %v, want context.Canceled", err)
-		}
-		if got := st.list(); got[len(got)-1] != StateError {
-			t.Errorf("states = %v", got)
 		}
 	})
 
@@ -875,11 +821,5 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := Listen("127.0.0.1:0", monitorID(t), nil, Config{}); !errors.Is(err, ErrBadConfig) {
 		t.Errorf("Listen with a nil gate = %v", err)
-	}
-	for s, want := range map[State]string{StateConnecting: "connecting", StateConnected: "connected",
-		StateClosed: "closed", StateError: "error", State(9): "state_9"} {
-		if s.String() != want {
-			t.Errorf("%d.String() = %q", s, s.String())
-		}
 	}
 }
