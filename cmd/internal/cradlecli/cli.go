@@ -38,6 +38,8 @@ Commands:
                                        sound the alarm when the baby can no longer
                                        be heard (Enter or SIGUSR1 acknowledges)
   outputs                              list the audio output devices
+  conformance HOST:PORT [--fingerprint FP] [--code 1234-5678] [--timeouts]
+                                       check a monitor against protocol v1 (docs/PROTOCOL.md)
   dashboard [--listen ADDR] [--new-token]
                                        serve the web page (default
                                        http://127.0.0.1:48090); beyond loopback
@@ -126,6 +128,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.discover(ctx, l, rest)
 	case "outputs":
 		err = e.outputs()
+	case "conformance":
+		err = e.conformance(ctx, rest)
 	case "dashboard":
 		err = e.dashboard(ctx, l, rest)
 	default:
