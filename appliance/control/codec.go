@@ -28,6 +28,8 @@ var constructors = map[Type]func() Message{
 	TypeWebRTCICE:    func() Message { return new(WebRTCICE) },
 	TypeStatus:       func() Message { return new(Status) },
 	TypeBye:          func() Message { return new(Bye) },
+	TypeInfoRequest:  func() Message { return new(InfoRequest) },
+	TypeInfo:         func() Message { return new(Info) },
 }
 
 // UnknownMessageError is returned by Decode for a well-formed envelope
@@ -121,6 +123,10 @@ func deref(m Message) Message {
 	case *Status:
 		return *v
 	case *Bye:
+		return *v
+	case *InfoRequest:
+		return *v
+	case *Info:
 		return *v
 	}
 	return m

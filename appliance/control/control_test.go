@@ -34,6 +34,8 @@ func sampleMessages() []Message {
 		WebRTCICE{Session: "s1", Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", SDPMid: &mid, SDPMLineIndex: &idx},
 		Status{RMSDBFS: -42.5, PeakDBFS: -30, Noise: true, Listeners: 2, Streaming: 1, Faults: []string{FaultMicrophone}},
 		Bye{Code: "going_away", Reason: "shutdown"},
+		InfoRequest{},
+		Info{Name: "Nursery", Port: 48080, PairingOpen: true, Connections: []InfoConnection{{DeviceID: "ABCDEFG", Name: "kitchen", Trusted: true, You: true, ConnectedMillis: 61000, HeartbeatMillis: 420, RTTMicros: 800}}},
 	}
 }
 

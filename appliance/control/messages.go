@@ -24,6 +24,8 @@ const (
 	TypeWebRTCICE    Type = "webrtc_ice"
 	TypeStatus       Type = "status"
 	TypeBye          Type = "bye"
+	TypeInfoRequest  Type = "info_request"
+	TypeInfo         Type = "info"
 )
 
 // Message is one control message. Each concrete type below is a Message.
@@ -186,6 +188,35 @@ type Bye struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// InfoRequest asks the monitor for its control card (trusted listeners
+// only): it answers with Info.
+type InfoRequest struct{}
+
+// Info is the monitor's control card: its port, its pairing window and
+// its live connections. Durations are relative to the monitor's clock at
+// the time of the answer (a monitor may not know the date), in whole
+// milliseconds or microseconds, so every number fits a double.
+type Info struct {
+	Name        string           `json:"name"`
+	Port        int              `json:"port"`
+	PairingOpen bool             `json:"pairing_open"`
+	Connections []InfoConnection `json:"connections"`
+}
+
+// InfoConnection is one live connection on the monitor.
+type InfoConnection struct {
+	DeviceID string `json:"device_id"`
+	Name     string `json:"name"` // the listener's paired name, or its hello name (untrusted)
+	Trusted  bool   `json:"trusted"`
+	You      bool   `json:"you,omitempty"` // the connection that asked
+	// ConnectedMillis is how long it has been connected.
+	ConnectedMillis int64 `json:"connected_ms"`
+	// HeartbeatMillis is the time since the monitor last heard from it
+	// (its last heartbeat or any other frame).
+	HeartbeatMillis int64 `json:"last_heartbeat_ms"`
+	RTTMicros       int64 `json:"rtt_us"`
+}
+
 func (Hello) MessageType() Type        { return TypeHello }
 func (HelloAck) MessageType() Type     { return TypeHelloAck }
 func (ErrorMsg) MessageType() Type     { return TypeError }
@@ -202,6 +233,8 @@ func (WebRTCAnswer) MessageType() Type { return TypeWebRTCAnswer }
 func (WebRTCICE) MessageType() Type    { return TypeWebRTCICE }
 func (Status) MessageType() Type       { return TypeStatus }
 func (Bye) MessageType() Type          { return TypeBye }
+func (InfoRequest) MessageType() Type  { return TypeInfoRequest }
+func (Info) MessageType() Type         { return TypeInfo }
 
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the

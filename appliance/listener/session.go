@@ -120,6 +120,60 @@ type Session struct {
 	streaming bool
 	alarmSt   alarm.State
 	stats     SessionStats
+	infoWait  []chan infoReply // MonitorInfo calls waiting for the answer
+}
+
+type infoReply struct {
+	info control.Info
+	err  error
+}
+
+// ErrOffline: the monitor is not connected right now.
+var ErrOffline = errors.New("listener: the monitor is offline: it is reconnected as soon as it answers")
+
+// MonitorInfo asks the monitor for its control card: its port, pairing
+// window and live connections with their last heartbeat.
+func (s *Session) MonitorInfo(ctx context.Context) (control.Info, error) {
+	ch := make(chan infoReply, 1)
+	s.mu.Lock()
+	c := s.conn
+	if c != nil {
+		s.infoWait = append(s.infoWait, ch)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return control.Info{}, ErrOffline
+	}
+	defer func() {
+		s.mu.Lock()
+		s.infoWait = slices.DeleteFunc(s.infoWait, func(x chan infoReply) bool { return x == ch })
+		s.mu.Unlock()
+	}()
+	if err := c.Send(ctx, control.InfoRequest{}); err != nil {
+		return control.Info{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.info, r.err
+	case <-c.Done():
+		return control.Info{}, ErrOffline
+	case <-ctx.Done():
+		return control.Info{}, ctx.Err()
+	}
+}
+
+// answerInfo hands the monitor's info (or its error) to every waiting
+// MonitorInfo call.
+func (s *Session) answerInfo(r infoReply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.infoWait {
+		select {
+		case ch <- r:
+		default:
+		}
+	}
+	s.infoWait = nil
 }
 
 // SessionStats count what a session received.
@@ -506,8 +560,15 @@ func (s *Session) mux(ctx context.Context, c Conn, inbox chan<- control.Message)
 		case control.Status:
 			s.onStatus(m)
 			continue
+		case control.Info:
+			s.answerInfo(infoReply{info: m})
+			continue
 		case control.WebRTCAnswer, control.WebRTCICE, control.StreamStop:
 		case control.ErrorMsg:
+			if m.Ref == control.TypeInfoRequest {
+				s.answerInfo(infoReply{err: m.ToError()})
+				continue
+			}
 			if m.Session == "" && m.Ref != control.TypeStreamStart && m.Ref != control.TypeWebRTCOffer && m.Ref != control.TypeWebRTCICE {
 				s.log.Warn("error from the monitor", "code", m.Code, "ref", m.Ref, "message", truncate(m.Message, 200))
 				continue

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"errors"
 	"math"
 	"path/filepath"
 	"testing"
@@ -206,4 +207,38 @@ func goertzel(pcm []int16, hz float64) float64 {
 		s2, s1 = s1, s0
 	}
 	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(pcm)*len(pcm))
+}
+
+// TestSessionMonitorInfo: the monitor's control card over the control
+// channel: its port, and this listener's connection with a recent
+// heartbeat.
+func TestSessionMonitorInfo(t *testing.T) {
+	mon, l, m, _ := setup(t)
+	s := l.Start(m, SessionOptions{})
+	defer s.Close()
+	ev := watch(t, s, SubscribeOptions{})
+	ev.until(5*time.Second, "online", isPresence(Online))
+	if _, err := (&Session{}).MonitorInfo(context.Background()); !errors.Is(err, ErrOffline) {
+		t.Fatalf("MonitorInfo without a connection: %v, want ErrOffline", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // a heartbeat or two
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := s.MonitorInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Port != mon.Addr().Port || info.Name == "" {
+		t.Fatalf("info %+v, want port %d and the room name", info, mon.Addr().Port)
+	}
+	if len(info.Connections) != 1 {
+		t.Fatalf("%d connections, want this one: %+v", len(info.Connections), info.Connections)
+	}
+	c := info.Connections[0]
+	if !c.You || !c.Trusted || c.Name != "parent" || c.DeviceID != l.Fingerprint().DeviceID() {
+		t.Fatalf("connection %+v, want this trusted listener", c)
+	}
+	if c.HeartbeatMillis > 1500 || c.ConnectedMillis < 1000 || c.RTTMicros <= 0 {
+		t.Fatalf("connection %+v: want a heartbeat within 1.5 s, connected over 1 s, an RTT", c)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/hw"
@@ -186,6 +187,26 @@ func (m *Monitor) Status() Status {
 		Name: m.cfg.Name, DeviceID: m.id.Fingerprint.DeviceID(), Fingerprint: m.id.Fingerprint.String(),
 		Addr: m.Addr().String(), Port: m.Addr().Port, Pairing: ps, Connections: conns,
 	}
+}
+
+// info is the control card a trusted listener asks for (info_request):
+// the status, with times relative to now.
+func (m *Monitor) info(asker *peer) control.Info {
+	st := m.Status()
+	now := m.now()
+	info := control.Info{Name: st.Name, Port: st.Port, PairingOpen: st.Pairing.Open, Connections: []control.InfoConnection{}}
+	for _, c := range st.Connections {
+		fp, _ := identity.ParseFingerprint(c.Fingerprint)
+		ic := control.InfoConnection{
+			DeviceID: fp.DeviceID(), Name: c.Name, Trusted: c.Trusted, You: c.ID == asker.conn.ID(),
+			ConnectedMillis: now.Sub(c.Since).Milliseconds(), RTTMicros: c.RTTMicros,
+		}
+		if !c.LastSeen.IsZero() {
+			ic.HeartbeatMillis = max(now.Sub(c.LastSeen).Milliseconds(), 0)
+		}
+		info.Connections = append(info.Connections, ic)
+	}
+	return info
 }
 
 // Listeners lists the trusted listeners, oldest pairing first.

@@ -414,6 +414,8 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		return p.streams.ice(msg)
 	case control.StreamStop:
 		return p.streams.stop(msg)
+	case control.InfoRequest:
+		return p.conn.Send(m.ctx, m.info(p))
 	default:
 		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
 	}
