@@ -16,6 +16,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
@@ -62,7 +63,8 @@ type Options struct {
 	// NewToken replaces the access token: pages signed in before must
 	// open the new link.
 	NewToken bool
-	// Relay and Ogg carry the audio to the browser; nil answers 503.
+	// Relay and Ogg carry the audio to the browser; Serve uses package
+	// webrelay's when they are nil.
 	Relay Relay
 	Ogg   OggFunc
 	// MonitorInfo serves GET /api/monitors/{id}/info; nil answers 501.
@@ -95,8 +97,20 @@ func Serve(ctx context.Context, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
+	if opt.Relay == nil {
+		r, err := webrelay.New(webrelay.Config{Logger: opt.Logger, IncludeLoopback: loopback})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		opt.Relay = r
+	}
+	if opt.Ogg == nil {
+		opt.Ogg = webrelay.ServeOgg
+	}
 	s, err := newServer(opt, ln.Addr().(*net.TCPAddr), loopback)
 	if err != nil {
+		opt.Relay.Close()
 		ln.Close()
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
@@ -65,6 +66,15 @@ var problems = []struct {
 	{[]error{pairing.ErrPayloadVersion}, Problem{Code: "update_needed", status: http.StatusBadRequest,
 		Message: "This monitor uses a newer setup format.",
 		Action:  "Update Cradle on this computer, then pair again."}},
+	{[]error{webrelay.ErrTooManyPeers}, Problem{Code: "too_many", status: http.StatusServiceUnavailable,
+		Message: "Too many pages are already listening through this listener.",
+		Action:  "Stop listening in another tab or on another phone, then try again."}},
+	{[]error{webrelay.ErrBadOffer}, Problem{Code: "browser_unsupported", status: http.StatusBadRequest,
+		Message: "This browser asked for the sound in a way the listener cannot serve.",
+		Action:  "Reload the page, or use a current Chrome, Firefox or Safari."}},
+	{[]error{webrelay.ErrClosed, listener.ErrSessionClosed}, Problem{Code: "stopping", status: http.StatusServiceUnavailable,
+		Message: "The listener is stopping, or this monitor's connection ended.",
+		Action:  "Reload the page in a moment."}},
 	{[]error{listener.ErrUnknownMonitor}, Problem{Code: "unknown_monitor", status: http.StatusNotFound,
 		Message: "This monitor is not paired with this listener.",
 		Action:  "Pair it first."}},
