@@ -67,7 +67,8 @@ type Options struct {
 	// webrelay's when they are nil.
 	Relay Relay
 	Ogg   OggFunc
-	// MonitorInfo serves GET /api/monitors/{id}/info; nil answers 501.
+	// MonitorInfo serves GET /api/monitors/{id}/info; Serve uses
+	// Session.MonitorInfo when it is nil (a server without one answers 501).
 	MonitorInfo MonitorInfoFunc
 	// Session tunes the sessions (their Stream is managed here).
 	Session listener.SessionOptions
@@ -107,6 +108,9 @@ func Serve(ctx context.Context, opt Options) error {
 	}
 	if opt.Ogg == nil {
 		opt.Ogg = webrelay.ServeOgg
+	}
+	if opt.MonitorInfo == nil {
+		opt.MonitorInfo = func(ctx context.Context, sess *listener.Session) (any, error) { return sess.MonitorInfo(ctx) }
 	}
 	s, err := newServer(opt, ln.Addr().(*net.TCPAddr), loopback)
 	if err != nil {
