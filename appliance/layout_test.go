@@ -48,28 +48,39 @@ func TestPackagesHaveDocComments(t *testing.T) {
 	}
 }
 
-// TestLayering enforces the import rules: store never depends on appliance,
-// only cmd/ and hw/ reach periph's host drivers, media never depends on
-// appliance, and the listener's front ends (cmd/internal/cradlecli) use the
-// listener library, not the transport or WebRTC underneath it.
+// TestLayering enforces the import rules:
+//   - store never depends on appliance;
+//   - media and hw depend on nothing in appliance (they are the devices,
+//     not the roles);
+//   - the listener role never depends on the monitor role;
+//   - only hw/pi imports periph's host drivers, and only it and cmd/ (the
+//     binaries, through hw/pi) depend on them;
+//   - the listener's front ends (cmd/internal/cradlecli) use the listener
+//     library, not the transport or WebRTC underneath it.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/cradle-monitor/cradle/"
+	under := func(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 	for _, p := range listPackages(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod)
 		for _, d := range p.Imports {
 			if rel == "cmd/internal/cradlecli" && (d == mod+"appliance/transport" || d == mod+"appliance/rtc") {
 				t.Errorf("%s imports %s: front ends use appliance/listener only", p.ImportPath, d)
 			}
+			if strings.HasPrefix(d, "periph.io/x/host") && rel != "hw/pi" {
+				t.Errorf("%s imports %s: only hw/pi may import periph's host drivers", p.ImportPath, d)
+			}
 		}
 		for _, d := range p.Deps {
-			if strings.HasPrefix(rel, "media") && strings.HasPrefix(d, mod+"appliance") {
-				t.Errorf("%s depends on %s: media must not import appliance", p.ImportPath, d)
+			for _, dir := range []string{"media", "hw", "store"} {
+				if under(rel, dir) && strings.HasPrefix(d, mod+"appliance") {
+					t.Errorf("%s depends on %s: %s must not import appliance", p.ImportPath, d, dir)
+				}
 			}
-			if strings.HasPrefix(rel, "store") && strings.HasPrefix(d, mod+"appliance") {
-				t.Errorf("%s depends on %s: store must not import appliance", p.ImportPath, d)
+			if under(rel, "appliance/listener") && under(strings.TrimPrefix(d, mod), "appliance/monitor") {
+				t.Errorf("%s depends on %s: the listener role must not import the monitor role", p.ImportPath, d)
 			}
-			if strings.HasPrefix(d, "periph.io/x/host") && !strings.HasPrefix(rel, "cmd/") && !strings.HasPrefix(rel, "hw") {
-				t.Errorf("%s depends on %s: only cmd/ and hw/ may import periph's host drivers", p.ImportPath, d)
+			if strings.HasPrefix(d, "periph.io/x/host") && !under(rel, "hw/pi") && !strings.HasPrefix(rel, "cmd/") {
+				t.Errorf("%s depends on %s: only hw/pi (and cmd/, through it) may depend on periph's host drivers", p.ImportPath, d)
 			}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cradle-monitor/cradle/internal/unpriv"
 )
 
 // buildStore writes a store with n events, among them some trusted
@@ -165,8 +167,8 @@ func TestOpenLocked(t *testing.T) {
 }
 
 func TestOpenPermission(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores file permissions")
+	if !unpriv.Run(t) { // root ignores file permissions
+		return
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o500)
