@@ -1,11 +1,19 @@
 // Package admin is the monitor's local administration API: a Unix socket
 // (mode 0660) that the cradled subcommands (pair, status, listeners,
-// revoke, reset) and the simulated pairing button use to reach the running
-// daemon.
+// revoke, reset, events, setup-code) and the simulated pairing button use
+// to reach the running daemon.
+//
+// Both ends are typed: the daemon serves a Backend (Listen), and a Client
+// has one method per command, as tailscale's client/local does. Errors
+// cross the socket as a code (errors.go maps codes to the Go sentinels),
+// so that errors.Is(err, pairing.ErrLocked) holds on the client as it did
+// in the daemon.
 //
 // The protocol is one JSON request per connection, answered by one JSON
 // response: {"cmd": "...", "args": {...}} → {"ok": true, "result": ...} or
-// {"ok": false, "error": "..."}. Requests are limited to MaxRequest bytes.
+// {"ok": false, "error": "...", "code": "..."}. Requests are limited to
+// MaxRequest bytes. The command names and argument shapes are in api.go
+// and nowhere else.
 package admin
 
 import (
@@ -24,31 +32,28 @@ import (
 // MaxRequest is the largest request accepted, in bytes.
 const MaxRequest = 16 << 10
 
-// Request is one admin command.
-type Request struct {
+// request is one admin command on the wire.
+type request struct {
 	Cmd  string          `json:"cmd"`
 	Args json.RawMessage `json:"args,omitempty"`
 }
 
-// Response answers a Request.
-type Response struct {
+// response answers a request. Code names the error (see errors.go).
+type response struct {
 	OK     bool            `json:"ok"`
 	Error  string          `json:"error,omitempty"`
+	Code   string          `json:"code,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
-// Handler serves one command; the result is encoded as JSON. An error's
-// text is shown to the user as is.
-type Handler func(ctx context.Context, args json.RawMessage) (any, error)
-
-// ErrNotRunning is returned by Call when no daemon listens on the socket.
-var ErrNotRunning = errors.New("admin: the monitor is not running (no admin socket): start it with `systemctl start cradled` or `make run`")
+// handler serves one command; the result is encoded as JSON.
+type handler func(ctx context.Context, args json.RawMessage) (any, error)
 
 // Server serves the admin socket.
 type Server struct {
 	ln       net.Listener
 	path     string
-	handlers map[string]Handler
+	handlers map[string]handler
 	log      *slog.Logger
 
 	ctx    context.Context
@@ -57,8 +62,9 @@ type Server struct {
 	once   sync.Once
 }
 
-// Listen creates the socket at path (replacing a stale one) with mode 0660.
-func Listen(path string, handlers map[string]Handler, log *slog.Logger) (*Server, error) {
+// Listen creates the socket at path (replacing a stale one) with mode 0660
+// and serves b on it until Close.
+func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -76,7 +82,7 @@ func Listen(path string, handlers map[string]Handler, log *slog.Logger) (*Server
 		return nil, fmt.Errorf("admin: chmod %s: %w", path, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{ln: ln, path: path, handlers: handlers, log: log, ctx: ctx, cancel: cancel}
+	s := &Server{ln: ln, path: path, handlers: handlers(b), log: log, ctx: ctx, cancel: cancel}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -100,20 +106,21 @@ func (s *Server) serve() {
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	var req Request
-	resp := Response{}
+	var req request
+	var resp response
+	fail := func(err error) { resp.Error, resp.Code = err.Error(), codeOf(err) }
 	if err := json.NewDecoder(io.LimitReader(c, MaxRequest)).Decode(&req); err != nil {
-		resp.Error = "bad request: " + err.Error()
+		fail(fmt.Errorf("%w: %v", ErrBadRequest, err))
 	} else if h, ok := s.handlers[req.Cmd]; !ok {
-		resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
+		fail(fmt.Errorf("%w %q", ErrUnknownCommand, req.Cmd))
 	} else if res, err := h(s.ctx, req.Args); err != nil {
-		resp.Error = err.Error()
+		fail(err)
 	} else if b, err := json.Marshal(res); err != nil {
-		resp.Error = "encode result: " + err.Error()
+		fail(fmt.Errorf("admin: encode result: %w", err))
 	} else {
 		resp.OK, resp.Result = true, b
 	}
-	s.log.Debug("admin request", "cmd", req.Cmd, "ok", resp.OK)
+	s.log.Debug("admin request", "cmd", req.Cmd, "ok", resp.OK, "code", resp.Code)
 	_ = json.NewEncoder(c).Encode(resp)
 }
 
@@ -132,9 +139,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Call sends one request to the daemon at path and decodes its result
-// into out (which may be nil).
-func Call(ctx context.Context, path, cmd string, args, out any) error {
+// call sends one request to the daemon at path and decodes its result
+// into out (which may be nil). An error the daemon returned comes back as
+// an *Error that unwraps to its sentinel.
+func call(ctx context.Context, path, cmd string, args, out any) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -147,7 +155,7 @@ func Call(ctx context.Context, path, cmd string, args, out any) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
-	req := Request{Cmd: cmd}
+	req := request{Cmd: cmd}
 	if args != nil {
 		b, err := json.Marshal(args)
 		if err != nil {
@@ -158,12 +166,12 @@ func Call(ctx context.Context, path, cmd string, args, out any) error {
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return fmt.Errorf("admin: send %s: %w", cmd, err)
 	}
-	var resp Response
+	var resp response
 	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&resp); err != nil {
 		return fmt.Errorf("admin: read answer to %s: %w", cmd, err)
 	}
 	if !resp.OK {
-		return errors.New(resp.Error)
+		return &Error{Code: resp.Code, Message: resp.Error}
 	}
 	if out != nil && len(resp.Result) > 0 {
 		return json.Unmarshal(resp.Result, out)

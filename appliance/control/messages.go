@@ -3,6 +3,10 @@ package control
 // ProtocolVersion is the control protocol version this package speaks.
 const ProtocolVersion = 1
 
+// DefaultPort is the control channel's UDP port: where a monitor serves
+// and where a listener dials a monitor given without a port.
+const DefaultPort = 48080
+
 // Type is a message's wire name, the envelope's "type" field.
 type Type string
 

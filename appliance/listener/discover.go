@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/discovery"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 )
@@ -53,7 +54,7 @@ func (l *Listener) resolveTarget(ctx context.Context, target string, fp identity
 	}
 	if ip := net.ParseIP(target); ip != nil || strings.Contains(target, ".") {
 		if port == 0 {
-			port = 48080
+			port = control.DefaultPort
 		}
 		return net.JoinHostPort(target, fmt.Sprint(port)), nil
 	}

@@ -2,9 +2,11 @@ package monitor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
@@ -15,129 +17,69 @@ import (
 	"github.com/cradle-monitor/cradle/store"
 )
 
-// Admin API results (JSON), shared with the cradled CLI.
+// The admin API's results, defined in package admin (both ends use them).
+type (
+	Status         = admin.Status
+	PairingStatus  = admin.PairingStatus
+	ConnectionInfo = admin.ConnectionInfo
+	ListenerInfo   = admin.ListenerInfo
+	SetupInfo      = admin.SetupInfo
+	EventInfo      = admin.EventInfo
+)
 
-// Status is the answer to "status".
-type Status struct {
-	Name        string           `json:"name"`
-	DeviceID    string           `json:"device_id"`
-	Fingerprint string           `json:"fingerprint"`
-	Addr        string           `json:"addr"`
-	Port        int              `json:"port"`
-	Pairing     PairingStatus    `json:"pairing"`
-	Connections []ConnectionInfo `json:"connections"`
-}
+// adminBackend serves the admin socket (admin.Backend) from a Monitor.
+type adminBackend struct{ m *Monitor }
 
-// PairingStatus describes the pairing window.
-type PairingStatus struct {
-	Open             bool       `json:"open"`
-	Until            *time.Time `json:"until,omitempty"`
-	LifetimeFailures int        `json:"lifetime_failures"`
-	Locked           bool       `json:"locked"`
-}
+var _ admin.Backend = adminBackend{}
 
-// ConnectionInfo describes one live connection.
-type ConnectionInfo struct {
-	ID          uint64    `json:"id"`
-	Name        string    `json:"name"`
-	Fingerprint string    `json:"fingerprint"`
-	Remote      string    `json:"remote"`
-	Trusted     bool      `json:"trusted"`
-	Since       time.Time `json:"since"`
-	LastSeen    time.Time `json:"last_seen"`
-	RTT         string    `json:"rtt"`
-	RTTMicros   int64     `json:"rtt_us"`
-}
-
-// ListenerInfo is one trusted listener.
-type ListenerInfo struct {
-	Name        string    `json:"name"`
-	Fingerprint string    `json:"fingerprint"`
-	PairedAt    time.Time `json:"paired_at"`
-	Online      bool      `json:"online"`
-}
-
-// SetupInfo is the answer to "setup-code".
-type SetupInfo struct {
-	Code    string `json:"code"`
-	Payload string `json:"payload"`
-}
-
-// EventInfo is one event of the audit trail.
-type EventInfo struct {
-	Seq     uint64    `json:"seq"`
-	Time    time.Time `json:"time"`
-	Type    string    `json:"type"`
-	Details string    `json:"details"`
-}
-
-func (m *Monitor) adminHandlers() map[string]admin.Handler {
-	return map[string]admin.Handler{
-		"pair": func(ctx context.Context, a json.RawMessage) (any, error) {
-			var args struct {
-				Duration time.Duration `json:"duration"`
-			}
-			if len(a) > 0 {
-				if err := json.Unmarshal(a, &args); err != nil {
-					return nil, err
-				}
-			}
-			// With the simulated button, `cradled pair` presses it, so the
-			// path is the same as a parent's finger on the real one.
-			if p, ok := m.cfg.Device.(hw.Presser); ok && args.Duration == 0 {
-				return m.pressAndWait(ctx, p.PressShort, 3*time.Second, store.TypePairingWindowOpened)
-			}
-			until, err := m.OpenPairing(args.Duration)
-			if err != nil {
-				return nil, err
-			}
-			return map[string]time.Time{"until": until}, nil
-		},
-		"close-pairing": func(context.Context, json.RawMessage) (any, error) {
-			m.ClosePairing()
-			return nil, nil
-		},
-		"status":     func(context.Context, json.RawMessage) (any, error) { return m.Status(), nil },
-		"listeners":  func(context.Context, json.RawMessage) (any, error) { return m.Listeners(), nil },
-		"setup-code": func(context.Context, json.RawMessage) (any, error) { return m.SetupInfo() },
-		"revoke": func(ctx context.Context, a json.RawMessage) (any, error) {
-			var args struct {
-				Fingerprint string `json:"fingerprint"`
-			}
-			if err := json.Unmarshal(a, &args); err != nil {
-				return nil, err
-			}
-			return nil, m.Revoke(ctx, args.Fingerprint)
-		},
-		"reset": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			if p, ok := m.cfg.Device.(hw.Presser); ok {
-				long := m.cfg.HW.WithDefaults().LongPress
-				return m.pressAndWait(ctx, p.PressLong, long+3*time.Second, store.TypeTrustReset)
-			}
-			return nil, m.FactoryReset(ctx)
-		},
-		"events": func(_ context.Context, a json.RawMessage) (any, error) {
-			var args struct {
-				Since uint64 `json:"since"`
-			}
-			if len(a) > 0 {
-				if err := json.Unmarshal(a, &args); err != nil {
-					return nil, err
-				}
-			}
-			var out []EventInfo
-			err := m.st.Events(args.Since, func(e store.Event) error {
-				out = append(out, EventInfo{Seq: e.Seq, Time: e.Time, Type: e.Type.String(), Details: describe(e.Payload)})
-				return nil
-			})
-			return out, err
-		},
+func (b adminBackend) OpenPairing(ctx context.Context, d time.Duration) (time.Time, error) {
+	m := b.m
+	// With the simulated button, `cradled pair` presses it, so the path is
+	// the same as a parent's finger on the real one.
+	if p, ok := m.cfg.Device.(hw.Presser); ok && d == 0 {
+		ev, err := m.pressAndWait(ctx, p.PressShort, 3*time.Second, store.TypePairingWindowOpened)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return ev.Payload.(store.PairingWindowOpened).Until, nil
 	}
+	return m.OpenPairing(d)
+}
+
+func (b adminBackend) ClosePairing(context.Context) error { b.m.ClosePairing(); return nil }
+
+func (b adminBackend) Status(context.Context) (Status, error) { return b.m.Status(), nil }
+
+func (b adminBackend) Listeners(context.Context) ([]ListenerInfo, error) {
+	return b.m.Listeners(), nil
+}
+
+func (b adminBackend) SetupInfo(context.Context) (SetupInfo, error) { return b.m.SetupInfo() }
+
+func (b adminBackend) Revoke(ctx context.Context, fp string) error { return b.m.Revoke(ctx, fp) }
+
+func (b adminBackend) FactoryReset(ctx context.Context) error {
+	m := b.m
+	if p, ok := m.cfg.Device.(hw.Presser); ok {
+		long := m.cfg.HW.WithDefaults().LongPress
+		_, err := m.pressAndWait(ctx, p.PressLong, long+3*time.Second, store.TypeTrustReset)
+		return err
+	}
+	return m.FactoryReset(ctx)
+}
+
+func (b adminBackend) Events(_ context.Context, since uint64) ([]EventInfo, error) {
+	var out []EventInfo
+	err := b.m.st.Events(since, func(e store.Event) error {
+		out = append(out, EventInfo{Seq: e.Seq, Time: e.Time, Type: e.Type.String(), Details: describe(e.Payload)})
+		return nil
+	})
+	return out, err
 }
 
 // pressAndWait presses the simulated button and waits, on the event log,
 // for the event the press should cause.
-func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Duration, want store.Type) (any, error) {
+func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Duration, want store.Type) (store.Event, error) {
 	sub := m.st.Subscribe(m.st.State().Seq)
 	defer sub.Close()
 	press()
@@ -146,15 +88,11 @@ func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Du
 	for {
 		ev, err := sub.Next(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("the simulated button press had no effect within %v (see the monitor's log)", within)
+			return store.Event{}, fmt.Errorf("%w within %v", admin.ErrNoEffect, within)
 		}
-		if ev.Type != want {
-			continue
+		if ev.Type == want {
+			return ev, nil
 		}
-		if p, ok := ev.Payload.(store.PairingWindowOpened); ok {
-			return map[string]time.Time{"until": p.Until}, nil
-		}
-		return nil, nil
 	}
 }
 
@@ -233,7 +171,7 @@ func (m *Monitor) Revoke(ctx context.Context, fingerprint string) error {
 		return err
 	}
 	if !m.Trusted(fp) {
-		return fmt.Errorf("no trusted listener has fingerprint %s: see cradled listeners", fp)
+		return fmt.Errorf("%w (%s)", admin.ErrUnknownListener, fp)
 	}
 	_, err = m.st.Append(ctx, store.ListenerRevoked{Fingerprint: fp, Reason: "revoked by the administrator"})
 	return err
@@ -241,11 +179,39 @@ func (m *Monitor) Revoke(ctx context.Context, fingerprint string) error {
 
 // SetupInfo returns the setup code and payload.
 func (m *Monitor) SetupInfo() (SetupInfo, error) {
-	p := pairing.Payload{Version: pairing.PayloadVersion, Fingerprint: m.id.Fingerprint, Port: uint16(m.Addr().Port), Code: m.code}
+	return setupInfo(m.id.Fingerprint, m.Addr().Port, m.code)
+}
+
+// OfflineSetupInfo is SetupInfo for a monitor that is not running: it
+// reads (or, on a new state directory, creates) the identity and the setup
+// code in cfg.StateDir, and takes the port from cfg.Listen.
+func OfflineSetupInfo(cfg Config) (SetupInfo, error) {
+	cfg = cfg.WithDefaults()
+	id, _, err := identity.LoadOrCreate(filepath.Join(cfg.StateDir, "identity"), control.RoleMonitor, cfg.Name)
+	if err != nil {
+		return SetupInfo{}, err
+	}
+	code, _, err := pairing.LoadOrCreateCode(cfg.StateDir, cfg.SetupCode)
+	if err != nil {
+		return SetupInfo{}, err
+	}
+	_, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return SetupInfo{}, fmt.Errorf("listen %q: %w", cfg.Listen, err)
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return SetupInfo{}, fmt.Errorf("listen %q: the port is not a number", cfg.Listen)
+	}
+	return setupInfo(id.Fingerprint, int(pn), code)
+}
+
+func setupInfo(fp identity.Fingerprint, port int, code pairing.Code) (SetupInfo, error) {
+	p := pairing.Payload{Version: pairing.PayloadVersion, Fingerprint: fp, Port: uint16(port), Code: code}
 	if err := p.Validate(); err != nil {
 		return SetupInfo{}, err
 	}
-	return SetupInfo{Code: m.code.String(), Payload: p.String()}, nil
+	return SetupInfo{Code: code.String(), Payload: p.String()}, nil
 }
 
 func describe(p store.Payload) string {

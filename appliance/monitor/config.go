@@ -15,9 +15,6 @@ import (
 	"github.com/cradle-monitor/cradle/media"
 )
 
-// DefaultPort is the control channel's UDP port.
-const DefaultPort = 48080
-
 // Config is the monitor's configuration. Zero values take defaults.
 type Config struct {
 	StateDir      string          // identity, setup code, event log; required
@@ -60,7 +57,7 @@ type Config struct {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.Listen == "" {
-		c.Listen = fmt.Sprintf(":%d", DefaultPort)
+		c.Listen = fmt.Sprintf(":%d", control.DefaultPort)
 	}
 	if c.AdminSocket == "" && c.StateDir != "" {
 		c.AdminSocket = filepath.Join(c.StateDir, "cradled.sock")

@@ -138,7 +138,7 @@ func Open(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 	}
-	if m.adm, err = admin.Listen(cfg.AdminSocket, m.adminHandlers(), m.log); err != nil {
+	if m.adm, err = admin.Listen(cfg.AdminSocket, adminBackend{m}, m.log); err != nil {
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())

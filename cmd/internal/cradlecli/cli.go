@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -18,6 +17,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/cmd/internal/clitool"
 )
 
 const usage = `usage: cradle [flags] command
@@ -51,11 +51,12 @@ MONITOR is a paired monitor's name, device id, or host:port.
 Flags:
 `
 
-// Exit codes of cradle pair, one per failure a user must tell apart.
+// Exit codes: the common ones (clitool), then one per failure of cradle
+// pair a user must tell apart.
 const (
-	ExitOK          = 0
-	ExitError       = 1
-	ExitUsage       = 2
+	ExitOK          = clitool.ExitOK
+	ExitError       = clitool.ExitError
+	ExitUsage       = clitool.ExitUsage
 	ExitWrongCode   = 3
 	ExitClosed      = 4
 	ExitBusy        = 5
@@ -102,9 +103,11 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fs.Usage()
 		return ExitUsage
 	}
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(e.logLevel))
-	e.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if _, err := clitool.ParseLogLevel(e.logLevel); err != nil {
+		fmt.Fprintf(stderr, "cradle: --log-level: %v\n", err)
+		return ExitUsage
+	}
+	e.cfg.Logger = clitool.Logger(stderr, e.logLevel)
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	l, err := listener.Open(e.cfg)
 	if err != nil {
@@ -147,9 +150,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return ExitOK
 }
 
-type usageError string
-
-func (u usageError) Error() string { return string(u) }
+type usageError = clitool.UsageError
 
 // parseTarget parses a subcommand's flags and its one optional positional
 // argument (a monitor), which may stand before or after the flags.
@@ -168,10 +169,7 @@ func parseTarget(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func exitCode(err error) int {
-	var ue usageError
 	switch {
-	case errors.As(err, &ue):
-		return ExitUsage
 	case errors.Is(err, control.ErrPairingFailed):
 		return ExitWrongCode
 	case errors.Is(err, control.ErrPairingClosed):
@@ -185,7 +183,7 @@ func exitCode(err error) int {
 	case errors.Is(err, listener.ErrUnreachable):
 		return ExitUnreachable
 	}
-	return ExitError
+	return clitool.ExitCode(err)
 }
 
 func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) error {

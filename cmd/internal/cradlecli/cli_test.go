@@ -43,6 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{"listen"},
 		{"listen", "Nursery", "--volume", "250"},
 		{"listen", "Nursery", "--volume", "-1"},
+		{"--log-level", "chatty", "id"},
 	} {
 		if _, errs, code := runCLI(append([]string{"--state-dir", dir}, args...)...); code != ExitUsage {
 			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, ExitUsage)

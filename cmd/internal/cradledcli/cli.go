@@ -23,9 +23,11 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/cmd/internal/clitool"
 	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/hw/pi"
 )
@@ -65,7 +67,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&e.cfg.StateDir, "state-dir", "/var/lib/cradle", "state directory (identity, setup code, event log)")
-	fs.StringVar(&e.cfg.Listen, "listen", fmt.Sprintf(":%d", monitor.DefaultPort), "UDP address of the control channel")
+	fs.StringVar(&e.cfg.Listen, "listen", fmt.Sprintf(":%d", control.DefaultPort), "UDP address of the control channel")
 	fs.StringVar(&e.cfg.AdminSocket, "admin-socket", "", "admin socket path (default STATE-DIR/cradled.sock)")
 	fs.StringVar(&e.cfg.Name, "name", "Nursery", "room name shown to listeners")
 	fs.StringVar(&e.cfg.SetupCode, "setup-code", "", "setup code to use at first start (default: random)")
@@ -87,75 +89,50 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.BoolVar(&e.cfg.PairWhenNew, "pair-when-new", true, "open pairing at start, for 15m, while no listener is trusted")
 	configPath := fs.String("config", DefaultConfigFile, "TOML configuration file (flags override it)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return clitool.ExitUsage
 	}
 	set := flagsSet(fs)
 	e.configPath = *configPath
 	if err := e.loadConfigs(*configPath, set["config"], set); err != nil {
 		fmt.Fprintf(stderr, "cradled: %v\n", err)
-		return 2
+		return clitool.ExitUsage
 	}
 	if err := e.validate(); err != nil {
 		fmt.Fprintf(stderr, "cradled: %v\n", err)
-		return 2
+		return clitool.ExitUsage
 	}
 	e.cfg = e.cfg.WithDefaults()
 	cmd, rest := "serve", fs.Args()
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = e.serve(ctx)
-	case "setup-code":
-		err = e.setupCode(ctx)
-	case "pair":
-		err = e.pair(ctx, rest)
-	case "status":
-		err = e.status(ctx, rest)
-	case "listeners":
-		err = e.listeners(ctx, rest)
-	case "revoke":
-		err = e.revoke(ctx, rest)
-	case "reset":
-		err = e.reset(ctx, rest)
-	case "events":
-		err = e.events(ctx, rest)
-	case "id":
-		err = e.id()
-	case "provision":
-		err = e.provision(rest)
-	default:
+	if _, ok := commands.Lookup(cmd); !ok {
 		fmt.Fprintf(stderr, "cradled: unknown command %q\n", cmd)
 		fs.Usage()
-		return 2
+		return clitool.ExitUsage
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 2
-		}
-		var ue usageError
+	err := commands.Run(ctx, e, cmd, rest)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "cradled %s: %v\n", cmd, err)
-		if errors.As(err, &ue) {
-			return 2
-		}
-		return 1
 	}
-	return 0
+	return clitool.ExitCode(err)
 }
 
-type usageError string
-
-func (u usageError) Error() string { return string(u) }
-
-func (e *env) logger() *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(e.logLevel)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+// commands is cradled's subcommand table (the usage text lists them).
+var commands = clitool.Commands[*env]{
+	{Name: "serve", Run: func(e *env, ctx context.Context, _ []string) error { return e.serve(ctx) }},
+	{Name: "setup-code", Run: func(e *env, ctx context.Context, _ []string) error { return e.setupCode(ctx) }},
+	{Name: "pair", Run: (*env).pair},
+	{Name: "status", Run: (*env).status},
+	{Name: "listeners", Run: (*env).listeners},
+	{Name: "revoke", Run: (*env).revoke},
+	{Name: "reset", Run: (*env).reset},
+	{Name: "events", Run: (*env).events},
+	{Name: "id", Run: func(e *env, _ context.Context, _ []string) error { return e.id() }},
+	{Name: "provision", Run: func(e *env, _ context.Context, args []string) error { return e.provision(args) }},
 }
+
+func (e *env) logger() *slog.Logger { return clitool.Logger(e.stderr, e.logLevel) }
 
 func (e *env) serve(ctx context.Context) error {
 	cfg := e.cfg
@@ -239,21 +216,22 @@ func dialAddr(a *net.UDPAddr) string {
 	return a.String()
 }
 
-func (e *env) call(ctx context.Context, cmd string, args, out any) error {
-	timeout := 10 * time.Second
-	if cmd == "reset" { // a simulated long press takes its time
-		timeout = e.cfg.HW.WithDefaults().LongPress + 10*time.Second
+// admin returns a client of the running daemon and a context bounded by
+// its timeout (10 s; a simulated long press takes longer).
+func (e *env) admin(ctx context.Context, timeout time.Duration) (*admin.Client, context.Context, context.CancelFunc) {
+	if timeout == 0 {
+		timeout = 10 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return admin.Call(ctx, e.cfg.AdminSocket, cmd, args, out)
+	return &admin.Client{Path: e.cfg.AdminSocket}, ctx, cancel
 }
 
 func (e *env) setupCode(ctx context.Context) error {
-	var info monitor.SetupInfo
-	err := e.call(ctx, "setup-code", nil, &info)
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	info, err := c.SetupInfo(ctx)
 	if errors.Is(err, admin.ErrNotRunning) {
-		info, err = e.offlineSetupInfo()
+		info, err = monitor.OfflineSetupInfo(e.cfg)
 	}
 	if err != nil {
 		return err
@@ -270,27 +248,6 @@ func (e *env) setupCode(ctx context.Context) error {
 	return nil
 }
 
-// offlineSetupInfo reads the code and identity from the state directory
-// when the daemon is not running.
-func (e *env) offlineSetupInfo() (monitor.SetupInfo, error) {
-	id, _, err := identity.LoadOrCreate(filepath.Join(e.cfg.StateDir, "identity"), "monitor", e.cfg.Name)
-	if err != nil {
-		return monitor.SetupInfo{}, err
-	}
-	code, _, err := pairing.LoadOrCreateCode(e.cfg.StateDir, e.cfg.SetupCode)
-	if err != nil {
-		return monitor.SetupInfo{}, err
-	}
-	_, port, err := net.SplitHostPort(e.cfg.Listen)
-	if err != nil {
-		return monitor.SetupInfo{}, fmt.Errorf("--listen %q: %w", e.cfg.Listen, err)
-	}
-	var pn uint16
-	fmt.Sscan(port, &pn)
-	p := pairing.Payload{Version: pairing.PayloadVersion, Fingerprint: id.Fingerprint, Port: pn, Code: code}
-	return monitor.SetupInfo{Code: code.String(), Payload: p.String()}, nil
-}
-
 func (e *env) pair(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -298,13 +255,13 @@ func (e *env) pair(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var res struct {
-		Until time.Time `json:"until"`
-	}
-	if err := e.call(ctx, "pair", map[string]any{"duration": *d}, &res); err != nil {
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	until, err := c.OpenPairing(ctx, *d)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Pairing window open until %s. On the listener: cradle pair HOST:PORT --code XXXX-XXXX\n", res.Until.Format(time.TimeOnly))
+	fmt.Fprintf(e.stdout, "Pairing window open until %s. On the listener: cradle pair HOST:PORT --code XXXX-XXXX\n", until.Format(time.TimeOnly))
 	return nil
 }
 
@@ -329,8 +286,10 @@ func (e *env) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var st monitor.Status
-	if err := e.call(ctx, "status", nil, &st); err != nil {
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -368,8 +327,10 @@ func (e *env) listeners(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var ls []monitor.ListenerInfo
-	if err := e.call(ctx, "listeners", nil, &ls); err != nil {
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	ls, err := c.Listeners(ctx)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -389,9 +350,11 @@ func (e *env) listeners(ctx context.Context, args []string) error {
 
 func (e *env) revoke(ctx context.Context, args []string) error {
 	if len(args) != 1 {
-		return usageError("revoke needs one FINGERPRINT (see cradled listeners)")
+		return clitool.UsageError("revoke needs one FINGERPRINT (see cradled listeners)")
 	}
-	if err := e.call(ctx, "revoke", map[string]string{"fingerprint": args[0]}, nil); err != nil {
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	if err := c.Revoke(ctx, args[0]); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Revoked %s: its connections are closed and it can no longer connect.\n", args[0])
@@ -406,9 +369,12 @@ func (e *env) reset(ctx context.Context, args []string) error {
 		return err
 	}
 	if !*yes {
-		return usageError("a factory reset forgets every paired listener: add --yes to confirm")
+		return clitool.UsageError("a factory reset forgets every paired listener: add --yes to confirm")
 	}
-	if err := e.call(ctx, "reset", nil, nil); err != nil {
+	// A simulated long press takes its time.
+	c, ctx, cancel := e.admin(ctx, e.cfg.HW.WithDefaults().LongPress+10*time.Second)
+	defer cancel()
+	if err := c.FactoryReset(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "Factory reset done: every listener must pair again.")
@@ -423,8 +389,10 @@ func (e *env) events(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var evs []monitor.EventInfo
-	if err := e.call(ctx, "events", map[string]uint64{"since": *since}, &evs); err != nil {
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	evs, err := c.Events(ctx, *since)
+	if err != nil {
 		return err
 	}
 	if *asJSON {
@@ -439,7 +407,7 @@ func (e *env) events(ctx context.Context, args []string) error {
 }
 
 func (e *env) id() error {
-	id, _, err := identity.LoadOrCreate(filepath.Join(e.cfg.StateDir, "identity"), "monitor", e.cfg.Name)
+	id, _, err := identity.LoadOrCreate(filepath.Join(e.cfg.StateDir, "identity"), control.RoleMonitor, e.cfg.Name)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cradle-monitor/cradle/appliance/identity"
 	"go.uber.org/goleak"
+
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/monitor"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -98,5 +100,42 @@ func TestAdminCommandsNeedDaemon(t *testing.T) {
 	_, errs, code := runCLI("--state-dir", t.TempDir(), "status")
 	if code != 1 || !strings.Contains(errs, "not running") {
 		t.Fatalf("status without daemon: exit %d %q", code, errs)
+	}
+}
+
+// TestAdminSubcommands: the subcommands against a monitor running
+// in-process, through the typed admin client; the offline setup code is
+// the running monitor's.
+func TestAdminSubcommands(t *testing.T) {
+	dir := t.TempDir()
+	offline, errs, code := runCLI("--state-dir", dir, "--listen", "127.0.0.1:48123", "setup-code")
+	if code != 0 {
+		t.Fatalf("setup-code offline: %d %s", code, errs)
+	}
+	m, err := monitor.Open(monitor.Config{StateDir: dir, Listen: "127.0.0.1:48123"})
+	if err != nil {
+		t.Skipf("cannot run a monitor on 127.0.0.1:48123: %v", err)
+	}
+	defer m.Close()
+	if online, errs, code := runCLI("--state-dir", dir, "setup-code"); code != 0 || online != offline {
+		t.Errorf("setup-code online: %d %s\n%s\noffline:\n%s", code, errs, online, offline)
+	}
+	if out, errs, code := runCLI("--state-dir", dir, "status", "--json"); code != 0 || !strings.Contains(out, `"port": 48123`) {
+		t.Errorf("status --json: %d %s %s", code, out, errs)
+	}
+	if _, errs, code := runCLI("--state-dir", dir, "pair", "--duration", "20m"); code != 1 || !strings.Contains(errs, "at most 15m") {
+		t.Errorf("pair --duration 20m: %d %s", code, errs)
+	}
+	if out, errs, code := runCLI("--state-dir", dir, "pair", "--duration", "1m"); code != 0 || !strings.Contains(out, "Pairing window open until") {
+		t.Errorf("pair: %d %s %s", code, out, errs)
+	}
+	if _, errs, code := runCLI("--state-dir", dir, "revoke", m.Fingerprint().String()); code != 1 || !strings.Contains(errs, "no trusted listener") {
+		t.Errorf("revoke a stranger: %d %s", code, errs)
+	}
+	if _, errs, code := runCLI("--state-dir", dir, "reset"); code != 2 || !strings.Contains(errs, "--yes") {
+		t.Errorf("reset without --yes: %d %s", code, errs)
+	}
+	if out, errs, code := runCLI("--state-dir", dir, "events"); code != 0 || !strings.Contains(out, "pairing-window-opened") {
+		t.Errorf("events: %d %s %s", code, out, errs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/cradle-monitor/cradle/cmd/internal/clitool"
 	"github.com/cradle-monitor/cradle/media"
 )
 
@@ -173,10 +174,8 @@ func (e *env) validate() error {
 	if err := e.cfg.HW.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("led_pin/button_pin/long_press: %w", err))
 	}
-	switch e.logLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", e.logLevel))
+	if _, err := clitool.ParseLogLevel(e.logLevel); err != nil {
+		errs = append(errs, fmt.Errorf("log_level: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/cmd/internal/clitool"
 )
 
 // Files on the boot partition (FAT, readable on any computer) of a card
@@ -60,7 +61,7 @@ func (e *env) provision(args []string) error {
 	case *importDir != "" && *newDir == "" && *room == "" && fs.NArg() == 0:
 		return e.provisionImport(*importDir)
 	}
-	return usageError("provision needs either --new DIR [--room NAME] or --import DIR")
+	return clitool.UsageError("provision needs either --new DIR [--room NAME] or --import DIR")
 }
 
 func (e *env) provisionNew(dir, name string) error {

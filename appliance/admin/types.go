@@ -1,0 +1,61 @@
+package admin
+
+import "time"
+
+// The results of the admin API, as JSON. `cradled status --json` and the
+// others print them as they are.
+
+// Status is the answer to Status.
+type Status struct {
+	Name        string           `json:"name"`
+	DeviceID    string           `json:"device_id"`
+	Fingerprint string           `json:"fingerprint"`
+	Addr        string           `json:"addr"`
+	Port        int              `json:"port"`
+	Pairing     PairingStatus    `json:"pairing"`
+	Connections []ConnectionInfo `json:"connections"`
+}
+
+// PairingStatus describes the pairing window.
+type PairingStatus struct {
+	Open             bool       `json:"open"`
+	Until            *time.Time `json:"until,omitempty"`
+	LifetimeFailures int        `json:"lifetime_failures"`
+	Locked           bool       `json:"locked"`
+}
+
+// ConnectionInfo describes one live connection.
+type ConnectionInfo struct {
+	ID          uint64    `json:"id"`
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	Remote      string    `json:"remote"`
+	Trusted     bool      `json:"trusted"`
+	Since       time.Time `json:"since"`
+	LastSeen    time.Time `json:"last_seen"`
+	RTT         string    `json:"rtt"`
+	RTTMicros   int64     `json:"rtt_us"`
+}
+
+// ListenerInfo is one trusted listener.
+type ListenerInfo struct {
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	PairedAt    time.Time `json:"paired_at"`
+	Online      bool      `json:"online"`
+}
+
+// SetupInfo is the answer to SetupInfo: the setup code and the payload
+// (the QR code's text).
+type SetupInfo struct {
+	Code    string `json:"code"`
+	Payload string `json:"payload"`
+}
+
+// EventInfo is one event of the audit trail.
+type EventInfo struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Details string    `json:"details"`
+}

@@ -1,0 +1,66 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/admin"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+)
+
+// TestAdminClient: the typed admin client against a running monitor; the
+// monitor's refusals come back as the same sentinels, and the offline
+// setup info is the running monitor's.
+func TestAdminClient(t *testing.T) {
+	dir := t.TempDir()
+	m := openMonitor(t, dir, pairing.WindowConfig{MaxLifetimeFailures: 1})
+	c := &admin.Client{Path: m.cfg.AdminSocket}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if _, err := c.OpenPairing(ctx, 20*time.Minute); !errors.Is(err, pairing.ErrWindowDuration) {
+		t.Errorf("a 20 min window: %v, want ErrWindowDuration", err)
+	}
+	until, err := c.OpenPairing(ctx, time.Minute)
+	if err != nil || until.IsZero() {
+		t.Fatalf("OpenPairing: %v %v", until, err)
+	}
+	if st, err := c.Status(ctx); err != nil || !st.Pairing.Open || st.Port != m.Addr().Port {
+		t.Errorf("Status: %+v %v", st, err)
+	}
+	if err := c.ClosePairing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Revoke(ctx, "nonsense"); !errors.Is(err, identity.ErrBadFingerprint) {
+		t.Errorf("revoke nonsense: %v, want ErrBadFingerprint", err)
+	}
+	if err := c.Revoke(ctx, m.Fingerprint().String()); !errors.Is(err, admin.ErrUnknownListener) {
+		t.Errorf("revoke a stranger: %v, want ErrUnknownListener", err)
+	}
+	si, err := c.SetupInfo(ctx)
+	if err != nil || si.Code != m.SetupCode().String() {
+		t.Fatalf("SetupInfo: %+v %v", si, err)
+	}
+	off, err := OfflineSetupInfo(Config{StateDir: dir, Listen: m.Addr().String()})
+	if err != nil || off != si {
+		t.Errorf("OfflineSetupInfo = %+v, %v; running monitor says %+v", off, err, si)
+	}
+
+	// One failed attempt locks this monitor: OpenPairing says ErrLocked.
+	c.OpenPairing(ctx, time.Minute)
+	cl := newClient(t)
+	conn, _ := cl.dial(m)
+	if err := cl.pair(t, conn, conn, wrongCode(m.SetupCode())); err == nil {
+		t.Fatal("a wrong code paired")
+	}
+	waitFor(t, func() bool { return m.Status().Pairing.Locked })
+	if _, err := c.OpenPairing(ctx, 0); !errors.Is(err, pairing.ErrLocked) {
+		t.Errorf("locked: %v, want pairing.ErrLocked", err)
+	}
+	if evs, err := c.Events(ctx, 0); err != nil || len(evs) == 0 {
+		t.Errorf("Events: %d %v", len(evs), err)
+	}
+}

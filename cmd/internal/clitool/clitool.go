@@ -1,0 +1,103 @@
+// Package clitool is what the command lines of cradle (the listener) and
+// cradled (the monitor) share: the exit codes, usage errors, the log level
+// and the subcommand table.
+package clitool
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// Exit codes common to both programs. cradle adds its own above
+// ExitUsage, one per pairing failure a user must tell apart.
+const (
+	ExitOK    = 0 // done
+	ExitError = 1 // the command failed; the error says why
+	ExitUsage = 2 // the command line is wrong; nothing was done
+)
+
+// UsageError is a mistake in the command line; its text says what to
+// type instead. ExitCode maps it to ExitUsage.
+type UsageError string
+
+func (u UsageError) Error() string { return string(u) }
+
+// Usagef returns a UsageError with a formatted text.
+func Usagef(format string, args ...any) error { return UsageError(fmt.Sprintf(format, args...)) }
+
+// ExitCode returns ExitOK for nil, ExitUsage for a UsageError or a flag
+// error (flag.ErrHelp included: the flag package already printed the
+// usage), and ExitError otherwise.
+func ExitCode(err error) int {
+	var ue UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// LogLevels are the values --log-level and log_level accept.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// ParseLogLevel parses a log level; anything but LogLevels is an error
+// that names them.
+func ParseLogLevel(s string) (slog.Level, error) {
+	for _, l := range LogLevels {
+		if s == l {
+			var lvl slog.Level
+			err := lvl.UnmarshalText([]byte(s))
+			return lvl, err
+		}
+	}
+	return slog.LevelInfo, fmt.Errorf("%q is not %s or %s", s, strings.Join(LogLevels[:len(LogLevels)-1], ", "), LogLevels[len(LogLevels)-1])
+}
+
+// Logger returns a text logger writing to w at level, for a level already
+// checked by ParseLogLevel (an invalid one gives info).
+func Logger(w io.Writer, level string) *slog.Logger {
+	lvl, _ := ParseLogLevel(level)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Command is one subcommand of a program whose state is an E. Run's
+// shape is a method expression's, (*env).status, so that a table lists
+// methods.
+type Command[E any] struct {
+	Name string
+	Run  func(e E, ctx context.Context, args []string) error
+}
+
+// Commands is a program's subcommand table.
+type Commands[E any] []Command[E]
+
+// ErrUnknownCommand is wrapped by Run's UsageError for a name not in the
+// table.
+var ErrUnknownCommand = errors.New("unknown command")
+
+// Lookup returns the command called name.
+func (cs Commands[E]) Lookup(name string) (Command[E], bool) {
+	for _, c := range cs {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Command[E]{}, false
+}
+
+// Run runs the command called name with args. A name not in the table is
+// a UsageError.
+func (cs Commands[E]) Run(ctx context.Context, e E, name string, args []string) error {
+	c, ok := cs.Lookup(name)
+	if !ok {
+		return Usagef("%v %q", ErrUnknownCommand, name)
+	}
+	return c.Run(e, ctx, args)
+}
