@@ -3,7 +3,6 @@ package listener
 import (
 	"context"
 	"errors"
-	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/internal/pulsetest"
 	"github.com/cradle-monitor/cradle/media"
 )
 
@@ -191,23 +191,12 @@ func TestSessionDecodesTheTone(t *testing.T) {
 		return len(pcm) >= 48000
 	})
 	tail := pcm[len(pcm)/2:]
-	at440, at1k := goertzel(tail, 440), goertzel(tail, 1000)
+	at440, at1k := pulsetest.Goertzel(tail, pulsetest.Rate, 440), pulsetest.Goertzel(tail, pulsetest.Rate, 1000)
 	if at440 < 100*at1k {
 		t.Fatalf("decoded audio: power at 440 Hz %.3g, at 1 kHz %.3g: not the tone", at440, at1k)
 	}
 }
 
-// goertzel is the power of pcm (48 kHz) at hz.
-func goertzel(pcm []int16, hz float64) float64 {
-	w := 2 * math.Pi * hz / 48000
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, x := range pcm {
-		s0 := float64(x) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(pcm)*len(pcm))
-}
 
 // TestSessionMonitorInfo: the monitor's control card over the control
 // channel: its port, and this listener's connection with a recent
