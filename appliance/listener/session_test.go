@@ -197,7 +197,6 @@ func TestSessionDecodesTheTone(t *testing.T) {
 	}
 }
 
-
 // TestSessionMonitorInfo: the monitor's control card over the control
 // channel: its port, and this listener's connection with a recent
 // heartbeat.
