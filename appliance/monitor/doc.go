@@ -7,8 +7,28 @@
 // live connections (a revoked listener is disconnected, a newly paired
 // one is trusted on the connection it paired on).
 //
-// Concurrency: one goroutine accepts connections, one per connection reads
-// its messages, one follows the store subscription, one ticks the pairing
-// window. mu guards the window and the peer table. Run starts them; Close
-// stops them and waits.
+// The decisions are in Core (core.go), a pure state machine in the shape
+// of pairing.Window: events in (a connection accepted or closed, a
+// pairing message, a store event, a tick, a button press, the media and
+// health state), effects out (send, close with a code, append an event,
+// compact, trust, end a PAKE, the mDNS flag, the LED). It reads no clock
+// and does no I/O; core_test.go runs it as scripts. Monitor is its shell:
+// Monitor.step feeds the core under mu and carries out the effects
+// without it.
+//
+// Goroutines, all started by Open and stopped by Close (which cancels the
+// context, closes the server and waits on one WaitGroup):
+//   - acceptLoop: takes connections from the transport, asks the core's
+//     gate, starts serve;
+//   - serve, one per connection: its messages until it closes;
+//   - the status pump, one per trusted connection: a status every level
+//     interval until the connection or the monitor ends;
+//   - followStore: store events to the core;
+//   - tickWindow: the window's deadlines to the core (Tick);
+//   - with a device, buttons (presses to the core) and watchHealth (every
+//     5 s, the store and the network to the core: the only place either
+//     is probed for the LED).
+//
+// pion's callbacks (WebRTC state) post Media to the core; they read
+// neither the store nor the network interfaces.
 package monitor

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
@@ -49,12 +48,11 @@ type Monitor struct {
 	adv     *discovery.Advertiser
 	now     func() time.Time
 
-	mu     sync.Mutex
-	window *pairing.Window
-	peers  map[uint64]*peer
-	wake   chan struct{} // pokes the window ticker after its deadline moved
-	closes atomic.Int64  // connections closed since start, for compaction
-	fatal  chan error    // a failure the daemon cannot recover from
+	mu    sync.Mutex
+	core  *Core            // the decisions; see core.go
+	peers map[uint64]*peer // the live connections the core knows
+	wake  chan struct{}    // pokes the window ticker after its deadline moved
+	fatal chan error       // a failure the daemon cannot recover from
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -62,8 +60,7 @@ type Monitor struct {
 	once   sync.Once
 }
 
-// peer is one live connection. Its fields other than conn are guarded by
-// Monitor.mu.
+// peer is one live connection. pake is guarded by Monitor.mu.
 type peer struct {
 	conn    *transport.Conn
 	streams *peerStreams
@@ -71,7 +68,6 @@ type peer struct {
 	hello   control.Hello
 	since   time.Time
 	pake    *pake.Monitor // the pairing session in progress, if any
-	name    string        // the name the listener gave in PairStart
 }
 
 // Open loads (or creates) the monitor's state, binds the control channel
@@ -100,7 +96,10 @@ func Open(cfg Config) (*Monitor, error) {
 	}
 	limits := cfg.limits
 	limits.DefaultOpen = cfg.PairingWindow
-	m.window = pairing.NewWindow(limits, m.st.State().Pairing.LifetimeFailures)
+	m.core = NewCore(CoreConfig{
+		Name: cfg.Name, DeviceID: m.id.Fingerprint.DeviceID(), AutoStream: cfg.AutoStream,
+		Window: limits, LifetimeFailures: m.st.State().Pairing.LifetimeFailures, LED: cfg.Device != nil,
+	})
 	if m.st.State().Pairing.Open {
 		// The daemon stopped with the window open: it is closed now.
 		if _, err := m.st.Append(context.Background(), store.PairingWindowClosed{Reason: store.CloseTimeout}); err != nil {
@@ -149,7 +148,7 @@ func Open(cfg Config) (*Monitor, error) {
 		go m.buttons()
 		go m.watchHealth()
 	}
-	m.updateLED()
+	m.checkHealth()
 	go m.acceptLoop()
 	go m.followStore(sub)
 	go m.tickWindow()
@@ -314,73 +313,54 @@ func (m *Monitor) acceptLoop() {
 			return
 		}
 		p := &peer{conn: c, hello: hello, since: m.now()}
-		p.streams = m.newPeerStreams(p)
 		m.mu.Lock()
-		untrusted := 0
-		for _, q := range m.peers {
-			if !q.conn.Trusted() {
-				untrusted++
-			}
+		eff, _ := m.core.Step(ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()})
+		refusal, refused := first(eff).(Close)
+		if !refused {
+			p.streams = m.newPeerStreams(p)
+			m.peers[c.ID()] = p
 		}
-		if !c.Trusted() && untrusted >= maxUntrusted {
-			m.mu.Unlock()
-			// A stranger on the Wi-Fi cannot exhaust the monitor (or its
-			// event log) with unpaired connections.
+		m.mu.Unlock()
+		if refused {
 			m.log.Warn("too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
-			c.Close(control.CodeBusy, "too many unpaired connections")
+			c.Close(refusal.Code, refusal.Reason)
 			continue
 		}
-		m.peers[c.ID()] = p
-		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.serve(p)
+			m.serve(p, eff)
 		}()
 	}
 }
 
-// serve runs one connection: hello-ack, then its messages until it closes.
-func (m *Monitor) serve(p *peer) {
+func first(eff []Effect) Effect {
+	if len(eff) == 0 {
+		return nil
+	}
+	return eff[0]
+}
+
+// serve runs one connection: the core's welcome (record, hello-ack,
+// status), then its messages until it closes.
+func (m *Monitor) serve(p *peer, welcome []Effect) {
 	c := p.conn
 	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
-	m.record(store.ConnectionOpened{ConnID: connID(c), Fingerprint: c.Peer(), Remote: c.RemoteAddr().String()})
 	log.Info("listener connected", "trusted", c.Trusted(), "name", p.hello.Name)
 	defer func() {
 		p.streams.close()
+		err := c.Err()
+		m.mu.Lock()
+		eff, _ := m.core.Step(ConnClosed{At: m.now(), Conn: c.ID(), Err: err})
+		m.mu.Unlock()
+		_ = m.do(eff)
 		m.mu.Lock()
 		delete(m.peers, c.ID())
-		var eff []pairing.Effect
-		if p.pake != nil {
-			eff = m.window.Abort(m.now(), c.ID())
-		}
 		m.mu.Unlock()
-		m.apply(eff, c.Peer())
-		err := c.Err()
-		reason := closeReason(err)
-		m.record(store.ConnectionClosed{ConnID: connID(c), Fingerprint: c.Peer(), Remote: c.RemoteAddr().String(), Reason: reason, Duration: m.now().Sub(p.since)})
-		if m.closes.Add(1)%keepConnections == 0 {
-			if n, err := m.st.Compact(keepConnections); err != nil {
-				m.log.Warn("compacting connection history", "err", err)
-			} else {
-				m.log.Info("compacted connection history", "removed", n)
-			}
-		}
-		log.Info("listener disconnected", "reason", reason, "err", err)
+		m.poke()
+		log.Info("listener disconnected", "reason", closeReason(err), "err", err)
 	}()
-	m.mu.Lock()
-	ack := control.HelloAck{
-		Protocol: control.ProtocolVersion, Role: control.RoleMonitor,
-		DeviceID: m.id.Fingerprint.DeviceID(), Name: m.cfg.Name,
-		Trusted: c.Trusted(), PairingOpen: m.window.Status().Open, AutoStream: m.cfg.AutoStream,
-	}
-	m.mu.Unlock()
-	if err := c.Send(m.ctx, ack); err != nil {
-		return
-	}
-	if c.Trusted() {
-		m.startStatus(p)
-	}
+	_ = m.do(welcome)
 	for {
 		msg, err := c.Recv(m.ctx)
 		if err != nil {
@@ -418,27 +398,5 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		return p.conn.Send(m.ctx, m.info(p))
 	default:
 		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
-	}
-}
-
-// closeReason names why a connection ended, for the event log.
-func closeReason(err error) string {
-	var ce *control.Error
-	if errors.As(err, &ce) {
-		return ce.Code.String()
-	}
-	if err == nil || errors.Is(err, transport.ErrClosed) {
-		return "closed"
-	}
-	return err.Error()
-}
-
-func connID(c *transport.Conn) string { return fmt.Sprintf("c%d", c.ID()) }
-
-// record appends one event; a store failure is logged (the connection
-// goes on: losing a connection record must not take the nursery offline).
-func (m *Monitor) record(p store.Payload) {
-	if _, err := m.st.Append(context.Background(), p); err != nil {
-		m.log.Error("cannot record event", "type", p.EventType(), "err", err)
 	}
 }

@@ -31,7 +31,7 @@ func (m *Monitor) newPeerStreams(p *peer) *peerStreams {
 		if st == webrtc.PeerConnectionStateConnected {
 			m.log.Info("stream connected", "conn", p.conn.ID(), "session", session)
 		}
-		m.updateLED()
+		m.mediaChanged()
 	}
 	return ps
 }
@@ -75,7 +75,7 @@ func (ps *peerStreams) offer(msg control.WebRTCOffer) error {
 	ps.mu.Lock()
 	ps.acquired[msg.Session] = kind
 	ps.mu.Unlock()
-	ps.m.updateLED()
+	ps.m.mediaChanged()
 	return ps.p.conn.Send(ps.m.ctx, control.WebRTCAnswer{Session: msg.Session, SDP: answer})
 }
 
@@ -93,7 +93,7 @@ func (ps *peerStreams) stop(msg control.StreamStop) error {
 	}
 	_ = ps.ans.Stop(msg.Session)
 	ps.release(msg.Session)
-	ps.m.updateLED()
+	ps.m.mediaChanged()
 	return nil
 }
 
@@ -120,5 +120,5 @@ func (ps *peerStreams) close() {
 	for _, s := range sessions {
 		ps.release(s)
 	}
-	ps.m.updateLED()
+	ps.m.mediaChanged()
 }

@@ -89,7 +89,9 @@ func (m *Monitor) startStatus(p *peer) {
 					w.level(lvl, m.now())
 				case <-tick.C:
 					st := w.status(m.now())
-					st.Listeners, st.Streaming = m.trustedCount(), m.streams.streaming()
+					m.mu.Lock()
+					st = m.core.Status(st)
+					m.mu.Unlock()
 					ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Heartbeat.WithDefaults().Interval)
 					err := p.conn.Send(ctx, st)
 					cancel()
@@ -108,42 +110,18 @@ func (m *Monitor) noMicrophone() bool {
 	return m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio()
 }
 
-func (m *Monitor) trustedCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, p := range m.peers {
-		if p.conn.Trusted() {
-			n++
-		}
-	}
-	return n
+// mediaChanged tells the core how many streams run (status, LED). The
+// streams call it after each change; it reads no store and no interface.
+func (m *Monitor) mediaChanged() {
+	_ = m.step(Media{Streaming: m.streams.streaming(), NoMic: m.noMicrophone()})
 }
 
-// updateLED shows the monitor's state on the LED.
-func (m *Monitor) updateLED() {
-	if m.cfg.Device == nil {
-		return
-	}
-	m.mu.Lock()
-	open := m.window.Status().Open
-	m.mu.Unlock()
-	st := hw.State{PairingOpen: open}
-	if m.streams != nil {
-		st.Streaming = m.streams.streaming()
-	}
-	if m.Healthy() != nil {
-		st.Faults |= hw.FaultStore
-	}
-	// A monitor meant to hear the baby (not the test mode) shows a missing
-	// microphone, and a missing network, on its LED.
-	if m.noMicrophone() {
-		st.Faults |= hw.FaultMicrophone
-	}
-	if !hasNetwork() {
-		st.Faults |= hw.FaultNetwork
-	}
-	m.cfg.Device.SetState(st)
+// checkHealth tells the core whether the store answers and the network
+// has an address (the LED's faults). It reads the store and scans the
+// interfaces: watchHealth calls it every few seconds, off any callback.
+func (m *Monitor) checkHealth() {
+	_ = m.step(Health{StoreOK: m.Healthy() == nil, Network: hasNetwork()})
+	m.mediaChanged()
 }
 
 // hasNetwork reports whether an interface other than loopback is up with
@@ -164,7 +142,7 @@ func hasNetwork() bool {
 	return false
 }
 
-// watchHealth refreshes the LED every few seconds, for the faults that
+// watchHealth checks the health every few seconds, for the faults that
 // arrive without an event (network gone, store failing).
 func (m *Monitor) watchHealth() {
 	defer m.wg.Done()
@@ -175,7 +153,7 @@ func (m *Monitor) watchHealth() {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
-			m.updateLED()
+			m.checkHealth()
 		}
 	}
 }
@@ -192,16 +170,11 @@ func (m *Monitor) buttons() {
 			if !ok {
 				return
 			}
-			switch ev {
-			case hw.ShortPress:
-				if _, err := m.OpenPairing(0); err != nil {
-					m.log.Warn("button: cannot open the pairing window", "err", err)
-				}
-			case hw.LongPress:
+			if ev == hw.LongPress {
 				m.log.Warn("button: factory reset")
-				if err := m.FactoryReset(m.ctx); err != nil {
-					m.log.Error("factory reset failed", "err", err)
-				}
+			}
+			if err := m.step(Button{At: m.now(), Event: ev}); err != nil {
+				m.log.Warn("button: cannot open the pairing window", "err", err)
 			}
 		}
 	}

@@ -1,0 +1,415 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/transport"
+	"github.com/cradle-monitor/cradle/hw"
+	"github.com/cradle-monitor/cradle/store"
+)
+
+var t0 = time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
+
+// pfp is listener n's fingerprint: every byte n.
+func pfp(n byte) identity.Fingerprint {
+	var f identity.Fingerprint
+	for i := range f {
+		f[i] = n
+	}
+	return f
+}
+
+func fpName(f identity.Fingerprint) string {
+	if f.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("P%d", f[0])
+}
+
+// fmtCore prints effects and an error as a script's want line.
+func fmtCore(effs []Effect, err error) string {
+	var out []string
+	for _, e := range effs {
+		switch e := e.(type) {
+		case Send:
+			s := fmt.Sprintf("send c%d %s", e.Conn, e.Msg.MessageType())
+			switch m := e.Msg.(type) {
+			case control.HelloAck:
+				s += fmt.Sprintf(" trusted=%v pairing=%v", m.Trusted, m.PairingOpen)
+			case control.ErrorMsg:
+				s += " " + m.Code
+			}
+			out = append(out, s)
+		case Close:
+			out = append(out, fmt.Sprintf("close c%d %s", e.Conn, e.Code))
+		case Append:
+			s := "append "
+			if e.Must {
+				s = "append! "
+			}
+			switch p := e.Payload.(type) {
+			case store.ConnectionOpened:
+				s += fmt.Sprintf("opened %s %s", p.ConnID, fpName(p.Fingerprint))
+			case store.ConnectionClosed:
+				s += fmt.Sprintf("closed %s %s reason=%s after=%v", p.ConnID, fpName(p.Fingerprint), p.Reason, p.Duration)
+			case store.PairingWindowOpened:
+				s += fmt.Sprintf("window-opened for=%v", p.Duration)
+			case store.PairingWindowClosed:
+				s += "window-closed " + string(p.Reason)
+			case store.PairingAttemptFailed:
+				s += fmt.Sprintf("attempt-failed %s", fpName(p.Peer))
+			case store.ListenerTrusted:
+				s += fmt.Sprintf("trusted %s %q", fpName(p.Fingerprint), p.Name)
+			case store.TrustReset:
+				s += "trust-reset"
+			default:
+				s += fmt.Sprintf("%T", p)
+			}
+			out = append(out, s)
+		case Compact:
+			out = append(out, fmt.Sprintf("compact %d", e.Keep))
+		case Trust:
+			out = append(out, fmt.Sprintf("trust c%d", e.Conn))
+		case StartStatus:
+			out = append(out, fmt.Sprintf("status c%d", e.Conn))
+		case EndPairing:
+			out = append(out, fmt.Sprintf("end-pairing c%d", e.Conn))
+		case Advertise:
+			out = append(out, fmt.Sprintf("mdns pairing=%v", e.PairingOpen))
+		case LED:
+			s := "led " + hw.PatternFor(e.State).Name
+			if e.State.Faults != 0 {
+				s += " faults=" + e.State.Faults.String()
+			}
+			out = append(out, s)
+		case Alert:
+			out = append(out, "alert")
+		default:
+			out = append(out, fmt.Sprintf("unknown %T", e))
+		}
+	}
+	var ce *control.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ce):
+		out = append(out, "err="+ce.Code.String())
+	case errors.Is(err, pairing.ErrLocked):
+		out = append(out, "err=locked")
+	case errors.Is(err, pairing.ErrWindowDuration):
+		out = append(out, "err=duration")
+	default:
+		out = append(out, "err=?"+err.Error())
+	}
+	return strings.Join(out, "; ")
+}
+
+// cstep is one line of a core script: at a time since t0, an event (op),
+// and the effects and error it must give (want, as fmtCore prints them).
+type cstep struct {
+	at   time.Duration
+	op   string
+	want string
+}
+
+// parseOp builds the event of a script line:
+//
+//	accept C P [trusted]   close C [revoked|idle|going_away|eof]
+//	pair C [NAME]          pair-fail C        confirm C ok|bad
+//	store trusted P|revoked P|reset
+//	tick   open [DUR]   close-window   short   long
+//	media STREAMS [nomic]  health [store-bad] [no-net]
+func parseOp(t *testing.T, op string, now time.Time) Event {
+	t.Helper()
+	f := strings.Fields(op)
+	num := func(i int) uint64 {
+		var n uint64
+		if _, err := fmt.Sscan(f[i], &n); err != nil {
+			t.Fatalf("%q: %v", op, err)
+		}
+		return n
+	}
+	has := func(w string) bool {
+		for _, x := range f[1:] {
+			if x == w {
+				return true
+			}
+		}
+		return false
+	}
+	switch f[0] {
+	case "accept":
+		return ConnAccepted{At: now, Conn: num(1), Peer: pfp(byte(num(2))), Remote: "192.0.2.9:4433", Trusted: has("trusted")}
+	case "close":
+		var err error
+		switch {
+		case has("revoked"):
+			err = &control.Error{Code: control.CodeRevoked}
+		case has("idle"):
+			err = &control.Error{Code: control.CodeIdleTimeout, Remote: true}
+		case has("going_away"):
+			err = &control.Error{Code: control.CodeGoingAway}
+		case has("eof"):
+			err = errors.New("EOF")
+		default:
+			err = transport.ErrClosed
+		}
+		return ConnClosed{At: now, Conn: num(1), Err: err}
+	case "pair":
+		name := "phone"
+		if len(f) > 2 {
+			name = strings.Join(f[2:], " ")
+		}
+		return PairStart{At: now, Conn: num(1), Name: name}
+	case "pair-fail":
+		return PairFailed{At: now, Conn: num(1), Reason: "bad pairing message"}
+	case "confirm":
+		return PairConfirmed{At: now, Conn: num(1), OK: has("ok")}
+	case "store":
+		switch f[1] {
+		case "trusted":
+			return StoreAppended{At: now, Payload: store.ListenerTrusted{Fingerprint: pfp(byte(num(2))), Name: "phone"}}
+		case "revoked":
+			return StoreAppended{At: now, Payload: store.ListenerRevoked{Fingerprint: pfp(byte(num(2)))}}
+		case "reset":
+			return StoreAppended{At: now, Payload: store.TrustReset{Reason: "test"}}
+		}
+	case "tick":
+		return Tick{At: now}
+	case "open":
+		var d time.Duration
+		if len(f) > 1 {
+			d, _ = time.ParseDuration(f[1])
+		}
+		return OpenPairing{At: now, D: d}
+	case "close-window":
+		return ClosePairing{At: now}
+	case "short":
+		return Button{At: now, Event: hw.ShortPress}
+	case "long":
+		return Button{At: now, Event: hw.LongPress}
+	case "media":
+		return Media{Streaming: int(num(1)), NoMic: has("nomic")}
+	case "health":
+		return Health{StoreOK: !has("store-bad"), Network: !has("no-net")}
+	}
+	t.Fatalf("unknown op %q", op)
+	return nil
+}
+
+func newTestCore(cfg CoreConfig) *Core {
+	if cfg.Name == "" {
+		cfg.Name = "Nursery"
+	}
+	cfg.AutoStream = control.StreamAudio
+	return NewCore(cfg)
+}
+
+func runCore(t *testing.T, c *Core, steps []cstep) {
+	t.Helper()
+	for i, s := range steps {
+		got := fmtCore(c.Step(parseOp(t, s.op, t0.Add(s.at))))
+		if got != s.want {
+			t.Fatalf("step %d (+%v %s):\n got: %s\nwant: %s", i, s.at, s.op, got, s.want)
+		}
+	}
+}
+
+func TestCoreScripts(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   CoreConfig
+		steps []cstep
+	}{
+		{"trusted connection: record, hello_ack first, status; closed with its reason", CoreConfig{}, []cstep{
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{5 * time.Second, "close 1", "append closed c1 P1 reason=closed after=5s"},
+			{6 * time.Second, "close 1", ""},
+		}},
+		{"close reasons", CoreConfig{}, []cstep{
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
+			{0, "accept 4 1 trusted", "append opened c4 P1; send c4 hello_ack trusted=true pairing=false; status c4"},
+			{time.Second, "close 1 revoked", "append closed c1 P1 reason=revoked after=1s"},
+			{2 * time.Second, "close 2 idle", "append closed c2 P1 reason=idle_timeout after=2s"},
+			{3 * time.Second, "close 3 going_away", "append closed c3 P1 reason=going_away after=3s"},
+			{4 * time.Second, "close 4 eof", "append closed c4 P1 reason=EOF after=4s"},
+		}},
+		{"the gate: at most two strangers, then busy before any record", CoreConfig{MaxUntrusted: 2}, []cstep{
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=false"},
+			{0, "accept 2 2", "append opened c2 P2; send c2 hello_ack trusted=false pairing=false"},
+			{0, "accept 3 3", "close c3 busy"},
+			{0, "close 3", ""},
+			{0, "accept 4 9 trusted", "append opened c4 P9; send c4 hello_ack trusted=true pairing=false; status c4"},
+			{time.Second, "close 1", "append closed c1 P1 reason=closed after=1s"},
+			{time.Second, "accept 5 3", "append opened c5 P3; send c5 hello_ack trusted=false pairing=false"},
+		}},
+		{"pairing: window, session, trust durable before the listener is told", CoreConfig{LED: true}, []cstep{
+			{0, "health", "led ready"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=false"},
+			{0, "pair 1", "err=pairing_closed"},
+			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; led pairing"},
+			{2 * time.Second, "accept 2 2", "append opened c2 P2; send c2 hello_ack trusted=false pairing=true"},
+			{3 * time.Second, "pair 1", ""},
+			{3 * time.Second, "pair 1", "err=protocol_error"},
+			{4 * time.Second, "pair 2", "err=busy"},
+			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; trust c1; send c1 pair_done; status c1; mdns pairing=false; append window-closed success; led ready"},
+			{6 * time.Second, "store trusted 1", ""},
+			{7 * time.Second, "confirm 1 ok", "err=protocol_error"},
+		}},
+		{"pairing failures: wrong code, bad message, a dropped session counts", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "confirm 1 bad", "err=protocol_error"},
+			{0, "pair 1", ""},
+			{time.Second, "confirm 1 bad", "end-pairing c1; append attempt-failed P1; err=pairing_failed"},
+			{2 * time.Second, "pair 1", ""},
+			{2 * time.Second, "pair-fail 1", "end-pairing c1; append attempt-failed P1"},
+			{3 * time.Second, "pair 1", ""},
+			{4 * time.Second, "close 1 eof", "append attempt-failed P1; append closed c1 P1 reason=EOF after=4s"},
+			{5 * time.Second, "pair 2", "err=protocol_error"},
+		}},
+		{"listener names are checked before the window", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "pair 1 bad\x01name", "err=bad_request"},
+			{0, "pair 1 " + strings.Repeat("x", MaxListenerName+1), "err=bad_request"},
+			{0, "pair 1 Mum's phone", ""},
+		}},
+		{"session timeout ends the PAKE and tells the listener; the window times out", CoreConfig{Window: pairing.WindowConfig{SessionTimeout: 10 * time.Second}}, []cstep{
+			{0, "open 1m", "mdns pairing=true; append window-opened for=1m0s"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "pair 1", ""},
+			{10 * time.Second, "tick", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1"},
+			{11 * time.Second, "confirm 1 ok", "err=protocol_error"},
+			{time.Minute, "tick", "mdns pairing=false; append window-closed timeout"},
+			{time.Minute, "tick", ""},
+		}},
+		{"a session that expires as it confirms is not trusted", CoreConfig{Window: pairing.WindowConfig{SessionTimeout: 10 * time.Second}}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "pair 1", ""},
+			{10 * time.Second, "confirm 1 ok", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; err=pairing_failed"},
+		}},
+		{"closing the window by hand cancels a session without a failure", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "pair 1", ""},
+			{time.Second, "close-window", "end-pairing c1; send c1 error pairing_failed; mdns pairing=false; append window-closed manual"},
+			{time.Second, "close-window", ""},
+		}},
+		{"lock after the lifetime failures", CoreConfig{Window: pairing.WindowConfig{MaxLifetimeFailures: 2}, LifetimeFailures: 1}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "pair 1", ""},
+			{0, "confirm 1 bad", "end-pairing c1; append attempt-failed P1; mdns pairing=false; append window-closed too-many-failures; alert; err=pairing_failed"},
+			{0, "short", "err=locked"},
+			{0, "open 20m", "err=locked"},
+			{0, "store reset", "close c1 revoked"},
+			{0, "close 1 revoked", "append closed c1 P1 reason=revoked after=0s"},
+			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s"},
+		}},
+		{"a window longer than the maximum is refused", CoreConfig{}, []cstep{
+			{0, "open 16m", "err=duration"},
+			{0, "open 15m", "mdns pairing=true; append window-opened for=15m0s"},
+		}},
+		{"revocation closes that listener's live connections, reset closes all", CoreConfig{}, []cstep{
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
+			{0, "accept 4 4", "append opened c4 P4; send c4 hello_ack trusted=false pairing=false"},
+			{0, "store revoked 1", "close c1 revoked; close c3 revoked"},
+			{0, "store revoked 7", ""},
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "store reset", "mdns pairing=false; append window-closed reset; close c1 revoked; close c2 revoked; close c3 revoked; close c4 revoked"},
+		}},
+		{"a listener paired elsewhere is trusted on its live connections", CoreConfig{}, []cstep{
+			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=false"},
+			{0, "accept 2 2", "append opened c2 P2; send c2 hello_ack trusted=false pairing=false"},
+			{0, "store trusted 1", "trust c1; status c1"},
+			{0, "store trusted 1", ""},
+		}},
+		{"the button: short opens, long resets", CoreConfig{}, []cstep{
+			{0, "short", "mdns pairing=true; append window-opened for=3m0s"},
+			{time.Minute, "short", "mdns pairing=true; append window-opened for=3m0s"},
+			{time.Minute, "long", "append trust-reset"},
+		}},
+		{"the LED: faults, streaming, pairing; only changes", CoreConfig{LED: true}, []cstep{
+			{0, "health", "led ready"},
+			{0, "health", ""},
+			{0, "media 1", "led streaming"},
+			{0, "media 1", ""},
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s; led pairing"},
+			{0, "close-window", "mdns pairing=false; append window-closed manual; led streaming"},
+			{0, "media 0 nomic", "led error:microphone faults=microphone"},
+			{0, "health store-bad", "led error:microphone faults=microphone+store"},
+			{0, "media 0", "led error:store faults=store"},
+			{0, "health no-net", "led error:network faults=network"},
+			{0, "health", "led ready"},
+		}},
+		{"no device: no LED effects", CoreConfig{}, []cstep{
+			{0, "health store-bad", ""},
+			{0, "media 2", ""},
+		}},
+		{"compaction every KeepConnections closes", CoreConfig{KeepConnections: 2}, []cstep{
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
+			{0, "close 1", "append closed c1 P1 reason=closed after=0s"},
+			{0, "close 2", "append closed c2 P1 reason=closed after=0s; compact 2"},
+			{0, "close 3", "append closed c3 P1 reason=closed after=0s"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runCore(t, newTestCore(tt.cfg), tt.steps)
+		})
+	}
+}
+
+// TestCoreStatus: the status carries the microphone's part as given and
+// the counts: trusted connections (not strangers), audio streams.
+func TestCoreStatus(t *testing.T) {
+	c := newTestCore(CoreConfig{})
+	base := control.Status{RMSDBFS: -30, PeakDBFS: -20, Faults: []string{control.FaultMicrophone}}
+	check := func(listeners, streaming int) {
+		t.Helper()
+		st := c.Status(base)
+		if st.Listeners != listeners || st.Streaming != streaming || st.RMSDBFS != -30 || len(st.Faults) != 1 {
+			t.Fatalf("status %+v, want listeners=%d streaming=%d and the base", st, listeners, streaming)
+		}
+	}
+	check(0, 0)
+	c.Step(ConnAccepted{At: t0, Conn: 1, Peer: pfp(1), Trusted: true})
+	c.Step(ConnAccepted{At: t0, Conn: 2, Peer: pfp(2)})
+	check(1, 0)
+	c.Step(Media{Streaming: 2})
+	check(1, 2)
+	c.Step(StoreAppended{At: t0, Payload: store.ListenerTrusted{Fingerprint: pfp(2)}})
+	check(2, 2)
+	c.Step(ConnClosed{At: t0, Conn: 1})
+	check(1, 2)
+	c.Step(Media{Streaming: 0})
+	check(1, 0)
+}
+
+// TestCoreAttemptNamesThePeer: a failed attempt is recorded with the
+// listener's fingerprint, also when its connection dropped.
+func TestCoreAttemptNamesThePeer(t *testing.T) {
+	c := newTestCore(CoreConfig{})
+	c.Step(OpenPairing{At: t0})
+	c.Step(ConnAccepted{At: t0, Conn: 5, Peer: pfp(7)})
+	c.Step(PairStart{At: t0, Conn: 5, Name: "x"})
+	eff, _ := c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Err: errors.New("EOF")})
+	a, ok := eff[0].(Append).Payload.(store.PairingAttemptFailed)
+	if !ok || a.Peer != pfp(7) || a.Reason != "connection closed during pairing" {
+		t.Fatalf("first effect %+v", eff[0])
+	}
+}
