@@ -588,3 +588,170 @@ func needOpusdec(t testing.TB) string {
 	t.Skip("opusdec missing (apt-get install opus-tools)")
 	return ""
 }
+
+// BenchmarkDashboard measures the dashboard with the real binaries and
+// chromium (one monitor, one `cradle dashboard`, one browser):
+//   - listen: click Listen to the first audio decoded in the page (the
+//     peer connection's inbound audio holds samples that are not
+//     concealment), over 10 clicks, each from a stopped stream; the
+//     first packet too. Goal: 150 ms.
+//   - alarm: the monitor frozen (SIGSTOP) while the page listens, to the
+//     alarm banner (audio lost) and to the card offline with the
+//     link-lost banner, over 3 freezes. Goal: 3.5 s.
+//   - latency: how far behind live each way of listening plays: the
+//     monitor is frozen while its 440 Hz tone plays, and the page's Web
+//     Audio analyser (a 43 ms window) finds when the tone stops in what
+//     the element plays; for WebRTC (3 freezes) and for the
+//     background-safe Ogg stream in a plain <audio> element (2 freezes).
+//   - tabs-webrtc-3, tabs-ogg-3: `cradle dashboard`'s CPU (percent of one
+//     core) and resident memory over 10 s while three tabs listen (the
+//     page with WebRTC; the Ogg stream opened as each tab's address).
+func BenchmarkDashboard(b *testing.B) {
+	r := newDashRig(b)
+	page := r.page
+	id := r.id
+	page.t = b
+	page.do(20*time.Second, "the card online", chromedp.Navigate(r.base+"/"), chromedp.WaitVisible(card(id, `[data-state="online"]`)))
+	installProbes(page)
+	listen := func(tb *tab) {
+		tb.do(10*time.Second, "Listen", chromedp.Click(card(id, ` button[data-action="listen"]`)))
+		waitJS[bool](tb, 10*time.Second, "audio", `window.cradleTest.audioStats('`+id+`').then((s) => s && s.samples - s.concealed > 0)`)
+	}
+	stop := func(tb *tab) {
+		tb.do(10*time.Second, "Stop", chromedp.Click(card(id, ` button[data-action="stop"]`)), chromedp.WaitVisible(card(id, `[data-state="online"]`)))
+	}
+
+	b.Run("listen", func(b *testing.B) {
+		page.t = b
+		var packet, decoded []float64
+		for range 10 {
+			got := eval[map[string]float64](page, `(async () => {
+  const id = '`+id+`';
+  const t0 = performance.now();
+  `+cardJS(id)+`.querySelector('[data-action="listen"]').click();
+  let packet = 0;
+  for (;;) {
+    const s = await window.cradleTest.audioStats(id);
+    const now = performance.now() - t0;
+    if (s && s.packets > 0 && !packet) packet = now;
+    if (s && s.samples - s.concealed > 0) return { packet: packet || now, decoded: now };
+    if (now > 10000) return { packet: -1, decoded: -1 };
+    await new Promise((ok) => setTimeout(ok, 2));
+  }
+})()`)
+			if got["decoded"] < 0 {
+				b.Fatal("no audio within 10 s of Listen")
+			}
+			packet, decoded = append(packet, got["packet"]), append(decoded, got["decoded"])
+			stop(page)
+		}
+		b.Logf("click to first packet %v ms, to first decoded %v ms", packet, decoded)
+		b.ReportMetric(median(packet), "packet-ms")
+		b.ReportMetric(median(decoded), "audio-ms")
+		b.ReportMetric(slices.Max(decoded), "audio-max-ms")
+	})
+
+	b.Run("alarm", func(b *testing.B) {
+		page.t = b
+		listen(page)
+		var banner, offline []float64
+		for range 3 {
+			eval[chromedp.Void](page, `window.cradleTest.marks = {}; window.cradleTest.markTimer = setInterval(() => {
+  const c = `+cardJS(id)+`, m = window.cradleTest.marks;
+  if (!m.banner && c.dataset.state === 'alarm' && !c.querySelector('[data-field="alarm"]').hidden) m.banner = Date.now();
+  if (!m.offline && c.querySelector('[data-field="presence"]').textContent === 'Offline' && c.querySelector('[data-field="alarm-text"]').textContent.includes('went offline')) m.offline = Date.now();
+}, 5); undefined`)
+			stopped := time.Now()
+			r.mon.signal(syscall.SIGSTOP)
+			m := waitJS[map[string]float64](page, 8*time.Second, "offline with the alarm", `window.cradleTest.marks.offline ? window.cradleTest.marks : null`)
+			r.mon.signal(syscall.SIGCONT)
+			eval[chromedp.Void](page, `clearInterval(window.cradleTest.markTimer)`)
+			banner = append(banner, float64(time.UnixMilli(int64(m["banner"])).Sub(stopped).Milliseconds()))
+			offline = append(offline, float64(time.UnixMilli(int64(m["offline"])).Sub(stopped).Milliseconds()))
+			waitJS[bool](page, 15*time.Second, "listening again", `(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && c.querySelector('[data-field="alarm"]').hidden; })()`)
+			b0 := eval[float64](page, `window.cradleTest.audioStats('`+id+`').then((s) => s ? s.bytes : 0)`)
+			waitJS[bool](page, 10*time.Second, "audio again", fmt.Sprintf(`window.cradleTest.audioStats('%s').then((s) => s && s.bytes > %f + 4000)`, id, b0))
+		}
+		stop(page)
+		b.Logf("frozen to the banner %v ms, to offline with the link-lost banner %v ms", banner, offline)
+		b.ReportMetric(median(banner), "banner-ms")
+		b.ReportMetric(median(offline), "offline-ms")
+	})
+
+	// behind freezes the monitor while the probe w (cradleTest.NAME)
+	// hears the tone, and returns how long after SIGSTOP the tone stopped
+	// in what the page plays.
+	behind := func(b *testing.B, w string, reps int) []float64 {
+		var out []float64
+		for range reps {
+			waitJS[bool](page, 20*time.Second, "the tone playing", fmt.Sprintf(`window.cradleTest.%s.lastTone > Date.now() - 50 && window.cradleTest.%[1]s.tones > 100`, w))
+			stopped := time.Now()
+			r.mon.signal(syscall.SIGSTOP)
+			last := waitJS[float64](page, 15*time.Second, "the tone gone", fmt.Sprintf(`(() => { const l = window.cradleTest.%s.lastTone; return l > %d && Date.now() - l > 1000 ? l : 0; })()`, w, stopped.UnixMilli()))
+			r.mon.signal(syscall.SIGCONT)
+			out = append(out, float64(time.UnixMilli(int64(last)).Sub(stopped).Milliseconds()))
+			eval[chromedp.Void](page, fmt.Sprintf(`window.cradleTest.%s.tones = 0`, w))
+		}
+		return out
+	}
+
+	b.Run("latency", func(b *testing.B) {
+		page.t = b
+		listen(page)
+		eval[chromedp.Void](page, `window.cradleTest.rtc = window.cradleTest.watch(window.cradleTest.probe(window.cradleDebug.players['`+id+`'].srcObject)); undefined`)
+		rtc := behind(b, "rtc", 3)
+		eval[chromedp.Void](page, `clearInterval(window.cradleTest.rtc.timer)`)
+		stop(page)
+		eval[chromedp.Void](page, `(() => {
+  const a = document.createElement('audio');
+  a.id = 'ogg-bench';
+  a.src = '/api/monitors/`+id+`/audio.ogg';
+  document.body.append(a);
+  window.cradleTest.ogg = window.cradleTest.watch(window.cradleTest.probe(a));
+  return a.play();
+})()`)
+		ogg := behind(b, "ogg", 2)
+		buf := eval[float64](page, `(() => { const a = document.querySelector('#ogg-bench'); return a.buffered.end(a.buffered.length - 1) - a.currentTime; })()`)
+		eval[chromedp.Void](page, `(() => { const a = document.querySelector('#ogg-bench'); a.pause(); a.removeAttribute('src'); a.load(); a.remove(); clearInterval(window.cradleTest.ogg.timer); })()`)
+		b.Logf("tone stopped in the page after SIGSTOP: WebRTC %v ms, Ogg <audio> %v ms (its buffer ahead of playback %.1f s)", rtc, ogg, buf)
+		b.ReportMetric(median(rtc), "webrtc-ms")
+		b.ReportMetric(median(ogg), "ogg-ms")
+		b.ReportMetric(buf*1000, "ogg-buffered-ms")
+	})
+
+	for _, mode := range []string{"webrtc", "ogg"} {
+		b.Run("tabs-"+mode+"-3", func(b *testing.B) {
+			for i := range 3 {
+				tb := r.b.newTab(b)
+				if mode == "webrtc" {
+					tb.do(20*time.Second, "the card online", chromedp.Navigate(r.base+"/"), chromedp.WaitVisible(card(id, `[data-state="online"]`)))
+					installProbes(tb)
+					listen(tb)
+					continue
+				}
+				// The stream itself in each tab (Chrome's media page): the
+				// dashboard page's event streams and three Ogg streams in one
+				// browser would pass its 6 connections per host.
+				tb.do(20*time.Second, "open the stream", chromedp.Navigate(r.base+"/api/monitors/"+id+"/audio.ogg?tab="+fmt.Sprint(i)))
+				waitJS[bool](tb, 15*time.Second, "the stream playing", `(() => { const a = document.querySelector('video, audio'); return a && !a.paused && a.currentTime > 0.2; })()`)
+			}
+			pid := r.dash.cmd.Process.Pid
+			cpu0, at0 := procCPU(b, pid), time.Now()
+			time.Sleep(10 * time.Second)
+			cpu1, at1 := procCPU(b, pid), time.Now()
+			rss, hwm := procMem(b, pid)
+			b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
+			b.ReportMetric(float64(rss)/1024, "rss-MB")
+			b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
+		})
+	}
+}
+
+// median of xs (not empty); it sorts xs.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
