@@ -153,9 +153,9 @@ func (r *dashRig) shot(t testing.TB, name, scrollTo string) {
 		{"phone", 390, 844, []chromedp.EmulateViewportOption{chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait}},
 	} {
 		r.page.do(10*time.Second, "resize for a screenshot", chromedp.EmulateViewport(size.w, size.h, size.opts...))
-		js := `window.scrollTo(0, 0)`
+		js := `document.querySelector('#toasts').replaceChildren(); window.scrollTo(0, 0)`
 		if scrollTo != "" {
-			js = `document.querySelector('` + scrollTo + `').scrollIntoView({block: 'start'})`
+			js = `document.querySelector('#toasts').replaceChildren(); document.querySelector('` + scrollTo + `').scrollIntoView({block: 'start'})`
 		}
 		eval[chromedp.Void](r.page, js+`; new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => ok())))`)
 		png, err := chromedp.Run(r.page.ctx, chromedp.CaptureScreenshot())
@@ -252,21 +252,24 @@ func TestDashboard(t *testing.T) {
 		stopped := time.Now()
 		r.mon.signal(syscall.SIGSTOP)
 		defer r.mon.signal(syscall.SIGCONT)
-		alarm := `(() => { const c = ` + cardJS(id) + `; return c.dataset.state === 'alarm' && !c.querySelector('[data-field="alarm"]').hidden ? c.querySelector('[data-field="alarm-text"]').textContent : ''; })()`
+		alarm := `(() => { const c = ` + cardJS(id) + `; return c.dataset.state === 'alarm' && c.querySelector('[data-field="alarm"]').checkVisibility() ? c.querySelector('[data-field="alarm-text"]').textContent : ''; })()`
 		text := waitJS[string](page, 2*time.Second, "the alarm banner (audio lost)", alarm)
 		t.Logf("alarm banner %v after SIGSTOP: %q", time.Since(stopped).Round(time.Millisecond), text)
 		waitJS[bool](page, 4*time.Second-time.Since(stopped), "offline, the banner saying so, within 4 s of SIGSTOP",
-			`(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'alarm' && !c.querySelector('[data-field="alarm"]').hidden && c.querySelector('[data-field="presence"]').textContent === 'Offline' && c.querySelector('[data-field="alarm-text"]').textContent.startsWith('Nursery: the monitor went offline'); })()`)
+			`(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'alarm' && c.querySelector('[data-field="alarm"]').checkVisibility() && c.querySelector('[data-field="presence"]').textContent === 'Offline' && c.querySelector('[data-field="alarm-text"]').textContent.startsWith('Nursery: the monitor went offline'); })()`)
 		t.Logf("offline with the link-lost banner %v after SIGSTOP", time.Since(stopped).Round(time.Millisecond))
 		waitJS[bool](page, 2*time.Second, "the alarm sounding",
-			`!window.cradleDebug.alarmAudio.paused && !window.cradleDebug.alarmAudio.muted && document.body.classList.contains('alarming') && document.querySelector('#alarm-tap').hidden`)
+			`!window.cradleDebug.alarmAudio.paused && !window.cradleDebug.alarmAudio.muted && document.body.classList.contains('alarming') && !document.querySelector('#alarm-tap').checkVisibility()`)
 		r.shot(t, "alarm", "")
 		page.do(5*time.Second, "Acknowledge", chromedp.Click(card(id, ` button[data-action="ack"]`)))
 		waitJS[bool](page, 3*time.Second, "acknowledged and silent, the banner kept",
-			`(() => { const c = `+cardJS(id)+`; return c.querySelector('[data-field="alarm-text"]').textContent.includes('acknowledged') && !c.querySelector('[data-field="alarm"]').hidden && window.cradleDebug.alarmAudio.paused && !document.body.classList.contains('alarming'); })()`)
+			`(() => { const c = `+cardJS(id)+`; return c.querySelector('[data-field="alarm-text"]').textContent.includes('acknowledged') && c.querySelector('[data-field="alarm"]').checkVisibility() && window.cradleDebug.alarmAudio.paused && !document.body.classList.contains('alarming'); })()`)
 		r.mon.signal(syscall.SIGCONT)
 		waitJS[bool](page, 10*time.Second, "listening again, the banner gone",
-			`(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && c.querySelector('[data-field="alarm"]').hidden && c.querySelector('[data-field="presence"]').textContent === 'Online'; })()`)
+			`(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && !c.querySelector('[data-field="alarm"]').checkVisibility() && c.querySelector('[data-field="presence"]').textContent === 'Online'; })()`)
+		if n := eval[int](page, `[...document.querySelectorAll('.card [data-field="alarm"]')].filter((e) => e.checkVisibility()).length`); n != 0 {
+			t.Errorf("%d alarm banners visible after the alarm cleared", n)
+		}
 		b0 := bytes()
 		waitJS[bool](page, 5*time.Second, "audio flowing again",
 			fmt.Sprintf(`window.cradleTest.audioStats('%s').then((s) => s && s.bytes > %f + 2000)`, id, b0))
@@ -413,6 +416,9 @@ func TestDashboard(t *testing.T) {
 		page.do(15*time.Second, "the new card online", chromedp.WaitVisible(card(id2, `[data-state="online"]`)))
 		if name := eval[string](page, cardJS(id2)+`.querySelector('[data-field="name"]').textContent`); name != "Bedroom" {
 			t.Errorf("new card's name %q, want Bedroom", name)
+		}
+		if eval[bool](page, cardJS(id2)+`.querySelector('[data-field="alarm"]').checkVisibility()`) {
+			t.Errorf("the new card shows an alarm banner")
 		}
 		eval[chromedp.Void](page, `document.querySelector('#pair-result').textContent = ''; document.querySelector('#pair-result').dataset.result = ''`)
 		r.shot(t, "online", "")
@@ -658,7 +664,7 @@ func BenchmarkDashboard(b *testing.B) {
 		for range 3 {
 			eval[chromedp.Void](page, `window.cradleTest.marks = {}; window.cradleTest.markTimer = setInterval(() => {
   const c = `+cardJS(id)+`, m = window.cradleTest.marks;
-  if (!m.banner && c.dataset.state === 'alarm' && !c.querySelector('[data-field="alarm"]').hidden) m.banner = Date.now();
+  if (!m.banner && c.dataset.state === 'alarm' && c.querySelector('[data-field="alarm"]').checkVisibility()) m.banner = Date.now();
   if (!m.offline && c.querySelector('[data-field="presence"]').textContent === 'Offline' && c.querySelector('[data-field="alarm-text"]').textContent.includes('went offline')) m.offline = Date.now();
 }, 5); undefined`)
 			stopped := time.Now()
@@ -668,7 +674,7 @@ func BenchmarkDashboard(b *testing.B) {
 			eval[chromedp.Void](page, `clearInterval(window.cradleTest.markTimer)`)
 			banner = append(banner, float64(time.UnixMilli(int64(m["banner"])).Sub(stopped).Milliseconds()))
 			offline = append(offline, float64(time.UnixMilli(int64(m["offline"])).Sub(stopped).Milliseconds()))
-			waitJS[bool](page, 15*time.Second, "listening again", `(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && c.querySelector('[data-field="alarm"]').hidden; })()`)
+			waitJS[bool](page, 15*time.Second, "listening again", `(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && !c.querySelector('[data-field="alarm"]').checkVisibility(); })()`)
 			b0 := eval[float64](page, `window.cradleTest.audioStats('`+id+`').then((s) => s ? s.bytes : 0)`)
 			waitJS[bool](page, 10*time.Second, "audio again", fmt.Sprintf(`window.cradleTest.audioStats('%s').then((s) => s && s.bytes > %f + 4000)`, id, b0))
 		}
