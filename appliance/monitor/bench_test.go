@@ -58,7 +58,7 @@ func BenchmarkCaptureToPacket(b *testing.B) {
 		captured[string(s.Data)] = s.Captured
 		mu.Unlock()
 	}
-	m.streams.onWrite.Store(&hook)
+	m.tracks.onWrite.Store(&hook)
 	var lat []time.Duration
 	s := l.Start(mon, listener.SessionOptions{Stream: listener.StreamAudio})
 	sub := s.Subscribe(listener.SubscribeOptions{Audio: true})
@@ -81,7 +81,7 @@ func BenchmarkCaptureToPacket(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	s.Close()
-	m.streams.onWrite.Store(nil)
+	m.tracks.onWrite.Store(nil)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lat) < 100 {
@@ -108,8 +108,8 @@ func BenchmarkMouthToEar(b *testing.B) {
 		captured[string(s.Data)] = s.Captured
 		mu.Unlock()
 	}
-	m.streams.onWrite.Store(&hook)
-	defer m.streams.onWrite.Store(nil)
+	m.tracks.onWrite.Store(&hook)
+	defer m.tracks.onWrite.Store(nil)
 	var lat []time.Duration
 	player, err := play.NewPlayer(play.NewTestSink(10*time.Millisecond), play.Config{OnPlayed: func(ts uint32, at time.Time) {
 		mu.Lock()

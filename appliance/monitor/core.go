@@ -11,6 +11,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/rtc"
 	"github.com/cradle-monitor/cradle/appliance/transport"
 	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/store"
@@ -43,21 +44,33 @@ import (
 //     revoked.
 //   - The button: a short press opens the window (as OpenPairing 0), a
 //     long press appends trust-reset.
-//   - The LED shows the window, the streams and the faults (store,
-//     microphone, network); an LED effect comes only when that changes.
-//   - Status counts the trusted connections and the audio streams.
+//   - Streams (corestream.go): stream_start records a session (kind and
+//     id checked: bad_request; at most maxStreamRequests per connection:
+//     busy); webrtc_offer for a recorded session runs it, within
+//     MaxStreamsPerConn running sessions per connection and MaxStreams in
+//     all (busy), an offer for a running session replacing it within its
+//     slot; the core then asks for the shared tracks' pumps (Pumps, only
+//     when they change) and the answer (Answer). stream_stop for an
+//     unknown session is a bad_request; a known one is stopped. A session
+//     whose peer connection ends on its own is told to the listener
+//     (stream_stop); a closed connection's sessions end with it.
+//   - The LED shows the window, the running sessions and the faults
+//     (store, microphone, network); an LED effect comes only when that
+//     changes.
+//   - Status counts the trusted connections and the running sessions.
 type Core struct {
 	cfg    CoreConfig
 	window *pairing.Window
 	conns  map[uint64]*coreConn
 	closes int
 
-	streaming int
-	noMic     bool
-	storeOK   bool
-	network   bool
-	led       hw.State
-	ledShown  bool
+	pumping  Pumps // the pumps last asked for
+	gen      uint64
+	noMic    bool
+	storeOK  bool
+	network  bool
+	led      hw.State
+	ledShown bool
 }
 
 // CoreConfig is what the core knows of the monitor. Zero limits take the
@@ -71,6 +84,11 @@ type CoreConfig struct {
 	LED              bool // a device shows the state: emit LED effects
 	MaxUntrusted     int  // default maxUntrusted
 	KeepConnections  int  // default keepConnections
+	// The running sessions (offers accepted) allowed per connection and
+	// in all: default rtc.DefaultMaxSessionsPerConn and
+	// rtc.DefaultMaxSessions, as the engine's (which also enforces them).
+	MaxStreamsPerConn int
+	MaxStreams        int
 }
 
 type coreConn struct {
@@ -80,6 +98,7 @@ type coreConn struct {
 	since    time.Time
 	pairing  bool   // a PAKE session runs on it
 	pairName string // the name given in pair_start
+	streams  map[string]*coreStream
 }
 
 // NewCore returns a core with no connection, the window closed, and the
@@ -90,6 +109,12 @@ func NewCore(cfg CoreConfig) *Core {
 	}
 	if cfg.KeepConnections <= 0 {
 		cfg.KeepConnections = keepConnections
+	}
+	if cfg.MaxStreamsPerConn <= 0 {
+		cfg.MaxStreamsPerConn = rtc.DefaultMaxSessionsPerConn
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = rtc.DefaultMaxSessions
 	}
 	return &Core{cfg: cfg, window: pairing.NewWindow(cfg.Window, cfg.LifetimeFailures), conns: map[uint64]*coreConn{}, storeOK: true, network: true}
 }
@@ -163,11 +188,10 @@ type Button struct {
 	Event hw.ButtonEvent
 }
 
-// Media: the audio streams running and whether the microphone is
-// missing (a monitor meant to hear the baby with only a test tone).
+// Media: whether the microphone is missing (a monitor meant to hear the
+// baby with only a test tone).
 type Media struct {
-	Streaming int
-	NoMic     bool
+	NoMic bool
 }
 
 // Health: the store answers, and the network has an address.
@@ -282,11 +306,14 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 		}
 		return nil, nil
 	case Media:
-		c.streaming, c.noMic = ev.Streaming, ev.NoMic
+		c.noMic = ev.NoMic
 		return c.showLED(nil), nil
 	case Health:
 		c.storeOK, c.network = ev.StoreOK, ev.Network
 		return c.showLED(nil), nil
+	}
+	if eff, err, ok := c.streamStep(ev); ok {
+		return eff, err
 	}
 	return nil, fmt.Errorf("monitor: core: unknown event %T", ev)
 }
@@ -321,7 +348,8 @@ func (c *Core) closed(ev ConnClosed) []Effect {
 	if cc.pairing {
 		eff = c.windowEffects(ev.At, c.window.Abort(ev.At, ev.Conn))
 	}
-	delete(c.conns, ev.Conn)
+	delete(c.conns, ev.Conn) // its sessions end with it (the owner closes its answerer)
+	eff = c.pumps(eff)
 	eff = append(eff, Append{Payload: store.ConnectionClosed{
 		ConnID: connName(ev.Conn), Fingerprint: cc.peer, Remote: cc.remote,
 		Reason: closeReason(ev.Err), Duration: ev.At.Sub(cc.since),
@@ -329,7 +357,7 @@ func (c *Core) closed(ev ConnClosed) []Effect {
 	if c.closes++; c.closes%c.cfg.KeepConnections == 0 {
 		eff = append(eff, Compact{Keep: c.cfg.KeepConnections})
 	}
-	return eff
+	return c.showLED(eff)
 }
 
 func (c *Core) pairStart(ev PairStart) ([]Effect, error) {
@@ -442,7 +470,7 @@ func sessionConn(e pairing.Effect) uint64 {
 
 // LEDState is what the LED shows now.
 func (c *Core) LEDState() hw.State {
-	st := hw.State{PairingOpen: c.window.Status().Open, Streaming: c.streaming}
+	st := hw.State{PairingOpen: c.window.Status().Open, Streaming: c.running()}
 	if !c.storeOK {
 		st.Faults |= hw.FaultStore
 	}
@@ -477,7 +505,7 @@ func (c *Core) Status(st control.Status) control.Status {
 			n++
 		}
 	}
-	st.Listeners, st.Streaming = n, c.streaming
+	st.Listeners, st.Streaming = n, c.running()
 	return st
 }
 

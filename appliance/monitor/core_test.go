@@ -45,6 +45,8 @@ func fmtCore(effs []Effect, err error) string {
 				s += fmt.Sprintf(" trusted=%v pairing=%v", m.Trusted, m.PairingOpen)
 			case control.ErrorMsg:
 				s += " " + m.Code
+			case control.StreamStop:
+				s += " " + m.Session
 			}
 			out = append(out, s)
 		case Close:
@@ -91,6 +93,23 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, s)
 		case Alert:
 			out = append(out, "alert")
+		case Answer:
+			out = append(out, fmt.Sprintf("answer c%d %s %s", e.Conn, e.Session, e.Kind))
+		case StopSession:
+			out = append(out, fmt.Sprintf("stop-session c%d %s", e.Conn, e.Session))
+		case Pumps:
+			s := "pumps off"
+			switch {
+			case e.Audio && e.Video:
+				s = "pumps a+v"
+			case e.Audio:
+				s = "pumps a"
+			case e.Video:
+				s = "pumps v"
+			}
+			out = append(out, s)
+		case KeyFrame:
+			out = append(out, "keyframe")
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -124,7 +143,9 @@ type cstep struct {
 //	pair C [NAME]          pair-fail C        confirm C ok|bad
 //	store trusted P|revoked P|reset
 //	tick   open [DUR]   close-window   short   long
-//	media STREAMS [nomic]  health [store-bad] [no-net]
+//	media [nomic]  health [store-bad] [no-net]
+//	start C S audio|av|KIND (S "-": empty)   offer C S   stop C S
+//	ended C S   answer-failed C S
 func parseOp(t *testing.T, op string, now time.Time) Event {
 	t.Helper()
 	f := strings.Fields(op)
@@ -195,7 +216,24 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 	case "long":
 		return Button{At: now, Event: hw.LongPress}
 	case "media":
-		return Media{Streaming: int(num(1)), NoMic: has("nomic")}
+		return Media{NoMic: has("nomic")}
+	case "start":
+		session, kind := f[2], f[3]
+		if session == "-" {
+			session = ""
+		}
+		if kind == "av" {
+			kind = control.StreamAudioVideo
+		}
+		return StreamStart{Conn: num(1), Session: session, Kind: kind}
+	case "offer":
+		return StreamOffer{Conn: num(1), Session: f[2], SDP: "v=0"}
+	case "stop":
+		return StreamStop{Conn: num(1), Session: f[2]}
+	case "ended":
+		return StreamEnded{Conn: num(1), Session: f[2], Reason: "failed"}
+	case "answer-failed":
+		return AnswerFailed{Conn: num(1), Session: f[2]}
 	case "health":
 		return Health{StoreOK: !has("store-bad"), Network: !has("no-net")}
 	}
@@ -344,19 +382,22 @@ func TestCoreScripts(t *testing.T) {
 		{"the LED: faults, streaming, pairing; only changes", CoreConfig{LED: true}, []cstep{
 			{0, "health", "led ready"},
 			{0, "health", ""},
-			{0, "media 1", "led streaming"},
-			{0, "media 1", ""},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "start 1 s audio", ""},
+			{0, "offer 1 s", "pumps a; led streaming; answer c1 s audio"},
+			{0, "offer 1 s", "answer c1 s audio"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; led pairing"},
 			{0, "close-window", "mdns pairing=false; append window-closed manual; led streaming"},
-			{0, "media 0 nomic", "led error:microphone faults=microphone"},
+			{0, "media nomic", "led error:microphone faults=microphone"},
+			{0, "stop 1 s", "stop-session c1 s; pumps off; led error:microphone faults=microphone"},
 			{0, "health store-bad", "led error:microphone faults=microphone+store"},
-			{0, "media 0", "led error:store faults=store"},
+			{0, "media", "led error:store faults=store"},
 			{0, "health no-net", "led error:network faults=network"},
 			{0, "health", "led ready"},
 		}},
 		{"no device: no LED effects", CoreConfig{}, []cstep{
 			{0, "health store-bad", ""},
-			{0, "media 2", ""},
+			{0, "media nomic", ""},
 		}},
 		{"compaction every KeepConnections closes", CoreConfig{KeepConnections: 2}, []cstep{
 			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
@@ -390,13 +431,19 @@ func TestCoreStatus(t *testing.T) {
 	c.Step(ConnAccepted{At: t0, Conn: 1, Peer: pfp(1), Trusted: true})
 	c.Step(ConnAccepted{At: t0, Conn: 2, Peer: pfp(2)})
 	check(1, 0)
-	c.Step(Media{Streaming: 2})
+	c.Step(StreamStart{Conn: 1, Session: "a", Kind: control.StreamAudio})
+	c.Step(StreamStart{Conn: 1, Session: "b", Kind: control.StreamAudioVideo})
+	c.Step(StreamOffer{Conn: 1, Session: "a"})
+	c.Step(StreamOffer{Conn: 1, Session: "b"})
 	check(1, 2)
 	c.Step(StoreAppended{At: t0, Payload: store.ListenerTrusted{Fingerprint: pfp(2)}})
 	check(2, 2)
+	c.Step(StreamStart{Conn: 2, Session: "a", Kind: control.StreamAudio})
+	c.Step(StreamOffer{Conn: 2, Session: "a"})
+	check(2, 3)
 	c.Step(ConnClosed{At: t0, Conn: 1})
-	check(1, 2)
-	c.Step(Media{Streaming: 0})
+	check(1, 1)
+	c.Step(StreamStop{Conn: 2, Session: "a"})
 	check(1, 0)
 }
 
@@ -411,5 +458,102 @@ func TestCoreAttemptNamesThePeer(t *testing.T) {
 	a, ok := eff[0].(Append).Payload.(store.PairingAttemptFailed)
 	if !ok || a.Peer != pfp(7) || a.Reason != "connection closed during pairing" {
 		t.Fatalf("first effect %+v", eff[0])
+	}
+}
+
+func TestCoreStreamScripts(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   CoreConfig
+		steps []cstep
+	}{
+		{"requests checked; two sessions per connection, three in all; shared pumps follow", CoreConfig{MaxStreams: 3}, []cstep{
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; status c2"},
+			{0, "start 1 s1 video", "err=bad_request"},
+			{0, "start 1 - audio", "err=bad_request"},
+			{0, "start 1 " + strings.Repeat("x", 65) + " audio", "err=bad_request"},
+			{0, "offer 1 s1", "err=bad_request"},
+			{0, "start 1 s1 audio", ""},
+			{0, "offer 1 s1", "pumps a; answer c1 s1 audio"},
+			{0, "offer 1 s1", "answer c1 s1 audio"},
+			{0, "start 1 s2 audio", ""},
+			{0, "offer 1 s2", "answer c1 s2 audio"},
+			{0, "start 1 s3 audio", ""},
+			{0, "offer 1 s3", "err=busy"},
+			{0, "offer 1 s2", "answer c1 s2 audio"},
+			{0, "start 2 t1 av", ""},
+			{0, "offer 2 t1", "pumps a+v; answer c2 t1 audio+video"},
+			{0, "start 2 t2 av", ""},
+			{0, "offer 2 t2", "err=busy"},
+			{0, "stop 1 s1", "stop-session c1 s1"},
+			{0, "stop 1 s1", "err=bad_request"},
+			{0, "offer 1 s1", "err=bad_request"},
+			{0, "offer 2 t2", "keyframe; answer c2 t2 audio+video"},
+			{0, "stop 2 t1", "stop-session c2 t1"},
+			{0, "stop 9 t1", "err=bad_request"},
+			{time.Second, "close 2", "pumps a; append closed c2 P2 reason=closed after=1s"},
+			{time.Second, "close 1", "pumps off; append closed c1 P1 reason=closed after=1s"},
+		}},
+		{"a session that ends on its own or is not answered frees its slot", CoreConfig{}, []cstep{
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "start 1 v av", ""},
+			{0, "start 1 a audio", ""},
+			{0, "start 1 b audio", ""},
+			{0, "start 1 c audio", ""},
+			{0, "offer 1 a", "pumps a; answer c1 a audio"},
+			{0, "offer 1 b", "answer c1 b audio"},
+			{0, "offer 1 c", "err=busy"},
+			{0, "ended 1 a", "send c1 stream_stop a"},
+			{0, "offer 1 c", "answer c1 c audio"},
+			{0, "answer-failed 1 c", ""},
+			{0, "answer-failed 1 b", "pumps off"},
+			{0, "ended 1 b", "send c1 stream_stop b"},
+			{0, "ended 9 b", ""},
+			{0, "offer 1 a", "pumps a; answer c1 a audio"},
+			{0, "start 1 a av", ""},
+			{0, "offer 1 a", "pumps a+v; answer c1 a audio+video"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runCore(t, newTestCore(tt.cfg), tt.steps)
+		})
+	}
+}
+
+// TestCoreStreamRequestLimit: at most maxStreamRequests stream_start
+// sessions per connection, busy past it; a known one may be restarted.
+func TestCoreStreamRequestLimit(t *testing.T) {
+	steps := []cstep{{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"}}
+	for i := range maxStreamRequests {
+		steps = append(steps, cstep{0, fmt.Sprintf("start 1 s%d audio", i), ""})
+	}
+	steps = append(steps,
+		cstep{0, "start 1 more audio", "err=busy"},
+		cstep{0, "start 1 s0 av", ""},
+		cstep{0, "stop 1 s1", "stop-session c1 s1"},
+		cstep{0, "start 1 more audio", ""},
+		cstep{0, "start 2 x audio", "err=protocol_error"},
+	)
+	runCore(t, newTestCore(CoreConfig{}), steps)
+}
+
+// TestCorePumpsGeneration: each Pumps effect is newer than the last, so
+// an owner that carries them out of order can keep the newest.
+func TestCorePumpsGeneration(t *testing.T) {
+	c := newTestCore(CoreConfig{})
+	var last uint64
+	for i := range 3 {
+		c.Step(ConnAccepted{At: t0, Conn: 1, Peer: pfp(1), Trusted: true})
+		c.Step(StreamStart{Conn: 1, Session: "s", Kind: control.StreamAudio})
+		for _, ev := range []Event{StreamOffer{Conn: 1, Session: "s"}, ConnClosed{At: t0, Conn: 1}} {
+			eff, _ := c.Step(ev)
+			p, ok := first(eff).(Pumps)
+			if !ok || p.Gen <= last {
+				t.Fatalf("round %d: %T %+v after generation %d", i, first(eff), first(eff), last)
+			}
+			last = p.Gen
+		}
 	}
 }

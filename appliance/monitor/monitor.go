@@ -36,17 +36,17 @@ const keepConnections = 1000
 
 // Monitor is a running monitor daemon.
 type Monitor struct {
-	cfg     Config
-	log     *slog.Logger
-	st      *store.Store
-	id      *identity.Identity
-	code    pairing.Code
-	srv     *transport.Server
-	adm     *admin.Server
-	streams *streams
-	hub     *media.Hub
-	adv     *discovery.Advertiser
-	now     func() time.Time
+	cfg    Config
+	log    *slog.Logger
+	st     *store.Store
+	id     *identity.Identity
+	code   pairing.Code
+	srv    *transport.Server
+	adm    *admin.Server
+	tracks *sharedTracks // the audio and video tracks every session sends
+	hub    *media.Hub
+	adv    *discovery.Advertiser
+	now    func() time.Time
 
 	mu    sync.Mutex
 	core  *Core            // the decisions; see core.go
@@ -62,12 +62,12 @@ type Monitor struct {
 
 // peer is one live connection. pake is guarded by Monitor.mu.
 type peer struct {
-	conn    *transport.Conn
-	streams *peerStreams
-	status  sync.Once // starts the status pump once the peer is trusted
-	hello   control.Hello
-	since   time.Time
-	pake    *pake.Monitor // the pairing session in progress, if any
+	conn   *transport.Conn
+	ans    *rtc.Answerer // its sessions (peer connections)
+	status sync.Once     // starts the status pump once the peer is trusted
+	hello  control.Hello
+	since  time.Time
+	pake   *pake.Monitor // the pairing session in progress, if any
 }
 
 // Open loads (or creates) the monitor's state, binds the control channel
@@ -99,6 +99,7 @@ func Open(cfg Config) (*Monitor, error) {
 	m.core = NewCore(CoreConfig{
 		Name: cfg.Name, DeviceID: m.id.Fingerprint.DeviceID(), AutoStream: cfg.AutoStream,
 		Window: limits, LifetimeFailures: m.st.State().Pairing.LifetimeFailures, LED: cfg.Device != nil,
+		MaxStreamsPerConn: cfg.RTC.MaxSessionsPerConn, MaxStreams: cfg.RTC.MaxSessions,
 	})
 	if m.st.State().Pairing.Open {
 		// The daemon stopped with the window open: it is closed now.
@@ -126,7 +127,7 @@ func Open(cfg Config) (*Monitor, error) {
 	if videoMime == "" {
 		videoMime = webrtc.MimeTypeVP8
 	}
-	if m.streams, err = newStreams(m.hub, engine, videoMime); err != nil {
+	if m.tracks, err = newSharedTracks(m.hub, engine, videoMime); err != nil {
 		return nil, err
 	}
 	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log}); err != nil {
@@ -289,8 +290,8 @@ func (m *Monitor) closeResources() {
 	if m.srv != nil {
 		m.srv.Close()
 	}
-	if m.streams != nil {
-		m.streams.close()
+	if m.tracks != nil {
+		m.tracks.close()
 	}
 	if m.hub != nil {
 		m.hub.Close()
@@ -317,7 +318,7 @@ func (m *Monitor) acceptLoop() {
 		eff, _ := m.core.Step(ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()})
 		refusal, refused := first(eff).(Close)
 		if !refused {
-			p.streams = m.newPeerStreams(p)
+			p.ans = m.newAnswerer(p)
 			m.peers[c.ID()] = p
 		}
 		m.mu.Unlock()
@@ -348,7 +349,7 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
 	log.Info("listener connected", "trusted", c.Trusted(), "name", p.hello.Name)
 	defer func() {
-		p.streams.close()
+		p.ans.Close() // its sessions end; the core forgets them at ConnClosed
 		err := c.Err()
 		m.mu.Lock()
 		eff, _ := m.core.Step(ConnClosed{At: m.now(), Conn: c.ID(), Err: err})
@@ -387,13 +388,13 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		m.log.Info("listener reported an error", "conn", p.conn.ID(), "code", msg.Code, "message", msg.Message)
 		return nil
 	case control.StreamStart:
-		return p.streams.start(msg)
+		return m.step(StreamStart{Conn: p.conn.ID(), Session: msg.Session, Kind: msg.Kind})
 	case control.WebRTCOffer:
-		return p.streams.offer(msg)
+		return m.step(StreamOffer{Conn: p.conn.ID(), Session: msg.Session, SDP: msg.SDP})
 	case control.WebRTCICE:
-		return p.streams.ice(msg)
+		return p.ans.AddCandidate(msg.Session, msg)
 	case control.StreamStop:
-		return p.streams.stop(msg)
+		return m.step(StreamStop{Conn: p.conn.ID(), Session: msg.Session})
 	case control.InfoRequest:
 		return p.conn.Send(m.ctx, m.info(p))
 	default:

@@ -78,10 +78,25 @@ func (m *Monitor) step(ev Event) error {
 }
 
 // do carries out the core's effects in order. A failed Must append stops
-// them and is returned.
+// them and is returned, as is a failed Answer (the last effect of its
+// step).
 func (m *Monitor) do(effects []Effect) error {
+	var pumpErr error
 	for _, e := range effects {
 		switch e := e.(type) {
+		case Pumps:
+			if err := m.tracks.set(e); err != nil {
+				m.log.Error("the capture cannot start", "err", err)
+				pumpErr = err
+			}
+		case KeyFrame:
+			m.hub.RequestKeyFrame()
+		case Answer:
+			return m.answer(e, pumpErr)
+		case StopSession:
+			if p := m.peer(e.Conn); p != nil {
+				_ = p.ans.Stop(e.Session)
+			}
 		case Send:
 			if p := m.peer(e.Conn); p != nil {
 				_ = p.conn.Send(m.ctx, e.Msg)

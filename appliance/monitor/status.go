@@ -110,10 +110,10 @@ func (m *Monitor) noMicrophone() bool {
 	return m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio()
 }
 
-// mediaChanged tells the core how many streams run (status, LED). The
-// streams call it after each change; it reads no store and no interface.
+// mediaChanged tells the core whether the microphone is missing (the
+// LED's fault).
 func (m *Monitor) mediaChanged() {
-	_ = m.step(Media{Streaming: m.streams.streaming(), NoMic: m.noMicrophone()})
+	_ = m.step(Media{NoMic: m.noMicrophone()})
 }
 
 // checkHealth tells the core whether the store answers and the network

@@ -13,25 +13,27 @@ import (
 	"github.com/cradle-monitor/cradle/media"
 )
 
-// streams is the monitor's media side: one capture (the hub), one shared
-// audio track and one shared video track that every listener's peer
-// connection sends, and pumps that feed the tracks while anyone streams.
-type streams struct {
+// sharedTracks is the monitor's media side: one capture (the hub), one
+// audio track and one video track that every session's peer connection
+// sends, and a pump per track that feeds it from the hub while the core
+// wants it (the Pumps effect). It counts nothing: the core counts the
+// sessions, the hub its subscribers. Not to be confused with a session
+// (one listener's peer connection, held by its connection's answerer).
+type sharedTracks struct {
 	hub    *media.Hub
 	engine *rtc.Engine
 	audio  *webrtc.TrackLocalStaticSample
 	video  *webrtc.TrackLocalStaticSample
 
 	mu      sync.Mutex
-	nAudio  int    // sessions receiving audio
-	nVideo  int    // sessions receiving video
-	stopA   func() // stops the audio pump
+	gen     uint64 // of the newest Pumps applied
+	stopA   func() // stops the audio pump; nil when it does not run
 	stopV   func() // stops the video pump
 	wg      sync.WaitGroup
 	onWrite atomic.Pointer[func(media.Sample)] // benchmark hook: every audio sample written
 }
 
-func newStreams(hub *media.Hub, engine *rtc.Engine, videoMime string) (*streams, error) {
+func newSharedTracks(hub *media.Hub, engine *rtc.Engine, videoMime string) (*sharedTracks, error) {
 	a, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "cradle")
 	if err != nil {
 		return nil, err
@@ -40,70 +42,54 @@ func newStreams(hub *media.Hub, engine *rtc.Engine, videoMime string) (*streams,
 	if err != nil {
 		return nil, err
 	}
-	return &streams{hub: hub, engine: engine, audio: a, video: v}, nil
+	return &sharedTracks{hub: hub, engine: engine, audio: a, video: v}, nil
 }
 
-// acquire counts a session in; the first audio (video) session starts
-// the audio (video) pump. It returns the tracks the session sends.
-func (s *streams) acquire(kind string) ([]webrtc.TrackLocal, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tracks := []webrtc.TrackLocal{s.audio}
-	if s.nAudio == 0 {
-		sub, err := s.hub.SubscribeAudio()
-		if err != nil {
-			return nil, err
-		}
-		s.stopA = s.pump(sub, s.audio, true)
-	}
-	s.nAudio++
+// tracks returns the tracks a session of kind sends.
+func (s *sharedTracks) tracks(kind string) []webrtc.TrackLocal {
 	if kind == control.StreamAudioVideo {
-		if s.nVideo == 0 {
-			sub, err := s.hub.SubscribeVideo()
-			if err != nil {
-				s.releaseLocked(control.StreamAudio)
-				return nil, err
-			}
-			s.stopV = s.pump(sub, s.video, false)
-		} else {
-			s.hub.RequestKeyFrame() // the newcomer needs a key frame
-		}
-		s.nVideo++
-		tracks = append(tracks, s.video)
+		return []webrtc.TrackLocal{s.audio, s.video}
 	}
-	return tracks, nil
+	return []webrtc.TrackLocal{s.audio}
 }
 
-func (s *streams) release(kind string) {
+// set starts and stops the pumps as p wants, unless a newer Pumps was
+// applied already (effects of different steps may be carried out out of
+// order). A pump that cannot start is an error; it is tried again at
+// the next Pumps that wants it.
+func (s *sharedTracks) set(p Pumps) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.releaseLocked(kind)
-}
-
-func (s *streams) releaseLocked(kind string) {
-	s.nAudio--
-	if s.nAudio == 0 && s.stopA != nil {
+	if p.Gen <= s.gen {
+		return nil
+	}
+	s.gen = p.Gen
+	var err error
+	if p.Audio && s.stopA == nil {
+		var sub *media.Subscription[media.Sample]
+		if sub, err = s.hub.SubscribeAudio(); err == nil {
+			s.stopA = s.pump(sub, s.audio, true)
+		}
+	}
+	if !p.Audio && s.stopA != nil {
 		s.stopA()
 		s.stopA = nil
 	}
-	if kind == control.StreamAudioVideo {
-		s.nVideo--
-		if s.nVideo == 0 && s.stopV != nil {
-			s.stopV()
-			s.stopV = nil
+	if p.Video && s.stopV == nil && err == nil {
+		var sub *media.Subscription[media.Sample]
+		if sub, err = s.hub.SubscribeVideo(); err == nil {
+			s.stopV = s.pump(sub, s.video, false)
 		}
 	}
-}
-
-// streaming reports the number of sessions receiving audio.
-func (s *streams) streaming() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nAudio
+	if !p.Video && s.stopV != nil {
+		s.stopV()
+		s.stopV = nil
+	}
+	return err
 }
 
 // pump writes a subscription's samples to a track until stopped.
-func (s *streams) pump(sub *media.Subscription[media.Sample], track *webrtc.TrackLocalStaticSample, audio bool) func() {
+func (s *sharedTracks) pump(sub *media.Subscription[media.Sample], track *webrtc.TrackLocalStaticSample, audio bool) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go func() {
@@ -127,7 +113,7 @@ func (s *streams) pump(sub *media.Subscription[media.Sample], track *webrtc.Trac
 	return cancel
 }
 
-func (s *streams) close() {
+func (s *sharedTracks) close() {
 	s.mu.Lock()
 	if s.stopA != nil {
 		s.stopA()
@@ -137,4 +123,44 @@ func (s *streams) close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// newAnswerer returns the answerer of p's sessions: pion's state changes
+// and candidates go to the core and the listener; neither reads the
+// store nor the network interfaces.
+func (m *Monitor) newAnswerer(p *peer) *rtc.Answerer {
+	ans := m.tracks.engine.NewAnswerer()
+	ans.OnCandidate = func(c control.WebRTCICE) { _ = p.conn.Send(m.ctx, c) }
+	ans.OnState = func(session string, st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed:
+			_ = m.step(StreamEnded{Conn: p.conn.ID(), Session: session, Reason: st.String()})
+		case webrtc.PeerConnectionStateConnected:
+			m.log.Info("stream connected", "conn", p.conn.ID(), "session", session)
+		}
+	}
+	return ans
+}
+
+// answer carries out an Answer: the shared tracks of its kind, answered
+// on the connection's answerer. A failure is stepped (AnswerFailed) and
+// answers the request.
+func (m *Monitor) answer(a Answer, pumpErr error) error {
+	p := m.peer(a.Conn)
+	if p == nil {
+		return control.Errorf(control.CodeGoingAway, "the connection closed")
+	}
+	err := pumpErr
+	if err != nil {
+		err = control.Errorf(control.CodeInternal, "capture: %v", err)
+	}
+	var sdp string
+	if err == nil {
+		sdp, err = p.ans.HandleOffer(a.Session, a.SDP, m.tracks.tracks(a.Kind))
+	}
+	if err != nil {
+		_ = m.step(AnswerFailed{Conn: a.Conn, Session: a.Session})
+		return err
+	}
+	return p.conn.Send(m.ctx, control.WebRTCAnswer{Session: a.Session, SDP: sdp})
 }

@@ -95,7 +95,7 @@ func TestFourListenersShareOneCapture(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !m.hub.Stats().AudioEncoding })
 	waitFor(t, func() bool { return !m.hub.Stats().MicOn }) // nobody connected: microphone off
-	if n := m.streams.engine.Sessions(); n != 0 {
+	if n := m.tracks.engine.Sessions(); n != 0 {
 		t.Fatalf("%d peer connections left after every listener stopped", n)
 	}
 }
@@ -155,11 +155,11 @@ func TestStreamRequestErrors(t *testing.T) {
 			}
 		}
 	}
-	if n := m.streams.engine.Sessions(); n > 2 || answers > 2 {
+	if n := m.tracks.engine.Sessions(); n > 2 || answers > 2 {
 		t.Fatalf("flood left %d peer connections (%d answers), want at most 2", n, answers)
 	}
 	conn.Close(control.CodeNone, "")
-	waitFor(t, func() bool { return m.streams.engine.Sessions() == 0 })
+	waitFor(t, func() bool { return m.tracks.engine.Sessions() == 0 })
 	waitFor(t, func() bool { return !m.hub.Stats().AudioEncoding })
 }
 
@@ -173,7 +173,7 @@ func TestUntrustedOfferRefused(t *testing.T) {
 	if !errors.Is(conn.Err(), control.ErrUntrusted) {
 		t.Fatalf("closed with %v", conn.Err())
 	}
-	if m.streams.engine.Sessions() != 0 {
+	if m.tracks.engine.Sessions() != 0 {
 		t.Fatal("an untrusted offer created a peer connection")
 	}
 }
