@@ -47,6 +47,8 @@ func TestGateLoopback(t *testing.T) {
 		{"foreign origin", "POST", "/api/monitors/NOSUCH1/ack", "{}", []string{"Origin", "http://evil.example"}, http.StatusForbidden},
 		{"cross-site fetch", "POST", "/api/monitors/NOSUCH1/ack", "{}", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
 		{"foreign origin, events", "GET", "/api/events", "", []string{"Origin", "http://evil.example"}, http.StatusForbidden},
+		{"cross-site audio stream (an <audio src> elsewhere)", "GET", "/api/monitors/NOSUCH1/audio.ogg", "", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"cross-site read", "GET", "/api/monitors", "", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
 		{"form post", "POST", "/api/monitors/NOSUCH1/ack", "{}", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType},
 		{"state change by GET is not served", "GET", "/api/pair", "", nil, http.StatusNotFound},
 		{"state change by PUT", "PUT", "/api/monitors/NOSUCH1/ack", "{}", []string{"Content-Type", "application/json"}, http.StatusMethodNotAllowed},

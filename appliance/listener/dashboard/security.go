@@ -57,7 +57,9 @@ func (g *gate) guard(next http.Handler) http.Handler {
 			return
 		}
 		state := r.Method != http.MethodGet && r.Method != http.MethodHead
-		if (state || r.URL.Path == "/api/events") && !g.originOK(r) {
+		// Every API call, GETs included: a page elsewhere must not even make
+		// the listener stream (an <audio src> of audio.ogg) or read its state.
+		if (state || strings.HasPrefix(r.URL.Path, "/api/")) && !g.originOK(r) {
 			writeProblem(w, probForbidden)
 			return
 		}

@@ -101,7 +101,7 @@ function onEvent(ev) {
       break;
     }
     case 'snapshot':
-      state.monitors = new Map(ev.monitors.map((m) => [m.id, m]));
+      state.monitors = new Map((ev.monitors || []).map((m) => [m.id, m]));
       syncCards();
       break;
     case 'presence':
@@ -286,16 +286,6 @@ async function startListening(id, video) {
   }
 }
 
-function waitICE(pc, ms) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
-    });
-  });
-}
-
 async function startWebRTC(id, l) {
   const card = cardOf(id);
   const player = card.querySelector('audio[data-role="player"]');
@@ -324,7 +314,9 @@ async function startWebRTC(id, l) {
   };
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
-  await waitICE(pc, 2000);
+  // No wait for ICE gathering: the relay answers with its own host
+  // candidates and learns the browser's address from its connectivity
+  // checks (peer-reflexive), the way browsers hide their addresses anyway.
   const res = await api('POST', `/api/monitors/${encodeURIComponent(id)}/offer`, { tab: state.tab, sdp: pc.localDescription.sdp, video: l.video });
   if (state.listening.get(id) !== l) return;
   await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
