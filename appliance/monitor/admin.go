@@ -98,8 +98,8 @@ func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Du
 
 // Status reports the monitor's state and its live connections.
 func (m *Monitor) Status() Status {
+	ws := m.window()
 	m.mu.Lock()
-	ws := m.core.Window()
 	conns := make([]ConnectionInfo, 0, len(m.peers))
 	for _, p := range m.peers {
 		c := p.conn

@@ -48,16 +48,17 @@ type Monitor struct {
 	adv    *discovery.Advertiser
 	now    func() time.Time
 
-	mu    sync.Mutex
-	core  *Core            // the decisions; see core.go
+	core  *Core      // the decisions (core.go): touched only on owner
+	owner *coreOwner // the one goroutine that steps and reads core
+	parts *parts     // every other goroutine the monitor starts
+	ctx   context.Context
+
+	mu    sync.Mutex       // guards peers and each peer's pake; never the core
 	peers map[uint64]*peer // the live connections the core knows
 	wake  chan struct{}    // pokes the window ticker after its deadline moved
 	fatal chan error       // a failure the daemon cannot recover from
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	once sync.Once
 }
 
 // peer is one live connection. pake is guarded by Monitor.mu.
@@ -101,6 +102,9 @@ func Open(cfg Config) (*Monitor, error) {
 		Window: limits, LifetimeFailures: m.st.State().Pairing.LifetimeFailures, LED: cfg.Device != nil,
 		MaxStreamsPerConn: cfg.RTC.MaxSessionsPerConn, MaxStreams: cfg.RTC.MaxSessions,
 	})
+	m.owner = startCoreOwner()
+	m.parts = newParts(m.fail)
+	m.ctx = m.parts.ctx
 	if m.st.State().Pairing.Open {
 		// The daemon stopped with the window open: it is closed now.
 		if _, err := m.st.Append(context.Background(), store.PairingWindowClosed{Reason: store.CloseTimeout}); err != nil {
@@ -141,18 +145,15 @@ func Open(cfg Config) (*Monitor, error) {
 	if m.adm, err = admin.Listen(cfg.AdminSocket, adminBackend{m}, m.log); err != nil {
 		return nil, err
 	}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
 	sub := m.st.Subscribe(m.st.State().Seq)
-	m.wg.Add(3)
 	if cfg.Device != nil {
-		m.wg.Add(2)
-		go m.buttons()
-		go m.watchHealth()
+		m.parts.Go(m.serveButtons)
+		m.parts.Go(m.serveHealth)
 	}
 	m.checkHealth()
-	go m.acceptLoop()
-	go m.followStore(sub)
-	go m.tickWindow()
+	m.parts.Go(m.serveAccept)
+	m.parts.Go(func(ctx context.Context) error { return m.serveStore(ctx, sub) })
+	m.parts.Go(m.serveTicks)
 	ok = true
 	if cfg.PairWhenNew {
 		m.pairWhenNew(limits.MaxOpen)
@@ -268,19 +269,24 @@ func (m *Monitor) Healthy() error {
 // the store. It is idempotent.
 func (m *Monitor) Close() error {
 	m.once.Do(func() {
-		if m.cancel != nil {
-			m.cancel()
-		}
+		m.parts.cancel()
 		if m.srv != nil {
 			m.srv.Close() // closes every conn with going_away; their loops end
 		}
-		m.wg.Wait()
 		m.closeResources()
 	})
 	return nil
 }
 
+// closeResources stops the parts (their last steps recorded: the core's
+// owner outlives them), then the owner, then the rest.
 func (m *Monitor) closeResources() {
+	if m.parts != nil {
+		m.parts.stop()
+	}
+	if m.owner != nil {
+		m.owner.stop()
+	}
 	if m.adm != nil {
 		m.adm.Close()
 	}
@@ -303,35 +309,44 @@ func (m *Monitor) closeResources() {
 	}
 }
 
-func (m *Monitor) acceptLoop() {
-	defer m.wg.Done()
+// serveAccept takes connections from the transport, asks the core's
+// gate, and starts serve for each one admitted. An Accept failure while
+// the monitor runs is fatal.
+func (m *Monitor) serveAccept(ctx context.Context) error {
 	for {
-		c, hello, err := m.srv.Accept(m.ctx)
+		c, hello, err := m.srv.Accept(ctx)
 		if err != nil {
-			if m.ctx.Err() == nil {
-				m.fail(fmt.Errorf("monitor: accepting connections stopped: %w", err))
-			}
-			return
+			return fmt.Errorf("monitor: accepting connections stopped: %w", err)
 		}
 		p := &peer{conn: c, hello: hello, since: m.now()}
-		m.mu.Lock()
-		eff, _ := m.core.Step(ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()})
+		p.ans = m.newAnswerer(p)
+		var eff []Effect
+		ev := ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()}
+		err = m.owner.run(func() {
+			// With the step, on the owner: no other step's effects can
+			// miss the new peer.
+			eff, _ = m.core.Step(ev)
+			if _, refused := first(eff).(Close); !refused {
+				m.mu.Lock()
+				m.peers[c.ID()] = p
+				m.mu.Unlock()
+			}
+		})
 		refusal, refused := first(eff).(Close)
-		if !refused {
-			p.ans = m.newAnswerer(p)
-			m.peers[c.ID()] = p
-		}
-		m.mu.Unlock()
-		if refused {
-			m.log.Warn("too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
-			c.Close(refusal.Code, refusal.Reason)
+		if err != nil || refused {
+			p.ans.Close()
+			if refused {
+				m.log.Warn("too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
+				c.Close(refusal.Code, refusal.Reason)
+			} else {
+				c.Close(control.CodeGoingAway, "")
+			}
 			continue
 		}
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		m.parts.Go(func(context.Context) error {
 			m.serve(p, eff)
-		}()
+			return nil
+		})
 	}
 }
 
@@ -351,10 +366,7 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 	defer func() {
 		p.ans.Close() // its sessions end; the core forgets them at ConnClosed
 		err := c.Err()
-		m.mu.Lock()
-		eff, _ := m.core.Step(ConnClosed{At: m.now(), Conn: c.ID(), Err: err})
-		m.mu.Unlock()
-		_ = m.do(eff)
+		_ = m.step(ConnClosed{At: m.now(), Conn: c.ID(), Err: err})
 		m.mu.Lock()
 		delete(m.peers, c.ID())
 		m.mu.Unlock()

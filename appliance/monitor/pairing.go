@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/appliance/pairing/pake"
 	"github.com/cradle-monitor/cradle/store"
 )
@@ -64,12 +65,14 @@ func (m *Monitor) pairConfirm(p *peer, msg control.PairConfirm) error {
 	return nil
 }
 
-// step feeds the core one event and carries out its effects. The core is
-// guarded by mu; the effects run without it.
+// step feeds the core one event, on its owner, and carries out its
+// effects here, in order.
 func (m *Monitor) step(ev Event) error {
-	m.mu.Lock()
-	eff, err := m.core.Step(ev)
-	m.mu.Unlock()
+	var eff []Effect
+	var err error
+	if oerr := m.owner.run(func() { eff, err = m.core.Step(ev) }); oerr != nil {
+		return control.Errorf(control.CodeGoingAway, "%v", oerr)
+	}
 	if ferr := m.do(eff); ferr != nil {
 		return ferr
 	}
@@ -184,31 +187,38 @@ func (m *Monitor) OpenPairing(d time.Duration) (time.Time, error) {
 	if err := m.step(OpenPairing{At: m.now(), D: d}); err != nil {
 		return time.Time{}, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.core.Window().Until, nil
+	return m.window().Until, nil
+}
+
+// window reads the pairing window's state from the core.
+func (m *Monitor) window() pairing.WindowStatus {
+	var ws pairing.WindowStatus
+	_ = m.owner.run(func() { ws = m.core.Window() })
+	return ws
 }
 
 // ClosePairing closes the pairing window by hand.
 func (m *Monitor) ClosePairing() { _ = m.step(ClosePairing{At: m.now()}) }
 
-// tickWindow drives the window's timeouts.
-func (m *Monitor) tickWindow() {
-	defer m.wg.Done()
+// serveTicks drives the window's timeouts: a Tick at the core's next
+// deadline, read again after every step (poke).
+func (m *Monitor) serveTicks(ctx context.Context) error {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		m.mu.Lock()
-		next, ok := m.core.NextDeadline()
-		m.mu.Unlock()
+		var next time.Time
+		var ok bool
+		if err := m.owner.run(func() { next, ok = m.core.NextDeadline() }); err != nil {
+			return nil
+		}
 		d := time.Hour
 		if ok {
 			d = max(next.Sub(m.now()), time.Millisecond)
 		}
 		t.Reset(d)
 		select {
-		case <-m.ctx.Done():
-			return
+		case <-ctx.Done():
+			return nil
 		case <-m.wake:
 		case <-t.C:
 			_ = m.step(Tick{At: m.now()})
@@ -216,15 +226,14 @@ func (m *Monitor) tickWindow() {
 	}
 }
 
-// followStore hands the log's events to the core (trust changes reach
+// serveStore hands the log's events to the core (trust changes reach
 // live connections).
-func (m *Monitor) followStore(sub *store.Subscription) {
-	defer m.wg.Done()
+func (m *Monitor) serveStore(ctx context.Context, sub *store.Subscription) error {
 	defer sub.Close()
 	for {
-		ev, err := sub.Next(m.ctx)
+		ev, err := sub.Next(ctx)
 		if err != nil {
-			return
+			return nil
 		}
 		_ = m.step(StoreAppended{At: m.now(), Payload: ev.Payload})
 	}

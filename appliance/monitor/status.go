@@ -70,37 +70,36 @@ func (m *Monitor) startStatus(p *peer) {
 		}
 		interval := m.hub.Config().LevelInterval
 		w := newLevelWatch(interval, m.noMicrophone(), m.now())
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		sendTimeout := m.cfg.Heartbeat.WithDefaults().Interval
+		m.parts.Go(func(ctx context.Context) error {
 			defer sub.Close()
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
 				select {
 				case <-p.conn.Done():
-					return
-				case <-m.ctx.Done():
-					return
+					return nil
+				case <-ctx.Done():
+					return nil
 				case lvl, ok := <-sub.C():
 					if !ok {
-						return
+						return nil
 					}
 					w.level(lvl, m.now())
 				case <-tick.C:
 					st := w.status(m.now())
-					m.mu.Lock()
-					st = m.core.Status(st)
-					m.mu.Unlock()
-					ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Heartbeat.WithDefaults().Interval)
-					err := p.conn.Send(ctx, st)
+					if err := m.owner.run(func() { st = m.core.Status(st) }); err != nil {
+						return nil
+					}
+					sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+					err := p.conn.Send(sctx, st)
 					cancel()
 					if err != nil && p.conn.Err() != nil {
-						return
+						return nil
 					}
 				}
 			}
-		}()
+		})
 	})
 }
 
@@ -142,33 +141,31 @@ func hasNetwork() bool {
 	return false
 }
 
-// watchHealth checks the health every few seconds, for the faults that
+// serveHealth checks the health every few seconds, for the faults that
 // arrive without an event (network gone, store failing).
-func (m *Monitor) watchHealth() {
-	defer m.wg.Done()
+func (m *Monitor) serveHealth(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		select {
-		case <-m.ctx.Done():
-			return
+		case <-ctx.Done():
+			return nil
 		case <-t.C:
 			m.checkHealth()
 		}
 	}
 }
 
-// buttons turns button presses into actions: a short press opens the
-// pairing window, a long press is a factory reset.
-func (m *Monitor) buttons() {
-	defer m.wg.Done()
+// serveButtons turns button presses into actions: a short press opens
+// the pairing window, a long press is a factory reset.
+func (m *Monitor) serveButtons(ctx context.Context) error {
 	for {
 		select {
-		case <-m.ctx.Done():
-			return
+		case <-ctx.Done():
+			return nil
 		case ev, ok := <-m.cfg.Device.Events():
 			if !ok {
-				return
+				return nil
 			}
 			if ev == hw.LongPress {
 				m.log.Warn("button: factory reset")
