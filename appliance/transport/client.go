@@ -28,6 +28,9 @@ import (
 // *control.Error from the monitor, or ctx.Err() when ctx is cancelled.
 func Dial(ctx context.Context, addr string, id *identity.Identity, pin identity.Fingerprint,
 	hello control.Hello, cfg Config) (*Conn, control.HelloAck, error) {
+	if cfg.HelloTimeout == 0 {
+		cfg.HelloTimeout = DefaultHelloAckTimeout
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, control.HelloAck{}, err

@@ -17,10 +17,40 @@ const ALPN = "cradle/1"
 // Defaults for zero Config fields.
 const (
 	DefaultHandshakeTimeout = 5 * time.Second
-	DefaultHelloTimeout     = 5 * time.Second
-	DefaultSendQueue        = 64
-	DefaultRecvQueue        = 64
-	DefaultMaxUnknown       = 3
+	// DefaultHelloTimeout is the server's: the timer starts once the QUIC
+	// handshake completed, and a listener sends its Hello at once, so it
+	// needs one round trip plus a retransmission or two (a slow Wi-Fi's
+	// 300 ms RTT and a first PTO of about 1 s fit), not 5 s of a
+	// stranger's memory.
+	DefaultHelloTimeout = 2 * time.Second
+	// DefaultHelloAckTimeout is how long Dial waits for the HelloAck when
+	// HelloTimeout is zero: the monitor's application answers it, on a
+	// Pi that may be busy.
+	DefaultHelloAckTimeout = 5 * time.Second
+	DefaultSendQueue       = 64
+	DefaultRecvQueue       = 64
+	DefaultMaxUnknown      = 3
+	// DefaultMaxPending is the default cap on connections that are
+	// handshaking or have not sent their Hello yet. A home has a few
+	// listeners; 32 admits a whole household reconnecting at once after
+	// the monitor restarts, and bounds what strangers can hold to 32
+	// connections (about 4 MB with the small windows below).
+	DefaultMaxPending = 32
+)
+
+// The server's QUIC receive windows. The control channel carries frames
+// of at most control.MaxFrame (64 KiB), and in practice SDP of a few KiB
+// and messages of a few hundred bytes: a 16 KiB stream window holds an
+// SDP offer in one flight, and the window may grow to 64 KiB for a peer
+// that sends large frames quickly. There is one stream, so the connection
+// windows only add room for QUIC's own accounting. quic-go's defaults
+// (512 KiB growing to 6 MiB per stream, 768 KiB to 15 MiB per connection)
+// let every stranger's connection make the monitor buffer megabytes.
+const (
+	serverStreamWindow    = 16 << 10
+	serverMaxStreamWindow = 64 << 10
+	serverConnWindow      = 24 << 10
+	serverMaxConnWindow   = 96 << 10
 )
 
 // Config tunes a Server or a dialled Conn. Zero values mean the defaults.
@@ -28,8 +58,9 @@ type Config struct {
 	// HandshakeTimeout bounds the QUIC/TLS handshake (QUIC's handshake
 	// idle timeout: quic-go gives up after twice this without completion).
 	HandshakeTimeout time.Duration
-	// HelloTimeout is how long a server waits for a new connection's Hello,
-	// and how long Dial waits for the HelloAck.
+	// HelloTimeout is how long a server waits for a new connection's Hello
+	// (default DefaultHelloTimeout), and how long Dial waits for the
+	// HelloAck (default DefaultHelloAckTimeout).
 	HelloTimeout time.Duration
 	// Heartbeat sets the ping interval and how many missed intervals mean
 	// the peer is gone. QUIC's idle timeout and keep-alive derive from it.
@@ -43,6 +74,13 @@ type Config struct {
 	// connection with unknown_message; the ones before it are answered
 	// with an error message.
 	MaxUnknown int
+	// MaxPending caps a server's connections that are handshaking or
+	// have not sent their Hello: a new connection beyond it is refused at
+	// once with QUIC's CONNECTION_REFUSED, and from half of it on, new
+	// connections must first prove their address (a QUIC Retry). The
+	// count includes trusted listeners (trust is known only after the
+	// handshake). Dial ignores it.
+	MaxPending int
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -64,6 +102,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxUnknown == 0 {
 		c.MaxUnknown = DefaultMaxUnknown
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -87,6 +128,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative receive queue %d", ErrBadConfig, c.RecvQueue)
 	case c.MaxUnknown < 0:
 		return fmt.Errorf("%w: negative max unknown %d", ErrBadConfig, c.MaxUnknown)
+	case c.MaxPending < 0:
+		return fmt.Errorf("%w: negative max pending %d", ErrBadConfig, c.MaxPending)
 	}
 	if err := c.Heartbeat.Validate(); err != nil {
 		return fmt.Errorf("%w: heartbeat: %w", ErrBadConfig, err)
@@ -96,7 +139,9 @@ func (c Config) Validate() error {
 
 // quicConfig derives quic-go's settings: the heartbeat, not QUIC's idle
 // timer, must be the first to notice a dead peer. The server takes one
-// bidirectional stream (the control stream); the client takes none.
+// bidirectional stream (the control stream); the client takes none. The
+// server's receive windows are small (see serverStreamWindow); the
+// client keeps quic-go's, since it pinned the monitor it talks to.
 func (c Config) quicConfig(server bool) *quic.Config {
 	qc := &quic.Config{
 		HandshakeIdleTimeout:  c.HandshakeTimeout,
@@ -107,6 +152,10 @@ func (c Config) quicConfig(server bool) *quic.Config {
 	}
 	if server {
 		qc.MaxIncomingStreams = 1
+		qc.InitialStreamReceiveWindow = serverStreamWindow
+		qc.MaxStreamReceiveWindow = serverMaxStreamWindow
+		qc.InitialConnectionReceiveWindow = serverConnWindow
+		qc.MaxConnectionReceiveWindow = serverMaxConnWindow
 	}
 	return qc
 }

@@ -25,7 +25,7 @@ const (
 	writeBatch = 32 << 10
 	// readBuffer is the reader's buffer in front of the QUIC stream; larger
 	// frames are read straight into their own slice.
-	readBuffer = 8 << 10
+	readBuffer = 4 << 10
 	// flushTimeout bounds the writer's last write when a connection closes.
 	flushTimeout = 200 * time.Millisecond
 	// CloseLinger bounds how long a close waits, after its error or bye
@@ -65,6 +65,7 @@ type Conn struct {
 	ackOnce   sync.Once
 	onHello   func(*Conn) bool // server: hand the conn to Accept; false if closing
 	onClose   func(*Conn)      // server: forget the conn
+	admitted  func()           // server: the Hello arrived (frees its pending slot); may be nil
 	release   func()           // client: close the QUIC transport and socket
 
 	sendq chan []byte // encoded frames
@@ -376,7 +377,7 @@ func (e *eofReader) Read(p []byte) (int, error) {
 func (c *Conn) readFrames(r io.Reader) {
 	in := newInbound(c.server, c.cfg.MaxUnknown)
 	for {
-		b, err := control.ReadFrame(r, control.MaxFrame)
+		b, err := readFrame(r, in.maxFrame(c.trusted.Load()))
 		if err != nil {
 			c.readFailed(in, err)
 			return
@@ -395,6 +396,9 @@ func (c *Conn) readFrames(r io.Reader) {
 				return
 			}
 		case hello:
+			if c.admitted != nil {
+				c.admitted() // no longer counts against Config.MaxPending
+			}
 			c.hello = a.msg.(control.Hello)
 			close(c.helloSeen)
 			if !c.onHello(c) {

@@ -18,9 +18,17 @@
 // is queued. Both sides then ping on the presence interval; pings and pongs
 // stay inside Conn, and a peer silent for Misses intervals is closed with
 // idle_timeout. A peer that breaks the protocol (a frame over
-// control.MaxFrame, bytes that do not decode, MaxUnknown messages of
+// control.MaxFrame, or over UntrustedMaxFrame before its hello and while
+// it is untrusted; bytes that do not decode, MaxUnknown messages of
 // unknown type, a message out of order) gets an error message and a QUIC
 // close with the matching code (control.Code.QUIC()).
+//
+// A stranger's cost is bounded: a server refuses new connections at once
+// (QUIC CONNECTION_REFUSED) while Config.MaxPending others are handshaking
+// or waiting for their hello, asks for address validation (a QUIC Retry)
+// from half of it on, gives a hello DefaultHelloTimeout, reads a frame into
+// a buffer that grows with the bytes received, and keeps QUIC receive
+// windows of tens of KiB. docs/PROTOCOL.md section 2.1 lists these limits.
 //
 // Every close but a heartbeat timeout delivers its reason: the closing side
 // sends its bye or error message, ends its stream, waits (at most

@@ -47,6 +47,16 @@ func newInbound(server bool, maxUnknown int) *inbound {
 	return &inbound{server: server, maxUnknown: maxUnknown, helloDone: !server}
 }
 
+// maxFrame is the largest frame payload to read next: UntrustedMaxFrame on
+// a server until the Hello arrived and while the peer is not trusted,
+// control.MaxFrame otherwise.
+func (in *inbound) maxFrame(trusted bool) int {
+	if in.server && (!in.helloDone || !trusted) {
+		return UntrustedMaxFrame
+	}
+	return control.MaxFrame
+}
+
 // frame judges one frame payload. trusted is the server's current view of
 // the peer (ignored on a client).
 func (in *inbound) frame(b []byte, trusted bool) action {

@@ -177,9 +177,12 @@ func FuzzInbound(f *testing.F) {
 			in := newInbound(server, 3)
 			r := bytes.NewReader(data)
 			for {
-				b, err := control.ReadFrame(r, control.MaxFrame)
+				b, err := readFrame(r, in.maxFrame(trusted))
 				if err != nil {
 					break
+				}
+				if server && (!in.helloDone || !trusted) && len(b) > UntrustedMaxFrame {
+					t.Fatalf("read a %d-byte frame from an untrusted client", len(b))
 				}
 				wasHello := in.helloDone
 				a := in.frame(b, trusted)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -38,6 +39,10 @@ type Server struct {
 	closed bool
 	conns  map[uint64]*Conn
 
+	pending  atomic.Int64 // connections handshaking or waiting for their Hello
+	refused  atomic.Int64 // connections refused because pending was at MaxPending
+	verified atomic.Int64 // connections that came through a Retry (address validated)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -63,25 +68,21 @@ func Listen(addr string, id *identity.Identity, gate Gate, cfg Config) (*Server,
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
 	}
-	tr := &quic.Transport{Conn: udp}
-	ln, err := tr.Listen(id.ServerTLS(nil, ALPN), cfg.quicConfig(true))
-	if err != nil {
-		tr.Close()
-		udp.Close()
-		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		udp:      udp,
-		tr:       tr,
-		ln:       ln,
 		gate:     gate,
 		cfg:      cfg,
-		ctx:      ctx,
-		cancel:   cancel,
 		accepted: make(chan *Conn),
 		conns:    make(map[uint64]*Conn),
 	}
+	s.tr = &quic.Transport{Conn: udp, ConnContext: s.admit, VerifySourceAddress: s.mustRetry}
+	s.ln, err = s.tr.Listen(id.ServerTLS(nil, ALPN), cfg.quicConfig(true))
+	if err != nil {
+		s.tr.Close()
+		udp.Close()
+		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.acceptLoop()
 	cfg.Logger.Info("control server listening", "addr", s.Addr().String(), "fingerprint", id.Fingerprint)
@@ -197,6 +198,9 @@ func (s *Server) serve(qc *quic.Conn) {
 	}
 
 	c := newConn(qc, st, fp, true, s.cfg)
+	if sl, ok := qc.Context().Value(slotKey{}).(*slot); ok {
+		c.admitted = sl.release
+	}
 	c.trusted.Store(trusted)
 	c.deadline = helloBy
 	c.onHello = s.handOff
@@ -232,4 +236,55 @@ func (s *Server) forget(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
 	s.mu.Unlock()
+}
+
+// errTooMany refuses a connection beyond Config.MaxPending.
+var errTooMany = errors.New("transport: too many connections handshaking or waiting for hello")
+
+// slotKey is the context key of a connection's pending slot.
+type slotKey struct{}
+
+// slot is one connection's place in the pending count: taken when its
+// first packet arrives, given back when its Hello arrives or it closes,
+// whichever is first.
+type slot struct {
+	s    *Server
+	once sync.Once
+}
+
+func (sl *slot) release() { sl.once.Do(func() { sl.s.pending.Add(-1) }) }
+
+// admit is quic-go's ConnContext, called for each new connection attempt
+// before any state is kept for it: beyond MaxPending connections that are
+// handshaking or have not sent Hello, it refuses the new one at once
+// (quic-go answers CONNECTION_REFUSED, which Dial reports as a going_away
+// "busy or restarting" error, and a listener retries with backoff).
+func (s *Server) admit(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
+	if ci.AddrVerified {
+		s.verified.Add(1)
+	}
+	if s.pending.Add(1) > int64(s.cfg.MaxPending) {
+		s.pending.Add(-1)
+		if n := s.refused.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th, ... refusal
+			s.cfg.Logger.Warn("refusing connections: too many handshaking or waiting for hello",
+				"max_pending", s.cfg.MaxPending, "refused", n, "remote", ci.RemoteAddr.String())
+		}
+		return nil, errTooMany
+	}
+	sl := &slot{s: s}
+	context.AfterFunc(ctx, sl.release) // the handshake failed or the connection closed
+	return context.WithValue(ctx, slotKey{}, sl), nil
+}
+
+// mustRetry is quic-go's VerifySourceAddress: once half of MaxPending is
+// taken, a new connection must first echo a Retry token, which costs a
+// spoofed source address its attempt and a real one a round trip.
+func (s *Server) mustRetry(net.Addr) bool {
+	return s.pending.Load() >= int64(max(s.cfg.MaxPending/2, 1))
+}
+
+// Pending is the number of connections handshaking or waiting for their
+// Hello; Refused is how many were refused because it was at MaxPending.
+func (s *Server) Pending() (pending, refused int64) {
+	return s.pending.Load(), s.refused.Load()
 }

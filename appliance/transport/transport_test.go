@@ -265,6 +265,7 @@ func TestBadFrames(t *testing.T) {
 		want      control.Code
 	}{
 		{"oversized first", false, header(control.MaxFrame + 1), false, control.CodeFrameTooLarge},
+		{"over the untrusted limit first", false, header(UntrustedMaxFrame + 1), false, control.CodeFrameTooLarge},
 		{"oversized", true, header(control.MaxFrame + 1), false, control.CodeFrameTooLarge},
 		{"huge length", true, header(0xffffffff), false, control.CodeFrameTooLarge},
 		{"truncated body", true, append(header(100), "0123456789"...), true, control.CodeMalformedFrame},
@@ -531,6 +532,7 @@ func TestConcurrentConnections(t *testing.T) {
 	// machine: generous timeouts, this test is not about timing.
 	cfg := testConfig(t)
 	cfg.HandshakeTimeout, cfg.HelloTimeout, cfg.Heartbeat.Misses = 10*time.Second, 10*time.Second, 10
+	cfg.MaxPending = n // all at once: this test is not about the cap (TestMaxPending is)
 	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
 	ctx := testCtx(t)
 

@@ -14,7 +14,7 @@ import (
 )
 
 // TestFrameVectors runs docs/conformance/frames.json, the vectors published
-// for other implementations, through this package's reader: ReadFrame and
+// for other implementations, through this package's reader: readFrame and
 // the inbound verdicts, as a monitor's connection applies them.
 func TestFrameVectors(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "conformance", "frames.json"))
@@ -60,7 +60,7 @@ func TestFrameVectors(t *testing.T) {
 				}
 				var a action
 				r := io.Reader(bytes.NewReader(raw))
-				p, err := control.ReadFrame(r, control.MaxFrame)
+				p, err := readFrame(r, in.maxFrame(trusted))
 				switch {
 				case err == nil:
 					a = in.frame(p, trusted)
