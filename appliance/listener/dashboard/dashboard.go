@@ -110,7 +110,7 @@ func Serve(ctx context.Context, opt Options) error {
 		opt.Ogg = webrelay.ServeOgg
 	}
 	if opt.MonitorInfo == nil {
-		opt.MonitorInfo = func(ctx context.Context, sess *listener.Session) (any, error) { return sess.MonitorInfo(ctx) }
+		opt.MonitorInfo = sessionInfo
 	}
 	s, err := newServer(opt, ln.Addr().(*net.TCPAddr), loopback)
 	if err != nil {
@@ -653,6 +653,11 @@ func (s *server) forget(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hub.remove(id)
 	writeJSON(w, http.StatusOK, map[string]bool{"forgotten": true})
+}
+
+// sessionInfo asks the monitor over the control channel (info_request).
+func sessionInfo(ctx context.Context, sess *listener.Session) (any, error) {
+	return sess.MonitorInfo(ctx)
 }
 
 // info serves the card's "Monitor details" through Options.MonitorInfo.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -538,3 +539,28 @@ func (f *fakeRelay) Answer(ctx context.Context, sess *listener.Session, offer st
 }
 
 func (f *fakeRelay) Close() error { return nil }
+
+// TestMonitorInfo: the card's "Monitor details" come from the monitor
+// over the control channel: its port and this listener's connection.
+func TestMonitorInfo(t *testing.T) {
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	ts := startServer(t, Options{Listener: l, MonitorInfo: sessionInfo}, true)
+	s := ts.events(t)
+	s.until(10*time.Second, "online", func(ev event) bool {
+		if ev.Type == "snapshot" && len(ev.Monitors) == 1 {
+			return ev.Monitors[0].Presence == "online"
+		}
+		return ev.Type == "presence" && ev.Monitor == m.DeviceID && ev.Presence == "online"
+	})
+	resp := ts.request(t, "GET", "/api/monitors/"+m.DeviceID+"/info", "")
+	defer resp.Body.Close()
+	var info control.Info
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("info: %d %v", resp.StatusCode, err)
+	}
+	if info.Port != mon.Addr().Port || len(info.Connections) != 1 || !info.Connections[0].You || !info.Connections[0].Trusted {
+		t.Fatalf("info %+v, want port %d and this trusted listener's connection", info, mon.Addr().Port)
+	}
+}
