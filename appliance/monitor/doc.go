@@ -21,7 +21,11 @@
 // of an event carries out the effects it gets back, in order, outside the
 // owner (a Pumps effect carries a generation so that pumps set from two
 // goroutines end as the core last asked). mu guards only the peer table
-// and each peer's PAKE session, never the core.
+// and each peer's PAKE session, never the core. The shell reaches the
+// transport and the store through narrow interfaces (connection, an
+// accept function, eventLog), so shell_test.go runs the real shell on
+// recording fakes of a connection, the store and the device, without a
+// socket.
 //
 // Two things are called streams, and are named apart: a session is one
 // listener's WebRTC peer connection (the core counts them per connection

@@ -20,6 +20,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/appliance/pairing/pake"
+	"github.com/cradle-monitor/cradle/appliance/presence"
 	"github.com/cradle-monitor/cradle/appliance/rtc"
 	"github.com/cradle-monitor/cradle/appliance/transport"
 	"github.com/cradle-monitor/cradle/media"
@@ -53,6 +54,11 @@ type Monitor struct {
 	parts *parts     // every other goroutine the monitor starts
 	ctx   context.Context
 
+	// What the shell's loops and effects use of the transport and the
+	// store: the real ones in Open, recording fakes in shell_test.go.
+	accept func(context.Context) (connection, control.Hello, error)
+	events eventLog
+
 	mu    sync.Mutex       // guards peers and each peer's pake; never the core
 	peers map[uint64]*peer // the live connections the core knows
 	wake  chan struct{}    // pokes the window ticker after its deadline moved
@@ -61,9 +67,34 @@ type Monitor struct {
 	once sync.Once
 }
 
+// connection is what the shell uses of a control connection
+// (*transport.Conn; a recording fake in shell_test.go).
+type connection interface {
+	ID() uint64
+	Peer() identity.Fingerprint
+	RemoteAddr() net.Addr
+	Trusted() bool
+	SetTrusted(bool)
+	Exporter() ([]byte, error)
+	Stats() presence.Stats
+	Done() <-chan struct{}
+	Err() error
+	Send(context.Context, control.Message) error
+	Recv(context.Context) (control.Message, error)
+	Close(control.Code, string) error
+}
+
+var _ connection = (*transport.Conn)(nil)
+
+// eventLog is what the effects use of the store (*store.Store).
+type eventLog interface {
+	Append(context.Context, ...store.Payload) (uint64, error)
+	Compact(keepConnections int) (int, error)
+}
+
 // peer is one live connection. pake is guarded by Monitor.mu.
 type peer struct {
-	conn   *transport.Conn
+	conn   connection
 	ans    *rtc.Answerer // its sessions (peer connections)
 	status sync.Once     // starts the status pump once the peer is trusted
 	hello  control.Hello
@@ -136,6 +167,14 @@ func Open(cfg Config) (*Monitor, error) {
 	}
 	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log}); err != nil {
 		return nil, fmt.Errorf("monitor: cannot serve the control channel on %s: %w (is another cradled running?)", cfg.Listen, err)
+	}
+	m.events = m.st
+	m.accept = func(ctx context.Context) (connection, control.Hello, error) {
+		c, hello, err := m.srv.Accept(ctx)
+		if err != nil {
+			return nil, hello, err
+		}
+		return c, hello, nil
 	}
 	if cfg.Advertise {
 		if err := m.advertise(); err != nil {
@@ -314,7 +353,7 @@ func (m *Monitor) closeResources() {
 // the monitor runs is fatal.
 func (m *Monitor) serveAccept(ctx context.Context) error {
 	for {
-		c, hello, err := m.srv.Accept(ctx)
+		c, hello, err := m.accept(ctx)
 		if err != nil {
 			return fmt.Errorf("monitor: accepting connections stopped: %w", err)
 		}

@@ -109,7 +109,7 @@ func (m *Monitor) do(effects []Effect) error {
 				p.conn.Close(e.Code, e.Reason)
 			}
 		case Append:
-			if _, err := m.st.Append(context.Background(), e.Payload); err != nil {
+			if _, err := m.events.Append(context.Background(), e.Payload); err != nil {
 				if e.Must {
 					return control.Errorf(control.CodeInternal, "cannot record %s: %v", e.Payload.EventType(), err)
 				}
@@ -118,7 +118,7 @@ func (m *Monitor) do(effects []Effect) error {
 			}
 			m.logAppend(e.Payload)
 		case Compact:
-			if n, err := m.st.Compact(e.Keep); err != nil {
+			if n, err := m.events.Compact(e.Keep); err != nil {
 				m.log.Warn("compacting connection history", "err", err)
 			} else {
 				m.log.Info("compacted connection history", "removed", n)
