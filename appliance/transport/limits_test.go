@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,66 @@ func TestMaxPending(t *testing.T) {
 	}
 	waitFor(t, "slots freed", testTimeout, func() bool { p, _ := h.srv.Pending(); return p == 0 })
 	c.Close(control.CodeNone, "")
+}
+
+// TestDefaultHelloTimeout: with the default config, a connection that
+// sends nothing is closed about DefaultHelloTimeout after its handshake.
+func TestDefaultHelloTimeout(t *testing.T) {
+	h := newHarness(t, newGate(listenerID(t).Fingerprint), Config{Logger: testLogger(t)})
+	rc, err := rawDial(t, h.addr(), listenerID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rc.open(t)
+	rc.write(t, []byte{0}) // the stream exists, the hello never comes
+	_, got := rc.finish(t)
+	d := time.Since(start)
+	if got != control.CodeIdleTimeout {
+		t.Errorf("closed with %v, want idle_timeout", got)
+	}
+	if d < DefaultHelloTimeout-200*time.Millisecond || d > DefaultHelloTimeout+1500*time.Millisecond {
+		t.Errorf("closed after %v, want about %v", d, DefaultHelloTimeout)
+	}
+	if DefaultHelloTimeout > 2*time.Second {
+		t.Errorf("DefaultHelloTimeout = %v: a stranger holds memory that long", DefaultHelloTimeout)
+	}
+}
+
+// TestReceiveWindow: a listener cannot make the server buffer more than
+// its receive windows. The server's reader stops once RecvQueue messages
+// wait (nobody calls Recv here); then a listener's writes block after at
+// most the stream window, far below quic-go's default 512 KiB.
+func TestReceiveWindow(t *testing.T) {
+	cfg := testConfig(t)
+	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	rc, err := rawDial(t, h.addr(), listenerID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.open(t)
+	rc.write(t, frame(t, testHello("raw")))
+	if m := rc.readOne(t); m.MessageType() != control.TypeHelloAck {
+		t.Fatalf("got %v, want hello_ack", m)
+	}
+	h.next(t) // accepted, never read
+	var small []byte
+	for range DefaultRecvQueue + 1 {
+		small = append(small, frame(t, control.StreamStop{Session: "s"})...)
+	}
+	rc.write(t, small)
+	big := frame(t, control.WebRTCOffer{Session: "s", SDP: strings.Repeat("a", 60<<10)})
+	rc.st.SetWriteDeadline(time.Now().Add(time.Second))
+	written := 0
+	for written < 1<<20 {
+		n, err := rc.st.Write(big)
+		written += n
+		if err != nil {
+			break
+		}
+	}
+	t.Logf("the listener got %d KiB into the stream before it blocked", written>>10)
+	if limit := serverMaxStreamWindow + UntrustedMaxFrame; written > limit {
+		t.Errorf("the listener wrote %d bytes past a stalled reader, want at most %d (the stream window)", written, limit)
+	}
 }
