@@ -23,7 +23,7 @@ APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tool
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: all run build test verify bench soak deps apt apt-build apt-install tools clean deb cross cross-deps deb-arm64 image image-check
+.PHONY: all run build test verify bench soak deps apt apt-build apt-install tools clean deb cross cross-deps deb-arm64 image image-check image-test
 
 all: build
 
@@ -124,6 +124,22 @@ IMAGE_PACKAGES := debootstrap qemu-user-static binfmt-support dosfstools mtools 
 image: deb-arm64
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_PACKAGES)"
 	$(SUDO) deploy/image/build.sh $(BIN)/cradle.img $(BIN)/cradle_$(VERSION)_arm64.deb
+
+## image-test: a release step, too slow for `make test` (about 5 min from
+## the image cache): boot the image in QEMU on a private network, pair with
+## the code from its boot partition, listen (the 440 Hz test tone), upgrade
+## the package in the running guest (older, then newer) and check that the
+## pairing survives; prints QEMU start -> monitor ready -> paired -> first
+## audio. See deploy/image/README.md.
+IMAGE_TEST_PACKAGES := qemu-system-arm dnsmasq-base mtools fdisk opus-tools openssh-client iproute2
+image-test: image build
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_TEST_PACKAGES)"
+	mkdir -p $(BIN)/image-test
+	cd deploy/deb && for v in 0.0.1 $(VERSION)+imagetest; do \
+	  ARCH=arm64 VERSION=$$v $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/image-test/cradle_$${v}_arm64.deb || exit 1; \
+	done
+	$(SUDO) deploy/image/image-test.sh $(BIN)/cradle.img $(BIN)/cradle \
+	  $(BIN)/image-test/cradle_0.0.1_arm64.deb $(BIN)/image-test/cradle_$(VERSION)+imagetest_arm64.deb
 
 ## image-check: verify the image without booting it (deploy/image/qemu-boot.sh
 ## boots it in QEMU in about 3 min).

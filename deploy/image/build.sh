@@ -16,7 +16,10 @@
 #
 # Environment: CRADLE_IMAGE_CACHE (default /var/cache/cradle-image),
 # MIRROR (default http://deb.debian.org/debian), CRADLE_HOSTNAME (cradle),
-# KEEP_WORK=1 keeps the work directory for inspection.
+# CRADLE_ROOM (the room name written to the boot partition; Nursery),
+# KEEP_WORK=1 keeps the work directory for inspection, BASE_ONLY=1 only
+# builds (or checks) the cached base root file system and needs no .deb (make
+# image starts it while the .deb is being cross-built).
 set -eu
 
 usage() { echo "usage: $0 OUT.img [cradle_VERSION_arm64.deb]" >&2; exit 2; }
@@ -30,6 +33,7 @@ CACHE=${CRADLE_IMAGE_CACHE:-/var/cache/cradle-image}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 HOST_NAME=${CRADLE_HOSTNAME:-cradle}
+ROOM=${CRADLE_ROOM:-Nursery}
 BOOT_MIB=256       # FAT32 boot partition (firmware, kernel, initrd, dtbs)
 FIRST_MIB=4        # the boot partition starts 4 MiB in (SD erase-block aligned)
 ROOT_MARGIN_MIB=384  # free space in the root partition before first-boot growth
@@ -50,8 +54,11 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, chroot and mounts need it)"
-[ -n "$DEB" ] && [ -f "$DEB" ] || die "no Cradle arm64 .deb: run 'make -C $REPO deb-arm64' or pass its path"
-DEB=$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB")
+BASE_ONLY=${BASE_ONLY:-0}
+if [ "$BASE_ONLY" != 1 ]; then
+	[ -n "$DEB" ] && [ -f "$DEB" ] || die "no Cradle arm64 .deb: run 'make -C $REPO deb-arm64' or pass its path"
+	DEB=$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB")
+fi
 for tool in debootstrap update-binfmts sfdisk mkfs.vfat mcopy mke2fs e2fsck chroot; do
 	command -v "$tool" >/dev/null 2>&1 || die "missing $tool: apt-get install debootstrap qemu-user-static binfmt-support fdisk dosfstools mtools e2fsprogs"
 done
@@ -195,6 +202,10 @@ else
 	tar --numeric-owner --xattrs --xattrs-include='*' -cpf "$BASE_TAR.tmp" -C "$ROOT" .
 	mv "$BASE_TAR.tmp" "$BASE_TAR"
 fi
+if [ "$BASE_ONLY" = 1 ]; then
+	log "base root file system ready in $(( $(date +%s) - START )) s: $BASE_TAR"
+	exit 0
+fi
 
 # ---- Cradle stage: everything below runs on every build. ----
 mount_api
@@ -295,6 +306,19 @@ log "boot files: kernel, initrd, dtbs, config.txt, cmdline.txt (raspi-firmware h
 KVER=$(basename "$(ls -d "$ROOT"/lib/modules/* | sort -V | tail -n 1)")
 in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$KVER"
 
+# The card is the monitor's sticker: a fresh setup code for every build, and
+# the room name, on the boot partition (cradle-setup.txt, cradle-name.txt).
+# The monitor's identity is NOT made here: it is made on the Pi at first
+# boot (like the SSH host keys), which then writes the setup payload and its
+# QR code (cradle-setup.png) next to the code. See README.md, "Provisioning".
+log "setup code and room name ($ROOM) on the boot partition"
+# (cgo binary under qemu-user: always bounded in time)
+timeout --kill-after=10 300 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	/usr/bin/cradled --config /etc/cradle/cradled.toml provision --new /boot/firmware --room "$ROOM" >/dev/null ||
+	die "cradled provision failed in the image's root (through qemu-user)"
+rm -rf "$ROOT/etc/cradle/cradled.d" "$ROOT/var/lib/cradle"
+SETUP_TEXT=$(cat "$ROOT/boot/firmware/cradle-setup.txt")
+
 # Trim: package lists and the build-time helpers are not needed on the Pi.
 rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/log/*.log "$ROOT"/var/log/apt/* "$ROOT"/tmp/*
 unmount_api
@@ -334,3 +358,13 @@ dd if="$ROOT_IMG" of="$TMP_OUT" bs=1M seek=$((FIRST_MIB + BOOT_MIB)) conv=notrun
 mv "$TMP_OUT" "$OUT"
 
 log "done in $(( $(date +%s) - START )) s: $OUT ($TOTAL_MIB MiB; boot $BOOT_MIB MiB, root $ROOT_MIB MiB)"
+cat <<EOF
+
+This image's setup code is on its boot partition as cradle-setup.txt (the
+monitor's first boot adds the setup payload and cradle-setup.png, a QR code).
+Every build makes a new code; flash one card per build if the monitors must
+have different codes. Keep it private.
+----
+$SETUP_TEXT
+----
+EOF

@@ -76,6 +76,11 @@ else
 	fail "cmdline.txt: root=LABEL=ROOT or root=PARTUUID=... (got: $(cat "$TMP/cmdline.txt"))"
 fi
 check "cmdline.txt: rootwait" grep -qw rootwait "$TMP/cmdline.txt"
+# The card is the monitor's sticker: the setup code and the room name.
+mtype -i "$TMP/boot.img" ::/cradle-setup.txt >"$TMP/setup.txt" 2>/dev/null || : >"$TMP/setup.txt"
+check "boot: cradle-setup.txt has a setup code" grep -qE '^Setup code: [0-9]{4}-[0-9]{4}$' "$TMP/setup.txt"
+check "boot: cradle-setup.txt says how to pair" grep -q 'cradle pair ' "$TMP/setup.txt"
+check "boot: cradle-name.txt" has cradle-name.txt
 
 # ---- Root partition (ext4) ----
 check "root: ext4 file system is clean (e2fsck -fn)" e2fsck -fn "$TMP/root.img"
@@ -120,6 +125,9 @@ case $ROOTPW in '!'*|'*'*) ok "root: root's password is locked" ;; *) fail "root
 if dbg "ls /etc/ssh" | grep -q 'ssh_host_'; then fail "root: no SSH host keys baked in"; else ok "root: no SSH host keys baked in (made at first boot)"; fi
 MID=$(dbg "stat /etc/machine-id" | sed -n 's/.*Size: \([0-9]*\).*/\1/p' | head -n 1)
 [ "$MID" = 0 ] && ok "root: empty /etc/machine-id (one per Pi)" || fail "root: empty /etc/machine-id (size '$MID')"
+# The monitor's identity and code are made on the Pi, not shared by every card.
+if dbg "stat /var/lib/cradle" | grep -q 'Type:'; then fail "root: no monitor identity or setup code baked in (/var/lib/cradle)"; else ok "root: no monitor identity or setup code baked in (made at first boot)"; fi
+check "root: no cradled.d drop-ins baked in" sh -c "! debugfs -R 'stat /etc/cradle/cradled.d' '$TMP/root.img' 2>/dev/null | grep -q Type:"
 check "root: no policy-rc.d left from the build" sh -c "! debugfs -R 'stat /usr/sbin/policy-rc.d' '$TMP/root.img' 2>/dev/null | grep -q Type:"
 
 echo

@@ -1,0 +1,237 @@
+#!/bin/bash
+# image-test.sh IMG CRADLE [OLD.deb NEW.deb]: flash to listen, under
+# emulation. Boots a scratch copy of the image's own kernel, initrd and
+# disk in qemu-system-aarch64 (-M virt) on a tap device inside a network
+# namespace this script creates (with dnsmasq as the DHCP server; never the
+# host's interfaces), and from the host side of that namespace:
+#
+#   1. reads the setup code and room name from the image's boot partition
+#      (mtools: what a parent reads on any computer after flashing);
+#   2. waits for the monitor's "monitor ready", finds it by name over mDNS
+#      (cradle discover) and pairs with the code: no button, the window of
+#      a factory-new monitor is open;
+#   3. listens (cradle listen --output none --record) and checks that the
+#      recording is the 440 Hz test tone (QEMU has no microphone);
+#   4. with OLD.deb and NEW.deb: over SSH (a throw-away key dropped on the
+#      scratch card's boot partition, as a parent would), installs the older
+#      and then the newer package on the running monitor and checks that its
+#      identity, listeners and event log are unchanged and that the listener
+#      hears it again without pairing;
+#   5. powers the guest off and checks that first boot wrote the setup
+#      payload (with the monitor's fingerprint) and its QR code back to the
+#      boot partition.
+#
+# Prints the times from QEMU's start to "monitor ready", to paired and to
+# first audio. Every wait is bounded; the whole run by TIMEOUT (default 900 s).
+# Needs root (network namespace), qemu-system-arm, dnsmasq-base, mtools,
+# fdisk, opus-tools, openssh-client. CRADLE is the host's cradle binary.
+set -eu
+
+[ $# = 2 ] || [ $# = 4 ] || { echo "usage: $0 IMG CRADLE [OLD.deb NEW.deb]" >&2; exit 2; }
+IMG=$1
+CRADLE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+OLD_DEB=${3:-}
+NEW_DEB=${4:-}
+TIMEOUT=${TIMEOUT:-900}
+[ "$(id -u)" = 0 ] || { echo "image-test.sh: run as root (it creates a network namespace)" >&2; exit 2; }
+for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3; do
+	command -v "$tool" >/dev/null || { echo "image-test.sh: missing $tool (make image-test installs it)" >&2; exit 2; }
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/cradle-image-test.XXXXXX")
+NS=cradle-it-$$
+QPID="" DPID=""
+cleanup() {
+	rc=$?
+	set +e
+	[ -n "$QPID" ] && kill "$QPID" 2>/dev/null && wait "$QPID" 2>/dev/null
+	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	if [ $rc != 0 ] && [ -f "$TMP/console.log" ]; then
+		cp "$TMP/console.log" "${IMG%.img}.image-test-console.log"
+		echo "image-test.sh: FAILED; guest console in ${IMG%.img}.image-test-console.log" >&2
+	fi
+	rm -rf "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" "${2:-$(now)}" "$1"; }
+die() { echo "image-test.sh: $*" >&2; exit 1; }
+export MTOOLS_SKIP_CHECK=1
+
+# ---- 1. What the parent reads on the card ----
+START=$(sfdisk -d "$IMG" | grep ': start=' | sed -n '1s/.*start= *\([0-9]*\).*/\1/p')
+FAT="$IMG@@$((START * 512))"
+mtype -i "$FAT" ::/cradle-setup.txt | tr -d '\r' >"$TMP/setup.txt" || die "no cradle-setup.txt on the boot partition"
+CODE=$(sed -n 's/^Setup code: \([0-9]\{4\}-[0-9]\{4\}\)$/\1/p' "$TMP/setup.txt")
+ROOM=$(mtype -i "$FAT" ::/cradle-name.txt | tr -d '\r' | grep -v '^#' | grep -v '^[[:space:]]*$' | head -n 1)
+[ -n "$CODE" ] || die "no setup code in cradle-setup.txt"
+[ -n "$ROOM" ] || die "no room name in cradle-name.txt"
+echo "card: room \"$ROOM\", setup code ${CODE%%-*}-XXXX (from cradle-setup.txt)"
+
+KERNEL=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^vmlinuz-' | head -n 1)
+INITRD=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^initrd.img-' | head -n 1)
+mcopy -i "$FAT" "::/$KERNEL" "$TMP/vmlinuz"
+mcopy -i "$FAT" "::/$INITRD" "$TMP/initrd"
+cp --sparse=always "$IMG" "$TMP/disk.img"
+truncate -s +512M "$TMP/disk.img"
+DISK_FAT="$TMP/disk.img@@$((START * 512))"
+if [ -n "$OLD_DEB" ]; then
+	ssh-keygen -q -t ed25519 -N '' -C image-test -f "$TMP/key"
+	cp "$TMP/key.pub" "$TMP/authorized_keys"
+	mcopy -i "$DISK_FAT" "$TMP/authorized_keys" ::/authorized_keys
+fi
+
+# ---- 2. Network namespace, DHCP, QEMU ----
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" tuntap add dev tap0 mode tap
+ip -n "$NS" addr add 192.168.77.1/24 dev tap0
+ip -n "$NS" link set tap0 up multicast on
+ip -n "$NS" route add 224.0.0.0/4 dev tap0
+ip netns exec "$NS" dnsmasq --no-daemon --interface=tap0 --bind-interfaces \
+	--dhcp-range=192.168.77.10,192.168.77.50,1h --dhcp-leasefile="$TMP/leases" \
+	--no-resolv --no-hosts --port=0 >"$TMP/dnsmasq.log" 2>&1 &
+DPID=$!
+inns() { ip netns exec "$NS" "$@"; }
+L=(--state-dir "$TMP/listener" --name image-test)
+
+T0=$(now)
+timeout --kill-after=10 "$TIMEOUT" ip netns exec "$NS" qemu-system-aarch64 -M virt -cpu cortex-a57 -smp 2 -m 1024 \
+	-nographic -no-reboot -monitor none -serial stdio \
+	-kernel "$TMP/vmlinuz" -initrd "$TMP/initrd" \
+	-append "root=LABEL=ROOT rootwait console=ttyAMA0 net.ifnames=0 systemd.journald.forward_to_console=1" \
+	-drive "file=$TMP/disk.img,format=raw,if=virtio" \
+	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,romfile= \
+	</dev/null >"$TMP/console.log" 2>&1 &
+QPID=$!
+echo "qemu started (virt, cortex-a57, TCG); guest console: $TMP/console.log"
+
+# wait_for SECONDS DESC CMD...: poll CMD every half second.
+wait_for() {
+	local limit=$1 desc=$2; shift 2
+	local end=$(( $(date +%s) + limit ))
+	until "$@" >/dev/null 2>&1; do
+		kill -0 "$QPID" 2>/dev/null || die "qemu exited while waiting for $desc"
+		[ "$(date +%s)" -lt "$end" ] || die "no $desc within $limit s"
+		sleep 0.5
+	done
+}
+wait_for 400 '"monitor ready" on the console' grep -q 'monitor ready' "$TMP/console.log"
+T_READY=$(now)
+echo "monitor ready      $(since "$T0" "$T_READY") s after QEMU start"
+
+# ---- 3. Discover by name, pair with the card's code (no button) ----
+found() { inns "$CRADLE" "${L[@]}" discover --timeout 2s | grep -F -- "$ROOM"; }
+wait_for 120 "mDNS answer for \"$ROOM\"" found
+inns "$CRADLE" "${L[@]}" discover --timeout 2s | sed 's/^/  /'
+T_FOUND=$(now)
+echo "found over mDNS    $(since "$T0" "$T_FOUND") s"
+end=$(( $(date +%s) + 120 ))
+while :; do
+	rc=0
+	inns "$CRADLE" "${L[@]}" pair "$ROOM" --code "$CODE" --timeout 30s >"$TMP/pair.out" 2>&1 || rc=$?
+	[ $rc = 0 ] && break
+	cat "$TMP/pair.out" >&2
+	[ $rc = 4 ] && die "pairing refused: the window of a factory-new monitor was not open"
+	[ "$(date +%s)" -lt "$end" ] || die "could not pair within 120 s (exit $rc)"
+	sleep 1
+done
+T_PAIRED=$(now)
+sed 's/^/  /' "$TMP/pair.out"
+echo "paired             $(since "$T0" "$T_PAIRED") s"
+
+# ---- 4. Listen, check the tone ----
+# listen_check NAME OGG: listen for 8 s, print when the first audio came,
+# check the recording's dominant frequency is 440 Hz (the test tone).
+listen_check() {
+	inns timeout 60 "$CRADLE" "${L[@]}" listen "$ROOM" --output none --record "$2" --duration 8s >"$TMP/$1.out" 2>&1 ||
+		{ cat "$TMP/$1.out" >&2; die "cradle listen failed"; }
+	line=$(grep -m1 'first audio' "$TMP/$1.out") || { cat "$TMP/$1.out" >&2; die "no audio"; }
+	FIRST_AUDIO=$(date -d "$(echo "$line" | cut -d' ' -f1)" +%s.%N)
+	opusdec --quiet --rate 48000 "$2" "$TMP/$1.wav" 2>/dev/null || die "the recording does not decode"
+	python3 - "$TMP/$1.wav" <<-'EOF' || die "the recording is not the 440 Hz tone"
+	import math, struct, sys, wave
+	w = wave.open(sys.argv[1]); rate = w.getframerate(); n = w.getnframes()
+	pcm = struct.unpack("<%dh" % n, w.readframes(n))
+	secs = n / rate
+	seg = pcm[n // 4: n // 4 + rate // 2]          # half a second, past the start
+	def power(f):                                  # Goertzel
+	    c = 2 * math.cos(2 * math.pi * f / rate); s1 = s2 = 0.0
+	    for x in seg:
+	        s1, s2 = x + c * s1 - s2, s1
+	    return s1 * s1 + s2 * s2 - c * s1 * s2
+	best = max(range(300, 605, 5), key=power)
+	rms = math.sqrt(sum(x * x for x in seg) / len(seg)) / 32768
+	print("  recorded %.1f s, dominant %d Hz, RMS %.1f dBFS" % (secs, best, 20 * math.log10(max(rms, 1e-9))))
+	sys.exit(0 if abs(best - 440) <= 5 and secs > 3 else 1)
+	EOF
+}
+listen_check listen1 "$TMP/first.ogg"
+grep -E 'online|stream connected|first audio' "$TMP/listen1.out" | sed 's/^/  /'
+T_AUDIO=$FIRST_AUDIO
+echo "first audio        $(since "$T0" "$T_AUDIO") s"
+
+# ---- 5. Upgrade in the running guest: trust survives ----
+if [ -n "$OLD_DEB" ]; then
+	IP=$(awk '{print $3}' "$TMP/leases" | head -n 1)
+	[ -n "$IP" ] || die "no DHCP lease for the guest"
+	SSH=(ip netns exec "$NS" ssh -i "$TMP/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+		-o LogLevel=ERROR -o ConnectTimeout=10 -o BatchMode=yes "root@$IP")
+	wait_for 120 "SSH on the guest ($IP)" "${SSH[@]}" true
+	inns scp -q -i "$TMP/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+		"$OLD_DEB" "$NEW_DEB" "root@$IP:/tmp/"
+	# snapshot: the monitor's identity, listeners and event log.
+	snapshot() {
+		"${SSH[@]}" 'for i in $(seq 60); do cradled events --json >/tmp/ev.json 2>/dev/null && break; sleep 1; done;
+			cradled id; cradled listeners --json | grep -i fingerprint; cat /tmp/ev.json' >"$1"
+	}
+	snapshot "$TMP/before"
+	for deb in "$OLD_DEB" "$NEW_DEB"; do
+		echo "apt install $(basename "$deb") in the guest"
+		"${SSH[@]}" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades /tmp/$(basename "$deb") 2>&1 | tail -n 2;
+			dpkg-query -W cradle; systemctl is-active cradled" | sed 's/^/  /'
+	done
+	snapshot "$TMP/after"
+	python3 - "$TMP/before" "$TMP/after" <<-'EOF' || die "the upgrade changed the monitor's identity, listeners or event log"
+	import json, sys
+	def parse(p):
+	    text = open(p).read()
+	    head, _, events = text.partition("[")
+	    return head, json.loads("[" + events)
+	h1, e1 = parse(sys.argv[1]); h2, e2 = parse(sys.argv[2])
+	assert h1 == h2, "identity or listeners changed:\n%s\n%s" % (h1, h2)
+	assert e2[:len(e1)] == e1, "the event log before the upgrade is not a prefix of the one after"
+	print("  identity and listeners unchanged; event log: %d events before, %d after (the first %d identical)" % (len(e1), len(e2), len(e1)))
+	EOF
+	listen_check listen2 "$TMP/second.ogg"
+	echo "  after the upgrade the listener hears the monitor again without pairing"
+	"${SSH[@]}" 'systemctl poweroff' >/dev/null 2>&1 || true
+else
+	kill "$QPID" 2>/dev/null || true
+fi
+
+# ---- 6. First boot wrote the payload and QR code back to the card ----
+timeout 120 tail --pid="$QPID" -f /dev/null 2>/dev/null || kill "$QPID" 2>/dev/null || true
+wait "$QPID" 2>/dev/null || true
+QPID=""
+mtype -i "$DISK_FAT" ::/cradle-setup.txt | tr -d '\r' >"$TMP/setup-after.txt"
+PAYLOAD=$(sed -n 's/^Setup payload: \(CR:[A-Z2-7]*\)$/\1/p' "$TMP/setup-after.txt")
+[ -n "$PAYLOAD" ] || die "first boot did not write the setup payload to cradle-setup.txt"
+mdir -b -i "$DISK_FAT" ::/ | grep -q 'cradle-setup.png' || die "first boot did not write cradle-setup.png"
+PAYLOAD_ID=$(python3 -c 'import base64,sys; b=sys.argv[1][3:-1]; raw=base64.b32decode(b+"="*(-len(b)%8)); print(base64.b32encode(raw[1:33]).decode()[:7])' "$PAYLOAD")
+PAIRED_ID=$("$CRADLE" "${L[@]}" monitors --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["device_id"])')
+[ "$PAYLOAD_ID" = "$PAIRED_ID" ] || die "the card's payload names device $PAYLOAD_ID, the paired monitor is $PAIRED_ID"
+echo "card after first boot: setup payload for device $PAYLOAD_ID (the paired monitor) and cradle-setup.png"
+if [ -n "$OLD_DEB" ] && mdir -b -i "$DISK_FAT" ::/ | grep -q authorized_keys; then
+	die "authorized_keys was left on the boot partition"
+fi
+
+echo
+echo "image-test: QEMU start -> monitor ready $(since "$T0" "$T_READY") s -> paired $(since "$T0" "$T_PAIRED") s -> first audio $(since "$T0" "$T_AUDIO") s"
+python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 120 else 1)' "$(since "$T0" "$T_AUDIO")" &&
+	echo "image-test: first audio within 2 minutes of power-on: yes" ||
+	echo "image-test: first audio within 2 minutes of power-on: NO (goal missed)"
