@@ -122,7 +122,7 @@ func (c *Core) streamStep(ev Event) ([]Effect, error, bool) {
 		if _, known := cc.streamsOf()[ev.Session]; !ok || !known {
 			return nil, control.Errorf(control.CodeBadRequest, "stream_stop for an unknown session"), true
 		}
-		eff := c.endSession(ev.Conn, ev.Session, []Effect{StopSession{Conn: ev.Conn, Session: ev.Session}})
+		eff := c.endSession(ev.Conn, ev.Session, []Effect{StopSession(ev)})
 		delete(cc.streams, ev.Session)
 		return eff, nil, true
 	case StreamEnded:
