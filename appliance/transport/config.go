@@ -36,6 +36,11 @@ const (
 	// the monitor restarts, and bounds what strangers can hold to 32
 	// connections (about 4 MB with the small windows below).
 	DefaultMaxPending = 32
+	// DefaultMaxPendingPerAddr caps them per remote IP address: one
+	// stranger's host cannot take every slot (a listener's host runs one
+	// or two: the CLI, the dashboard). Until half of MaxPending is taken
+	// an address may be spoofed; from then on a Retry has validated it.
+	DefaultMaxPendingPerAddr = 8
 )
 
 // The server's QUIC receive windows. The control channel carries frames
@@ -81,6 +86,9 @@ type Config struct {
 	// count includes trusted listeners (trust is known only after the
 	// handshake). Dial ignores it.
 	MaxPending int
+	// MaxPendingPerAddr is the same cap for connections from one IP
+	// address.
+	MaxPendingPerAddr int
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -106,6 +114,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxPending == 0 {
 		c.MaxPending = DefaultMaxPending
 	}
+	if c.MaxPendingPerAddr == 0 {
+		c.MaxPendingPerAddr = DefaultMaxPendingPerAddr
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -130,6 +141,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative max unknown %d", ErrBadConfig, c.MaxUnknown)
 	case c.MaxPending < 0:
 		return fmt.Errorf("%w: negative max pending %d", ErrBadConfig, c.MaxPending)
+	case c.MaxPendingPerAddr < 0:
+		return fmt.Errorf("%w: negative max pending per address %d", ErrBadConfig, c.MaxPendingPerAddr)
 	}
 	if err := c.Heartbeat.Validate(); err != nil {
 		return fmt.Errorf("%w: heartbeat: %w", ErrBadConfig, err)

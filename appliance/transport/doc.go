@@ -25,7 +25,7 @@
 //
 // A stranger's cost is bounded: a server refuses new connections at once
 // (QUIC CONNECTION_REFUSED) while Config.MaxPending others are handshaking
-// or waiting for their hello, asks for address validation (a QUIC Retry)
+// or waiting for their hello (MaxPendingPerAddr from one address), asks for address validation (a QUIC Retry)
 // from half of it on, gives a hello DefaultHelloTimeout, reads a frame into
 // a buffer that grows with the bytes received, and keeps QUIC receive
 // windows of tens of KiB. docs/PROTOCOL.md section 2.1 lists these limits.

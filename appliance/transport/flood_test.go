@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,8 @@ func TestFlood(t *testing.T) {
 					}
 				}
 			})
-			var peakHeap uint64
+			var peakHeap, peakRSS uint64
+			baseRSS := vmRSS()
 			peakG := 0
 			exited := make(chan error, 1)
 			go func() { reading.Wait(); exited <- cmd.Wait() }()
@@ -89,6 +91,7 @@ func TestFlood(t *testing.T) {
 			for {
 				runtime.ReadMemStats(&ms)
 				peakHeap = max(peakHeap, ms.HeapInuse)
+				peakRSS = max(peakRSS, vmRSS())
 				peakG = max(peakG, runtime.NumGoroutine())
 				select {
 				case err := <-exited:
@@ -116,14 +119,31 @@ func TestFlood(t *testing.T) {
 			if st.Missed > 1 || st.Dead {
 				t.Errorf("the trusted listener's heartbeat was disturbed: %+v", st)
 			}
-			t.Logf("%s (%v): heap in use %.1f MB before, peak %.1f MB, %.1f MB after; goroutines %d before, peak %d, %d after; trusted listener: %d pings sent, %d missed",
+			t.Logf("%s (%v): heap in use %.1f MB before, peak %.1f MB, %.1f MB after; RSS %.1f MB before, peak %.1f MB, %.1f MB after; goroutines %d before, peak %d, %d after; trusted listener: %d pings sent, %d missed",
 				report, floodTime.Round(100*time.Millisecond), mb(baseHeap), mb(peakHeap), mb(ms.HeapInuse),
+				mb(baseRSS), mb(peakRSS), mb(vmRSS()),
 				baseG, peakG, runtime.NumGoroutine(), st.Sent, st.Missed)
 		})
 	}
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// vmRSS is this process's resident set in bytes (Linux), 0 if unknown:
+// the server and the trusted listener, not the flooding child.
+func vmRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
 
 // floodFor is how long the child floods.
 const floodFor = 4 * time.Second

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,30 @@ func TestReceiveWindow(t *testing.T) {
 	t.Logf("the listener got %d KiB into the stream before it blocked", written>>10)
 	if limit := serverMaxStreamWindow + UntrustedMaxFrame; written > limit {
 		t.Errorf("the listener wrote %d bytes past a stalled reader, want at most %d (the stream window)", written, limit)
+	}
+}
+
+// TestMaxPendingPerAddr: one address cannot take every pending slot.
+func TestMaxPendingPerAddr(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxPendingPerAddr = 2
+	cfg.HelloTimeout = testTimeout
+	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	for i := range cfg.MaxPendingPerAddr {
+		if _, err := rawDial(t, h.addr(), listenerID(t)); err != nil {
+			t.Fatalf("dial %d: %v", i+1, err)
+		}
+	}
+	_, err := rawDial(t, h.addr(), listenerID(t))
+	var trE *quic.TransportError
+	if !errors.As(err, &trE) || trE.ErrorCode != quic.ConnectionRefused {
+		t.Fatalf("dial %d from one address: %v, want CONNECTION_REFUSED", cfg.MaxPendingPerAddr+1, err)
+	}
+	// Another address still gets in (127.0.0.2 is loopback on Linux).
+	if _, err := rawDialFrom(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, h.addr(), listenerID(t)); err != nil {
+		t.Fatalf("dial from another address: %v", err)
+	}
+	if p, _ := h.srv.Pending(); p != int64(cfg.MaxPendingPerAddr+1) {
+		t.Errorf("pending = %d, want %d", p, cfg.MaxPendingPerAddr+1)
 	}
 }

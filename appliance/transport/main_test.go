@@ -209,6 +209,12 @@ type rawClient struct {
 // rawDial dials with id's certificate (none if id is nil).
 func rawDial(t testing.TB, addr string, id *identity.Identity) (*rawClient, error) {
 	t.Helper()
+	return rawDialFrom(t, nil, addr, id)
+}
+
+// rawDialFrom dials from the local address laddr (any if nil).
+func rawDialFrom(t testing.TB, laddr *net.UDPAddr, addr string, id *identity.Identity) (*rawClient, error) {
+	t.Helper()
 	tlsConf := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{ALPN}, MinVersion: tls.VersionTLS13}
 	if id != nil {
 		tlsConf = id.ClientTLS(identity.Fingerprint{}, ALPN)
@@ -217,7 +223,7 @@ func rawDial(t testing.TB, addr string, id *identity.Identity) (*rawClient, erro
 	if err != nil {
 		t.Fatal(err)
 	}
-	udp, err := net.ListenUDP("udp", nil)
+	udp, err := net.ListenUDP("udp", laddr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,9 +40,11 @@ type Server struct {
 	closed bool
 	conns  map[uint64]*Conn
 
-	pending  atomic.Int64 // connections handshaking or waiting for their Hello
-	refused  atomic.Int64 // connections refused because pending was at MaxPending
-	verified atomic.Int64 // connections that came through a Retry (address validated)
+	pmu      sync.Mutex
+	byAddr   map[netip.Addr]int // pending connections by remote IP; guarded by pmu
+	pending  atomic.Int64       // connections handshaking or waiting for their Hello; written under pmu
+	refused  atomic.Int64       // connections refused because pending was at MaxPending
+	verified atomic.Int64       // connections that came through a Retry (address validated)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,6 +77,7 @@ func Listen(addr string, id *identity.Identity, gate Gate, cfg Config) (*Server,
 		cfg:      cfg,
 		accepted: make(chan *Conn),
 		conns:    make(map[uint64]*Conn),
+		byAddr:   make(map[netip.Addr]int),
 	}
 	s.tr = &quic.Transport{Conn: udp, ConnContext: s.admit, VerifySourceAddress: s.mustRetry}
 	s.ln, err = s.tr.Listen(id.ServerTLS(nil, ALPN), cfg.quicConfig(true))
@@ -249,29 +253,52 @@ type slotKey struct{}
 // whichever is first.
 type slot struct {
 	s    *Server
+	addr netip.Addr
 	once sync.Once
 }
 
-func (sl *slot) release() { sl.once.Do(func() { sl.s.pending.Add(-1) }) }
+func (sl *slot) release() {
+	sl.once.Do(func() {
+		s := sl.s
+		s.pmu.Lock()
+		defer s.pmu.Unlock()
+		s.pending.Add(-1)
+		if s.byAddr[sl.addr]--; s.byAddr[sl.addr] <= 0 {
+			delete(s.byAddr, sl.addr)
+		}
+	})
+}
 
 // admit is quic-go's ConnContext, called for each new connection attempt
 // before any state is kept for it: beyond MaxPending connections that are
-// handshaking or have not sent Hello, it refuses the new one at once
-// (quic-go answers CONNECTION_REFUSED, which Dial reports as a going_away
-// "busy or restarting" error, and a listener retries with backoff).
+// handshaking or have not sent Hello, or MaxPendingPerAddr from the new
+// one's IP address, it refuses the new one at once (quic-go answers
+// CONNECTION_REFUSED, which Dial reports as a going_away "busy or
+// restarting" error, and a listener retries with backoff).
 func (s *Server) admit(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
 	if ci.AddrVerified {
 		s.verified.Add(1)
 	}
-	if s.pending.Add(1) > int64(s.cfg.MaxPending) {
-		s.pending.Add(-1)
+	var addr netip.Addr
+	if ua, ok := ci.RemoteAddr.(*net.UDPAddr); ok {
+		addr = ua.AddrPort().Addr().Unmap()
+	}
+	s.pmu.Lock()
+	full := s.pending.Load() >= int64(s.cfg.MaxPending) || s.byAddr[addr] >= s.cfg.MaxPendingPerAddr
+	if !full {
+		s.pending.Add(1)
+		s.byAddr[addr]++
+	}
+	s.pmu.Unlock()
+	if full {
 		if n := s.refused.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th, ... refusal
 			s.cfg.Logger.Warn("refusing connections: too many handshaking or waiting for hello",
-				"max_pending", s.cfg.MaxPending, "refused", n, "remote", ci.RemoteAddr.String())
+				"max_pending", s.cfg.MaxPending, "max_pending_per_addr", s.cfg.MaxPendingPerAddr,
+				"refused", n, "remote", ci.RemoteAddr.String())
 		}
 		return nil, errTooMany
 	}
-	sl := &slot{s: s}
+	sl := &slot{s: s, addr: addr}
 	context.AfterFunc(ctx, sl.release) // the handshake failed or the connection closed
 	return context.WithValue(ctx, slotKey{}, sl), nil
 }

@@ -532,7 +532,7 @@ func TestConcurrentConnections(t *testing.T) {
 	// machine: generous timeouts, this test is not about timing.
 	cfg := testConfig(t)
 	cfg.HandshakeTimeout, cfg.HelloTimeout, cfg.Heartbeat.Misses = 10*time.Second, 10*time.Second, 10
-	cfg.MaxPending = n // all at once: this test is not about the cap (TestMaxPending is)
+	cfg.MaxPending, cfg.MaxPendingPerAddr = n, n // all at once: this test is not about the cap (TestMaxPending is)
 	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
 	ctx := testCtx(t)
 
