@@ -18,11 +18,17 @@ import (
 func TestParts(t *testing.T) {
 	var mu sync.Mutex
 	var reported []error
-	g := newParts(func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() })
+	first := make(chan struct{}) // closed by the first report
+	g := newParts(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if reported = append(reported, err); len(reported) == 1 {
+			close(first)
+		}
+	})
 	boom := errors.New("boom")
-	failed := make(chan struct{})
-	g.Go(func(context.Context) error { defer close(failed); return boom })
-	<-failed
+	g.Go(func(context.Context) error { return boom })
+	<-first // the error is reported before stop cancels (waiting for the part's return alone raced with the report)
 	var ended atomic.Int32
 	for range 3 {
 		g.Go(func(ctx context.Context) error {
