@@ -34,7 +34,7 @@ type Options struct {
 	// a trusted connection; nil skips them (unless SetupCode pairs one).
 	Trusted *identity.Identity
 	// Timeouts runs the checks that wait for the monitor's own timeouts:
-	// the 5 s hello timeout and the heartbeat (DeadAfter).
+	// the 2 s hello timeout and the heartbeat (DeadAfter).
 	Timeouts bool
 	// Wait bounds each wait for an answer (default DefaultWait).
 	Wait time.Duration
@@ -236,11 +236,11 @@ func (r *runner) checks() []check {
 	cs = append(cs, check{name: "a paired listener is trusted on a new connection and gets status", run: r.checkTrusted})
 	if !r.opts.Timeouts {
 		cs = append(cs,
-			check{name: "no hello within 5 s gets error idle_timeout, then close idle_timeout (10)", skip: "timeouts not requested"},
+			check{name: "no hello within 2 s gets error idle_timeout, then close idle_timeout (10)", skip: "timeouts not requested"},
 			check{name: "a silent listener is closed with idle_timeout (10) by the heartbeat", skip: "timeouts not requested"})
 	} else {
 		cs = append(cs,
-			check{name: "no hello within 5 s gets error idle_timeout, then close idle_timeout (10)", run: r.checkHelloTimeout},
+			check{name: "no hello within 2 s gets error idle_timeout, then close idle_timeout (10)", run: r.checkHelloTimeout},
 			check{name: "a silent listener is closed with idle_timeout (10) by the heartbeat", run: r.checkSilent})
 	}
 	return cs
