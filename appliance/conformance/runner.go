@@ -357,33 +357,28 @@ func (r *runner) checkBye() error {
 }
 
 func (r *runner) checkConfirmFirst() error {
+	return r.refusedAndAlive(control.PairConfirm{CA: make([]byte, 32)}, control.CodeProtocol, 7)
+}
+
+// refusedAndAlive sends m on a stranger's connection, expects the error
+// code for it, and checks the connection still answers.
+func (r *runner) refusedAndAlive(m control.Message, code control.Code, seq uint64) error {
 	c, _, err := r.session(r.stranger)
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	if err := c.send(control.PairConfirm{CA: make([]byte, 32)}); err != nil {
+	if err := c.send(m); err != nil {
 		return err
 	}
-	if err := c.expectError(r.opts.Wait, control.CodeProtocol, control.TypePairConfirm); err != nil {
+	if err := c.expectError(r.opts.Wait, code, m.MessageType()); err != nil {
 		return err
 	}
-	return c.alive(r.opts.Wait, 7)
+	return c.alive(r.opts.Wait, seq)
 }
 
 func (r *runner) checkLongName() error {
-	c, _, err := r.session(r.stranger)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	if err := c.send(control.PairStart{Name: strings.Repeat("n", 65), PA: make([]byte, 65)}); err != nil {
-		return err
-	}
-	if err := c.expectError(r.opts.Wait, control.CodeBadRequest, control.TypePairStart); err != nil {
-		return err
-	}
-	return c.alive(r.opts.Wait, 8)
+	return r.refusedAndAlive(control.PairStart{Name: strings.Repeat("n", 65), PA: make([]byte, 65)}, control.CodeBadRequest, 8)
 }
 
 func (r *runner) checkWindowClosed() error {
