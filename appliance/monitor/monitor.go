@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/control"
@@ -420,7 +421,9 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 			return
 		}
 		if err := m.handle(p, msg); err != nil {
-			log.Warn("request failed", "type", msg.MessageType(), "err", err)
+			// A stranger can fail requests as fast as it can send them:
+			// its failures are debug lines, never the default log.
+			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", truncate(err.Error(), maxPeerText))
 			_ = c.Send(m.ctx, control.ErrorMessage(err, msg.MessageType()))
 		}
 	}
@@ -436,7 +439,8 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		p.conn.Close(control.CodeNone, "bye")
 		return nil
 	case control.ErrorMsg:
-		m.log.Info("listener reported an error", "conn", p.conn.ID(), "code", msg.Code, "message", msg.Message)
+		m.log.Log(m.ctx, levelFor(p.conn.Trusted(), slog.LevelInfo), "listener reported an error",
+			"conn", p.conn.ID(), "code", truncate(msg.Code, maxPeerText), "message", truncate(msg.Message, maxPeerText))
 		return nil
 	case control.StreamStart:
 		return m.step(StreamStart{Conn: p.conn.ID(), Session: msg.Session, Kind: msg.Kind})
@@ -451,4 +455,28 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 	default:
 		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
 	}
+}
+
+// maxPeerText bounds a string a peer chose (an error's code or message)
+// in the log.
+const maxPeerText = 120
+
+// truncate shortens s to at most n bytes (on a rune boundary), marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// levelFor is level for a trusted peer, and debug for a stranger, whose
+// messages must not fill the log.
+func levelFor(trusted bool, level slog.Level) slog.Level {
+	if trusted {
+		return level
+	}
+	return slog.LevelDebug
 }

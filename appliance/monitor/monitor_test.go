@@ -3,8 +3,10 @@ package monitor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -413,5 +415,67 @@ func TestUnpairedConnectionsBounded(t *testing.T) {
 	}
 	if _, ack := friend.dial(m); !ack.Trusted {
 		t.Fatal("paired listener refused while strangers hold connections")
+	}
+}
+
+// recordLog keeps every log record, for tests of what reaches the log.
+type recordLog struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordLog) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r.Clone())
+	return nil
+}
+func (h *recordLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordLog) WithGroup(string) slog.Handler      { return h }
+
+// TestStrangerCannotFillTheLog: a stranger's error reports and failed
+// requests are debug lines only, and what it wrote is cut to a bound; a
+// trusted listener's error report is an info line.
+func TestStrangerCannotFillTheLog(t *testing.T) {
+	rl := &recordLog{}
+	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: slog.New(rl)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	conn, _ := newClient(t).dial(m)
+	long := strings.Repeat("x", 1500) // frames before trust stop at 4 KiB
+	for range 50 {
+		send(t, conn, control.ErrorMsg{Code: long[:300], Message: long})
+	}
+	for range 5 {
+		send(t, conn, control.PairStart{Name: strings.Repeat("n", 65), PA: make([]byte, 65)}) // bad_request
+	}
+	for range 5 {
+		if em, ok := recv(t, conn).(control.ErrorMsg); !ok || em.Code != control.CodeBadRequest.String() {
+			t.Fatalf("got %#v, want bad_request", em)
+		}
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	debug := 0
+	for _, r := range rl.recs {
+		if r.Message != "listener reported an error" && r.Message != "request failed" {
+			continue
+		}
+		if r.Level > slog.LevelDebug {
+			t.Fatalf("a stranger's %q logged at %v", r.Message, r.Level)
+		}
+		debug++
+		r.Attrs(func(a slog.Attr) bool {
+			if s := a.Value.String(); len(s) > maxPeerText+len("…") {
+				t.Errorf("%q: attribute %s of %d bytes, want at most %d", r.Message, a.Key, len(s), maxPeerText)
+			}
+			return true
+		})
+	}
+	if debug < 50 {
+		t.Fatalf("%d debug lines for 55 bad messages: the reports were not logged at all", debug)
 	}
 }
