@@ -325,13 +325,18 @@ func (c *Core) accepted(ev ConnAccepted) []Effect {
 		return []Effect{Close{Conn: ev.Conn, Code: control.CodeBusy, Reason: "too many unpaired connections"}}
 	}
 	c.conns[ev.Conn] = &coreConn{peer: ev.Peer, remote: ev.Remote, trusted: ev.Trusted, since: ev.At}
+	ack := control.HelloAck{
+		Protocol: control.ProtocolVersion, Role: control.RoleMonitor, DeviceID: c.cfg.DeviceID,
+		Trusted: ev.Trusted, PairingOpen: c.window.Status().Open,
+	}
+	if ev.Trusted {
+		// A stranger learns only what pairing needs: not the room's name
+		// (pair_done carries it) nor what the monitor streams.
+		ack.Name, ack.AutoStream = c.cfg.Name, c.cfg.AutoStream
+	}
 	eff := []Effect{
 		Append{Payload: store.ConnectionOpened{ConnID: connName(ev.Conn), Fingerprint: ev.Peer, Remote: ev.Remote}},
-		Send{Conn: ev.Conn, Msg: control.HelloAck{
-			Protocol: control.ProtocolVersion, Role: control.RoleMonitor,
-			DeviceID: c.cfg.DeviceID, Name: c.cfg.Name,
-			Trusted: ev.Trusted, PairingOpen: c.window.Status().Open, AutoStream: c.cfg.AutoStream,
-		}},
+		Send{Conn: ev.Conn, Msg: ack},
 	}
 	if ev.Trusted {
 		eff = append(eff, StartStatus{Conn: ev.Conn})

@@ -557,3 +557,34 @@ func TestCorePumpsGeneration(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreHelloAckForStrangers: a stranger's hello_ack names neither the
+// room nor the auto-stream; a trusted listener's names both.
+func TestCoreHelloAckForStrangers(t *testing.T) {
+	c := NewCore(CoreConfig{Name: "Nursery", AutoStream: control.StreamAudio})
+	ackOf := func(effs []Effect) control.HelloAck {
+		for _, e := range effs {
+			if s, ok := e.(Send); ok {
+				if a, ok := s.Msg.(control.HelloAck); ok {
+					return a
+				}
+			}
+		}
+		t.Fatalf("no hello_ack in %v", effs)
+		return control.HelloAck{}
+	}
+	now := time.Unix(1000, 0)
+	step := func(ev Event) []Effect {
+		effs, err := c.Step(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return effs
+	}
+	if a := ackOf(step(ConnAccepted{At: now, Conn: 1, Trusted: false})); a.Name != "" || a.AutoStream != "" || a.Trusted {
+		t.Fatalf("stranger's hello_ack %+v, want no name and no auto_stream", a)
+	}
+	if a := ackOf(step(ConnAccepted{At: now, Conn: 2, Trusted: true})); a.Name != "Nursery" || a.AutoStream != control.StreamAudio || !a.Trusted {
+		t.Fatalf("trusted hello_ack %+v, want the name and auto_stream", a)
+	}
+}
