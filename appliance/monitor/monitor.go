@@ -114,6 +114,14 @@ func Open(cfg Config) (*Monitor, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("monitor: create state directory: %w", err)
 	}
+	// A directory that already existed (an older install, a hand-made
+	// one) is tightened too: it holds the key and who is trusted.
+	if fi, err := os.Stat(cfg.StateDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("monitor: restrict the state directory %s to its owner: %w", cfg.StateDir, err)
+		}
+		m.log.Warn("state directory was open to others: restricted it to its owner", "dir", cfg.StateDir, "was", fi.Mode().Perm().String())
+	}
 	ok := false
 	defer func() {
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -477,5 +478,22 @@ func TestStrangerCannotFillTheLog(t *testing.T) {
 	}
 	if debug < 50 {
 		t.Fatalf("%d debug lines for 55 bad messages: the reports were not logged at all", debug)
+	}
+}
+
+// TestStateDirTightened: a state directory that already exists with wider
+// permissions is restricted to its owner at start.
+func TestStateDirTightened(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	openMonitor(t, dir, pairing.WindowConfig{})
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Fatalf("state directory mode %o, want 700", perm)
 	}
 }
