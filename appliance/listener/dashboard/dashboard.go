@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/identity"
@@ -169,6 +170,8 @@ type server struct {
 	streams chan struct{} // a slot per open event or audio stream
 	pairing chan struct{} // one pairing or discovery at a time
 	wav     []byte
+
+	badTokenAt atomic.Int64 // unix nanoseconds of the last wrong token warned of
 }
 
 // newServer builds the dashboard for a server bound to addr and starts a
@@ -346,7 +349,14 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.gate.tokenOK(req.Token) {
-		s.log.Warn("dashboard: a page offered a wrong access token", "from", r.RemoteAddr)
+		// A stranger can send wrong tokens as fast as the network allows:
+		// one warning a minute, the rest at debug level.
+		level := slog.LevelDebug
+		if now := time.Now().UnixNano(); now-s.badTokenAt.Load() >= int64(time.Minute) {
+			s.badTokenAt.Store(now)
+			level = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), level, "dashboard: a page offered a wrong access token", "from", r.RemoteAddr)
 		writeProblem(w, probUnauthorized)
 		return
 	}
