@@ -377,6 +377,19 @@ func (s *server) acquire(w http.ResponseWriter) bool {
 
 func (s *server) release() { <-s.streams }
 
+// acquirePairing takes the one pairing or discovery slot, or answers 429.
+func (s *server) acquirePairing(w http.ResponseWriter) bool {
+	select {
+	case s.pairing <- struct{}{}:
+		return true
+	default:
+		writeProblem(w, probBusy)
+		return false
+	}
+}
+
+func (s *server) releasePairing() { <-s.pairing }
+
 // events is the page's live feed (Server-Sent Events, one JSON object
 // per message): hello (the tab's id), a snapshot, then presence, status,
 // noise, chime, alarm, stream and listen events. The tab's listens end
@@ -443,13 +456,10 @@ func (s *server) discover(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, probNoDiscovery)
 		return
 	}
-	select {
-	case s.pairing <- struct{}{}:
-		defer func() { <-s.pairing }()
-	default:
-		writeProblem(w, probBusy)
+	if !s.acquirePairing(w) {
 		return
 	}
+	defer s.releasePairing()
 	ms, err := s.opt.Listener.Discover(r.Context(), 2*time.Second)
 	if err != nil && len(ms) == 0 {
 		writeProblem(w, problemFor(err))
@@ -525,13 +535,10 @@ func (s *server) pair(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problemFor(listener.ErrNoCode))
 		return
 	}
-	select {
-	case s.pairing <- struct{}{}:
-		defer func() { <-s.pairing }()
-	default:
-		writeProblem(w, probBusy)
+	if !s.acquirePairing(w) {
 		return
 	}
+	defer s.releasePairing()
 	ctx, cancel := context.WithTimeout(r.Context(), pairTimeout)
 	defer cancel()
 	m, err := s.opt.Listener.Pair(ctx, preq)
