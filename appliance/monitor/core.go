@@ -3,6 +3,7 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -64,8 +65,7 @@ type Core struct {
 	conns  map[uint64]*coreConn
 	closes int
 
-	pumping  Pumps // the pumps last asked for
-	gen      uint64
+	pumping  Pumps // the pumps last asked for (Gen: the newest generation)
 	noMic    bool
 	storeOK  bool
 	network  bool
@@ -538,16 +538,8 @@ func (c *Core) connsOf(fp identity.Fingerprint, all bool) []uint64 {
 			out = append(out, id)
 		}
 	}
-	sortIDs(out)
+	slices.Sort(out)
 	return out
-}
-
-func sortIDs(ids []uint64) {
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
 }
 
 // pairingError maps the window's refusals to wire errors.

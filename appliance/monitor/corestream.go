@@ -213,8 +213,7 @@ func (c *Core) pumps(eff []Effect) []Effect {
 	if want.Audio == c.pumping.Audio && want.Video == c.pumping.Video {
 		return eff
 	}
-	c.gen++
-	want.Gen = c.gen
+	want.Gen = c.pumping.Gen + 1
 	c.pumping = want
 	return append(eff, want)
 }
