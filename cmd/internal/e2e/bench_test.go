@@ -53,18 +53,24 @@ func BenchmarkMonitorResources(b *testing.B) {
 				stops = append(stops, func() { s.Close() })
 			}
 			time.Sleep(2 * time.Second) // streams up, capture warm
-			cpu0, at0 := procCPU(b, p.cmd.Process.Pid), time.Now()
-			time.Sleep(10 * time.Second)
-			cpu1, at1 := procCPU(b, p.cmd.Process.Pid), time.Now()
-			rss, hwm := procMem(b, p.cmd.Process.Pid)
+			reportProcess(b, p.cmd.Process.Pid, 10*time.Second)
 			for _, s := range stops {
 				s()
 			}
-			b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
-			b.ReportMetric(float64(rss)/1024, "rss-MB")
-			b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
 		})
 	}
+}
+
+// reportProcess measures process pid for d and reports its CPU (percent
+// of one core) and its resident memory, now and at its peak.
+func reportProcess(b *testing.B, pid int, d time.Duration) {
+	cpu0, at0 := procCPU(b, pid), time.Now()
+	time.Sleep(d)
+	cpu1, at1 := procCPU(b, pid), time.Now()
+	rss, hwm := procMem(b, pid)
+	b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
+	b.ReportMetric(float64(rss)/1024, "rss-MB")
+	b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
 }
 
 // procCPU is a process's user+system CPU time.
@@ -117,14 +123,7 @@ func BenchmarkListenerPlaying(b *testing.B) {
 		w := start(b, nil, "cradle", append(lis, "listen", "Nursery")...)
 		w.waitLine(0, connectedRE, 10*time.Second)
 		time.Sleep(2 * time.Second)
-		pid := w.cmd.Process.Pid
-		cpu0, at0 := procCPU(b, pid), time.Now()
-		time.Sleep(10 * time.Second)
-		cpu1, at1 := procCPU(b, pid), time.Now()
-		rss, hwm := procMem(b, pid)
-		b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
-		b.ReportMetric(float64(rss)/1024, "rss-MB")
-		b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
+		reportProcess(b, w.cmd.Process.Pid, 10*time.Second)
 		w.kill()
 		mon.kill()
 	}

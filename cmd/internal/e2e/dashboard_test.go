@@ -741,14 +741,7 @@ func BenchmarkDashboard(b *testing.B) {
 				tb.do(20*time.Second, "open the stream", chromedp.Navigate(r.base+"/api/monitors/"+id+"/audio.ogg?tab="+fmt.Sprint(i)))
 				waitJS[bool](tb, 15*time.Second, "the stream playing", `(() => { const a = document.querySelector('video, audio'); return a && !a.paused && a.currentTime > 0.2; })()`)
 			}
-			pid := r.dash.cmd.Process.Pid
-			cpu0, at0 := procCPU(b, pid), time.Now()
-			time.Sleep(10 * time.Second)
-			cpu1, at1 := procCPU(b, pid), time.Now()
-			rss, hwm := procMem(b, pid)
-			b.ReportMetric(100*float64(cpu1-cpu0)/float64(at1.Sub(at0)), "cpu-%")
-			b.ReportMetric(float64(rss)/1024, "rss-MB")
-			b.ReportMetric(float64(hwm)/1024, "rss-peak-MB")
+			reportProcess(b, r.dash.cmd.Process.Pid, 10*time.Second)
 		})
 	}
 }

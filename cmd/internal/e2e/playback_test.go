@@ -75,6 +75,25 @@ func count(ws []sound, from, to int, s sound) int {
 	return n
 }
 
+// alarmAfterTone finds where the tone that plays at window from ends (the
+// first window of alarm or silence after it) and the alarm's first window
+// after that; it returns the delay between them and the alarm's window.
+func alarmAfterTone(t *testing.T, ws []sound, from int) (time.Duration, int) {
+	t.Helper()
+	if from < 0 || from >= len(ws) || ws[from] != tone {
+		t.Fatalf("no tone playing at window %d:%s", from, summary(ws))
+	}
+	end := from
+	for end < len(ws) && ws[end] != alarmTone && ws[end] != silent {
+		end++
+	}
+	onset := first(ws, end, alarmTone)
+	if onset < 0 {
+		t.Fatalf("no alarm sound after the tone stopped at window %d:%s", end, summary(ws))
+	}
+	return time.Duration(onset-end) * window, onset
+}
+
 func summary(ws []sound) string {
 	out := ""
 	for i, s := range ws {
@@ -134,15 +153,7 @@ func TestListenPlaysAndAlarms(t *testing.T) {
 	if n := count(ws, at(stopped)-30, at(stopped)-2, tone); n < 25 {
 		t.Fatalf("the tone was not playing before the monitor froze (%d of 28 windows):%s", n, summary(ws))
 	}
-	toneEnd := first(ws, at(stopped)-2, alarmTone)
-	for i := at(stopped) - 2; i < len(ws) && ws[i] == tone; i++ {
-		toneEnd = i + 1
-	}
-	onset := first(ws, toneEnd, alarmTone)
-	if onset < 0 {
-		t.Fatalf("no alarm sound after the monitor froze:%s", summary(ws))
-	}
-	delay := time.Duration(onset-toneEnd) * window
+	delay, onset := alarmAfterTone(t, ws, at(stopped)-2)
 	t.Logf("alarm sound %v after the tone stopped", delay)
 	if delay > 3500*time.Millisecond {
 		t.Fatalf("alarm sound %v after the tone stopped, want within 3.5s:%s", delay, summary(ws))
@@ -171,19 +182,7 @@ func TestListenAudioLostAlarm(t *testing.T) {
 	w.waitLine(0, regexp.MustCompile(`ALARM Nursery: AUDIO LOST`), 10*time.Second)
 	time.Sleep(time.Second)
 	ws := classify(rec.Stop())
-	toneAt := first(ws, 0, tone)
-	if toneAt < 0 {
-		t.Fatalf("the tone was never played:%s", summary(ws))
-	}
-	toneEnd := toneAt
-	for toneEnd < len(ws) && ws[toneEnd] != alarmTone && ws[toneEnd] != silent {
-		toneEnd++
-	}
-	onset := first(ws, toneEnd, alarmTone)
-	if onset < 0 {
-		t.Fatalf("no alarm sound after the stall:%s", summary(ws))
-	}
-	delay := time.Duration(onset-toneEnd) * window
+	delay, _ := alarmAfterTone(t, ws, first(ws, 0, tone))
 	t.Logf("audio-lost alarm sound %v after the last tone window", delay)
 	if delay > 500*time.Millisecond {
 		t.Fatalf("alarm %v after the sound stopped, want within 500ms:%s", delay, summary(ws))
