@@ -125,12 +125,10 @@ func TestHostile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc.open(t)
 		if hello {
-			rc.write(t, frame(t, testHello("raw")))
-			if m := rc.readOne(t); m.MessageType() != control.TypeHelloAck {
-				t.Fatalf("got %v, want hello_ack", m)
-			}
+			rc.greet(t)
+		} else {
+			rc.open(t)
 		}
 		return rc
 	}

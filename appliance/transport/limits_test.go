@@ -63,11 +63,7 @@ func TestMaxPending(t *testing.T) {
 	}
 
 	// A hello frees its slot: then a listener gets in.
-	silent[0].open(t)
-	silent[0].write(t, frame(t, testHello("raw")))
-	if m := silent[0].readOne(t); m.MessageType() != control.TypeHelloAck {
-		t.Fatalf("got %v, want hello_ack", m)
-	}
+	silent[0].greet(t)
 	h.next(t)
 	waitFor(t, "slot freed", testTimeout, func() bool { p, _ := h.srv.Pending(); return p == int64(cfg.MaxPending-1) })
 	c, _ := dial(t, h, cfg)
@@ -116,11 +112,7 @@ func TestReceiveWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.open(t)
-	rc.write(t, frame(t, testHello("raw")))
-	if m := rc.readOne(t); m.MessageType() != control.TypeHelloAck {
-		t.Fatalf("got %v, want hello_ack", m)
-	}
+	rc.greet(t)
 	h.next(t) // accepted, never read
 	var small []byte
 	for range DefaultRecvQueue + 1 {

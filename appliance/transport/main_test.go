@@ -249,6 +249,17 @@ func (rc *rawClient) open(t testing.TB) {
 	rc.st = st
 }
 
+// greet opens the stream, sends a hello and fails t unless a hello_ack
+// comes back.
+func (rc *rawClient) greet(t testing.TB) {
+	t.Helper()
+	rc.open(t)
+	rc.write(t, frame(t, testHello("raw")))
+	if m := rc.readOne(t); m.MessageType() != control.TypeHelloAck {
+		t.Fatalf("got %v, want hello_ack", m)
+	}
+}
+
 func (rc *rawClient) write(t testing.TB, b []byte) {
 	t.Helper()
 	if _, err := rc.st.Write(b); err != nil {

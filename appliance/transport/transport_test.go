@@ -288,12 +288,10 @@ func TestBadFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rc.open(t)
 			if tt.helloDone {
-				rc.write(t, hello)
-				if m := rc.readOne(t); m.MessageType() != control.TypeHelloAck {
-					t.Fatalf("got %v, want hello_ack", m)
-				}
+				rc.greet(t)
+			} else {
+				rc.open(t)
 			}
 			if len(tt.send) > 0 {
 				rc.write(t, tt.send)
@@ -396,19 +394,7 @@ func TestPingStampsFitDoubles(t *testing.T) {
 		}
 		rc.write(t, rawFrame(fmt.Sprintf(`{"type":"pong","body":{"seq":%v,"echo":%v}}`, env.Body["seq"], sent)))
 	}
-	waitUntil(t, func() bool { return sc.Stats().Received >= 3 })
-}
-
-// waitUntil polls cond until it holds or the test times out.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never held")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "three pongs received", testTimeout, func() bool { return sc.Stats().Received >= 3 })
 }
 
 func TestUnknownMessages(t *testing.T) {
@@ -419,11 +405,7 @@ func TestUnknownMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.open(t)
-	rc.write(t, frame(t, testHello("raw")))
-	if m := rc.readOne(t); m.MessageType() != control.TypeHelloAck {
-		t.Fatalf("got %v, want hello_ack", m)
-	}
+	rc.greet(t)
 	sc := h.next(t)
 	for i := 1; i < cfg.MaxUnknown; i++ {
 		rc.write(t, rawFrame(`{"type":"teleport","body":{"to":"moon"}}`))
