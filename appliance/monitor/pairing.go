@@ -16,15 +16,12 @@ import (
 
 func (m *Monitor) pairStart(p *peer, msg control.PairStart) error {
 	c := p.conn
-	if err := checkListenerName(msg.Name); err != nil {
-		return err // refused before the window: not a guess, not counted
-	}
 	binding, err := c.Exporter()
 	if err != nil {
 		return control.Errorf(control.CodeInternal, "channel binding: %v", err)
 	}
 	if err := m.step(PairStart{At: m.now(), Conn: c.ID(), Name: msg.Name}); err != nil {
-		return err
+		return err // the core checks the name (bad_request), then the window
 	}
 	sess, err := pake.NewMonitor(pake.Params{Code: string(m.code), ListenerID: c.Peer(), MonitorID: m.id.Fingerprint, Binding: binding}, rand.Reader)
 	var pB []byte
