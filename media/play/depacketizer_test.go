@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cradle-monitor/cradle/internal/pulsetest"
 	"github.com/cradle-monitor/cradle/media"
 	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/io/audio"
@@ -226,7 +227,7 @@ func TestDepacketizerLossKeepsTone(t *testing.T) {
 		t.Fatalf("%d samples, want %d", len(pcm), 200*480)
 	}
 	tail := pcm[len(pcm)/5:]
-	if hz := toneHz(tail); math.Abs(hz-440) > 10 {
+	if hz := pulsetest.Dominant(tail, 48000, 100, 2000, 5); math.Abs(hz-440) > 10 {
 		t.Errorf("dominant %v Hz, want 440", hz)
 	}
 	if rms, _ := media.Measure(tail); rms < -22 || rms > -12 {
@@ -292,21 +293,4 @@ func FuzzDepacketizer(f *testing.F) {
 			t.Fatalf("stats %+v do not add up to %d frames", s, frames)
 		}
 	})
-}
-
-// toneHz returns the strongest frequency of pcm from 100 Hz to 2 kHz in
-// 5 Hz steps (Goertzel).
-func toneHz(pcm []int16) float64 {
-	best, bestP := 0.0, -1.0
-	for hz := 100.0; hz <= 2000; hz += 5 {
-		c := 2 * math.Cos(2*math.Pi*hz/48000)
-		var s1, s2 float64
-		for _, x := range pcm {
-			s1, s2 = float64(x)+c*s1-s2, s1
-		}
-		if p := s1*s1 + s2*s2 - c*s1*s2; p > bestP {
-			best, bestP = hz, p
-		}
-	}
-	return best
 }
