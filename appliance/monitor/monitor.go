@@ -384,7 +384,8 @@ func (m *Monitor) serveAccept(ctx context.Context) error {
 		if err != nil || refused {
 			p.ans.Close()
 			if refused {
-				m.log.Warn("too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
+				// Strangers can knock as fast as they like: a debug line.
+				m.log.Log(ctx, levelFor(false, slog.LevelWarn), "too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
 				c.Close(refusal.Code, refusal.Reason)
 			} else {
 				c.Close(control.CodeGoingAway, "")
@@ -410,7 +411,9 @@ func first(eff []Effect) Effect {
 func (m *Monitor) serve(p *peer, welcome []Effect) {
 	c := p.conn
 	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
-	log.Info("listener connected", "trusted", c.Trusted(), "name", p.hello.Name)
+	// A stranger's comings and goings (and the name it chose) are debug
+	// lines: it can connect as often as it likes.
+	log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener connected", "trusted", c.Trusted(), "name", truncate(p.hello.Name, maxPeerText))
 	defer func() {
 		p.ans.Close() // its sessions end; the core forgets them at ConnClosed
 		err := c.Err()
@@ -419,7 +422,7 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 		delete(m.peers, c.ID())
 		m.mu.Unlock()
 		m.poke()
-		log.Info("listener disconnected", "reason", closeReason(err), "err", err)
+		log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener disconnected", "reason", closeReason(err), "err", err)
 	}()
 	_ = m.do(welcome)
 	for {

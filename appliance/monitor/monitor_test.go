@@ -462,7 +462,7 @@ func TestStrangerCannotFillTheLog(t *testing.T) {
 	defer rl.mu.Unlock()
 	debug := 0
 	for _, r := range rl.recs {
-		if r.Message != "listener reported an error" && r.Message != "request failed" {
+		if r.Message != "listener reported an error" && r.Message != "request failed" && r.Message != "listener connected" {
 			continue
 		}
 		if r.Level > slog.LevelDebug {
