@@ -117,7 +117,9 @@ type SubscribeOptions struct {
 	PCM   bool // decoded audio (PCMEvent); the session decodes once for all
 	// Queue bounds the events waiting for Next (default 512, 5 s of audio).
 	// When full, the oldest media or status event is dropped (Dropped
-	// counts them); presence, stream, alarm and chime events are kept.
+	// counts them); presence, stream, alarm and chime events are kept
+	// unless the queue holds nothing else (a subscriber that stopped
+	// reading altogether), then the oldest of those goes.
 	Queue int
 }
 

@@ -112,7 +112,7 @@ func (p Policy) Next(r Retry, o Outcome, err error, now time.Time, jitter float6
 	}
 	r.Failures++
 	return r, Decision{
-		Rediscover: p.Discovery && r.Failures%p.RediscoverEvery == 2%p.RediscoverEvery,
+		Rediscover: p.Discovery && r.Failures >= 2 && (r.Failures-2)%p.RediscoverEvery == 0,
 		DialAt:     now.Add(p.Backoff.Delay(r.Failures-1, jitter)),
 	}
 }

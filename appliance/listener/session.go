@@ -112,7 +112,8 @@ type Session struct {
 	mon       Monitor
 	subs      []*Subscription
 	mode      StreamMode
-	modeWake  chan struct{} // poked when mode changes
+	modeWake  chan struct{} // poked when mode changes (the streamer waits on it)
+	tickWake  chan struct{} // poked when mode changes (the ticker waits on it)
 	alarm     *alarm.Machine
 	change    Change
 	conn      Conn
@@ -209,7 +210,7 @@ func startSession(l *Listener, m Monitor, opt SessionOptions, pol Policy) *Sessi
 	s := &Session{
 		l: l, dialer: opt.dialer, opt: opt, policy: pol, log: opt.Logger.With("monitor", m.Name),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		mon: m, mode: opt.Stream, modeWake: make(chan struct{}, 1),
+		mon: m, mode: opt.Stream, modeWake: make(chan struct{}, 1), tickWake: make(chan struct{}, 1),
 		alarm: alarm.New(opt.Alarm),
 	}
 	now := time.Now()
@@ -291,7 +292,7 @@ func (s *Session) publish(ev Event) {
 	}
 }
 
-// wants reports whether a subscriber wants decoded audio. Called with s.mu held.
+// wantsPCM reports whether a subscriber wants decoded audio. Called with s.mu held.
 func (s *Session) wantsPCM() bool {
 	for _, sub := range s.subs {
 		if sub.opt.PCM {
@@ -314,9 +315,11 @@ func (s *Session) SetStream(mode StreamMode) {
 	if (was == StreamOff) != (mode == StreamOff) {
 		s.applyAlarm(s.alarm.Listening(mode != StreamOff, time.Now()))
 	}
-	select {
-	case s.modeWake <- struct{}{}:
-	default:
+	for _, wake := range []chan struct{}{s.modeWake, s.tickWake} {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -407,13 +410,27 @@ func (s *Session) applyAlarm(effs []alarm.Effect) {
 	}
 }
 
+// ticker drives the alarm's timers while the parent listens; it sleeps
+// while the session only watches presence (StreamOff), when the alarm is
+// disarmed and has no timer.
 func (s *Session) ticker() {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	for {
+		if s.Stream() == StreamOff {
+			t.Stop()
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-s.tickWake:
+				t.Reset(tickInterval)
+				continue
+			}
+		}
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-s.tickWake:
 		case now := <-t.C:
 			s.mu.Lock()
 			s.applyAlarm(s.alarm.Tick(now))
