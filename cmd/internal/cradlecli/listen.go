@@ -91,7 +91,11 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 
 	rec := &recordings{path: *record}
 	defer rec.close()
-	go e.acknowledge(ctx, sess)
+	ackCtx, stopAck := context.WithCancel(ctx)
+	var acks sync.WaitGroup
+	acks.Go(func() { e.acknowledge(ackCtx, sess) })
+	defer acks.Wait()
+	defer stopAck()
 
 	started := time.Now()
 	var lastLevel time.Time
