@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -290,7 +291,15 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		// Read to the end within the guard's deadline, then lift it: a
+		// handler may run long (a pairing), and the server's read of the
+		// idle connection must not end its context.
+		_, err = io.Copy(io.Discard, r.Body)
+		http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeProblem(w, probTooLarge)

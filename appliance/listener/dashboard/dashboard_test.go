@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -222,6 +223,33 @@ func TestBodyLimit(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked 100 KiB body: %d, want 413", rec.Code)
+	}
+}
+
+// TestBodyTimeout: a body that does not arrive within bodyTimeout ends the
+// connection, on a handler that reads it and on one that does not; a body
+// that arrives in time leaves a long handler's context alone.
+func TestBodyTimeout(t *testing.T) {
+	old := bodyTimeout
+	bodyTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { bodyTimeout = old })
+	l, _ := newListener(t)
+	ts := startServer(t, Options{Listener: l}, true)
+	for _, path := range []string{"/api/session", "/nowhere"} {
+		conn, err := net.Dial("tcp", ts.host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", path, ts.host)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.Copy(io.Discard, conn) // ends when the server closes
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%s: a dribbled body held the connection: %v", path, err)
+		}
+	}
+	if resp := ts.request(t, "POST", "/api/session", `{"token":""}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign in: %s", resp.Status)
 	}
 }
 

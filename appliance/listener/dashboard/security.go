@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits a stranger on the network cannot exceed.
@@ -20,6 +21,10 @@ const (
 	maxStreams = 16       // open event streams and audio streams, all clients
 	maxListens = 16       // listens held by tabs, all monitors
 )
+
+// bodyTimeout bounds the wait for a request's body (a var for tests): a
+// stranger dribbling one would otherwise hold the connection for ever.
+var bodyTimeout = 10 * time.Second
 
 // cookieName carries the token beyond loopback. The __Host- prefix makes
 // the browser refuse it unless it is Secure, for "/" and host-only.
@@ -57,6 +62,11 @@ func (g *gate) guard(next http.Handler) http.Handler {
 			return
 		}
 		state := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if state || r.ContentLength != 0 {
+			// Lifted by readJSON once the body is in; otherwise it also
+			// bounds the server's discarding of an unread body.
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+		}
 		// Every API call, GETs included: a page elsewhere must not even make
 		// the listener stream (an <audio src> of audio.ogg) or read its state.
 		if (state || strings.HasPrefix(r.URL.Path, "/api/")) && !g.originOK(r) {
