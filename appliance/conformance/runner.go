@@ -175,16 +175,17 @@ func (r *runner) session(id *identity.Identity) (*wire, control.HelloAck, error)
 // payload, and must then get error{code, ref} and the close with code.
 func (r *runner) closes(hello bool, payload []byte, fin bool, code control.Code, ref control.Type) func() error {
 	return func() error {
-		c, err := r.dial(r.stranger)
+		var c *wire
+		var err error
+		if hello {
+			c, _, err = r.session(r.stranger)
+		} else {
+			c, err = r.dial(r.stranger)
+		}
 		if err != nil {
 			return err
 		}
 		defer c.close()
-		if hello {
-			if _, err := c.hello(r.opts.Wait, "cradle conformance", r.stranger); err != nil {
-				return err
-			}
-		}
 		if len(payload) > 0 {
 			if err := c.write(payload); err != nil {
 				return err
