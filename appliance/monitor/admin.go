@@ -99,13 +99,14 @@ func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Du
 // Status reports the monitor's state and its live connections.
 func (m *Monitor) Status() Status {
 	ws := m.window()
+	allow := m.st.State().Allowlist
 	m.mu.Lock()
 	conns := make([]ConnectionInfo, 0, len(m.peers))
 	for _, p := range m.peers {
 		c := p.conn
 		hs := c.Stats()
 		name := p.hello.Name
-		if l, ok := m.st.State().Allowlist[c.Peer()]; ok {
+		if l, ok := allow[c.Peer()]; ok {
 			name = l.Name
 		}
 		conns = append(conns, ConnectionInfo{
