@@ -345,30 +345,37 @@ func (h *hub) removeClient(c *client) {
 }
 
 func (h *hub) sendLocked(c *client, ev event) {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		h.log.Error("event not encoded", "err", err)
-		return
-	}
-	select {
-	case c.ch <- b:
-	default:
-		c.kick.Do(func() { close(c.kicked) })
+	if b, ok := h.encode(ev); ok {
+		c.push(b)
 	}
 }
 
 func (h *hub) broadcastLocked(ev event) {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		h.log.Error("event not encoded", "err", err)
+	b, ok := h.encode(ev)
+	if !ok {
 		return
 	}
 	for _, c := range h.clients {
-		select {
-		case c.ch <- b:
-		default:
-			c.kick.Do(func() { close(c.kicked) })
-		}
+		c.push(b)
+	}
+}
+
+func (h *hub) encode(ev event) ([]byte, bool) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		h.log.Error("event not encoded", "err", err)
+		return nil, false
+	}
+	return b, true
+}
+
+// push queues an encoded event for the tab, or drops the tab when its
+// queue is full.
+func (c *client) push(b []byte) {
+	select {
+	case c.ch <- b:
+	default:
+		c.kick.Do(func() { close(c.kicked) })
 	}
 }
 
