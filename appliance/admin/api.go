@@ -11,8 +11,8 @@ import (
 // implements it.
 type Backend interface {
 	// OpenPairing opens (or extends) the pairing window for d; 0 means as
-	// a short button press does (the default window). It returns when the
-	// window closes.
+	// a short button press does (the default window). It returns the time
+	// the window closes.
 	OpenPairing(ctx context.Context, d time.Duration) (time.Time, error)
 	// ClosePairing closes the pairing window.
 	ClosePairing(ctx context.Context) error
@@ -112,7 +112,7 @@ type Client struct {
 }
 
 // OpenPairing opens the pairing window for d (0: as a short press does)
-// and returns when it closes.
+// and returns the time it closes.
 func (c *Client) OpenPairing(ctx context.Context, d time.Duration) (time.Time, error) {
 	var res pairResult
 	err := call(ctx, c.Path, cmdPair, pairArgs{Duration: d}, &res)
