@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +36,26 @@ type Server struct {
 	Socket string
 
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *logBuffer
+}
+
+// logBuffer is the server's stderr: exec's copier writes it while a
+// failing Start or StartRecording reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Available reports whether the PulseAudio programs are installed.
@@ -69,7 +89,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Dir: dir, Socket: filepath.Join(dir, "pulse.sock"), stderr: new(bytes.Buffer)}
+	s := &Server{Dir: dir, Socket: filepath.Join(dir, "pulse.sock"), stderr: new(logBuffer)}
 	for _, d := range []string{"home", "run"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)
