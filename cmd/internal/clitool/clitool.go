@@ -78,10 +78,6 @@ type Command[E any] struct {
 // Commands is a program's subcommand table.
 type Commands[E any] []Command[E]
 
-// ErrUnknownCommand is wrapped by Run's UsageError for a name not in the
-// table.
-var ErrUnknownCommand = errors.New("unknown command")
-
 // Lookup returns the command called name.
 func (cs Commands[E]) Lookup(name string) (Command[E], bool) {
 	for _, c := range cs {
@@ -97,7 +93,7 @@ func (cs Commands[E]) Lookup(name string) (Command[E], bool) {
 func (cs Commands[E]) Run(ctx context.Context, e E, name string, args []string) error {
 	c, ok := cs.Lookup(name)
 	if !ok {
-		return Usagef("%v %q", ErrUnknownCommand, name)
+		return Usagef("unknown command %q", name)
 	}
 	return c.Run(e, ctx, args)
 }
