@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -116,7 +115,6 @@ type feed struct {
 	done         chan struct{} // closed when the feeder returned
 	refs         int           // peers using it; guarded by Relay.mu
 	stopOnce     sync.Once
-	written      atomic.Uint64
 }
 
 // Answer takes a page's SDP offer (non-trickle: every candidate it has is
@@ -405,7 +403,6 @@ func (f *feed) run(ctx context.Context, log *slog.Logger) {
 			audio.apply(&pkt, m.Arrived, m.First)
 		}
 		_ = tr.WriteRTP(&pkt) // errors are per binding: a closing peer
-		f.written.Add(1)
 	}
 }
 
