@@ -3,22 +3,7 @@
 package play
 
 /*
-#cgo linux LDFLAGS: -ldl
-#include <dlfcn.h>
 #include <stdlib.h>
-
-static void cradle_alsa_quiet(const char *file, int line, const char *function, int err, const char *fmt, ...) {}
-
-// cradle_silence_alsa installs a silent error handler in libasound (the
-// same instance miniaudio loads), so ALSA prints nothing to stderr.
-static int cradle_silence_alsa(void) {
-	void *h = dlopen("libasound.so.2", RTLD_NOW | RTLD_GLOBAL);
-	if (h == NULL) return -1;
-	int (*set)(void *) = (int (*)(void *))dlsym(h, "snd_lib_error_set_handler");
-	if (set == NULL) return -1;
-	set((void *)cradle_alsa_quiet);
-	return 0; // h stays open: the handler must outlive every use
-}
 */
 import "C"
 
@@ -32,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/cradle-monitor/cradle/media"
+	_ "github.com/cradle-monitor/cradle/media/quiet" // ALSA's error messages off stderr
 	"github.com/gen2brain/malgo"
 )
 
@@ -42,8 +28,6 @@ var backends = []malgo.Backend{malgo.BackendPulseaudio, malgo.BackendAlsa}
 
 // discardLog keeps miniaudio's messages off the binaries' output.
 func discardLog(string) {}
-
-var silenceALSA = sync.OnceFunc(func() { C.cradle_silence_alsa() })
 
 // skipDevices are ALSA plugins and pseudo-devices that enumeration lists
 // but that are no speaker: "null" would play into nothing without an
@@ -84,7 +68,6 @@ func outputs(ctx *malgo.AllocatedContext) ([]malgo.DeviceInfo, error) {
 }
 
 func initContext() (*malgo.AllocatedContext, error) {
-	silenceALSA()
 	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, discardLog)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrNoAudioLibrary, err)
