@@ -121,6 +121,7 @@ func Serve(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer s.close()
+	ln = newLimitListener(ln, maxConns)
 	if s.tls != nil {
 		ln = tlsListener(ln, s.tls)
 	}

@@ -253,6 +253,65 @@ func TestBodyTimeout(t *testing.T) {
 	}
 }
 
+// TestConnLimit: connections beyond the limit are closed at once, and a
+// closed one frees its slot.
+func TestConnLimit(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := newLimitListener(raw, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	next := func(what string) net.Conn {
+		select {
+		case c := <-accepted:
+			return c
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s not accepted", what)
+			return nil
+		}
+	}
+	dial()
+	first := next("first")
+	dial()
+	second := next("second")
+	defer second.Close()
+	third := dial()
+	third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := third.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("third connection over the limit: %v, want it closed (EOF)", err)
+	}
+	first.Close()
+	first.Close() // a second Close gives back nothing more
+	dial()
+	fourth := next("fourth, after one closed")
+	defer fourth.Close()
+	fifth := dial()
+	fifth.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fifth.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("fifth connection over the limit: %v, want it closed (EOF)", err)
+	}
+}
+
 // TestStreamLimit: at most maxStreams event streams are open at once.
 func TestStreamLimit(t *testing.T) {
 	l, _ := newListener(t)

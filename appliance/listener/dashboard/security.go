@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,7 @@ const (
 	maxBody    = 64 << 10 // bytes of a request body
 	maxStreams = 16       // open event streams and audio streams, all clients
 	maxListens = 16       // listens held by tabs, all monitors
+	maxConns   = 128      // connections open at once, all clients
 )
 
 // bodyTimeout bounds the wait for a request's body (a var for tests): a
@@ -228,4 +230,44 @@ func loadToken(dir string, rotate bool) (string, error) {
 		return "", fmt.Errorf("dashboard: write the access token: %w", err)
 	}
 	return t, nil
+}
+
+// limitListener accepts at most cap(slots) connections at once and closes
+// the ones beyond at once: a stranger opening connections without end
+// would otherwise run the whole listener out of file descriptors (its
+// links to the monitors included), not just the page out of slots.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func newLimitListener(ln net.Listener, n int) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, n)}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, release: sync.OnceFunc(func() { <-l.slots })}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// limitConn gives its slot back on its first Close.
+type limitConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
 }
