@@ -112,7 +112,6 @@ type runner struct {
 	rep      Report
 	stranger *identity.Identity
 	paired   *identity.Identity // trusted, from opts or from pairing
-	ack      control.HelloAck   // the stranger's first hello_ack
 }
 
 type check struct {
@@ -269,7 +268,6 @@ func (r *runner) checkHelloAck() error {
 	if !ok {
 		return fmt.Errorf("first frame is %s, want hello_ack", describe(m))
 	}
-	r.ack = ack
 	switch {
 	case ack.Protocol != control.ProtocolVersion || ack.Role != control.RoleMonitor:
 		return fmt.Errorf("hello_ack says protocol %d role %q, want 1 and monitor", ack.Protocol, ack.Role)
