@@ -14,19 +14,26 @@ import (
 // TestRelayTone: a page's peer connection receives the monitor's audio,
 // and decoded it is the 440 Hz test tone.
 func TestRelayTone(t *testing.T) {
-	sess := setup(t)
-	r := newRelay(t, Config{})
-	b, err := newBrowser(t, r, sess, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := b.decode(time.Second)
+	_, r, pcm := playing(t, time.Second)
 	if !isTone(pcm[len(pcm)/2:]) {
 		t.Fatalf("decoded audio is not the tone: 440 Hz %.3g, 1 kHz %.3g", goertzel(pcm, 440), goertzel(pcm, 1000))
 	}
 	if n := r.Peers(); n != 1 {
 		t.Fatalf("Peers = %d, want 1", n)
 	}
+}
+
+// playing starts a session and a relay, and a page that plays the
+// session's audio for d; it returns what the page decoded.
+func playing(t *testing.T, d time.Duration) (*listener.Session, *Relay, []int16) {
+	t.Helper()
+	sess := setup(t)
+	r := newRelay(t, Config{})
+	b, err := newBrowser(t, r, sess, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess, r, b.decode(d)
 }
 
 var candidateLine = regexp.MustCompile(`(?m)^a=candidate:.*\r?\n`)
@@ -130,13 +137,7 @@ func TestRelayMaxPeers(t *testing.T) {
 // TestRelayClose: Close ends every peer and the feed, and is idempotent;
 // Answer then fails with ErrClosed. (TestMain checks for goroutines left.)
 func TestRelayClose(t *testing.T) {
-	sess := setup(t)
-	r := newRelay(t, Config{})
-	b, err := newBrowser(t, r, sess, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.decode(100 * time.Millisecond)
+	sess, r, _ := playing(t, 100*time.Millisecond)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +154,7 @@ func TestRelayClose(t *testing.T) {
 
 // TestRelayContextEndsPeer: the peer closes when Answer's context ends.
 func TestRelayContextEndsPeer(t *testing.T) {
-	sess := setup(t)
-	r := newRelay(t, Config{})
-	b, err := newBrowser(t, r, sess, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.decode(100 * time.Millisecond)
+	sess, r, _ := playing(t, 100*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	b2, err := newBrowserCtx(t, ctx, r, sess)
 	if err != nil {
