@@ -183,7 +183,7 @@ func FuzzOpusDecode(f *testing.F) {
 		if err == nil && (n < 0 || n > MaxFrameSamples) {
 			t.Fatalf("Decode returned %d samples", n)
 		}
-		if err != nil && (len(pkt) == 0 || len(pkt) > MaxOpusPacket) && !errors.Is(err, ErrOpusPacket) {
+		if (len(pkt) == 0 || len(pkt) > MaxOpusPacket) && !errors.Is(err, ErrOpusPacket) {
 			t.Fatalf("bad size not rejected as ErrOpusPacket: %v", err)
 		}
 		if len(pkt) > 0 && len(pkt) <= MaxOpusPacket {
