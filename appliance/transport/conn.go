@@ -299,10 +299,21 @@ func (c *Conn) shutdown(code control.Code, cause error, notify control.Message, 
 	close(c.closing)
 }
 
+// level is the level of a line about this connection: l, or Debug on a
+// server whose peer is not trusted. Strangers can connect as fast as they
+// like and choose the text of their errors and byes, so their comings
+// and goings are debug lines (as the monitor's own are).
+func (c *Conn) level(l slog.Level) slog.Level {
+	if c.server && !c.trusted.Load() {
+		return slog.LevelDebug
+	}
+	return l
+}
+
 // violate closes the connection because the peer broke the protocol:
 // an error message first, then the QUIC close, both with a.code.
 func (c *Conn) violate(a action) {
-	c.log.Warn("closing connection: peer broke the protocol", "code", a.code, "detail", a.detail)
+	c.log.Log(context.Background(), c.level(slog.LevelWarn), "closing connection: peer broke the protocol", "code", a.code, "detail", a.detail)
 	c.shutdown(a.code, &control.Error{Code: a.code, Message: a.detail},
 		control.ErrorMsg{Code: a.code.String(), Message: a.detail, Ref: a.ref}, false)
 }
@@ -529,7 +540,7 @@ func (c *Conn) keep() {
 			next := c.hb.nextTick()
 			c.hbMu.Unlock()
 			if dead {
-				c.log.Info("peer stopped answering", "last_seen", c.Stats().LastSeen)
+				c.log.Log(context.Background(), c.level(slog.LevelInfo), "peer stopped answering", "last_seen", c.Stats().LastSeen)
 				c.shutdown(control.CodeIdleTimeout, control.Errorf(control.CodeIdleTimeout,
 					"no answer for %v", c.hb.deadAfter()), nil, false)
 				continue
@@ -602,7 +613,7 @@ func (c *Conn) teardown() {
 	if c.release != nil {
 		c.release()
 	}
-	c.log.Info("connection closed", "code", c.code, "reason", c.reason, "by_caller", c.byCaller,
+	c.log.Log(context.Background(), c.level(slog.LevelInfo), "connection closed", "code", c.code, "reason", c.reason, "by_caller", c.byCaller,
 		"duration", time.Since(c.started).Round(time.Millisecond))
 	if c.onClose != nil {
 		c.onClose(c)

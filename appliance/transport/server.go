@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -217,7 +218,7 @@ func (s *Server) serve(qc *quic.Conn) {
 	}
 	s.conns[c.id] = c
 	s.mu.Unlock()
-	c.log.Info("connection opened", "trusted", trusted)
+	c.log.Log(context.Background(), c.level(slog.LevelInfo), "connection opened", "trusted", trusted)
 	c.start()
 }
 
