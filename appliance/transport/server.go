@@ -196,7 +196,11 @@ func (s *Server) serve(qc *quic.Conn) {
 		if s.ctx.Err() != nil {
 			code, reason = control.CodeGoingAway, "the monitor is shutting down"
 		}
-		s.cfg.Logger.Info("dropping connection without a control stream", "peer", fp,
+		level := slog.LevelInfo
+		if !trusted { // a stranger can do this as often as it likes
+			level = slog.LevelDebug
+		}
+		s.cfg.Logger.Log(context.Background(), level, "dropping connection without a control stream", "peer", fp,
 			"remote", qc.RemoteAddr().String(), "err", mapError(err, false))
 		qc.CloseWithError(quic.ApplicationErrorCode(code.QUIC()), reason)
 		return
