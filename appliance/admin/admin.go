@@ -6,7 +6,7 @@
 // Both ends are typed: the daemon serves a Backend (Listen), and a Client
 // has one method per command, as tailscale's client/local does. Errors
 // cross the socket as a code (errors.go maps codes to the Go sentinels),
-// so that errors.Is(err, pairing.ErrLocked) holds on the client as it did
+// so that errors.Is(err, pairing.ErrWindowDuration) holds on the client as it did
 // in the daemon.
 //
 // The protocol is one JSON request per connection, answered by one JSON

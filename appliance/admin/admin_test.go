@@ -106,7 +106,7 @@ func TestClientMethods(t *testing.T) {
 // keeps its text and matches none.
 func TestTypedErrors(t *testing.T) {
 	ctx := context.Background()
-	for _, sentinel := range []error{pairing.ErrLocked, pairing.ErrWindowDuration, ErrUnknownListener, identity.ErrBadFingerprint, ErrNoEffect} {
+	for _, sentinel := range []error{pairing.ErrWindowDuration, ErrUnknownListener, identity.ErrBadFingerprint, ErrNoEffect} {
 		t.Run(codeOf(sentinel), func(t *testing.T) {
 			if codeOf(sentinel) == "" {
 				t.Fatalf("%v has no code", sentinel)

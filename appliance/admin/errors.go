@@ -31,7 +31,6 @@ var codes = []struct {
 	code string
 	err  error
 }{
-	{"pairing_locked", pairing.ErrLocked},
 	{"pairing_duration", pairing.ErrWindowDuration},
 	{"unknown_listener", ErrUnknownListener},
 	{"bad_fingerprint", identity.ErrBadFingerprint},

@@ -18,10 +18,26 @@ type Status struct {
 
 // PairingStatus describes the pairing window.
 type PairingStatus struct {
-	Open             bool       `json:"open"`
-	Until            *time.Time `json:"until,omitempty"`
-	LifetimeFailures int        `json:"lifetime_failures"`
-	Locked           bool       `json:"locked"`
+	Open  bool       `json:"open"`
+	Until *time.Time `json:"until,omitempty"`
+	// FailedAttempts counts the wrong setup codes tried in the current
+	// window (or the last one); LifetimeFailures since the monitor's
+	// first start or its last factory reset. Nothing is ever locked.
+	FailedAttempts   int    `json:"failed_attempts"`
+	LifetimeFailures int    `json:"lifetime_failures"`
+	LastClose        string `json:"last_close,omitempty"` // why the last window closed
+	// Strangers counts unpaired connections since the monitor started
+	// (they are not in the event log).
+	Strangers StrangerCounts `json:"strangers"`
+}
+
+// StrangerCounts counts unpaired connections: answered, refused (every
+// slot was pairing), evicted for a newer one, closed after their time.
+type StrangerCounts struct {
+	Accepted int `json:"accepted"`
+	Refused  int `json:"refused"`
+	Evicted  int `json:"evicted"`
+	Expired  int `json:"expired"`
 }
 
 // ConnectionInfo describes one live connection.

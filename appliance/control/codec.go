@@ -30,6 +30,9 @@ var constructors = map[Type]func() Message{
 	TypeBye:          func() Message { return new(Bye) },
 	TypeInfoRequest:  func() Message { return new(InfoRequest) },
 	TypeInfo:         func() Message { return new(Info) },
+	TypePairOpen:     func() Message { return new(PairOpen) },
+	TypePairClose:    func() Message { return new(PairClose) },
+	TypePairingState: func() Message { return new(PairingState) },
 }
 
 // UnknownMessageError is returned by Decode for a well-formed envelope
@@ -127,6 +130,12 @@ func deref(m Message) Message {
 	case *InfoRequest:
 		return *v
 	case *Info:
+		return *v
+	case *PairOpen:
+		return *v
+	case *PairClose:
+		return *v
+	case *PairingState:
 		return *v
 	}
 	return m

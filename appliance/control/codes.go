@@ -26,7 +26,7 @@ const (
 	CodeIdleTimeout         Code = 10 // the peer stopped answering (heartbeat)
 	CodeGoingAway           Code = 11 // the peer is shutting down
 	CodeProtocol            Code = 12 // a message out of order or a version mismatch
-	CodePairingLocked       Code = 13 // too many failed pairings: factory reset needed
+	CodePairingLocked       Code = 13 // this device tried too many wrong codes in this pairing window
 	CodeBadRequest          Code = 14 // a well-formed request that cannot be served (unknown session, bad SDP)
 	CodeInternal            Code = 15 // the monitor failed internally
 )
@@ -57,7 +57,7 @@ var advice = map[Code]string{
 	CodeUntrusted:           "this listener is not paired with the monitor: pair this listener first (cradle pair)",
 	CodePairingClosed:       "the monitor's pairing window is closed: press its button (or run cradled pair on it) and try again",
 	CodePairingFailed:       "pairing failed: check the setup code and try again",
-	CodeBusy:                "the monitor is busy (another listener is pairing, or too many streams are open): wait a minute and try again",
+	CodeBusy:                "the monitor is busy (other phones are pairing or connecting, or too many streams are open): wait a few seconds and try again",
 	CodeRevoked:             "this listener's access was revoked on the monitor: pair it again",
 	CodeFrameTooLarge:       "the peer sent a message that is too large: update both devices",
 	CodeMalformedFrame:      "the peer sent data that could not be read: update both devices",
@@ -65,7 +65,7 @@ var advice = map[Code]string{
 	CodeIdleTimeout:         "the peer stopped answering: check that it is powered and on the same network",
 	CodeGoingAway:           "the peer is shutting down or restarting: it will be back shortly",
 	CodeProtocol:            "protocol error: update both devices",
-	CodePairingLocked:       "pairing is locked after too many failed attempts: factory-reset the monitor (hold its button 10 s)",
+	CodePairingLocked:       "this device tried too many wrong setup codes while the monitor's pairing window was open: check the code on the monitor's card, press the monitor's button for a new window, and try again",
 	CodeBadRequest:          "the monitor refused the request",
 	CodeInternal:            "the monitor hit an internal error: check its logs (journalctl -u cradled)",
 }

@@ -36,6 +36,9 @@ func sampleMessages() []Message {
 		Bye{Code: "going_away", Reason: "shutdown"},
 		InfoRequest{},
 		Info{Name: "Nursery", Port: 48080, PairingOpen: true, Connections: []InfoConnection{{DeviceID: "ABCDEFG", Name: "kitchen", Trusted: true, You: true, ConnectedMillis: 61000, HeartbeatMillis: 420, RTTMicros: 800}}},
+		PairOpen{DurationMillis: 300000},
+		PairClose{},
+		PairingState{Open: true, RemainingMillis: 179000, FailedAttempts: 2, Closed: PairingClosedFailures},
 	}
 }
 

@@ -30,6 +30,9 @@ const (
 	TypeBye          Type = "bye"
 	TypeInfoRequest  Type = "info_request"
 	TypeInfo         Type = "info"
+	TypePairOpen     Type = "pair_open"
+	TypePairClose    Type = "pair_close"
+	TypePairingState Type = "pairing_state"
 )
 
 // Message is one control message. Each concrete type below is a Message.
@@ -221,6 +224,43 @@ type InfoConnection struct {
 	RTTMicros       int64 `json:"rtt_us"`
 }
 
+// PairOpen asks the monitor to open (or extend) its pairing window, so
+// that a new phone can pair without the button (trusted listeners only).
+// DurationMillis 0 asks for the monitor's default; at most 15 minutes.
+// The monitor answers with PairingState.
+type PairOpen struct {
+	DurationMillis int64 `json:"duration_ms"`
+}
+
+// PairClose asks the monitor to close its pairing window (trusted
+// listeners only); it answers with PairingState.
+type PairClose struct{}
+
+// PairingState is the monitor's pairing window as trusted listeners see
+// it: the answer to PairOpen and PairClose, and a notice sent to every
+// trusted listener when the window opens or closes, and when a wrong
+// setup code is tried (someone on the network may be guessing it).
+type PairingState struct {
+	Open bool `json:"open"`
+	// RemainingMillis is how long the window stays open (when Open).
+	RemainingMillis int64 `json:"remaining_ms,omitempty"`
+	// FailedAttempts counts the wrong setup codes tried in the current
+	// window (or the last one, once closed).
+	FailedAttempts int `json:"failed_attempts"`
+	// Closed says why the last window closed (PairingClosed* values),
+	// when it is closed and has been open since the monitor started.
+	Closed string `json:"closed,omitempty"`
+}
+
+// PairingState.Closed values.
+const (
+	PairingClosedTimeout  = "timeout"           // its time ran out
+	PairingClosedSuccess  = "success"           // a listener paired
+	PairingClosedFailures = "too-many-failures" // too many wrong codes or attempts
+	PairingClosedManual   = "manual"            // a parent closed it
+	PairingClosedReset    = "reset"             // factory reset
+)
+
 func (Hello) MessageType() Type        { return TypeHello }
 func (HelloAck) MessageType() Type     { return TypeHelloAck }
 func (ErrorMsg) MessageType() Type     { return TypeError }
@@ -239,6 +279,9 @@ func (Status) MessageType() Type       { return TypeStatus }
 func (Bye) MessageType() Type          { return TypeBye }
 func (InfoRequest) MessageType() Type  { return TypeInfoRequest }
 func (Info) MessageType() Type         { return TypeInfo }
+func (PairOpen) MessageType() Type     { return TypePairOpen }
+func (PairClose) MessageType() Type    { return TypePairClose }
+func (PairingState) MessageType() Type { return TypePairingState }
 
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the

@@ -14,8 +14,8 @@ import (
 )
 
 // Event is what a Subscription delivers: one of PresenceEvent,
-// StatusEvent, StreamEvent, MediaEvent, PCMEvent, AlarmEvent and
-// ChimeEvent.
+// StatusEvent, StreamEvent, MediaEvent, PCMEvent, AlarmEvent, ChimeEvent
+// and PairingEvent.
 type Event interface{ isEvent() }
 
 // PresenceEvent: the monitor came online or went offline (heartbeat).

@@ -175,11 +175,15 @@ func (l *Listener) transportConfig() transport.Config {
 // Dial connects to a paired monitor, pinning its fingerprint.
 func (l *Listener) Dial(ctx context.Context, m Monitor) (*transport.Conn, control.HelloAck, error) {
 	c, ack, err := transport.Dial(ctx, m.Address, l.id, m.Fingerprint, l.hello(), l.transportConfig())
-	if err != nil {
+	if err != nil && (ack.Protocol == 0 || ack.Trusted) {
 		return nil, ack, err
 	}
 	if !ack.Trusted {
-		c.Close(control.CodeNone, "not trusted")
+		// Answered untrusted (and perhaps already closed: the monitor
+		// closes a stranger at once while its pairing window is closed).
+		if c != nil {
+			c.Close(control.CodeNone, "not trusted")
+		}
 		return nil, ack, &control.Error{Code: control.CodeRevoked, Remote: true, Message: "the monitor no longer trusts this listener"}
 	}
 	return c, ack, nil

@@ -122,6 +122,8 @@ type Session struct {
 	alarmSt   alarm.State
 	stats     SessionStats
 	infoWait  []chan infoReply // MonitorInfo calls waiting for the answer
+	pairWait  []chan pairingReply
+	pairing   *PairingEvent // the latest pairing state heard
 }
 
 type infoReply struct {
@@ -347,6 +349,7 @@ type Snapshot struct {
 	Stream    StreamMode
 	Streaming bool // media is flowing
 	Stats     SessionStats
+	Pairing   *PairingEvent // the monitor's pairing window, once heard of
 }
 
 // Snapshot returns the session's present state.
@@ -357,6 +360,10 @@ func (s *Session) Snapshot() Snapshot {
 	if s.status != nil {
 		st := *s.status
 		snap.Status = &st
+	}
+	if s.pairing != nil {
+		p := *s.pairing
+		snap.Pairing = &p
 	}
 	if s.conn != nil {
 		st := s.conn.Stats()
@@ -580,10 +587,17 @@ func (s *Session) mux(ctx context.Context, c Conn, inbox chan<- control.Message)
 		case control.Info:
 			s.answerInfo(infoReply{info: m})
 			continue
+		case control.PairingState:
+			s.onPairing(pairingReply{st: m})
+			continue
 		case control.WebRTCAnswer, control.WebRTCICE, control.StreamStop:
 		case control.ErrorMsg:
 			if m.Ref == control.TypeInfoRequest {
 				s.answerInfo(infoReply{err: m.ToError()})
+				continue
+			}
+			if m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose {
+				s.onPairing(pairingReply{err: m.ToError()})
 				continue
 			}
 			if m.Session == "" && m.Ref != control.TypeStreamStart && m.Ref != control.TypeWebRTCOffer && m.Ref != control.TypeWebRTCICE {

@@ -9,8 +9,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/internal/pulsetest"
 	"github.com/cradle-monitor/cradle/media"
 )
@@ -228,5 +230,54 @@ func TestSessionMonitorInfo(t *testing.T) {
 	}
 	if c.HeartbeatMillis > 1500 || c.ConnectedMillis < 1000 || c.RTTMicros <= 0 {
 		t.Fatalf("connection %+v: want a heartbeat within 1.5 s, connected over 1 s, an RTT", c)
+	}
+}
+
+// TestSessionPairingWindow: a paired listener opens the monitor's pairing
+// window for a new phone, hears of a wrong code tried by a stranger (the
+// parents are told someone may be guessing), and closes it again.
+func TestSessionPairingWindow(t *testing.T) {
+	mon, l, m, _ := setup(t)
+	s := l.Start(m, SessionOptions{})
+	defer s.Close()
+	ev := watch(t, s, SubscribeOptions{})
+	ev.until(5*time.Second, "online", func(e Event) bool { p, ok := e.(PresenceEvent); return ok && p.Presence == Online })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.OpenPairing(ctx, 2*time.Minute)
+	if err != nil || !st.Open || st.RemainingMillis < 119000 || st.RemainingMillis > 120000 {
+		t.Fatalf("OpenPairing = %+v, %v", st, err)
+	}
+	if _, err := s.OpenPairing(ctx, time.Hour); !errors.Is(err, control.ErrBadRequest) {
+		t.Fatalf("an hour's window: %v, want bad_request", err)
+	}
+	// A stranger tries a wrong code.
+	stranger, err := Open(Config{StateDir: t.TempDir(), Name: "stranger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := pairing.Code("24681357")
+	if mon.SetupCode() == wrong {
+		wrong = "13572468"
+	}
+	if _, err := stranger.Pair(ctx, PairRequest{Target: mon.Addr().String(), Code: wrong}); !errors.Is(err, control.ErrPairingFailed) {
+		t.Fatalf("a wrong code: %v", err)
+	}
+	got := ev.until(5*time.Second, "a wrong code noticed", func(e Event) bool {
+		p, ok := e.(PairingEvent)
+		return ok && p.State.FailedAttempts == 1
+	}).(PairingEvent)
+	if !got.State.Open {
+		t.Fatalf("the window closed after one wrong code: %+v", got.State)
+	}
+	if snap := s.Snapshot(); snap.Pairing == nil || snap.Pairing.State.FailedAttempts != 1 {
+		t.Fatalf("snapshot pairing %+v", snap.Pairing)
+	}
+	st, err = s.ClosePairing(ctx)
+	if err != nil || st.Open || st.Closed != control.PairingClosedManual || st.FailedAttempts != 1 {
+		t.Fatalf("ClosePairing = %+v, %v", st, err)
+	}
+	if mon.Status().Pairing.Open {
+		t.Fatal("the monitor's window is still open")
 	}
 }

@@ -98,7 +98,9 @@ func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Du
 
 // Status reports the monitor's state and its live connections.
 func (m *Monitor) Status() Status {
-	ws := m.window()
+	var ws pairing.WindowStatus
+	var strangers Strangers
+	_ = m.owner.run(func() { ws, strangers = m.core.Window(), m.core.Strangers() })
 	allow := m.st.State().Allowlist
 	m.mu.Lock()
 	conns := make([]ConnectionInfo, 0, len(m.peers))
@@ -117,7 +119,11 @@ func (m *Monitor) Status() Status {
 	}
 	m.mu.Unlock()
 	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
-	ps := PairingStatus{Open: ws.Open, LifetimeFailures: ws.LifetimeFailures, Locked: ws.Locked}
+	ps := PairingStatus{Open: ws.Open, FailedAttempts: ws.FailuresThisWindow, LifetimeFailures: ws.LifetimeFailures,
+		Strangers: admin.StrangerCounts{Accepted: strangers.Accepted, Refused: strangers.Refused, Evicted: strangers.Evicted, Expired: strangers.Expired}}
+	if ws.LastClose != 0 {
+		ps.LastClose = ws.LastClose.String()
+	}
 	if ws.Open {
 		u := ws.Until
 		ps.Until = &u
@@ -180,7 +186,7 @@ func (m *Monitor) Revoke(ctx context.Context, fingerprint string) error {
 
 // SetupInfo returns the setup code and payload.
 func (m *Monitor) SetupInfo() (SetupInfo, error) {
-	return setupInfo(m.id.Fingerprint, m.Addr().Port, m.code)
+	return setupInfo(m.id.Fingerprint, m.Addr().Port, m.SetupCode())
 }
 
 // OfflineSetupInfo is SetupInfo for a monitor that is not running: it

@@ -3,6 +3,8 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -24,21 +26,33 @@ import (
 // carries out the effects in order. It is not safe for concurrent use.
 //
 // Rules:
-//   - The gate: at most MaxUntrusted unpaired connections at once; one
-//     more is closed with busy before anything is recorded. An accepted
-//     connection is recorded (connection-opened), then answered
-//     (hello_ack, the first message), then, if trusted, its status pump
-//     starts.
-//   - A closed connection is recorded (connection-closed, with its close
-//     reason and duration); a pairing session it held counts as a failed
-//     attempt. Every KeepConnections closes the connection history is
-//     compacted.
-//   - Pairing follows the window (pairing.Window); its effects become
-//     events in the log, the mDNS flag, the LED, and the end of a
-//     session's PAKE (with pairing_failed to the listener). A confirmed
+//   - The gate, for unpaired connections (strangers until they pair):
+//     while the pairing window is closed one is answered (hello_ack, so
+//     it learns it is not trusted) and closed with pairing_closed; so is
+//     every idle one when the window closes. While it is open, at most
+//     MaxUntrusted are served at once, at most MaxUntrustedPerAddr from
+//     one address, each for at most UnpairedLifetime unless it is
+//     pairing: a newcomer over a limit evicts the oldest idle one (of
+//     its address first), and is refused with busy only when every one
+//     is pairing. A stranger is never written to the event log: its
+//     comings and goings are counted in memory (Strangers), so a flood
+//     cannot wear the SD card.
+//   - A trusted connection is recorded (connection-opened, also when an
+//     unpaired one becomes trusted), answered (hello_ack, the first
+//     message), then its status pump starts. When a recorded connection
+//     closes it is recorded (connection-closed, with its close reason
+//     and duration); every KeepConnections of those the connection
+//     history is compacted.
+//   - Pairing follows the window (pairing.Window), which bounds what one
+//     address can do; the core gives it each connection's address. Its
+//     effects become events in the log, the mDNS flag, the LED, the end
+//     of a session's PAKE (with pairing_failed to the listener) and a
+//     pairing_state notice to every trusted connection when the window
+//     opens or closes and when a wrong code is tried. A confirmed
 //     pairing appends listener-trusted before the connection is trusted
 //     and told (pair_done), and its status pump starts after pair_done:
-//     if that append fails, nothing else happens.
+//     if that append fails, nothing else happens. A trusted listener may
+//     open and close the window (pair_open, pair_close).
 //   - From the store: listener-trusted trusts that listener's live
 //     connections; listener-revoked closes them with revoked;
 //     trust-reset resets the window and closes every connection with
@@ -60,10 +74,11 @@ import (
 //     changes.
 //   - Status counts the trusted connections and the running sessions.
 type Core struct {
-	cfg    CoreConfig
-	window *pairing.Window
-	conns  map[uint64]*coreConn
-	closes int
+	cfg       CoreConfig
+	window    *pairing.Window
+	conns     map[uint64]*coreConn
+	closes    int
+	strangers Strangers
 
 	pumping  Pumps // the pumps last asked for (Gen: the newest generation)
 	noMic    bool
@@ -84,6 +99,11 @@ type CoreConfig struct {
 	LED              bool // a device shows the state: emit LED effects
 	MaxUntrusted     int  // default maxUntrusted
 	KeepConnections  int  // default keepConnections
+	// MaxUntrustedPerAddr bounds the unpaired connections from one
+	// address (default maxUntrustedPerAddr); UnpairedLifetime is how long
+	// one is served while it is not pairing (default unpairedLifetime).
+	MaxUntrustedPerAddr int
+	UnpairedLifetime    time.Duration
 	// The running sessions (offers accepted) allowed per connection and
 	// in all: default rtc.DefaultMaxSessionsPerConn and
 	// rtc.DefaultMaxSessions, as the engine's (which also enforces them).
@@ -94,10 +114,13 @@ type CoreConfig struct {
 type coreConn struct {
 	peer     identity.Fingerprint
 	remote   string
+	source   string // remote's address without the port: pairing's unit
 	trusted  bool
+	recorded bool // connection-opened was appended
 	since    time.Time
-	pairing  bool   // a PAKE session runs on it
-	pairName string // the name given in pair_start
+	expires  time.Time // an unpaired one is closed then, unless pairing
+	pairing  bool      // a PAKE session runs on it
+	pairName string    // the name given in pair_start
 	streams  map[string]*coreStream
 }
 
@@ -109,6 +132,12 @@ func NewCore(cfg CoreConfig) *Core {
 	}
 	if cfg.KeepConnections <= 0 {
 		cfg.KeepConnections = keepConnections
+	}
+	if cfg.MaxUntrustedPerAddr <= 0 {
+		cfg.MaxUntrustedPerAddr = maxUntrustedPerAddr
+	}
+	if cfg.UnpairedLifetime <= 0 {
+		cfg.UnpairedLifetime = unpairedLifetime
 	}
 	if cfg.MaxStreamsPerConn <= 0 {
 		cfg.MaxStreamsPerConn = rtc.DefaultMaxSessionsPerConn
@@ -147,11 +176,11 @@ type PairStart struct {
 	Name string
 }
 
-// PairFailed: the PAKE of Conn failed (bad message, wrong code).
-type PairFailed struct {
-	At     time.Time
-	Conn   uint64
-	Reason string
+// PairAborted: the PAKE of Conn could not go on (its share was refused
+// by the PAKE after the session began). Not a guess: not counted.
+type PairAborted struct {
+	At   time.Time
+	Conn uint64
 }
 
 // PairConfirmed: pair_confirm from Conn. OK is the PAKE's verdict on the
@@ -182,6 +211,22 @@ type OpenPairing struct {
 // ClosePairing: close the window by hand.
 type ClosePairing struct{ At time.Time }
 
+// PairOpen: a connection asked to open (or extend) the window for D (0:
+// the default): pair_open. Only a trusted one may; it is answered with
+// pairing_state.
+type PairOpen struct {
+	At   time.Time
+	Conn uint64
+	D    time.Duration
+}
+
+// PairClose: a connection asked to close the window: pair_close. Only a
+// trusted one may; it is answered with pairing_state.
+type PairClose struct {
+	At   time.Time
+	Conn uint64
+}
+
 // Button: the front panel's button.
 type Button struct {
 	At    time.Time
@@ -203,7 +248,9 @@ type Health struct {
 func (ConnAccepted) coreEvent()  {}
 func (ConnClosed) coreEvent()    {}
 func (PairStart) coreEvent()     {}
-func (PairFailed) coreEvent()    {}
+func (PairAborted) coreEvent()   {}
+func (PairOpen) coreEvent()      {}
+func (PairClose) coreEvent()     {}
 func (PairConfirmed) coreEvent() {}
 func (StoreAppended) coreEvent() {}
 func (Tick) coreEvent()          {}
@@ -254,8 +301,13 @@ type Advertise struct{ PairingOpen bool }
 // LED: show State on the front panel.
 type LED struct{ State hw.State }
 
-// Alert: something the parent must know, for the log (pairing locked).
+// Alert: something the parent must know, for the log (a wrong setup
+// code was tried).
 type Alert struct{ Msg string }
+
+// RenewCode: a factory reset happened: make a new setup code (the old
+// one, printed on the card, may have been seen by anyone).
+type RenewCode struct{}
 
 func (Send) coreEffect()        {}
 func (Close) coreEffect()       {}
@@ -267,6 +319,7 @@ func (EndPairing) coreEffect()  {}
 func (Advertise) coreEffect()   {}
 func (LED) coreEffect()         {}
 func (Alert) coreEffect()       {}
+func (RenewCode) coreEffect()   {}
 
 // Step applies ev and returns the effects to carry out, in order. The
 // error answers the request ev stands for (a PairStart, a PairConfirmed,
@@ -279,18 +332,24 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 		return c.closed(ev), nil
 	case PairStart:
 		return c.pairStart(ev)
-	case PairFailed:
+	case PairAborted:
 		if cc, ok := c.conns[ev.Conn]; ok {
 			cc.pairing = false
 		}
-		eff := c.windowEffects(ev.At, c.window.Fail(ev.At, ev.Conn, ev.Reason))
+		eff := c.windowEffects(ev.At, c.window.Abort(ev.At, ev.Conn))
 		return append([]Effect{EndPairing{Conn: ev.Conn}}, eff...), nil
+	case PairOpen:
+		return c.pairOpen(ev.At, ev.Conn, func() ([]pairing.Effect, error) { return c.window.Open(ev.At, ev.D) })
+	case PairClose:
+		return c.pairOpen(ev.At, ev.Conn, func() ([]pairing.Effect, error) {
+			return c.window.Close(ev.At, pairing.CloseManual), nil
+		})
 	case PairConfirmed:
 		return c.pairConfirmed(ev)
 	case StoreAppended:
 		return c.storeAppended(ev), nil
 	case Tick:
-		return c.windowEffects(ev.At, c.window.Tick(ev.At)), nil
+		return c.expire(ev.At, c.windowEffects(ev.At, c.window.Tick(ev.At))), nil
 	case OpenPairing:
 		eff, err := c.window.Open(ev.At, ev.D)
 		return c.windowEffects(ev.At, eff), err
@@ -319,12 +378,7 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 }
 
 func (c *Core) accepted(ev ConnAccepted) []Effect {
-	if !ev.Trusted && c.untrusted() >= c.cfg.MaxUntrusted {
-		// A stranger on the Wi-Fi cannot exhaust the monitor (or its
-		// event log) with unpaired connections.
-		return []Effect{Close{Conn: ev.Conn, Code: control.CodeBusy, Reason: "too many unpaired connections"}}
-	}
-	c.conns[ev.Conn] = &coreConn{peer: ev.Peer, remote: ev.Remote, trusted: ev.Trusted, since: ev.At}
+	cc := &coreConn{peer: ev.Peer, remote: ev.Remote, source: sourceOf(ev.Remote), trusted: ev.Trusted, since: ev.At}
 	ack := control.HelloAck{
 		Protocol: control.ProtocolVersion, Role: control.RoleMonitor, DeviceID: c.cfg.DeviceID,
 		Trusted: ev.Trusted, PairingOpen: c.window.Status().Open,
@@ -333,15 +387,88 @@ func (c *Core) accepted(ev ConnAccepted) []Effect {
 		// A stranger learns only what pairing needs: not the room's name
 		// (pair_done carries it) nor what the monitor streams.
 		ack.Name, ack.AutoStream = c.cfg.Name, c.cfg.AutoStream
+		c.conns[ev.Conn] = cc
+		return []Effect{c.record(ev.Conn, cc), Send{Conn: ev.Conn, Msg: ack}, StartStatus{Conn: ev.Conn}}
 	}
-	eff := []Effect{
-		Append{Payload: store.ConnectionOpened{ConnID: connName(ev.Conn), Fingerprint: ev.Peer, Remote: ev.Remote}},
-		Send{Conn: ev.Conn, Msg: ack},
+	if !ack.PairingOpen {
+		c.strangers.Accepted++
+		// Nothing to do here but learn that it is not trusted (a revoked
+		// listener must hear it): answered, then closed.
+		c.conns[ev.Conn] = cc
+		return []Effect{Send{Conn: ev.Conn, Msg: ack}, Close{Conn: ev.Conn, Code: control.CodePairingClosed, Reason: "not paired, and pairing is closed"}}
 	}
-	if ev.Trusted {
-		eff = append(eff, StartStatus{Conn: ev.Conn})
+	// Over a limit, the oldest idle stranger (of this address first)
+	// makes room: a newcomer, perhaps the parent's phone, is never
+	// refused because strangers sit on the slots.
+	var evict []Effect
+	if c.untrusted(cc.source) >= c.cfg.MaxUntrustedPerAddr {
+		id, ok := c.oldestIdle(cc.source)
+		if !ok {
+			c.strangers.Refused++
+			return []Effect{Close{Conn: ev.Conn, Code: control.CodeBusy, Reason: "too many unpaired connections from this address"}}
+		}
+		evict = append(evict, c.evict(id))
+	}
+	if c.untrusted("") >= c.cfg.MaxUntrusted {
+		id, ok := c.oldestIdle("")
+		if !ok {
+			c.strangers.Refused++
+			return []Effect{Close{Conn: ev.Conn, Code: control.CodeBusy, Reason: "too many unpaired connections"}}
+		}
+		evict = append(evict, c.evict(id))
+	}
+	c.strangers.Accepted++
+	cc.expires = ev.At.Add(c.cfg.UnpairedLifetime)
+	c.conns[ev.Conn] = cc
+	return append([]Effect{Send{Conn: ev.Conn, Msg: ack}}, evict...)
+}
+
+// evict forgets the unpaired connection id, which makes room for a
+// newcomer, and closes it.
+func (c *Core) evict(id uint64) Effect {
+	c.strangers.Evicted++
+	c.conns[id].expires = time.Time{} // closing: counted once
+	return Close{Conn: id, Code: control.CodeBusy, Reason: "made room for a newer unpaired connection"}
+}
+
+// record marks cc recorded and returns its connection-opened append.
+func (c *Core) record(id uint64, cc *coreConn) Effect {
+	cc.recorded = true
+	return Append{Payload: store.ConnectionOpened{ConnID: connName(id), Fingerprint: cc.peer, Remote: cc.remote}}
+}
+
+// expire closes the unpaired connections whose lifetime ended (those
+// pairing wait for their session, which ends within seconds).
+func (c *Core) expire(now time.Time, eff []Effect) []Effect {
+	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
+		cc := c.conns[id]
+		if !cc.trusted && !cc.pairing && !cc.expires.IsZero() && !now.Before(cc.expires) {
+			cc.expires = time.Time{}
+			c.strangers.Expired++
+			eff = append(eff, Close{Conn: id, Code: control.CodePairingClosed, Reason: "unpaired for too long"})
+		}
 	}
 	return eff
+}
+
+// closeStrangers closes every idle unpaired connection: the window closed.
+func (c *Core) closeStrangers(eff []Effect) []Effect {
+	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
+		if cc := c.conns[id]; !cc.trusted && !cc.pairing && !cc.expires.IsZero() {
+			cc.expires = time.Time{}
+			eff = append(eff, Close{Conn: id, Code: control.CodePairingClosed, Reason: "pairing closed"})
+		}
+	}
+	return eff
+}
+
+// Strangers counts unpaired connections since the monitor started (they
+// are not written to the event log).
+type Strangers struct {
+	Accepted int // answered (hello_ack)
+	Refused  int // closed with busy at once: every slot was pairing
+	Evicted  int // closed to make room for a newer one
+	Expired  int // closed after UnpairedLifetime
 }
 
 func (c *Core) closed(ev ConnClosed) []Effect {
@@ -355,12 +482,14 @@ func (c *Core) closed(ev ConnClosed) []Effect {
 	}
 	delete(c.conns, ev.Conn) // its sessions end with it (the owner closes its answerer)
 	eff = c.pumps(eff)
-	eff = append(eff, Append{Payload: store.ConnectionClosed{
-		ConnID: connName(ev.Conn), Fingerprint: cc.peer, Remote: cc.remote,
-		Reason: closeReason(ev.Err), Duration: ev.At.Sub(cc.since),
-	}})
-	if c.closes++; c.closes%c.cfg.KeepConnections == 0 {
-		eff = append(eff, Compact{Keep: c.cfg.KeepConnections})
+	if cc.recorded {
+		eff = append(eff, Append{Payload: store.ConnectionClosed{
+			ConnID: connName(ev.Conn), Fingerprint: cc.peer, Remote: cc.remote,
+			Reason: closeReason(ev.Err), Duration: ev.At.Sub(cc.since),
+		}})
+		if c.closes++; c.closes%c.cfg.KeepConnections == 0 {
+			eff = append(eff, Compact{Keep: c.cfg.KeepConnections})
+		}
 	}
 	return c.showLED(eff)
 }
@@ -376,7 +505,7 @@ func (c *Core) pairStart(ev PairStart) ([]Effect, error) {
 	if cc.pairing {
 		return nil, control.Errorf(control.CodeProtocol, "a pairing session is already running on this connection")
 	}
-	eff, err := c.window.Begin(ev.At, ev.Conn)
+	eff, err := c.window.Begin(ev.At, ev.Conn, cc.source)
 	if err != nil {
 		return c.windowEffects(ev.At, eff), pairingError(err)
 	}
@@ -394,18 +523,22 @@ func (c *Core) pairConfirmed(ev PairConfirmed) ([]Effect, error) {
 	cc.pairing = false
 	end := EndPairing{Conn: ev.Conn}
 	if !ev.OK {
-		eff := c.windowEffects(ev.At, c.window.Fail(ev.At, ev.Conn, "wrong setup code or relayed session"))
-		return append([]Effect{end}, eff...), control.Errorf(control.CodePairingFailed, "")
+		// Answered first: the window's effects may close this connection
+		// (the window closed after too many wrong codes).
+		perr := control.Errorf(control.CodePairingFailed, "")
+		eff := []Effect{end, Send{Conn: ev.Conn, Msg: control.ErrorMessage(perr, control.TypePairConfirm)}}
+		eff = append(eff, c.windowEffects(ev.At, c.window.Fail(ev.At, ev.Conn, "wrong setup code or relayed session"))...)
+		return eff, Answered{perr}
 	}
 	weff, err := c.window.Succeed(ev.At, ev.Conn)
 	if err != nil { // the session expired in the meantime (SessionExpired ends it)
 		return c.windowEffects(ev.At, weff), control.Errorf(control.CodePairingFailed, "the pairing session timed out")
 	}
 	// Durable before the listener hears of it.
-	cc.trusted = true
+	cc.trusted, cc.expires = true, time.Time{}
 	eff := []Effect{end,
 		Append{Payload: store.ListenerTrusted{Fingerprint: cc.peer, Name: cc.pairName, At: ev.At}, Must: true},
-		Trust{Conn: ev.Conn}, Send{Conn: ev.Conn, Msg: ev.Done}, StartStatus{Conn: ev.Conn}}
+		c.record(ev.Conn, cc), Trust{Conn: ev.Conn}, Send{Conn: ev.Conn, Msg: ev.Done}, StartStatus{Conn: ev.Conn}}
 	return append(eff, c.windowEffects(ev.At, weff)...), nil
 }
 
@@ -414,9 +547,9 @@ func (c *Core) storeAppended(ev StoreAppended) []Effect {
 	switch p := ev.Payload.(type) {
 	case store.ListenerTrusted:
 		for _, id := range c.connsOf(p.Fingerprint, false) {
-			if !c.conns[id].trusted {
-				c.conns[id].trusted = true
-				eff = append(eff, Trust{Conn: id}, StartStatus{Conn: id})
+			if cc := c.conns[id]; !cc.trusted {
+				cc.trusted, cc.expires = true, time.Time{}
+				eff = append(eff, c.record(id, cc), Trust{Conn: id}, StartStatus{Conn: id})
 			}
 		}
 	case store.ListenerRevoked:
@@ -424,7 +557,7 @@ func (c *Core) storeAppended(ev StoreAppended) []Effect {
 			eff = append(eff, Close{Conn: id, Code: control.CodeRevoked, Reason: "revoked"})
 		}
 	case store.TrustReset:
-		eff = c.windowEffects(ev.At, c.window.Reset())
+		eff = append(c.windowEffects(ev.At, c.window.Reset()), RenewCode{})
 		for _, id := range c.connsOf(identity.Fingerprint{}, true) {
 			eff = append(eff, Close{Conn: id, Code: control.CodeRevoked, Reason: "factory reset"})
 		}
@@ -435,20 +568,28 @@ func (c *Core) storeAppended(ev StoreAppended) []Effect {
 // windowEffects turns the window's effects into the monitor's.
 func (c *Core) windowEffects(now time.Time, effs []pairing.Effect) []Effect {
 	var out []Effect
+	notify := false
 	for _, e := range effs {
 		switch e := e.(type) {
 		case pairing.WindowOpened:
+			notify = true
 			out = append(out, Advertise{PairingOpen: true},
 				Append{Payload: store.PairingWindowOpened{Duration: e.Until.Sub(now).Round(time.Second), Until: e.Until}})
 		case pairing.WindowClosed:
+			notify = true
 			out = append(out, Advertise{PairingOpen: false},
 				Append{Payload: store.PairingWindowClosed{Reason: store.CloseReason(e.Reason.String())}})
+			out = c.closeStrangers(out)
 		case pairing.AttemptFailed:
+			notify = true
 			var peer identity.Fingerprint
 			if cc, ok := c.conns[e.Conn]; ok {
 				peer = cc.peer
 			}
-			out = append(out, Append{Payload: store.PairingAttemptFailed{Peer: peer, Reason: e.Reason}})
+			// At most MaxWindowFailures per window the parent opened:
+			// bounded writes, kept for the parent's history.
+			out = append(out, Append{Payload: store.PairingAttemptFailed{Peer: peer, Reason: e.Reason}},
+				Alert{Msg: fmt.Sprintf("a wrong setup code was tried from %s (%d in this pairing window; it closes at %d)", e.Source, e.WindowFailures, c.window.Config().MaxWindowFailures)})
 		case pairing.SessionExpired, pairing.SessionCancelled:
 			conn := sessionConn(e)
 			if cc, ok := c.conns[conn]; ok {
@@ -456,11 +597,72 @@ func (c *Core) windowEffects(now time.Time, effs []pairing.Effect) []Effect {
 				out = append(out, EndPairing{Conn: conn}, Send{Conn: conn, Msg: control.ErrorMessage(
 					control.Errorf(control.CodePairingFailed, "the pairing session ended"), control.TypePairConfirm)})
 			}
-		case pairing.Locked:
-			out = append(out, Alert{Msg: fmt.Sprintf("pairing locked after %d failed attempts: a factory reset is needed", e.LifetimeFailures)})
 		}
 	}
+	if notify {
+		out = c.notifyPairing(now, out, 0)
+	}
 	return c.showLED(out)
+}
+
+// notifyPairing sends the window's state to every trusted connection,
+// and to conn (which asked) even if nothing changed.
+func (c *Core) notifyPairing(now time.Time, eff []Effect, conn uint64) []Effect {
+	st := c.PairingState(now)
+	sent := false
+	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
+		if c.conns[id].trusted {
+			eff = append(eff, Send{Conn: id, Msg: st})
+			sent = sent || id == conn
+		}
+	}
+	if conn != 0 && !sent {
+		eff = append(eff, Send{Conn: conn, Msg: st})
+	}
+	return eff
+}
+
+// Answered is a request's error that the effects already carry (a Send
+// ahead of effects that may close the connection): the owner must not
+// answer it again.
+type Answered struct{ Err error }
+
+func (a Answered) Error() string { return a.Err.Error() }
+func (a Answered) Unwrap() error { return a.Err }
+
+// PairingState is the window as trusted listeners see it at now.
+func (c *Core) PairingState(now time.Time) control.PairingState {
+	ws := c.window.Status()
+	st := control.PairingState{Open: ws.Open, FailedAttempts: ws.FailuresThisWindow}
+	if ws.Open {
+		st.RemainingMillis = max(ws.Until.Sub(now).Milliseconds(), 0)
+	} else if ws.LastClose != 0 {
+		st.Closed = ws.LastClose.String()
+	}
+	return st
+}
+
+// pairOpen carries out a trusted listener's pair_open or pair_close: the
+// window's effects, the notice to every trusted listener, and the answer
+// to the one that asked.
+func (c *Core) pairOpen(now time.Time, conn uint64, do func() ([]pairing.Effect, error)) ([]Effect, error) {
+	cc, ok := c.conns[conn]
+	if !ok || !cc.trusted {
+		return nil, control.Errorf(control.CodeUntrusted, "only a paired listener may open or close pairing")
+	}
+	weff, err := do()
+	eff := c.windowEffects(now, weff)
+	if err != nil {
+		return eff, control.Errorf(control.CodeBadRequest, "%v", err)
+	}
+	for _, e := range eff {
+		if s, ok := e.(Send); ok && s.Conn == conn {
+			if _, ok := s.Msg.(control.PairingState); ok {
+				return eff, nil // the notice answers it
+			}
+		}
+	}
+	return append(eff, Send{Conn: conn, Msg: c.PairingState(now)}), nil // nothing changed: only it is told
 }
 
 func sessionConn(e pairing.Effect) uint64 {
@@ -517,17 +719,60 @@ func (c *Core) Status(st control.Status) control.Status {
 // Window returns the pairing window's state.
 func (c *Core) Window() pairing.WindowStatus { return c.window.Status() }
 
-// NextDeadline is when a Tick has work to do, if ever.
-func (c *Core) NextDeadline() (time.Time, bool) { return c.window.NextDeadline() }
+// NextDeadline is when a Tick has work to do, if ever: the window's
+// next timeout, or the end of an unpaired connection's lifetime.
+func (c *Core) NextDeadline() (time.Time, bool) {
+	next, ok := c.window.NextDeadline()
+	for _, cc := range c.conns {
+		if !cc.trusted && !cc.expires.IsZero() && (!ok || cc.expires.Before(next)) {
+			next, ok = cc.expires, true
+		}
+	}
+	return next, ok
+}
 
-func (c *Core) untrusted() int {
+// Strangers counts the unpaired connections since the core was made.
+func (c *Core) Strangers() Strangers { return c.strangers }
+
+// untrusted counts the unpaired connections being served (not those
+// already being closed), from source ("" for every address).
+func (c *Core) untrusted(source string) int {
 	n := 0
 	for _, cc := range c.conns {
-		if !cc.trusted {
+		if !cc.trusted && !cc.expires.IsZero() && (source == "" || cc.source == source) {
 			n++
 		}
 	}
 	return n
+}
+
+// oldestIdle is the unpaired connection (from source, "" for any) that
+// is not pairing and has been connected longest.
+func (c *Core) oldestIdle(source string) (uint64, bool) {
+	var best uint64
+	found := false
+	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
+		cc := c.conns[id]
+		if cc.trusted || cc.pairing || cc.expires.IsZero() || (source != "" && cc.source != source) {
+			continue
+		}
+		if !found || cc.since.Before(c.conns[best].since) {
+			best, found = id, true
+		}
+	}
+	return best, found
+}
+
+// sourceOf is a remote address without its port: pairing's and the
+// gate's unit (one device, or one attacker's address).
+func sourceOf(remote string) string {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
 }
 
 // connsOf lists the connections of fp (every one when all), in id order.
@@ -549,7 +794,7 @@ func pairingError(err error) error {
 		return control.Errorf(control.CodePairingClosed, "")
 	case errors.Is(err, pairing.ErrBusy):
 		return control.Errorf(control.CodeBusy, "")
-	case errors.Is(err, pairing.ErrLocked):
+	case errors.Is(err, pairing.ErrSourceLocked):
 		return control.Errorf(control.CodePairingLocked, "")
 	}
 	return control.Errorf(control.CodePairingFailed, "")

@@ -47,6 +47,11 @@ func fmtCore(effs []Effect, err error) string {
 				s += " " + m.Code
 			case control.StreamStop:
 				s += " " + m.Session
+			case control.PairingState:
+				s += fmt.Sprintf(" open=%v failed=%d", m.Open, m.FailedAttempts)
+				if m.Closed != "" {
+					s += " closed=" + m.Closed
+				}
 			}
 			out = append(out, s)
 		case Close:
@@ -93,6 +98,8 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, s)
 		case Alert:
 			out = append(out, "alert")
+		case RenewCode:
+			out = append(out, "renew-code")
 		case Answer:
 			out = append(out, fmt.Sprintf("answer c%d %s %s", e.Conn, e.Session, e.Kind))
 		case StopSession:
@@ -119,8 +126,6 @@ func fmtCore(effs []Effect, err error) string {
 	case err == nil:
 	case errors.As(err, &ce):
 		out = append(out, "err="+ce.Code.String())
-	case errors.Is(err, pairing.ErrLocked):
-		out = append(out, "err=locked")
 	case errors.Is(err, pairing.ErrWindowDuration):
 		out = append(out, "err=duration")
 	default:
@@ -139,8 +144,9 @@ type cstep struct {
 
 // parseOp builds the event of a script line:
 //
-//	accept C P [trusted]   close C [revoked|idle|going_away|eof]
-//	pair C [NAME]          pair-fail C        confirm C ok|bad
+//	accept C P [trusted] [from=ADDR] (ADDR defaults to 192.0.2.P)
+//	close C [revoked|idle|going_away|eof]
+//	pair C [NAME]   pair-abort C   confirm C ok|bad   pair-open C [DUR]   pair-close C
 //	store trusted P|revoked P|reset
 //	tick   open [DUR]   close-window   short   long
 //	media [nomic]  health [store-bad] [no-net]
@@ -166,7 +172,13 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 	}
 	switch f[0] {
 	case "accept":
-		return ConnAccepted{At: now, Conn: num(1), Peer: pfp(byte(num(2))), Remote: "192.0.2.9:4433", Trusted: has("trusted")}
+		remote := fmt.Sprintf("192.0.2.%d:4433", num(2))
+		for _, x := range f[3:] {
+			if a, ok := strings.CutPrefix(x, "from="); ok {
+				remote = a + ":4433"
+			}
+		}
+		return ConnAccepted{At: now, Conn: num(1), Peer: pfp(byte(num(2))), Remote: remote, Trusted: has("trusted")}
 	case "close":
 		var err error
 		switch {
@@ -188,8 +200,16 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 			name = strings.Join(f[2:], " ")
 		}
 		return PairStart{At: now, Conn: num(1), Name: name}
-	case "pair-fail":
-		return PairFailed{At: now, Conn: num(1), Reason: "bad pairing message"}
+	case "pair-abort":
+		return PairAborted{At: now, Conn: num(1)}
+	case "pair-open":
+		var d time.Duration
+		if len(f) > 2 {
+			d, _ = time.ParseDuration(f[2])
+		}
+		return PairOpen{At: now, Conn: num(1), D: d}
+	case "pair-close":
+		return PairClose{At: now, Conn: num(1)}
 	case "confirm":
 		return PairConfirmed{At: now, Conn: num(1), OK: has("ok")}
 	case "store":
@@ -280,79 +300,126 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "close 3 going_away", "append closed c3 P1 reason=going_away after=3s"},
 			{4 * time.Second, "close 4 eof", "append closed c4 P1 reason=EOF after=4s"},
 		}},
-		{"the gate: at most two strangers, then busy before any record", CoreConfig{MaxUntrusted: 2}, []cstep{
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=false"},
-			{0, "accept 2 2", "append opened c2 P2; send c2 hello_ack trusted=false pairing=false"},
-			{0, "accept 3 3", "close c3 busy"},
-			{0, "close 3", ""},
-			{0, "accept 4 9 trusted", "append opened c4 P9; send c4 hello_ack trusted=true pairing=false; status c4"},
-			{time.Second, "close 1", "append closed c1 P1 reason=closed after=1s"},
-			{time.Second, "accept 5 3", "append opened c5 P3; send c5 hello_ack trusted=false pairing=false"},
+		{"the gate, window closed: a stranger is answered, closed, never recorded", CoreConfig{}, []cstep{
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=false; close c1 pairing_closed"},
+			{0, "pair 1", "err=pairing_closed"},
+			{time.Second, "close 1", ""},
+			{time.Second, "tick", ""},
+		}},
+		{"the gate, window open: two strangers, the oldest idle makes room; busy only when all pair", CoreConfig{MaxUntrusted: 2}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
+			{2 * time.Second, "accept 3 3", "send c3 hello_ack trusted=false pairing=true; close c1 busy"},
+			{2 * time.Second, "close 1", ""},
+			{2 * time.Second, "pair 2", ""},
+			{2 * time.Second, "pair 3", ""},
+			{3 * time.Second, "accept 4 4", "close c4 busy"},
+			{3 * time.Second, "close 4", ""},
+			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; status c5"},
+		}},
+		{"the gate: two strangers per address, the older one makes room", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1 from=10.0.0.5", "send c1 hello_ack trusted=false pairing=true"},
+			{time.Second, "accept 2 2 from=10.0.0.5", "send c2 hello_ack trusted=false pairing=true"},
+			{time.Second, "accept 3 3 from=10.0.0.6", "send c3 hello_ack trusted=false pairing=true"},
+			{2 * time.Second, "accept 4 4 from=10.0.0.5", "send c4 hello_ack trusted=false pairing=true; close c1 busy"},
+			{2 * time.Second, "pair 2", ""},
+			{2 * time.Second, "pair 4", "err=busy"}, // one session per address
+			{2 * time.Second, "accept 5 5 from=10.0.0.5", "send c5 hello_ack trusted=false pairing=true; close c4 busy"},
+		}},
+		{"an unpaired connection is served 30 s unless pairing; the window's close ends the idle ones", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{10 * time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
+			{25 * time.Second, "pair 1", ""},
+			{30 * time.Second, "tick", ""},
+			{35 * time.Second, "tick", "end-pairing c1; send c1 error pairing_failed; close c1 pairing_closed"},
+			{35 * time.Second, "tick", ""},
+			{40 * time.Second, "tick", "close c2 pairing_closed"},
+			{40 * time.Second, "tick", ""},
+			{41 * time.Second, "accept 3 3", "send c3 hello_ack trusted=false pairing=true"},
+			{42 * time.Second, "close-window", "mdns pairing=false; append window-closed manual; close c3 pairing_closed"},
 		}},
 		{"pairing: window, session, trust durable before the listener is told", CoreConfig{LED: true}, []cstep{
 			{0, "health", "led ready"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=false"},
-			{0, "pair 1", "err=pairing_closed"},
-			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; led pairing"},
-			{2 * time.Second, "accept 2 2", "append opened c2 P2; send c2 hello_ack trusted=false pairing=true"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0; led pairing"},
+			{2 * time.Second, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{2 * time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{3 * time.Second, "pair 1", ""},
 			{3 * time.Second, "pair 1", "err=protocol_error"},
-			{4 * time.Second, "pair 2", "err=busy"},
-			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; trust c1; send c1 pair_done; status c1; mdns pairing=false; append window-closed success; led ready"},
+			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
 			{6 * time.Second, "store trusted 1", ""},
 			{7 * time.Second, "confirm 1 ok", "err=protocol_error"},
+			{8 * time.Second, "close 1", "append closed c1 P1 reason=closed after=6s"},
 		}},
-		{"pairing failures: wrong code, bad message, a dropped session counts", CoreConfig{}, []cstep{
-			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+		{"pairing failures: only a wrong code counts; the parents are told", CoreConfig{}, []cstep{
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "confirm 1 bad", "err=protocol_error"},
 			{0, "pair 1", ""},
-			{time.Second, "confirm 1 bad", "end-pairing c1; append attempt-failed P1; err=pairing_failed"},
+			{time.Second, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; send c9 pairing_state open=true failed=1; err=pairing_failed"},
 			{2 * time.Second, "pair 1", ""},
-			{2 * time.Second, "pair-fail 1", "end-pairing c1; append attempt-failed P1"},
+			{2 * time.Second, "pair-abort 1", "end-pairing c1"},
 			{3 * time.Second, "pair 1", ""},
-			{4 * time.Second, "close 1 eof", "append attempt-failed P1; append closed c1 P1 reason=EOF after=4s"},
+			{4 * time.Second, "close 1 eof", ""},
 			{5 * time.Second, "pair 2", "err=protocol_error"},
 		}},
 		{"listener names are checked before the window", CoreConfig{}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "pair 1 bad\x01name", "err=bad_request"},
 			{0, "pair 1 " + strings.Repeat("x", MaxListenerName+1), "err=bad_request"},
 			{0, "pair 1 Mum's phone", ""},
 		}},
-		{"session timeout ends the PAKE and tells the listener; the window times out", CoreConfig{Window: pairing.WindowConfig{SessionTimeout: 10 * time.Second}}, []cstep{
+		{"session timeout ends the PAKE and tells the listener, uncounted; the window times out", CoreConfig{Window: pairing.WindowConfig{SessionTimeout: 10 * time.Second}}, []cstep{
 			{0, "open 1m", "mdns pairing=true; append window-opened for=1m0s"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "pair 1", ""},
-			{10 * time.Second, "tick", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1"},
+			{10 * time.Second, "tick", "end-pairing c1; send c1 error pairing_failed"},
 			{11 * time.Second, "confirm 1 ok", "err=protocol_error"},
+			{30 * time.Second, "tick", "close c1 pairing_closed"},
 			{time.Minute, "tick", "mdns pairing=false; append window-closed timeout"},
 			{time.Minute, "tick", ""},
 		}},
 		{"a session that expires as it confirms is not trusted", CoreConfig{Window: pairing.WindowConfig{SessionTimeout: 10 * time.Second}}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "pair 1", ""},
-			{10 * time.Second, "confirm 1 ok", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; err=pairing_failed"},
+			{10 * time.Second, "confirm 1 ok", "end-pairing c1; send c1 error pairing_failed; err=pairing_failed"},
 		}},
 		{"closing the window by hand cancels a session without a failure", CoreConfig{}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "pair 1", ""},
-			{time.Second, "close-window", "end-pairing c1; send c1 error pairing_failed; mdns pairing=false; append window-closed manual"},
+			{time.Second, "close-window", "end-pairing c1; send c1 error pairing_failed; mdns pairing=false; append window-closed manual; close c1 pairing_closed"},
 			{time.Second, "close-window", ""},
 		}},
-		{"lock after the lifetime failures", CoreConfig{Window: pairing.WindowConfig{MaxLifetimeFailures: 2}, LifetimeFailures: 1}, []cstep{
-			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=true"},
+		{"wrong codes close the window, nothing locks: the next window pairs", CoreConfig{Window: pairing.WindowConfig{MaxWindowFailures: 2}}, []cstep{
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{0, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{0, "pair 1", ""},
-			{0, "confirm 1 bad", "end-pairing c1; append attempt-failed P1; mdns pairing=false; append window-closed too-many-failures; alert; err=pairing_failed"},
-			{0, "short", "err=locked"},
-			{0, "open 20m", "err=locked"},
-			{0, "store reset", "close c1 revoked"},
-			{0, "close 1 revoked", "append closed c1 P1 reason=revoked after=0s"},
-			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "pair 2", ""},
+			{0, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; send c9 pairing_state open=true failed=1; err=pairing_failed"},
+			{0, "confirm 2 bad", "end-pairing c2; send c2 error pairing_failed; append attempt-failed P2; alert; mdns pairing=false; append window-closed too-many-failures; close c1 pairing_closed; close c2 pairing_closed; send c9 pairing_state open=false failed=2 closed=too-many-failures; err=pairing_failed"},
+			{0, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
+			{0, "store reset", "mdns pairing=false; append window-closed reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c9 revoked"},
+			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
+		}},
+		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; status c8"},
+			{0, "pair-close 9", "send c9 pairing_state open=false failed=0"},
+			{0, "pair-open 9 20m", "err=bad_request"},
+			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{0, "pair-open 1", "err=untrusted"},
+			{time.Minute, "pair-open 8", "mdns pairing=true; append window-opened for=4m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
+			{time.Minute, "pair-close 8", "mdns pairing=false; append window-closed manual; close c1 pairing_closed; send c8 pairing_state open=false failed=0 closed=manual; send c9 pairing_state open=false failed=0 closed=manual"},
 		}},
 		{"a window longer than the maximum is refused", CoreConfig{}, []cstep{
 			{0, "open 16m", "err=duration"},
@@ -362,17 +429,20 @@ func TestCoreScripts(t *testing.T) {
 			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
 			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; status c2"},
 			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
-			{0, "accept 4 4", "append opened c4 P4; send c4 hello_ack trusted=false pairing=false"},
 			{0, "store revoked 1", "close c1 revoked; close c3 revoked"},
 			{0, "store revoked 7", ""},
-			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
-			{0, "store reset", "mdns pairing=false; append window-closed reset; close c1 revoked; close c2 revoked; close c3 revoked; close c4 revoked"},
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0; send c2 pairing_state open=true failed=0; send c3 pairing_state open=true failed=0"},
+			{0, "accept 4 4", "send c4 hello_ack trusted=false pairing=true"},
+			{0, "store reset", "mdns pairing=false; append window-closed reset; close c4 pairing_closed; send c1 pairing_state open=false failed=0 closed=reset; send c2 pairing_state open=false failed=0 closed=reset; send c3 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c3 revoked; close c4 revoked"},
 		}},
-		{"a listener paired elsewhere is trusted on its live connections", CoreConfig{}, []cstep{
-			{0, "accept 1 1", "append opened c1 P1; send c1 hello_ack trusted=false pairing=false"},
-			{0, "accept 2 2", "append opened c2 P2; send c2 hello_ack trusted=false pairing=false"},
-			{0, "store trusted 1", "trust c1; status c1"},
+		{"a listener paired elsewhere is trusted on its live connections, and recorded then", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{0, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
+			{0, "store trusted 1", "append opened c1 P1; trust c1; status c1"},
 			{0, "store trusted 1", ""},
+			{time.Minute, "tick", "close c2 pairing_closed"},
+			{time.Minute, "close 1", "append closed c1 P1 reason=closed after=1m0s"},
 		}},
 		{"the button: short opens, long resets", CoreConfig{}, []cstep{
 			{0, "short", "mdns pairing=true; append window-opened for=3m0s"},
@@ -386,8 +456,8 @@ func TestCoreScripts(t *testing.T) {
 			{0, "start 1 s audio", ""},
 			{0, "offer 1 s", "pumps a; led streaming; answer c1 s audio"},
 			{0, "offer 1 s", "answer c1 s audio"},
-			{0, "open", "mdns pairing=true; append window-opened for=3m0s; led pairing"},
-			{0, "close-window", "mdns pairing=false; append window-closed manual; led streaming"},
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0; led pairing"},
+			{0, "close-window", "mdns pairing=false; append window-closed manual; send c1 pairing_state open=false failed=0 closed=manual; led streaming"},
 			{0, "media nomic", "led error:microphone faults=microphone"},
 			{0, "stop 1 s", "stop-session c1 s; pumps off; led error:microphone faults=microphone"},
 			{0, "health store-bad", "led error:microphone faults=microphone+store"},
@@ -447,17 +517,31 @@ func TestCoreStatus(t *testing.T) {
 	check(1, 0)
 }
 
-// TestCoreAttemptNamesThePeer: a failed attempt is recorded with the
-// listener's fingerprint, also when its connection dropped.
+// TestCoreAttemptNamesThePeer: a wrong code is recorded with the
+// listener's fingerprint; a session dropped with its connection is not
+// recorded at all (it was no guess), nor is the stranger.
 func TestCoreAttemptNamesThePeer(t *testing.T) {
 	c := newTestCore(CoreConfig{})
 	c.Step(OpenPairing{At: t0})
-	c.Step(ConnAccepted{At: t0, Conn: 5, Peer: pfp(7)})
+	c.Step(ConnAccepted{At: t0, Conn: 5, Peer: pfp(7), Remote: "192.0.2.7:1"})
 	c.Step(PairStart{At: t0, Conn: 5, Name: "x"})
-	eff, _ := c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Err: errors.New("EOF")})
-	a, ok := eff[0].(Append).Payload.(store.PairingAttemptFailed)
-	if !ok || a.Peer != pfp(7) || a.Reason != "connection closed during pairing" {
-		t.Fatalf("first effect %+v", eff[0])
+	eff, _ := c.Step(PairConfirmed{At: t0, Conn: 5})
+	var found bool
+	for _, e := range eff {
+		if a, ok := e.(Append); ok {
+			p, ok := a.Payload.(store.PairingAttemptFailed)
+			found = ok && p.Peer == pfp(7) && p.Reason == "wrong setup code or relayed session"
+		}
+	}
+	if !found {
+		t.Fatalf("a wrong code: %v", fmtCore(eff, nil))
+	}
+	c.Step(PairStart{At: t0, Conn: 5, Name: "x"})
+	eff, _ = c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Err: errors.New("EOF")})
+	for _, e := range eff {
+		if _, ok := e.(Append); ok {
+			t.Fatalf("a stranger's dropped session was recorded: %v", fmtCore(eff, nil))
+		}
 	}
 }
 

@@ -28,8 +28,14 @@ import (
 	"github.com/cradle-monitor/cradle/store"
 )
 
-// maxUntrusted bounds the unpaired connections served at once.
-const maxUntrusted = 8
+// Bounds on unpaired connections (see Core): served at once, from one
+// address, and how long one is served while it is not pairing (the code
+// is typed before connecting; pairing takes two round trips).
+const (
+	maxUntrusted        = 8
+	maxUntrustedPerAddr = 2
+	unpairedLifetime    = 30 * time.Second
+)
 
 // Retention of connection events: when keepConnections*2 connection
 // events have accumulated, the older ones are compacted away (trust
@@ -42,7 +48,8 @@ type Monitor struct {
 	log    *slog.Logger
 	st     *store.Store
 	id     *identity.Identity
-	code   pairing.Code
+	codeMu sync.Mutex   // guards code: a factory reset renews it
+	code   pairing.Code // the setup code; never log it
 	srv    *transport.Server
 	adm    *admin.Server
 	tracks *sharedTracks // the audio and video tracks every session sends
@@ -282,7 +289,11 @@ func (m *Monitor) Addr() *net.UDPAddr { return m.srv.Addr() }
 func (m *Monitor) Fingerprint() identity.Fingerprint { return m.id.Fingerprint }
 
 // SetupCode is the monitor's setup code (never log it).
-func (m *Monitor) SetupCode() pairing.Code { return m.code }
+func (m *Monitor) SetupCode() pairing.Code {
+	m.codeMu.Lock()
+	defer m.codeMu.Unlock()
+	return m.code
+}
 
 // Store is the monitor's event log.
 func (m *Monitor) Store() *store.Store { return m.st }
@@ -374,13 +385,14 @@ func (m *Monitor) serveAccept(ctx context.Context) error {
 			// With the step, on the owner: no other step's effects can
 			// miss the new peer.
 			eff, _ = m.core.Step(ev)
-			if _, refused := first(eff).(Close); !refused {
+			if cl, refused := first(eff).(Close); !refused || cl.Conn != ev.Conn {
 				m.mu.Lock()
 				m.peers[c.ID()] = p
 				m.mu.Unlock()
 			}
 		})
 		refusal, refused := first(eff).(Close)
+		refused = refused && refusal.Conn == ev.Conn
 		if err != nil || refused {
 			p.ans.Close()
 			if refused {
@@ -435,7 +447,9 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 			// A stranger can fail requests as fast as it can send them:
 			// its failures are debug lines, never the default log.
 			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", truncate(err.Error(), maxPeerText))
-			_ = c.Send(m.ctx, control.ErrorMessage(err, msg.MessageType()))
+			if !errors.As(err, new(Answered)) {
+				_ = c.Send(m.ctx, control.ErrorMessage(err, msg.MessageType()))
+			}
 		}
 	}
 }
@@ -463,6 +477,21 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		return m.step(StreamStop{Conn: p.conn.ID(), Session: msg.Session})
 	case control.InfoRequest:
 		return p.conn.Send(m.ctx, m.info(p))
+	case control.PairOpen:
+		if msg.DurationMillis < 0 || msg.DurationMillis > int64(pairing.DefaultWindowMax/time.Millisecond)*4 {
+			return control.Errorf(control.CodeBadRequest, "duration_ms %d out of range", msg.DurationMillis)
+		}
+		err := m.step(PairOpen{At: m.now(), Conn: p.conn.ID(), D: time.Duration(msg.DurationMillis) * time.Millisecond})
+		if err == nil {
+			m.log.Info("pairing window opened by a paired listener", "conn", p.conn.ID(), "peer", p.conn.Peer())
+		}
+		return err
+	case control.PairClose:
+		err := m.step(PairClose{At: m.now(), Conn: p.conn.ID()})
+		if err == nil {
+			m.log.Info("pairing window closed by a paired listener", "conn", p.conn.ID(), "peer", p.conn.Peer())
+		}
+		return err
 	default:
 		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
 	}

@@ -3,7 +3,9 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,17 +38,26 @@ func openMonitor(t *testing.T, dir string, limits pairing.WindowConfig) *Monitor
 // client is a listener built from the transport and pake packages, so
 // tests can misbehave on purpose.
 type client struct {
-	t  *testing.T
-	id *identity.Identity
+	t     *testing.T
+	id    *identity.Identity
+	local *net.UDPAddr // nil: any
 }
 
-func newClient(t *testing.T) *client {
+func newClient(t *testing.T) *client { return newClientFrom(t, "") }
+
+// newClientFrom is a listener that dials from ip (a loopback address such
+// as 127.0.0.2: another device, as the monitor counts them); "" is any.
+func newClientFrom(t *testing.T, ip string) *client {
 	t.Helper()
 	id, _, err := identity.LoadOrCreate(filepath.Join(t.TempDir(), "id"), "listener", "tester")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client{t: t, id: id}
+	c := &client{t: t, id: id}
+	if ip != "" {
+		c.local = &net.UDPAddr{IP: net.ParseIP(ip)}
+	}
+	return c
 }
 
 func (c *client) dial(m *Monitor) (*transport.Conn, control.HelloAck) {
@@ -54,7 +65,10 @@ func (c *client) dial(m *Monitor) (*transport.Conn, control.HelloAck) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, ack, err := transport.Dial(ctx, m.Addr().String(), c.id, m.Fingerprint(),
-		control.Hello{Protocol: 1, Role: "listener", DeviceID: c.id.Fingerprint.DeviceID(), Name: "tester"}, transport.Config{})
+		control.Hello{Protocol: 1, Role: "listener", DeviceID: c.id.Fingerprint.DeviceID(), Name: "tester"}, transport.Config{LocalAddr: c.local})
+	if err != nil && ack.Protocol != 0 && !ack.Trusted {
+		return nil, ack // answered, then closed: a stranger while pairing is closed
+	}
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -62,7 +76,18 @@ func (c *client) dial(m *Monitor) (*transport.Conn, control.HelloAck) {
 	return conn, ack
 }
 
+// recv returns the next message on conn but pairing_state notices (see
+// recvAny), which a trusted listener may get at any time.
 func recv(t *testing.T, conn *transport.Conn) control.Message {
+	t.Helper()
+	for {
+		if msg := recvAny(t, conn); msg.MessageType() != control.TypePairingState {
+			return msg
+		}
+	}
+}
+
+func recvAny(t *testing.T, conn *transport.Conn) control.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -133,16 +158,16 @@ func wrongCode(right pairing.Code) pairing.Code {
 func TestPairOnSameConnection(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
 	c := newClient(t)
-	conn, ack := c.dial(m)
-	if ack.Trusted {
-		t.Fatal("unpaired listener reported trusted")
-	}
-	// Untrusted: a stream request closes the connection with untrusted.
-	if err := c.pair(t, conn, conn, m.SetupCode()); !errors.Is(err, control.ErrPairingClosed) {
-		t.Fatalf("pairing with the window closed: %v", err)
+	// While pairing is closed a stranger is answered, then closed.
+	if conn, ack := c.dial(m); conn != nil || ack.Trusted || ack.PairingOpen {
+		t.Fatalf("unpaired listener with pairing closed: conn %v, ack %+v", conn != nil, ack)
 	}
 	if _, err := m.OpenPairing(0); err != nil {
 		t.Fatal(err)
+	}
+	conn, ack := c.dial(m)
+	if ack.Trusted || !ack.PairingOpen {
+		t.Fatalf("unpaired listener with pairing open: %+v", ack)
 	}
 	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
 		t.Fatalf("pairing: %v", err)
@@ -176,6 +201,7 @@ func TestPairOnSameConnection(t *testing.T) {
 
 func TestUntrustedIsClosed(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	m.OpenPairing(0)
 	conn, _ := newClient(t).dial(m)
 	send(t, conn, control.StreamStart{Session: "s", Kind: "audio"})
 	<-conn.Done()
@@ -184,54 +210,73 @@ func TestUntrustedIsClosed(t *testing.T) {
 	}
 }
 
-// TestFailuresCountAndClose: a wrong code counts once; the 20th failure
-// closes the window; the right code then fails until it reopens; the
-// lifetime counter survives a restart.
+// TestFailuresCountAndClose: a wrong code counts once; out-of-order and
+// malformed pairing messages are not counted; a device that tried three
+// wrong codes has had its turn (pairing_locked) while another still
+// pairs; 20 wrong codes from several devices close the window; the
+// counts survive a restart and lock nothing.
 func TestFailuresCountAndClose(t *testing.T) {
 	dir := t.TempDir()
 	m := openMonitor(t, dir, pairing.WindowConfig{})
+	m.OpenPairing(0)
 	c := newClient(t)
 	conn, _ := c.dial(m)
-	m.OpenPairing(0)
 	wrong := wrongCode(m.SetupCode())
 	if err := c.pair(t, conn, conn, wrong); !errors.Is(err, control.ErrPairingFailed) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
-		t.Fatalf("one wrong code counted %d times", got)
-	}
+	waitFor(t, func() bool { return m.Store().State().Pairing.LifetimeFailures == 1 })
 	// A replayed confirmation (no session any more) is out of order:
 	// protocol_error, not counted, and the connection stays.
 	send(t, conn, control.PairConfirm{CA: make([]byte, 32)})
 	if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code != "protocol_error" || msg.Ref != control.TypePairConfirm {
 		t.Fatalf("replayed pair_confirm: %+v", msg)
 	}
-	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
-		t.Fatalf("a pair_confirm without pair_start was counted: %d failures", got)
-	}
-	// A name the monitor cannot store is refused before the window sees
-	// the attempt: bad_request, not counted, the connection stays.
-	for _, name := range []string{strings.Repeat("n", MaxListenerName+1), "bad\x00name"} {
-		send(t, conn, control.PairStart{Name: name, PA: make([]byte, 65)})
+	// A name the monitor cannot store, and a share that is not a point,
+	// are refused before the window sees the attempt: bad_request, not
+	// counted, the connection stays.
+	for _, ps := range []control.PairStart{
+		{Name: strings.Repeat("n", MaxListenerName+1), PA: validShare(t)},
+		{Name: "bad\x00name", PA: validShare(t)},
+		{Name: "zeros", PA: make([]byte, 65)},
+		{Name: "short", PA: []byte{4, 1, 2}},
+	} {
+		send(t, conn, ps)
 		if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code != "bad_request" || msg.Ref != control.TypePairStart {
-			t.Fatalf("pair_start with name %q: %+v", name, msg)
+			t.Fatalf("pair_start %q: %+v", ps.Name, msg)
 		}
 	}
-	if got := m.Store().State().Pairing.LifetimeFailures; got != 1 {
-		t.Fatalf("refused names were counted: %d failures", got)
+	if got := m.Status().Pairing.FailedAttempts; got != 1 {
+		t.Fatalf("refused messages were counted: %d failures", got)
 	}
-	for i := 2; i <= 20; i++ {
+	for i := 2; i <= 3; i++ {
 		if err := c.pair(t, conn, conn, wrong); !errors.Is(err, control.ErrPairingFailed) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
-	if m.Status().Pairing.Open {
-		t.Fatal("window still open after 20 failures")
+	if err := c.pair(t, conn, conn, m.SetupCode()); !errors.Is(err, control.ErrPairingLocked) {
+		t.Fatalf("a fourth attempt from the same device: %v, want pairing_locked", err)
 	}
-	if err := c.pair(t, conn, conn, m.SetupCode()); !errors.Is(err, control.ErrPairingClosed) {
-		t.Fatalf("right code after the window closed: %v", err)
+	// 17 more wrong codes from six other devices close the window.
+	n := 3
+	for d := 2; n < 20; d++ {
+		o := newClientFrom(t, fmt.Sprintf("127.0.0.%d", d))
+		oc, _ := o.dial(m)
+		for k := 0; k < 3 && n < 20; k++ {
+			if err := o.pair(t, oc, oc, wrong); !errors.Is(err, control.ErrPairingFailed) {
+				t.Fatalf("failure %d: %v", n+1, err)
+			}
+			n++
+		}
 	}
-	m.OpenPairing(0)
+	waitFor(t, func() bool { return !m.Status().Pairing.Open })
+	if st := m.Status().Pairing; st.FailedAttempts != 20 || st.LastClose != "too-many-failures" {
+		t.Fatalf("after 20 wrong codes: %+v", st)
+	}
+	// Nothing is locked: the parent opens a new window and pairs.
+	if _, err := m.OpenPairing(0); err != nil {
+		t.Fatalf("open after 20 failures: %v", err)
+	}
 	if got := m.Store().State().Pairing.LifetimeFailures; got != 20 {
 		t.Fatalf("lifetime failures %d, want 20", got)
 	}
@@ -243,45 +288,66 @@ func TestFailuresCountAndClose(t *testing.T) {
 	if m2.Status().Pairing.Open {
 		t.Fatal("window open after a restart")
 	}
+	if _, err := m2.OpenPairing(0); err != nil {
+		t.Fatalf("open after a restart: %v", err)
+	}
+	p := newClientFrom(t, "127.0.0.1")
+	pc, _ := p.dial(m2)
+	if err := p.pair(t, pc, pc, m2.SetupCode()); err != nil {
+		t.Fatalf("the parent after 20 wrong codes: %v", err)
+	}
 }
 
-// TestLockAfterLifetimeFailures: after the lifetime limit pairing is
-// refused until a factory reset (limits shortened for the test).
-func TestLockAfterLifetimeFailures(t *testing.T) {
+// validShare is a well-formed pA (for requests refused for another reason).
+func validShare(t *testing.T) []byte {
+	sess, err := pake.NewListener(pake.Params{Code: "12345670", ListenerID: identity.Fingerprint{1}, MonitorID: identity.Fingerprint{2}, Binding: make([]byte, 32)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pA, err := sess.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pA
+}
+
+// TestFactoryResetRenewsCode: a factory reset forgets the listeners and
+// makes a new setup code; the old one no longer pairs, the new one does.
+func TestFactoryResetRenewsCode(t *testing.T) {
 	dir := t.TempDir()
-	m := openMonitor(t, dir, pairing.WindowConfig{MaxWindowFailures: 3, MaxLifetimeFailures: 5})
-	c := newClient(t)
-	conn, _ := c.dial(m)
-	wrong := wrongCode(m.SetupCode())
-	for i := 0; i < 5; i++ {
-		if i%3 == 0 {
-			m.OpenPairing(0)
-		}
-		if err := c.pair(t, conn, conn, wrong); !errors.Is(err, control.ErrPairingFailed) {
-			t.Fatalf("failure %d: %v", i, err)
-		}
-	}
-	if _, err := m.OpenPairing(0); !errors.Is(err, pairing.ErrLocked) {
-		t.Fatalf("open after the lifetime limit: %v", err)
-	}
-	m.Close()
-	m = openMonitor(t, dir, pairing.WindowConfig{MaxWindowFailures: 3, MaxLifetimeFailures: 5})
-	if !m.Status().Pairing.Locked {
-		t.Fatal("lock forgotten across a restart")
-	}
+	m := openMonitor(t, dir, pairing.WindowConfig{})
+	old := m.SetupCode()
 	if _, err := m.Store().Append(context.Background(), resetEvent()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !m.Status().Pairing.Locked })
-	if _, err := m.OpenPairing(0); err != nil {
-		t.Fatalf("open after factory reset: %v", err)
+	waitFor(t, func() bool { return m.SetupCode() != old })
+	code, created, err := pairing.LoadOrCreateCode(dir, "")
+	if err != nil || created || code != m.SetupCode() {
+		t.Fatalf("stored code %v (created %v, %v), monitor uses another", code == m.SetupCode(), created, err)
 	}
-	conn, _ = c.dial(m)
+	waitFor(t, func() bool {
+		n := 0
+		m.Store().Events(0, func(e store.Event) error {
+			if e.Type == store.TypeSetupCodeSet {
+				n++
+			}
+			return nil
+		})
+		return n == 2 // the first code's generation, then the new one's
+	})
+	m.OpenPairing(0)
+	c := newClient(t)
+	conn, _ := c.dial(m)
+	if err := c.pair(t, conn, conn, old); !errors.Is(err, control.ErrPairingFailed) {
+		t.Fatalf("the old code after a reset: %v, want pairing_failed", err)
+	}
 	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
-		t.Fatalf("pairing after factory reset: %v", err)
+		t.Fatalf("the new code: %v", err)
 	}
 }
 
+// TestSecondPairerBusy: one pairing session per device; another device
+// pairs meanwhile.
 func TestSecondPairerBusy(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
 	m.OpenPairing(0)
@@ -295,11 +361,17 @@ func TestSecondPairerBusy(t *testing.T) {
 		t.Fatal("first pairer got no reply")
 	}
 	if err := b.pair(t, connB, connB, m.SetupCode()); !errors.Is(err, control.ErrBusy) {
-		t.Fatalf("second pairer: %v", err)
+		t.Fatalf("second pairer from the same address: %v", err)
+	}
+	p := newClientFrom(t, "127.0.0.2")
+	connP, _ := p.dial(m)
+	if err := p.pair(t, connP, connP, m.SetupCode()); err != nil {
+		t.Fatalf("a pairer from another address while one holds a session: %v", err)
 	}
 }
 
-// TestSessionTimeout: a session idle past its deadline fails and counts.
+// TestSessionTimeout: a session idle past its deadline ends, uncounted
+// (nothing was confirmed: it revealed nothing about the code).
 func TestSessionTimeout(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{SessionTimeout: 200 * time.Millisecond})
 	m.OpenPairing(0)
@@ -315,7 +387,9 @@ func TestSessionTimeout(t *testing.T) {
 	if msg, ok := recv(t, conn).(control.ErrorMsg); !ok || msg.Code != "pairing_failed" {
 		t.Fatalf("idle session: %+v", msg)
 	}
-	waitFor(t, func() bool { return m.Store().State().Pairing.LifetimeFailures == 1 })
+	if st := m.Status().Pairing; st.FailedAttempts != 0 || !st.Open {
+		t.Fatalf("after an expired session: %+v", st)
+	}
 }
 
 // TestRelayedTranscriptFails: a pairing run whose binding comes from
@@ -393,29 +467,78 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func resetEvent() store.TrustReset { return store.TrustReset{Reason: "test"} }
 
-// TestUnpairedConnectionsBounded: a stranger cannot hold more than
-// maxUntrusted unpaired connections; a paired listener still gets in.
+// TestUnpairedConnectionsBounded: strangers cannot keep a newcomer (the
+// parent's phone) out. Two per address: a third from the same address
+// makes the older one go. maxUntrusted in all: a newcomer makes the
+// oldest idle one go. Busy only when every one is pairing; a paired
+// listener always gets in, and nothing of it is written to the log.
 func TestUnpairedConnectionsBounded(t *testing.T) {
-	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{MaxSessions: maxUntrusted})
 	friend := newClient(t)
-	m.OpenPairing(0)
+	m.OpenPairing(pairing.DefaultWindowMax)
 	fc, _ := friend.dial(m)
 	if err := friend.pair(t, fc, fc, m.SetupCode()); err != nil {
 		t.Fatal(err)
 	}
-	stranger := newClient(t)
-	for range maxUntrusted {
-		stranger.dial(m)
+	m.OpenPairing(pairing.DefaultWindowMax)
+	events := m.Store().State().Seq
+
+	same := newClientFrom(t, "127.0.0.2")
+	a, _ := same.dial(m)
+	b, _ := same.dial(m)
+	c, _ := same.dial(m)
+	<-a.Done()
+	if !errors.Is(a.Err(), control.ErrBusy) {
+		t.Fatalf("the oldest from one address closed with %v, want busy", a.Err())
+	}
+	select {
+	case <-b.Done():
+		t.Fatalf("the second from the address closed too: %v", b.Err())
+	case <-c.Done():
+		t.Fatalf("the newcomer closed: %v", c.Err())
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Fill every slot from other addresses: the oldest idle (b) goes.
+	var pairing []*transport.Conn
+	for i := range maxUntrusted - 1 {
+		o := newClientFrom(t, fmt.Sprintf("127.0.0.%d", 10+i))
+		conn, _ := o.dial(m)
+		pairing = append(pairing, conn)
+	}
+	<-b.Done()
+	// Every one pairing (a session each): a newcomer is refused with busy.
+	for _, conn := range append(pairing, c) {
+		send(t, conn, control.PairStart{Name: "x", PA: validShare(t)})
+		if _, ok := recv(t, conn).(control.PairReply); !ok {
+			t.Fatal("no pair_reply")
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _, err := transport.Dial(ctx, m.Addr().String(), stranger.id, m.Fingerprint(),
-		control.Hello{Protocol: 1, Role: "listener", Name: "stranger"}, transport.Config{})
+	late := newClientFrom(t, "127.0.0.40")
+	_, _, err := transport.Dial(ctx, m.Addr().String(), late.id, m.Fingerprint(),
+		control.Hello{Protocol: 1, Role: "listener", Name: "late"}, transport.Config{LocalAddr: late.local})
 	if !errors.Is(err, control.ErrBusy) {
-		t.Fatalf("connection beyond the limit: %v, want busy", err)
+		t.Fatalf("a newcomer while every stranger pairs: %v, want busy", err)
 	}
 	if _, ack := friend.dial(m); !ack.Trusted {
 		t.Fatal("paired listener refused while strangers hold connections")
+	}
+	// Accepted: the friend before it paired, three from .2, seven more.
+	if s := m.Status().Pairing.Strangers; s.Accepted != maxUntrusted+3 || s.Evicted != 2 || s.Refused != 1 {
+		t.Errorf("stranger counts %+v", s)
+	}
+	n := 0
+	m.Store().Events(events, func(e store.Event) error {
+		if e.Type == store.TypeConnectionOpened || e.Type == store.TypeConnectionClosed {
+			if e.Seq > events {
+				n++
+			}
+		}
+		return nil
+	})
+	if n != 1 { // the friend's second connection
+		t.Errorf("%d connection events recorded with strangers about, want 1 (the friend's)", n)
 	}
 }
 
@@ -445,6 +568,7 @@ func TestStrangerCannotFillTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	m.OpenPairing(0)
 	conn, _ := newClient(t).dial(m)
 	long := strings.Repeat("x", 1500) // frames before trust stop at 4 KiB
 	for range 50 {

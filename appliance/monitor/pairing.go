@@ -16,6 +16,12 @@ import (
 
 func (m *Monitor) pairStart(p *peer, msg control.PairStart) error {
 	c := p.conn
+	// A share that is not a point is refused before a session begins:
+	// it is no guess at the code, and must cost neither a key
+	// derivation nor a pairing slot.
+	if err := pake.CheckShare(msg.PA); err != nil {
+		return control.Errorf(control.CodeBadRequest, "pa: %v", err)
+	}
 	binding, err := c.Exporter()
 	if err != nil {
 		return control.Errorf(control.CodeInternal, "channel binding: %v", err)
@@ -23,13 +29,15 @@ func (m *Monitor) pairStart(p *peer, msg control.PairStart) error {
 	if err := m.step(PairStart{At: m.now(), Conn: c.ID(), Name: msg.Name}); err != nil {
 		return err // the core checks the name (bad_request), then the window
 	}
-	sess, err := pake.NewMonitor(pake.Params{Code: string(m.code), ListenerID: c.Peer(), MonitorID: m.id.Fingerprint, Binding: binding}, rand.Reader)
+	// The key derivation runs here, on the connection's goroutine:
+	// outside the monitor's lock and the core.
+	sess, err := pake.NewMonitor(pake.Params{Code: string(m.SetupCode()), ListenerID: c.Peer(), MonitorID: m.id.Fingerprint, Binding: binding}, rand.Reader)
 	var pB []byte
 	if err == nil {
 		pB, err = sess.Respond(msg.PA)
 	}
 	if err != nil {
-		_ = m.step(PairFailed{At: m.now(), Conn: c.ID(), Reason: "bad pairing message"})
+		_ = m.step(PairAborted{At: m.now(), Conn: c.ID()})
 		return control.Errorf(control.CodePairingFailed, "")
 	}
 	m.mu.Lock()
@@ -53,10 +61,7 @@ func (m *Monitor) pairConfirm(p *peer, msg control.PairConfirm) error {
 	}
 	done := control.PairDone{CB: cB, DeviceID: m.id.Fingerprint.DeviceID(), Name: m.cfg.Name}
 	if err := m.step(PairConfirmed{At: m.now(), Conn: c.ID(), OK: ok, Done: done}); err != nil {
-		if sess != nil && !ok {
-			m.log.Warn("pairing attempt failed", "conn", c.ID(), "peer", c.Peer())
-		}
-		return err
+		return err // a wrong code is logged by the core's Alert
 	}
 	m.log.Info("listener paired", "conn", c.ID(), "peer", c.Peer())
 	return nil
@@ -141,10 +146,39 @@ func (m *Monitor) do(effects []Effect) error {
 				m.cfg.Device.SetState(e.State)
 			}
 		case Alert:
-			m.log.Error(e.Msg)
+			m.log.Warn(e.Msg)
+		case RenewCode:
+			m.renewCode()
 		}
 	}
 	return nil
+}
+
+// renewCode makes a new setup code after a factory reset: the old one,
+// printed on the card, may have been seen by anyone. A code pinned in the
+// configuration (setup_code) is the parent's choice and is kept. On a card
+// made from the image, cradle-setup-card.path writes the new code to the
+// boot partition (deploy/image).
+func (m *Monitor) renewCode() {
+	if m.cfg.SetupCode != "" {
+		m.log.Warn("factory reset: the setup code stays the one set in the configuration (setup_code)")
+		return
+	}
+	code, err := pairing.RenewCode(m.cfg.StateDir, rand.Reader)
+	if err != nil {
+		m.log.Error("factory reset: cannot make a new setup code; the old one stays", "err", err)
+		return
+	}
+	m.codeMu.Lock()
+	m.code = code
+	m.codeMu.Unlock()
+	if gen, err := pairing.NewCodeID(rand.Reader); err == nil {
+		// Only a random generation id: the event log never holds the code.
+		if _, err := m.events.Append(context.Background(), store.SetupCodeSet{Scheme: "generation-id", Salt: gen[:]}); err != nil {
+			m.log.Error("cannot record the new setup code's generation", "err", err)
+		}
+	}
+	m.log.Warn("factory reset: a new setup code was made; read it with `cradled setup-code` (or from cradle-setup.txt on the card's boot partition)")
 }
 
 // logAppend logs the appends a parent reads in the journal.

@@ -76,22 +76,23 @@ func TestPairWhenNewOff(t *testing.T) {
 	}
 }
 
-// A locked monitor stays locked, factory-new or not: no window at start.
-func TestPairWhenNewLocked(t *testing.T) {
+// Failures recorded before lock nothing: a factory-new monitor with 100
+// wrong codes in its log still opens its window at start.
+func TestPairWhenNewAfterFailures(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(dir+"/events.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
+	for range 100 {
 		if _, err := st.Append(t.Context(), store.PairingAttemptFailed{Reason: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	st.Close()
-	m := openNew(t, dir, pairing.WindowConfig{MaxLifetimeFailures: 3})
+	m := openNew(t, dir, pairing.WindowConfig{})
 	defer m.Close()
-	if ps := m.Status().Pairing; ps.Open || !ps.Locked {
-		t.Fatalf("locked monitor at start: open=%v locked=%v, want closed and locked", ps.Open, ps.Locked)
+	if ps := m.Status().Pairing; !ps.Open || ps.LifetimeFailures != 100 {
+		t.Fatalf("at start after 100 recorded failures: %+v, want open", ps)
 	}
 }

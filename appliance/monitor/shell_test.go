@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func newFakeConn(id uint64, peer identity.Fingerprint, trusted bool) *fakeConn {
 func (c *fakeConn) ID() uint64                 { return c.id }
 func (c *fakeConn) Peer() identity.Fingerprint { return c.peer }
 func (c *fakeConn) RemoteAddr() net.Addr {
-	return &net.UDPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 4433}
+	return &net.UDPAddr{IP: net.IPv4(192, 0, 2, byte(c.id)), Port: 4433} // a device per connection
 }
 func (c *fakeConn) Exporter() ([]byte, error) { return []byte("channel binding of the fake conn"), nil }
 func (c *fakeConn) Stats() presence.Stats     { return presence.Stats{} }
@@ -126,7 +127,8 @@ func (c *fakeConn) next(t *testing.T) control.Message {
 	for {
 		select {
 		case m := <-c.out:
-			if _, ok := m.(control.Status); ok {
+			switch m.(type) {
+			case control.Status, control.PairingState: // at any time
 				continue
 			}
 			return m
@@ -298,30 +300,40 @@ func pairFake(t *testing.T, m *Monitor, c *fakeConn) control.Message {
 	return c.next(t)
 }
 
-// TestShellPairsWithFakes: the shell on fakes: a stranger is recorded and
-// welcomed, the button opens the window (log, LED), pairing trusts the
-// connection after the record, and a close is recorded.
+// TestShellPairsWithFakes: the shell on fakes: a stranger while pairing
+// is closed is welcomed and closed, unrecorded; the button opens the
+// window (log, LED); a stranger is welcomed, unrecorded, and pairing
+// trusts the connection after the trust record, then records it; a close
+// is recorded.
 func TestShellPairsWithFakes(t *testing.T) {
 	dev := &fakeDevice{events: make(chan hw.ButtonEvent)}
 	log := newFakeLog()
 	m, acc := newShell(t, dev, log)
 
-	c := newFakeConn(1, pfp(1), false)
-	acc <- c
-	if ack, ok := c.next(t).(control.HelloAck); !ok || ack.Trusted || ack.PairingOpen {
+	early := newFakeConn(2, pfp(2), false)
+	acc <- early
+	if ack, ok := early.next(t).(control.HelloAck); !ok || ack.Trusted || ack.PairingOpen {
 		t.Fatalf("welcome: %+v", ack)
 	}
-	log.waitFor(t, store.TypeConnectionOpened, 1)
+	<-early.Done()
+	if got := fmt.Sprint(early.recorded()); !strings.HasPrefix(got, "[close pairing_closed") {
+		t.Fatalf("a stranger while pairing is closed: %s", got)
+	}
 
 	dev.events <- hw.ShortPress
 	log.waitFor(t, store.TypePairingWindowOpened, 1)
 	waitFor(t, func() bool { return dev.pattern() == hw.PatternPairing.Name })
+	c := newFakeConn(1, pfp(1), false)
+	acc <- c
+	if ack, ok := c.next(t).(control.HelloAck); !ok || ack.Trusted || !ack.PairingOpen {
+		t.Fatalf("welcome: %+v", ack)
+	}
 
 	if done, ok := pairFake(t, m, c).(control.PairDone); !ok || done.DeviceID != m.id.Fingerprint.DeviceID() {
 		t.Fatalf("pair_confirm answered %+v", done)
 	}
 	log.waitFor(t, store.TypePairingWindowClosed, 1) // after pair_done
-	if got := log.types(); fmt.Sprint(got) != "[connection-opened pairing-window-opened listener-trusted pairing-window-closed]" {
+	if got := log.types(); fmt.Sprint(got) != "[pairing-window-opened listener-trusted connection-opened pairing-window-closed]" {
 		t.Fatalf("log %v", got)
 	}
 	if !c.Trusted() || fmt.Sprint(c.recorded()) != "[set-trusted true]" {
@@ -373,42 +385,55 @@ func TestShellTrustNotRecordedNotGiven(t *testing.T) {
 	if c.Trusted() || len(c.recorded()) != 0 {
 		t.Fatalf("trusted=%v calls %v", c.Trusted(), c.recorded())
 	}
-	if got := log.types(); fmt.Sprint(got) != "[pairing-window-opened connection-opened]" {
+	if got := log.types(); fmt.Sprint(got) != "[pairing-window-opened]" {
 		t.Fatalf("log %v", got)
 	}
 }
 
-// TestShellGateWithFakes: the ninth stranger is closed busy before it is
-// recorded or welcomed; the eight others are served.
+// TestShellGateWithFakes: with every slot taken, a ninth stranger is
+// welcomed and the oldest idle one (not the four pairing) is closed busy;
+// none is recorded.
 func TestShellGateWithFakes(t *testing.T) {
 	log := newFakeLog()
 	m, acc := newShell(t, &fakeDevice{events: make(chan hw.ButtonEvent)}, log)
+	if _, err := m.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	var conns []*fakeConn
 	for i := range maxUntrusted {
 		c := newFakeConn(uint64(i+1), pfp(byte(i+1)), false)
 		acc <- c
 		if _, ok := c.next(t).(control.HelloAck); !ok {
 			t.Fatalf("stranger %d not welcomed", i+1)
 		}
+		if i < pairing.DefaultMaxSessions {
+			if err := m.step(PairStart{At: m.now(), Conn: c.id, Name: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conns = append(conns, c)
 	}
 	c := newFakeConn(99, pfp(99), false)
 	acc <- c
+	if _, ok := c.next(t).(control.HelloAck); !ok {
+		t.Fatal("the ninth stranger was not welcomed")
+	}
+	old := conns[pairing.DefaultMaxSessions]
 	select {
-	case <-c.Done():
+	case <-old.Done():
 	case <-time.After(5 * time.Second):
-		t.Fatal("the ninth stranger is still open")
+		t.Fatal("the oldest idle stranger is still open")
 	}
-	if m.peer(99) != nil {
-		t.Fatal("the ninth stranger is in the peer table")
+	if got := fmt.Sprint(old.recorded()); !strings.HasPrefix(got, "[close busy") {
+		t.Fatalf("oldest idle stranger: %s", got)
 	}
-	if got := fmt.Sprint(c.recorded()); got != "[close busy]" {
-		t.Fatalf("ninth stranger: %s", got)
+	for _, c := range conns[:pairing.DefaultMaxSessions] {
+		if len(c.recorded()) != 0 {
+			t.Fatalf("a pairing stranger: %v", c.recorded())
+		}
 	}
-	if len(c.out) != 0 {
-		t.Fatalf("ninth stranger was sent %T", <-c.out)
-	}
-	log.waitFor(t, store.TypeConnectionOpened, maxUntrusted)
-	if n := len(log.types()); n != maxUntrusted {
-		t.Fatalf("log %v", log.types())
+	if got := fmt.Sprint(log.types()); got != "[pairing-window-opened]" {
+		t.Fatalf("log %v", got)
 	}
 }
 

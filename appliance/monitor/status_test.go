@@ -84,10 +84,10 @@ func TestLevelWatch(t *testing.T) {
 func trustedConn(t *testing.T, m *Monitor) *transport.Conn {
 	t.Helper()
 	c := newClient(t)
-	conn, _ := c.dial(m)
 	if _, err := m.OpenPairing(0); err != nil {
 		t.Fatal(err)
 	}
+	conn, _ := c.dial(m)
 	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
 		t.Fatal(err)
 	}

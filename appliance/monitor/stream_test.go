@@ -167,6 +167,7 @@ func TestStreamRequestErrors(t *testing.T) {
 // its connection with untrusted.
 func TestUntrustedOfferRefused(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	m.OpenPairing(0)
 	conn, _ := newClient(t).dial(m)
 	send(t, conn, control.WebRTCOffer{Session: "s", SDP: offerSDP(t)})
 	<-conn.Done()

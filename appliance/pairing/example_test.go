@@ -21,7 +21,7 @@ func ExampleWindow() {
 			case pairing.SessionStarted:
 				fmt.Println("run the PAKE with connection", e.Conn)
 			case pairing.AttemptFailed:
-				fmt.Println("record failure", e.LifetimeFailures, "then tell connection", e.Conn)
+				fmt.Println("wrong code", e.WindowFailures, "of 20: tell connection", e.Conn, "and the parents")
 			case pairing.Paired:
 				fmt.Println("trust connection", e.Conn)
 			}
@@ -29,10 +29,10 @@ func ExampleWindow() {
 	}
 	effs, _ := w.Open(start, 0) // the button was pressed
 	apply(effs)
-	effs, _ = w.Begin(start.Add(20*time.Second), 1)
+	effs, _ = w.Begin(start.Add(20*time.Second), 1, "192.168.1.23")
 	apply(effs)
 	apply(w.Fail(start.Add(25*time.Second), 1, "wrong code"))
-	effs, err := w.Begin(start.Add(26*time.Second), 2)
+	effs, err := w.Begin(start.Add(26*time.Second), 2, "192.168.1.42")
 	apply(effs)
 	if err == nil {
 		effs, _ = w.Succeed(start.Add(30*time.Second), 2)
@@ -41,7 +41,7 @@ func ExampleWindow() {
 	// Output:
 	// advertise pairing until 3m0s
 	// run the PAKE with connection 1
-	// record failure 1 then tell connection 1
+	// wrong code 1 of 20: tell connection 1 and the parents
 	// run the PAKE with connection 2
 	// trust connection 2
 	// stop advertising: success

@@ -191,6 +191,20 @@ func LoadOrCreateCode(dir string, provided string) (code Code, created bool, err
 	return code, true, nil
 }
 
+// RenewCode replaces the stored setup code with a fresh random one (drawn
+// from rand; crypto/rand when nil), atomically: a power cut leaves the old
+// code or the new one, never none. It is the factory reset's.
+func RenewCode(dir string, rand io.Reader) (Code, error) {
+	code, err := Generate(rand)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(dir, CodeFile, []byte(string(code)+"\n")); err != nil {
+		return "", fmt.Errorf("pairing: store the new setup code: %w", err)
+	}
+	return code, nil
+}
+
 // RemoveCode deletes the stored setup code (part of a factory reset), so the
 // next LoadOrCreateCode makes a new one. A missing file is not an error.
 func RemoveCode(dir string) error {

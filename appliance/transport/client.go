@@ -55,7 +55,7 @@ func Dial(ctx context.Context, addr string, id *identity.Identity, pin identity.
 	if err != nil {
 		return fail(fmt.Errorf("transport: monitor address %q: %w", addr, err))
 	}
-	udp, err := net.ListenUDP("udp", nil)
+	udp, err := net.ListenUDP("udp", cfg.LocalAddr)
 	if err != nil {
 		return fail(fmt.Errorf("transport: open a UDP socket: %w", err))
 	}
@@ -93,11 +93,13 @@ func Dial(ctx context.Context, addr string, id *identity.Identity, pin identity.
 		return fail(err)
 	}
 
-	// Connected unless it already closed.
+	// Connected unless it already closed. A monitor answers a stranger
+	// while its pairing window is closed and closes at once: the caller
+	// gets the HelloAck (trusted: false) with the close's error.
 	select {
 	case <-c.closing:
 		<-c.done
-		return fail(c.Err())
+		return nil, ack, c.Err()
 	default:
 	}
 	c.log.Info("connected", "monitor", ack.Name, "trusted", ack.Trusted)

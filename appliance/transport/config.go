@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -89,6 +90,9 @@ type Config struct {
 	// MaxPendingPerAddr is the same cap for connections from one IP
 	// address.
 	MaxPendingPerAddr int
+	// LocalAddr is the address Dial sends from (nil: any). Tests use it
+	// to speak as several devices over loopback (127.0.0.2, 127.0.0.3 ...).
+	LocalAddr *net.UDPAddr
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }

@@ -268,6 +268,16 @@ func (l *Listener) Verify(cB []byte) (key []byte, err error) {
 // concurrent use; use one per pairing attempt.
 type Monitor struct{ s *session }
 
+// CheckShare reports whether pA is a share the monitor would accept
+// (exactly ShareSize bytes, a SEC1 uncompressed point on P-256, not the
+// identity), without deriving anything: the monitor checks it before it
+// spends a key derivation on a session, so a malformed share costs it
+// almost nothing and is never taken for a guess at the code.
+func CheckShare(pA []byte) error {
+	_, err := decodeShare("pA", pA)
+	return err
+}
+
 // NewMonitor derives w from p (this runs the memory-hard function, a few
 // milliseconds) and draws the ephemeral scalar y from rand
 // (crypto/rand.Reader when rand is nil).

@@ -38,6 +38,9 @@ Commands:
                                        sound the alarm when the baby can no longer
                                        be heard (Enter or SIGUSR1 acknowledges)
   outputs                              list the audio output devices
+  pairing open MONITOR [--for D]       open the monitor's pairing window for a new
+                                       phone (no button press needed)
+  pairing close MONITOR                close it
   conformance HOST:PORT [--fingerprint FP] [--code 1234-5678] [--timeouts]
                                        check a monitor against protocol v1 (docs/PROTOCOL.md)
   dashboard [--listen ADDR] [--new-token]
@@ -131,6 +134,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.discover(ctx, l, rest)
 	case "outputs":
 		err = e.outputs()
+	case "pairing":
+		err = e.pairing(ctx, l, rest)
 	case "conformance":
 		err = e.conformance(ctx, rest)
 	case "dashboard":

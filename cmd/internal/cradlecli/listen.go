@@ -152,6 +152,8 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 				player.Chime()
 			}
 			say("noise in %s", ev.Monitor.Name)
+		case listener.PairingEvent:
+			say("%s", pairingLine(ev.Monitor.Name, ev.State))
 		}
 	}
 	runErr := sess.Close()

@@ -298,11 +298,16 @@ func (e *env) status(ctx context.Context, args []string) error {
 	fmt.Fprintf(e.stdout, "Monitor:     %s (%s)\nAddress:     %s\nFingerprint: %s\n", st.Name, st.DeviceID, st.Addr, st.Fingerprint)
 	if st.Pairing.Open {
 		fmt.Fprintf(e.stdout, "Pairing:     open until %s\n", st.Pairing.Until.Format(time.TimeOnly))
-	} else if st.Pairing.Locked {
-		fmt.Fprintf(e.stdout, "Pairing:     LOCKED after %d failed attempts: factory reset needed\n", st.Pairing.LifetimeFailures)
+	} else if st.Pairing.LastClose == "too-many-failures" {
+		fmt.Fprintf(e.stdout, "Pairing:     closed after too many wrong setup codes: press the button to open it again\n")
 	} else {
 		fmt.Fprintf(e.stdout, "Pairing:     closed\n")
 	}
+	if n := st.Pairing.FailedAttempts; n > 0 {
+		fmt.Fprintf(e.stdout, "             %d wrong setup code(s) tried in the last pairing window: if that was not you, someone on your network may be guessing it\n", n)
+	}
+	fmt.Fprintf(e.stdout, "Strangers:   %d unpaired connection(s) since start (%d evicted, %d timed out, %d refused)\n",
+		st.Pairing.Strangers.Accepted, st.Pairing.Strangers.Evicted, st.Pairing.Strangers.Expired, st.Pairing.Strangers.Refused)
 	fmt.Fprintf(e.stdout, "Connections: %d\n", len(st.Connections))
 	if len(st.Connections) > 0 {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
