@@ -10,9 +10,10 @@
 //     the event log.
 //   - Payload: fingerprint, port and code as one line of text for a QR code
 //     or copy-paste ("CR:..."), specified in docs/PAIRING_PAYLOAD.md.
-//   - Window: the pairing-window state machine (Matter's and HomeKit's
-//     limits: 3 to 15 minutes, one session at a time, 60 s per session, 20
-//     failures per window, 100 failures ever).
+//   - Window: the pairing-window state machine: 3 to 15 minutes, up to 4
+//     sessions at once (one per network address), 10 s per session, only
+//     a wrong key confirmation counted, 3 per address and 20 per window,
+//     no lifetime lock (see Window for why).
 //
 // # The monitor's duties
 //
@@ -21,26 +22,28 @@
 //  1. At start, code, created := LoadOrCreateCode(stateDir, configuredCode).
 //     If created, append a "setup code set" event holding NewCodeID(nil),
 //     never the code or a hash of it (10^8 codes are reversed in seconds).
-//  2. Count the AttemptFailed events appended since the last factory reset
-//     and build the window with NewWindow(cfg, count), so the lifetime limit
-//     survives restarts.
-//  3. On a short button press or `cradled pair`, call Open.
-//  4. When a listener asks to pair, call Begin with its connection id. On
-//     error, send the error's text to the listener and stop. Otherwise run
-//     the PAKE with the code.
-//  5. When the PAKE fails call Fail; when the connection drops mid-session
-//     call Abort; when it succeeds call Succeed, and trust the listener only
-//     if Succeed returned no error (its session may have just expired).
+//  2. Build the window with NewWindow(cfg, count of failures recorded): the
+//     count is a statistic for the parents, it locks nothing.
+//  3. On a short button press, `cradled pair` or a paired listener's
+//     pair_open, call Open.
+//  4. When a listener asks to pair, first check its share (pake.CheckShare:
+//     a share that is not a point is refused and never counted), then call
+//     Begin with its connection id and address. On error, send the error's
+//     text to the listener and stop. Otherwise run the PAKE with the code.
+//  5. When the key confirmation is wrong call Fail; when the connection
+//     drops mid-session, or the PAKE refuses the share, call Abort (not a
+//     guess); when it succeeds call Succeed, and trust the listener only if
+//     Succeed returned no error (its session may have just expired).
 //  6. Keep a timer at NextDeadline and call Tick when it fires.
 //  7. Carry out every Effect returned, in order:
-//     WindowOpened: advertise "pairing open" in mDNS, show it on the LED;
-//     WindowClosed: stop advertising;
-//     AttemptFailed: append it to the event log, durably, before telling
-//     the listener its attempt failed (a guess must be counted before its
-//     answer is known);
-//     SessionExpired, SessionCancelled: abort that connection's PAKE with
+//     WindowOpened: advertise "pairing open" in mDNS, show it on the LED,
+//     tell the paired listeners;
+//     WindowClosed: stop advertising, tell the paired listeners;
+//     AttemptFailed: record it and tell the paired listeners (someone may
+//     be guessing the code);
+//     SessionExpired, SessionCancelled: end that connection's PAKE with
 //     pairing-failed;
-//     Paired: add the listener's fingerprint to the allowlist;
-//     Locked: show that pairing is locked until a factory reset.
-//  8. On a factory reset, call Reset and RemoveCode and wipe the event log.
+//     Paired: add the listener's fingerprint to the allowlist.
+//  8. On a factory reset, call Reset and RenewCode (a new code: the old
+//     one was printed on the card).
 package pairing

@@ -224,6 +224,9 @@ func TestParentPairsUnderAttack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("monitor: %+v", st.Pairing)
+	if st.Pairing.FailedAttempts != 3 {
+		t.Errorf("the monitor counted %d failed attempts, want the 3 wrong codes only", st.Pairing.FailedAttempts)
+	}
 	evs := strings.Split(strings.TrimSpace(mon.admin(t, "events")), "\n")[events0:]
 	var conns int
 	for _, e := range evs {
