@@ -407,13 +407,16 @@ func (c *Conn) readFrames(r io.Reader) {
 				return
 			}
 		case hello:
-			if c.admitted != nil {
-				c.admitted() // no longer counts against Config.MaxPending
-			}
 			c.hello = a.msg.(control.Hello)
 			close(c.helloSeen)
 			if !c.onHello(c) {
 				return
+			}
+			// Accept took it: from now on it no longer counts against
+			// Config.MaxPending (while it waited for Accept it did, so
+			// connections piling up behind a slow Accept stay bounded).
+			if c.admitted != nil {
+				c.admitted()
 			}
 			// The HelloAck is the first frame out: read nothing more (and
 			// so answer no ping) until it is queued.

@@ -254,8 +254,8 @@ var errTooMany = errors.New("transport: too many connections handshaking or wait
 type slotKey struct{}
 
 // slot is one connection's place in the pending count: taken when its
-// first packet arrives, given back when its Hello arrives or it closes,
-// whichever is first.
+// first packet arrives, given back when Accept took it (after its Hello)
+// or it closes, whichever is first.
 type slot struct {
 	s    *Server
 	addr netip.Addr
