@@ -224,6 +224,9 @@ func (c *Conn) Send(ctx context.Context, m control.Message) error {
 	default:
 	}
 	_, isAck := m.(control.HelloAck)
+	if isAck && !c.server {
+		return fmt.Errorf("transport: only a monitor sends %s", control.TypeHelloAck)
+	}
 	if !isAck {
 		select {
 		case <-c.acked:

@@ -24,6 +24,7 @@ var allTypes = []control.Type{
 	control.TypePairConfirm, control.TypePairDone, control.TypePing, control.TypePong, control.TypeStreamStart,
 	control.TypeStreamStop, control.TypeWebRTCOffer, control.TypeWebRTCAnswer, control.TypeWebRTCICE,
 	control.TypeStatus, control.TypeBye, control.TypeInfoRequest, control.TypeInfo,
+	control.TypePairOpen, control.TypePairClose, control.TypePairingState,
 }
 
 // bare is a frame of type typ with an empty body.
