@@ -119,7 +119,9 @@ func TestPairWithPayload(t *testing.T) {
 	}
 }
 
-// TestFactoryReset: every listener is untrusted and disconnected.
+// TestFactoryReset: every listener is untrusted and disconnected, and the
+// monitor has a new setup code: the old one (printed on the card) no
+// longer pairs, the new one does.
 func TestFactoryReset(t *testing.T) {
 	dir := t.TempDir()
 	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0")
@@ -145,6 +147,22 @@ func TestFactoryReset(t *testing.T) {
 	}
 	if !regexp.MustCompile(`trust-reset`).MatchString(mon.admin(t, "events")) {
 		t.Error("no trust-reset event")
+	}
+	newCode := mon.code(t)
+	if newCode == code {
+		t.Fatalf("the setup code is still %s after a factory reset", code)
+	}
+	lis := []string{"--state-dir", filepath.Join(dir, "a")}
+	mon.admin(t, "pair")
+	if _, errs, rc := run(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...); rc != 3 {
+		t.Fatalf("the old code after a factory reset: exit %d %s", rc, errs)
+	}
+	mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", newCode)...)
+	// Restarted, the monitor keeps the new code.
+	mon.signal(syscall.SIGTERM)
+	mon.wait(10 * time.Second)
+	if again := startMonitor(t, nil, mon.state, "127.0.0.1:0").code(t); again != newCode {
+		t.Fatalf("after a restart the code is %s, want the new %s", again, newCode)
 	}
 }
 
