@@ -24,7 +24,7 @@ import (
 // own loopback address (127.0.0.N: a device of its own, as the monitor
 // counts them).
 type stranger struct {
-	t    *testing.T
+	dir  string // for its identity
 	addr string
 	from *net.UDPAddr
 	id   *identity.Identity
@@ -32,7 +32,7 @@ type stranger struct {
 
 func (s *stranger) dial(ctx context.Context) (*transport.Conn, identity.Fingerprint, error) {
 	if s.id == nil {
-		id, _, err := identity.LoadOrCreate(filepath.Join(s.t.TempDir(), "id"), control.RoleListener, "stranger")
+		id, _, err := identity.LoadOrCreate(filepath.Join(s.dir, "id"), control.RoleListener, "stranger")
 		if err != nil {
 			return nil, identity.Fingerprint{}, err
 		}
@@ -88,7 +88,7 @@ func TestParentPairsUnderAttack(t *testing.T) {
 	var wg sync.WaitGroup
 	var garbage, held, idle, wrong, locked atomic.Int64
 	at := func(n int) *stranger {
-		return &stranger{t: t, addr: mon.addr, from: &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(n))}}
+		return &stranger{dir: t.TempDir(), addr: mon.addr, from: &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(n))}}
 	}
 	// 1. Shares that are not points, as fast as it can: each one is
 	// refused (bad_request) before any key derivation, and counts for
