@@ -388,7 +388,13 @@ func (c *Core) accepted(ev ConnAccepted) []Effect {
 		// (pair_done carries it) nor what the monitor streams.
 		ack.Name, ack.AutoStream = c.cfg.Name, c.cfg.AutoStream
 		c.conns[ev.Conn] = cc
-		return []Effect{c.record(ev.Conn, cc), Send{Conn: ev.Conn, Msg: ack}, StartStatus{Conn: ev.Conn}}
+		eff := []Effect{c.record(ev.Conn, cc), Send{Conn: ev.Conn, Msg: ack}}
+		if ws := c.window.Status(); ws.Open || ws.FailuresThisWindow > 0 {
+			// What a parent must know at once: a window is open, or
+			// wrong codes were tried in the last one.
+			eff = append(eff, Send{Conn: ev.Conn, Msg: c.PairingState(ev.At)})
+		}
+		return append(eff, StartStatus{Conn: ev.Conn})
 	}
 	if !ack.PairingOpen {
 		c.strangers.Accepted++

@@ -316,7 +316,7 @@ func TestCoreScripts(t *testing.T) {
 			{2 * time.Second, "pair 3", ""},
 			{3 * time.Second, "accept 4 4", "close c4 busy"},
 			{3 * time.Second, "close 4", ""},
-			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; status c5"},
+			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; status c5"},
 		}},
 		{"the gate: two strangers per address, the older one makes room", CoreConfig{}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
@@ -406,9 +406,10 @@ func TestCoreScripts(t *testing.T) {
 			{0, "pair 2", ""},
 			{0, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; send c9 pairing_state open=true failed=1; err=pairing_failed"},
 			{0, "confirm 2 bad", "end-pairing c2; send c2 error pairing_failed; append attempt-failed P2; alert; mdns pairing=false; append window-closed too-many-failures; close c1 pairing_closed; close c2 pairing_closed; send c9 pairing_state open=false failed=2 closed=too-many-failures; err=pairing_failed"},
-			{0, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
-			{0, "store reset", "mdns pairing=false; append window-closed reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c9 revoked"},
-			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
+			{0, "accept 7 7 trusted", "append opened c7 P7; send c7 hello_ack trusted=true pairing=false; send c7 pairing_state open=false failed=2 closed=too-many-failures; status c7"},
+			{0, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
+			{0, "store reset", "mdns pairing=false; append window-closed reset; send c7 pairing_state open=false failed=0 closed=reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c7 revoked; close c9 revoked"},
+			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 		}},
 		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
 			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
