@@ -278,8 +278,8 @@ func recvPairing[T control.Message](ctx context.Context, c *transport.Conn) (T, 
 			return msg, nil
 		case control.ErrorMsg:
 			return zero, msg.ToError()
-		case control.Status:
-			continue // status may arrive at any time
+		case control.Status, control.PairingState:
+			continue // notices a trusted connection may get at any time
 		default:
 			return zero, control.Errorf(control.CodeProtocol, "expected %s, got %s", zero.MessageType(), msg.MessageType())
 		}
