@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
@@ -269,6 +270,8 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/monitors/{id}/offer", s.offer)
 	mux.HandleFunc("POST /api/monitors/{id}/ack", s.ack)
 	mux.HandleFunc("POST /api/monitors/{id}/forget", s.forget)
+	mux.HandleFunc("POST /api/monitors/{id}/pairing/open", s.pairingWindow(true))
+	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
 	return s.gate.guard(mux)
@@ -402,8 +405,8 @@ func (s *server) releasePairing() { <-s.pairing }
 
 // events is the page's live feed (Server-Sent Events, one JSON object
 // per message): hello (the tab's id), a snapshot, then presence, status,
-// noise, chime, alarm, stream and listen events. The tab's listens end
-// with it.
+// noise, chime, alarm, stream, listen and pairing events. The tab's
+// listens end with it.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -680,6 +683,44 @@ func (s *server) forget(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hub.remove(id)
 	writeJSON(w, http.StatusOK, map[string]bool{"forgotten": true})
+}
+
+// pairingTimeout bounds the monitor's answer to pair_open or pair_close.
+const pairingTimeout = 10 * time.Second
+
+// pairingWindow opens (for the monitor's default time) or closes a
+// monitor's pairing window, so that a new phone can pair with the setup
+// code without anyone pressing the monitor's button. It answers with the
+// window's state; every tab hears of it as a pairing event too.
+func (s *server) pairingWindow(open bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct{}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		id := r.PathValue("id")
+		sess, err := s.hub.session(id)
+		if err != nil {
+			writeProblem(w, hubProblem(err))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), pairingTimeout)
+		defer cancel()
+		var st control.PairingState
+		if open {
+			st, err = sess.OpenPairing(ctx, 0)
+		} else {
+			st, err = sess.ClosePairing(ctx)
+		}
+		if err != nil {
+			s.log.Info("dashboard: the monitor's pairing window was not changed", "monitor", id, "open", open, "err", err)
+			writeProblem(w, problemFor(err))
+			return
+		}
+		s.log.Info("dashboard: pairing window changed from the page", "monitor", id, "open", st.Open, "from", r.RemoteAddr)
+		pv := pairingFrom(st, time.Now(), s.hub.pairing(id))
+		writeJSON(w, http.StatusOK, map[string]any{"pairing": pv.at(pv.At)})
+	}
 }
 
 // sessionInfo asks the monitor over the control channel (info_request).

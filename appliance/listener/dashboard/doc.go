@@ -18,6 +18,20 @@
 // tab holds a listen; the Relay gets a context that ends when the listen
 // does.
 //
+// # Adding a phone, and wrong setup codes
+//
+// A card's "Add a phone" (POST /api/monitors/{id}/pairing/open) asks the
+// monitor, over the paired session, to open its pairing window for its
+// default time, so that a new phone pairs with the setup code without
+// anyone pressing the monitor's button; "Stop pairing" (.../pairing/close)
+// closes it. The monitor tells every paired listener when the window
+// opens or closes and when a wrong setup code is tried; the card shows
+// the window with the time left and, prominently, how many wrong codes
+// were tried: if the parents did not try them, someone on their network
+// may be guessing the code. The warning stays after the window closes
+// (in every tab, and after a reload: the hub keeps it) until the next
+// window opens; "That was me" hides it in one browser.
+//
 // # Security
 //
 // On loopback (the default) the page is plain HTTP with no token. Beyond

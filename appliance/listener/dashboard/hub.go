@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 )
@@ -204,6 +205,17 @@ func (h *hub) session(id string) (*listener.Session, error) {
 	return e.sess, nil
 }
 
+// pairing returns monitor id's pairing view, or nil before any.
+func (h *hub) pairing(id string) *pairingView {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.mons[id]; ok && e.view.Pairing != nil {
+		p := *e.view.Pairing
+		return &p
+	}
+	return nil
+}
+
 // pump forwards one session's events to the tabs until the hub closes or
 // the session ends.
 func (h *hub) pump(e *monEntry) {
@@ -283,6 +295,10 @@ func (h *hub) onEvent(e *monEntry, ev listener.Event) {
 			msg.Error = &p
 		}
 		h.broadcastLocked(msg)
+	case listener.PairingEvent:
+		pv := pairingFrom(ev.State, ev.At, v.Pairing)
+		v.Pairing = &pv
+		h.broadcastLocked(event{Type: "pairing", Monitor: e.mon.DeviceID, Pairing: pv.at(time.Now())})
 	}
 }
 
@@ -313,6 +329,9 @@ func (h *hub) snapshotLocked() event {
 		v := e.view
 		v.Stream = streamMode(e).String()
 		v.Noises = append([]time.Time{}, v.Noises...)
+		if v.Pairing != nil {
+			v.Pairing = v.Pairing.at(time.Now())
+		}
 		views = append(views, v)
 	}
 	return event{Type: "snapshot", Monitors: views}
@@ -510,19 +529,20 @@ func (h *hub) counts(id string) (audio, video int) {
 
 // monitorView is a card's state in a snapshot.
 type monitorView struct {
-	ID          string      `json:"id"`
-	Name        string      `json:"name"`
-	Address     string      `json:"address"`
-	Presence    string      `json:"presence"` // connecting, online, offline (heartbeat)
-	At          time.Time   `json:"at"`       // of the presence
-	LastSeen    *time.Time  `json:"last_seen,omitempty"`
-	RTTMs       float64     `json:"rtt_ms"`
-	Error       *Problem    `json:"error,omitempty"` // why it is offline
-	Status      *statusView `json:"status,omitempty"`
-	Alarm       alarmView   `json:"alarm"`
-	Stream      string      `json:"stream"`                 // off, audio, audio+video: what the listener streams
-	StreamState string      `json:"stream_state,omitempty"` // starting, connected, interrupted, failed, stopped
-	Noises      []time.Time `json:"noises"`                 // recent noise events, oldest first
+	ID          string       `json:"id"`
+	Name        string       `json:"name"`
+	Address     string       `json:"address"`
+	Presence    string       `json:"presence"` // connecting, online, offline (heartbeat)
+	At          time.Time    `json:"at"`       // of the presence
+	LastSeen    *time.Time   `json:"last_seen,omitempty"`
+	RTTMs       float64      `json:"rtt_ms"`
+	Error       *Problem     `json:"error,omitempty"` // why it is offline
+	Status      *statusView  `json:"status,omitempty"`
+	Alarm       alarmView    `json:"alarm"`
+	Stream      string       `json:"stream"`                 // off, audio, audio+video: what the listener streams
+	StreamState string       `json:"stream_state,omitempty"` // starting, connected, interrupted, failed, stopped
+	Noises      []time.Time  `json:"noises"`                 // recent noise events, oldest first
+	Pairing     *pairingView `json:"pairing,omitempty"`      // the monitor's pairing window, once heard of
 }
 
 type statusView struct {
@@ -554,9 +574,56 @@ func alarmFrom(st alarm.State) alarmView {
 	return v
 }
 
+// pairingView is the monitor's pairing window on a card. The wrong setup
+// codes of a window stay in it after the window closes, until the next
+// window opens (the monitor counts them per window): a parent who was
+// not looking when a stranger guessed must still see it.
+type pairingView struct {
+	Open bool `json:"open"`
+	// RemainingMillis is how long the window stays open, as of when the
+	// message was sent (the page counts down from its own clock).
+	RemainingMillis int64 `json:"remaining_ms,omitempty"`
+	FailedAttempts  int   `json:"failed_attempts"`
+	// LastFailure is when this listener heard of the latest wrong code.
+	LastFailure *time.Time `json:"last_failure,omitempty"`
+	// Closed says why the last window closed (control.PairingClosed*).
+	Closed string    `json:"closed,omitempty"`
+	At     time.Time `json:"at"` // when this listener heard of it
+
+	until time.Time // the window's end, on this listener's clock
+}
+
+// pairingFrom builds the view of a pairing state heard at at, given the
+// view before it (nil at first).
+func pairingFrom(st control.PairingState, at time.Time, prev *pairingView) pairingView {
+	v := pairingView{Open: st.Open, FailedAttempts: st.FailedAttempts, Closed: st.Closed, At: at}
+	if st.Open {
+		v.until = at.Add(time.Duration(st.RemainingMillis) * time.Millisecond)
+	}
+	switch {
+	case st.FailedAttempts == 0:
+	case prev == nil || st.FailedAttempts > prev.FailedAttempts:
+		t := at
+		v.LastFailure = &t
+	default:
+		v.LastFailure = prev.LastFailure
+	}
+	return v
+}
+
+// at is a copy of the view with its remaining time as of now.
+func (v *pairingView) at(now time.Time) *pairingView {
+	c := *v
+	c.RemainingMillis = 0
+	if c.Open {
+		c.RemainingMillis = max(c.until.Sub(now).Milliseconds(), 0)
+	}
+	return &c
+}
+
 // event is one message of the event stream; Type says which fields are set.
 type event struct {
-	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen
+	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing
 	Tab      string        `json:"tab,omitempty"`
 	Secure   bool          `json:"secure,omitempty"`
 	Monitors []monitorView `json:"monitors,omitempty"`
@@ -572,4 +639,5 @@ type event struct {
 	State    string        `json:"state,omitempty"`
 	Kind     string        `json:"kind,omitempty"`
 	Stream   string        `json:"stream,omitempty"`
+	Pairing  *pairingView  `json:"pairing,omitempty"`
 }
