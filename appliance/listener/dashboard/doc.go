@@ -29,8 +29,9 @@
 // the window with the time left and, prominently, how many wrong codes
 // were tried: if the parents did not try them, someone on their network
 // may be guessing the code. The warning stays after the window closes
-// (in every tab, and after a reload: the hub keeps it) until the next
-// window opens; "That was me" hides it in one browser.
+// (in every tab, and after a reload: the hub keeps it; a dashboard
+// started later hears it from the monitor when its session connects)
+// until the next window opens; "That was me" hides it in one browser.
 //
 // # Security
 //

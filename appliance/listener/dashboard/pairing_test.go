@@ -158,6 +158,16 @@ func TestPairingAPI(t *testing.T) {
 	if p, _ = post("close", http.StatusOK); p.Open { // closing a closed window is fine
 		t.Fatalf("Stop pairing twice: %+v", p)
 	}
+	// A dashboard started now (the computer restarted) hears of the
+	// last window's wrong code as soon as its session connects.
+	ts2 := startServer(t, Options{Listener: l}, true)
+	s2 := ts2.events(t)
+	s2.until(10*time.Second, "the wrong code, in a new dashboard", func(ev event) bool {
+		if ev.Type == "snapshot" && len(ev.Monitors) == 1 && ev.Monitors[0].Pairing != nil {
+			return ev.Monitors[0].Pairing.FailedAttempts == 1
+		}
+		return ev.Type == "pairing" && ev.Pairing.FailedAttempts == 1 && !ev.Pairing.Open
+	})
 
 	// The next window starts without wrong codes; the stranger's second try
 	// is counted in it; the right code pairs and closes it.
