@@ -6,6 +6,32 @@
 # The state in /var/lib/cradle and /var/lib/cradle-listener (systemd's
 # StateDirectory) is never touched: trust survives upgrades and removal.
 set -e
+
+# cradled runs as the system user cradle (cradled.service: User=, Group=,
+# SupplementaryGroups=audio video gpio). systemd refuses to start a unit
+# whose user or groups do not exist, so they are made here, on every
+# configure (each step only when missing), and also in an image build's
+# chroot where systemd is not running. audio and video come with Debian's
+# base-passwd; gpio is Raspberry Pi OS's group for /dev/gpiochip* and
+# /dev/gpiomem, made here on plain Debian (60-cradle-gpio.rules gives it
+# the devices). The user's home is the state directory; systemd makes it
+# and hands it to cradle (an upgrade from a root-owned one included).
+if [ "$1" = configure ]; then
+	for group in audio video gpio cradle; do
+		getent group "$group" >/dev/null || groupadd --system "$group"
+	done
+	if ! getent passwd cradle >/dev/null; then
+		useradd --system --gid cradle --groups audio,video,gpio \
+			--home-dir /var/lib/cradle --no-create-home --shell /usr/sbin/nologin \
+			--comment "Cradle baby monitor" cradle
+	fi
+	# The udev rule gives gpio the GPIO devices that already exist.
+	if [ -d /run/udev ] && command -v udevadm >/dev/null 2>&1; then
+		udevadm control --reload-rules >/dev/null 2>&1 || true
+		udevadm trigger --action=change --subsystem-match=gpio --subsystem-match='*gpiomem*' >/dev/null 2>&1 || true
+	fi
+fi
+
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null 2>&1 || true
 	if [ "$1" = configure ] && [ -z "$2" ]; then

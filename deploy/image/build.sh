@@ -294,6 +294,11 @@ rm -f "$ROOT"/etc/ssh/ssh_host_*
 install -m 755 "$HERE/cradle-firstboot" "$ROOT/usr/local/sbin/cradle-firstboot"
 install -m 644 "$HERE/cradle-firstboot.service" "$ROOT/etc/systemd/system/cradle-firstboot.service"
 in_root systemctl enable cradle-firstboot.service
+# The card follows the monitor's setup code: after a factory reset the new
+# code is on cradle-setup.txt within seconds (no reboot).
+install -m 755 "$HERE/cradle-setup-card" "$ROOT/usr/local/sbin/cradle-setup-card"
+install -m 644 "$HERE/cradle-setup-card.service" "$HERE/cradle-setup-card.path" "$ROOT/etc/systemd/system/"
+in_root systemctl enable cradle-setup-card.path
 
 # No password login anywhere: root's password is locked (documented in the
 # README: log in over SSH with a key from the boot partition).

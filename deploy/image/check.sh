@@ -93,6 +93,8 @@ dbg() { debugfs -R "$1" "$TMP/root.img" 2>&1; }
 exists() { dbg "stat $1" | grep -q "Type: $2"; }
 for f in /usr/bin/cradled /usr/bin/cradle /lib/systemd/system/cradled.service /etc/cradle/cradled.toml \
 	/etc/fstab /etc/hostname /usr/local/sbin/cradle-firstboot /etc/systemd/system/cradle-firstboot.service \
+	/usr/local/sbin/cradle-setup-card /etc/systemd/system/cradle-setup-card.service /etc/systemd/system/cradle-setup-card.path \
+	/usr/lib/udev/rules.d/60-cradle-gpio.rules \
 	/etc/wpa_supplicant/wpa_supplicant-wlan0.conf /etc/systemd/network/20-wired.network \
 	/usr/lib/firmware/brcm/brcmfmac43455-sdio.bin /usr/bin/arecord /usr/sbin/sfdisk /usr/sbin/resize2fs /usr/sbin/sshd /usr/sbin/wpa_supplicant; do
 	check "root: $f" exists "$f" '\(regular\|symlink\)'
@@ -101,7 +103,7 @@ check "root: /boot/firmware (mount point)" exists /boot/firmware directory
 check "root: /lib/modules/${KERNEL#vmlinuz-}" exists "/lib/modules/${KERNEL#vmlinuz-}" directory
 check "root: /usr/bin/cradled is executable" sh -c "debugfs -R 'stat /usr/bin/cradled' '$TMP/root.img' 2>/dev/null | grep -qE 'Mode: +0755'"
 WANTS=/etc/systemd/system/multi-user.target.wants
-for unit in cradled.service cradle-firstboot.service systemd-networkd.service \
+for unit in cradled.service cradle-firstboot.service cradle-setup-card.path systemd-networkd.service \
 	../sysinit.target.wants/systemd-timesyncd.service; do
 	if dbg "stat $WANTS/$unit" | grep -q 'Type: symlink'; then
 		ok "root: $WANTS/$unit -> $(dbg "stat $WANTS/$unit" | sed -n 's/^Fast link dest: "\(.*\)"/\1/p')"
@@ -117,6 +119,14 @@ dbg "cat /etc/fstab" >"$TMP/fstab"
 check "root: fstab mounts LABEL=ROOT on /" grep -qE '^LABEL=ROOT[[:space:]]+/[[:space:]]+ext4' "$TMP/fstab"
 check "root: fstab mounts the boot partition on /boot/firmware" grep -qE '^LABEL=(RASPIFIRM|BOOT)[[:space:]]+/boot/firmware[[:space:]]+vfat' "$TMP/fstab"
 check "root: cradled.toml has a listen address" sh -c "debugfs -R 'cat /etc/cradle/cradled.toml' '$TMP/root.img' 2>/dev/null | grep -q '^listen'"
+# cradled runs as the system user cradle, with the device groups (postinst).
+dbg "cat /etc/passwd" >"$TMP/passwd"
+dbg "cat /etc/group" >"$TMP/group"
+check "root: system user cradle (home /var/lib/cradle, no login shell)" grep -qE '^cradle:x:[0-9]+:[0-9]+:[^:]*:/var/lib/cradle:/usr/sbin/nologin$' "$TMP/passwd"
+for g in cradle audio video gpio; do
+	check "root: group $g" grep -q "^$g:" "$TMP/group"
+done
+check "root: cradled.service runs as User=cradle" sh -c "debugfs -R 'cat /lib/systemd/system/cradled.service' '$TMP/root.img' 2>/dev/null | grep -qx 'User=cradle'"
 check "root: cradled.service is Type=notify" sh -c "debugfs -R 'cat /lib/systemd/system/cradled.service' '$TMP/root.img' 2>/dev/null | grep -q '^Type=notify'"
 check "root: dpkg knows cradle is installed" sh -c "debugfs -R 'cat /var/lib/dpkg/status' '$TMP/root.img' 2>/dev/null | grep -A1 -x 'Package: cradle' | grep -q 'install ok installed'"
 # Security: no login password, no shared secrets baked into the image.

@@ -17,7 +17,13 @@
 #      and then the newer package on the running monitor and checks that its
 #      identity, listeners and event log are unchanged and that the listener
 #      hears it again without pairing;
-#   5. powers the guest off and checks that first boot wrote the setup
+#   5. over SSH as well: checks that cradled runs as user cradle with the
+#      groups audio, video and gpio, that its admin socket answers root and
+#      group cradle only, that a new setup code (as a factory reset writes
+#      it) reaches the card's cradle-setup.txt without a reboot, and that
+#      cradled starts from a root-owned /var/lib/cradle (an upgrade from a
+#      package that ran it as root) with its pairing;
+#   6. powers the guest off and checks that first boot wrote the setup
 #      payload (with the monitor's fingerprint) and its QR code back to the
 #      boot partition.
 #
@@ -189,7 +195,72 @@ if [ -n "$OLD_DEB" ]; then
 		"${SSH[@]}" 'for i in $(seq 60); do cradled events --json >/tmp/ev.json 2>/dev/null && break; sleep 1; done;
 			cradled id; cradled listeners --json | grep -i fingerprint; cat /tmp/ev.json' >"$1"
 	}
+	# cradled runs as user cradle, with the device groups; its admin socket
+	# is for root and group cradle; the GPIO chips (QEMU's virt has one) are
+	# group gpio's (60-cradle-gpio.rules); no device ACL (DeviceAllow=).
+	"${SSH[@]}" 'set -e
+		pid=$(systemctl show -p MainPID --value cradled.service)
+		echo "  cradled (pid $pid) runs as $(stat -c %U:%G /proc/$pid), groups$(for g in $(sed -n "s/^Groups://p" /proc/$pid/status); do printf " %s" "$(getent group $g | cut -d: -f1)"; done)"
+		[ "$(stat -c %U:%G /proc/$pid)" = cradle:cradle ]
+		for g in audio video gpio; do
+			sed -n "s/^Groups://p" /proc/$pid/status | tr -s "\t " "\n\n" | grep -qx "$(getent group $g | cut -d: -f3)"
+		done
+		[ "$(systemctl show -p DevicePolicy --value cradled.service)" = auto ]
+		[ -z "$(systemctl show -p DeviceAllow --value cradled.service)" ]
+		echo "  admin socket: $(stat -c "%n %U:%G %a" /run/cradle/cradled.sock)"
+		[ "$(stat -c %U:%G:%a /run/cradle/cradled.sock)" = cradle:cradle:660 ]
+		setpriv --reuid=nobody --regid=cradle --clear-groups cradled status >/dev/null
+		if setpriv --reuid=nobody --regid=nogroup --clear-groups cradled status >/dev/null 2>&1; then exit 1; fi
+		echo "  cradled status works for root and group cradle, not for others"
+		for c in /dev/gpiochip*; do
+			[ -e "$c" ] || continue
+			echo "  $(stat -c "%n %U:%G %a" "$c")"
+			[ "$(stat -c %G:%a "$c")" = gpio:660 ]
+		done
+		[ -z "$(find /var/lib/cradle ! -user cradle)" ]' ||
+		die "cradled does not run as user cradle, or its admin socket or devices are wrong"
+
+	# A factory reset writes a new setup code (atomically, as user cradle):
+	# cradle-setup-card.path rewrites the card with it, without a reboot.
+	# The old code is put back afterwards, the same way.
+	card_code() { "${SSH[@]}" "sed -n 's/^Setup code: //p' /boot/firmware/cradle-setup.txt"; }
+	set_code() {
+		"${SSH[@]}" "setpriv --reuid=cradle --regid=cradle --clear-groups sh -c 'umask 077; printf \"%s\\n\" $1 >/var/lib/cradle/.setup-code.new && mv -f /var/lib/cradle/.setup-code.new /var/lib/cradle/setup-code'"
+	}
+	OLD_STATE_CODE=$("${SSH[@]}" 'cat /var/lib/cradle/setup-code')
+	NEW_CODE=$(python3 -c 'import random, sys
+while True:
+    c = "%08d" % random.randrange(10**8)
+    if c != sys.argv[1] and int(c) % 11111111 and c not in ("12345678", "87654321"):
+        print(c); break' "$OLD_STATE_CODE")
+	PNG_BEFORE=$("${SSH[@]}" 'md5sum </boot/firmware/cradle-setup.png')
+	for code in "$NEW_CODE" "$OLD_STATE_CODE"; do
+		set_code "$code"
+		T_CODE=$(now)
+		want="${code:0:4}-${code:4:4}"
+		card_has() { [ "$(card_code)" = "$want" ]; }
+		wait_for 60 "setup code ${want:0:4}-XXXX on the card" card_has
+		echo "  setup code changed to ${want:0:4}-XXXX: on cradle-setup.txt $(since "$T_CODE") s later"
+	done
+	[ "$("${SSH[@]}" 'md5sum </boot/firmware/cradle-setup.png')" = "$PNG_BEFORE" ] ||
+		die "cradle-setup.png differs after the code was put back"
+	"${SSH[@]}" 'journalctl -b -u cradle-setup-card.service -o cat | grep "cradled provision" | tail -n 1' | sed 's/^/  /'
+	[ -z "$("${SSH[@]}" 'find /var/lib/cradle ! -user cradle')" ] || die "files in /var/lib/cradle not owned by cradle after the card was rewritten"
+
 	snapshot "$TMP/before"
+	# The upgrade from a package whose cradled ran as root: the state
+	# directory was root's. systemd hands it to cradle at the start
+	# (StateDirectory=); the pairing survives (checked after the upgrades).
+	# The card's path unit is stopped meanwhile: it would chown the files.
+	"${SSH[@]}" 'set -e; systemctl stop cradle-setup-card.path cradled.service
+		chown -R root:root /var/lib/cradle
+		systemctl start cradled.service
+		for i in $(seq 60); do systemctl is-active -q cradled.service && break; sleep 1; done
+		systemctl is-active -q cradled.service
+		[ -z "$(find /var/lib/cradle ! -user cradle -o ! -group cradle)" ]
+		systemctl start cradle-setup-card.path' ||
+		die "cradled did not start as cradle from a root-owned /var/lib/cradle"
+	echo "a root-owned /var/lib/cradle (an upgrade from cradled as root): chowned to cradle at the start"
 	for deb in "$OLD_DEB" "$NEW_DEB"; do
 		echo "apt install $(basename "$deb") in the guest"
 		"${SSH[@]}" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades /tmp/$(basename "$deb") 2>&1 | tail -n 2;
