@@ -217,7 +217,8 @@ if [ -n "$OLD_DEB" ]; then
 			echo "  $(stat -c "%n %U:%G %a" "$c")"
 			[ "$(stat -c %G:%a "$c")" = gpio:660 ]
 		done
-		[ -z "$(find /var/lib/cradle ! -user cradle)" ]' ||
+		[ -z "$(find /var/lib/cradle ! -user cradle)" ]
+		journalctl -b -u cradled.service -o cat | grep -E "level=(WARN|ERROR)|GPIO" | sed "s/^/  cradled: /" || true' ||
 		die "cradled does not run as user cradle, or its admin socket or devices are wrong"
 
 	# A factory reset writes a new setup code (atomically, as user cradle):
