@@ -250,18 +250,24 @@ while True:
 
 	snapshot "$TMP/before"
 	# The upgrade from a package whose cradled ran as root: the state
-	# directory was root's. systemd hands it to cradle at the start
-	# (StateDirectory=); the pairing survives (checked after the upgrades).
-	# The card's path unit is stopped meanwhile: it would chown the files.
-	"${SSH[@]}" 'set -e; systemctl stop cradle-setup-card.path cradled.service
-		chown -R root:root /var/lib/cradle
-		systemctl start cradled.service
-		for i in $(seq 60); do systemctl is-active -q cradled.service && break; sleep 1; done
-		systemctl is-active -q cradled.service
-		[ -z "$(find /var/lib/cradle ! -user cradle -o ! -group cradle)" ]
+	# directory was root's; systemd hands it to cradle at the start
+	# (StateDirectory=). Then files that root made in it while it was
+	# cradle's (a root `cradled id` while the monitor was stopped): systemd
+	# skips a directory it owns, cradled.service's ExecStartPre hands them
+	# over. The pairing survives (checked after the upgrades). The card's
+	# path unit is stopped meanwhile: it would chown the files itself.
+	"${SSH[@]}" 'set -e; systemctl stop cradle-setup-card.path
+		for how in tree files; do
+			systemctl stop cradled.service
+			if [ $how = tree ]; then chown -R root:root /var/lib/cradle
+			else find /var/lib/cradle -mindepth 1 -exec chown root:root {} +; fi
+			systemctl start cradled.service
+			systemctl is-active -q cradled.service
+			[ -z "$(find /var/lib/cradle ! -user cradle -o ! -group cradle)" ]
+		done
 		systemctl start cradle-setup-card.path' ||
-		die "cradled did not start as cradle from a root-owned /var/lib/cradle"
-	echo "a root-owned /var/lib/cradle (an upgrade from cradled as root): chowned to cradle at the start"
+		die "cradled did not start as cradle from a root-owned /var/lib/cradle, or from root-owned files in it"
+	echo "a root-owned /var/lib/cradle (an upgrade from cradled as root), then root-owned files in it: cradled starts, all cradle's again"
 	for deb in "$OLD_DEB" "$NEW_DEB"; do
 		echo "apt install $(basename "$deb") in the guest"
 		"${SSH[@]}" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades /tmp/$(basename "$deb") 2>&1 | tail -n 2;

@@ -108,6 +108,12 @@ func TestDeployUnitRunsAsCradle(t *testing.T) {
 		"PrivateDevices":        nil, // it would hide the microphone, camera and GPIO
 		"ProtectClock":          nil, // it implies a DeviceAllow= that closes them
 		"DeviceAllow":           nil,
+		// Go exits 2 after a panic or the watchdog's SIGABRT, which
+		// RestartPreventExitStatus=2 (a configuration error) would leave
+		// dead: it must die by the signal instead.
+		"RestartPreventExitStatus": {"2"},
+		"Environment":              {"GOTRACEBACK=crash"},
+		"LimitCORE":                {"0"},
 	} {
 		if got := unitValues(t, unit, key); !slices.Equal(got, want) {
 			t.Errorf("%s: %s=%q, want %q", unit, key, got, want)
