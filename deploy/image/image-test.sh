@@ -22,7 +22,8 @@
 #      group cradle only, that a new setup code (as a factory reset writes
 #      it) reaches the card's cradle-setup.txt without a reboot, and that
 #      cradled starts from a root-owned /var/lib/cradle (an upgrade from a
-#      package that ran it as root) with its pairing;
+#      package that ran it as root) with its pairing; after the upgrade
+#      test below, a factory reset's new code reaches the card too;
 #   6. powers the guest off and checks that first boot wrote the setup
 #      payload (with the monitor's fingerprint) and its QR code back to the
 #      boot partition.
@@ -287,6 +288,17 @@ while True:
 	EOF
 	listen_check listen2 "$TMP/second.ogg"
 	echo "  after the upgrade the listener hears the monitor again without pairing"
+	# A factory reset: the monitor makes a new setup code; the card shows
+	# it within seconds, without a reboot, and it is cradled setup-code's.
+	BEFORE_RESET=$(card_code)
+	"${SSH[@]}" 'cradled reset --yes' | sed 's/^/  /'
+	T_RESET=$(now)
+	card_renewed() { c=$(card_code) && [ -n "$c" ] && [ "$c" != "$BEFORE_RESET" ]; }
+	wait_for 60 "a new setup code on the card after the factory reset" card_renewed
+	RESET_CODE=$(card_code)
+	[ "$("${SSH[@]}" 'cradled setup-code' | sed -n 's/^Setup code: //p')" = "$RESET_CODE" ] ||
+		die "after the factory reset the card's code is not the monitor's (cradled setup-code)"
+	echo "  factory reset: the new setup code ${RESET_CODE:0:4}-XXXX is on cradle-setup.txt $(since "$T_RESET") s later, as cradled setup-code says"
 	"${SSH[@]}" 'systemctl poweroff' >/dev/null 2>&1 || true
 else
 	kill "$QPID" 2>/dev/null || true
