@@ -149,6 +149,9 @@ func call(ctx context.Context, path, cmd string, args, out any) error {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errConnRefused) {
 			return ErrNotRunning
 		}
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("%w: %s: run it with sudo, or join the group cradle (sudo usermod -aG cradle $USER, then log in again)", ErrPermission, path)
+		}
 		return fmt.Errorf("admin: connect to %s: %w", path, err)
 	}
 	defer c.Close()

@@ -20,6 +20,8 @@ var (
 	ErrNoEffect = errors.New("admin: the simulated button press had no effect (see the monitor's log)")
 	// ErrBadRequest: the request did not decode.
 	ErrBadRequest = errors.New("admin: bad request")
+	// ErrPermission: this user may not use the admin socket.
+	ErrPermission = errors.New("admin: permission denied on the monitor's admin socket")
 	// ErrUnknownCommand: the daemon does not know the command (it is older
 	// than this cradled).
 	ErrUnknownCommand = errors.New("admin: unknown command")

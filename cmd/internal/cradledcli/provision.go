@@ -110,7 +110,7 @@ func (e *env) provisionImport(dir string) error {
 	if errors.Is(err, pairing.ErrProvisioned) {
 		// The same rule as setup_code: a provisioned monitor keeps its
 		// code until a factory reset. The card is rewritten to show it.
-		fmt.Fprintf(e.stderr, "cradled provision: the card's setup code differs from the one this monitor already uses; keeping the monitor's (a factory reset changes it) and writing it to %s\n", SetupFile)
+		fmt.Fprintf(e.stderr, "cradled provision: the monitor's setup code is not the card's (a factory reset made a new one, or the card was flashed again): writing the monitor's code to %s\n", SetupFile)
 		code, created, err = pairing.LoadOrCreateCode(e.cfg.StateDir, "")
 	}
 	if err != nil {

@@ -108,7 +108,7 @@ func TestProvision(t *testing.T) {
 	// the card is rewritten to show it.
 	os.WriteFile(filepath.Join(boot, NameFile), []byte("\xef\xbb\xbf# room\r\nLanding\r\n"), 0o644)
 	os.WriteFile(filepath.Join(boot, SetupFile), []byte(setupText("x", wrongCode(card), "")), 0o644)
-	if _, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot); code != 0 || !strings.Contains(errs, "keeping the monitor's") {
+	if _, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot); code != 0 || !strings.Contains(errs, "writing the monitor's code") {
 		t.Fatalf("import of another card: exit %d %q", code, errs)
 	}
 	text = readFile(t, filepath.Join(boot, SetupFile))
