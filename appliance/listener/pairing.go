@@ -2,7 +2,6 @@ package listener
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
@@ -39,32 +38,11 @@ func (s *Session) ClosePairing(ctx context.Context) (control.PairingState, error
 }
 
 func (s *Session) askPairing(ctx context.Context, req control.Message) (control.PairingState, error) {
-	ch := make(chan pairingReply, 1)
-	s.mu.Lock()
-	c := s.conn
-	if c != nil {
-		s.pairWait = append(s.pairWait, ch)
-	}
-	s.mu.Unlock()
-	if c == nil {
-		return control.PairingState{}, ErrOffline
-	}
-	defer func() {
-		s.mu.Lock()
-		s.pairWait = slices.DeleteFunc(s.pairWait, func(x chan pairingReply) bool { return x == ch })
-		s.mu.Unlock()
-	}()
-	if err := c.Send(ctx, req); err != nil {
+	r, err := ask(ctx, s, &s.pairWait, req)
+	if err != nil {
 		return control.PairingState{}, err
 	}
-	select {
-	case r := <-ch:
-		return r.st, r.err
-	case <-c.Done():
-		return control.PairingState{}, ErrOffline
-	case <-ctx.Done():
-		return control.PairingState{}, ctx.Err()
-	}
+	return r.st, r.err
 }
 
 // onPairing publishes the monitor's pairing state and answers the
@@ -72,13 +50,7 @@ func (s *Session) askPairing(ctx context.Context, req control.Message) (control.
 func (s *Session) onPairing(r pairingReply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ch := range s.pairWait {
-		select {
-		case ch <- r:
-		default:
-		}
-	}
-	s.pairWait = nil
+	answer(&s.pairWait, r)
 	if r.err == nil {
 		ev := PairingEvent{Monitor: s.mon, State: r.st, At: time.Now()}
 		s.pairing = &ev

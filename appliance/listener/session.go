@@ -137,32 +137,11 @@ var ErrOffline = errors.New("listener: the monitor is offline: it is reconnected
 // MonitorInfo asks the monitor for its control card: its port, pairing
 // window and live connections with their last heartbeat.
 func (s *Session) MonitorInfo(ctx context.Context) (control.Info, error) {
-	ch := make(chan infoReply, 1)
-	s.mu.Lock()
-	c := s.conn
-	if c != nil {
-		s.infoWait = append(s.infoWait, ch)
-	}
-	s.mu.Unlock()
-	if c == nil {
-		return control.Info{}, ErrOffline
-	}
-	defer func() {
-		s.mu.Lock()
-		s.infoWait = slices.DeleteFunc(s.infoWait, func(x chan infoReply) bool { return x == ch })
-		s.mu.Unlock()
-	}()
-	if err := c.Send(ctx, control.InfoRequest{}); err != nil {
+	r, err := ask(ctx, s, &s.infoWait, control.InfoRequest{})
+	if err != nil {
 		return control.Info{}, err
 	}
-	select {
-	case r := <-ch:
-		return r.info, r.err
-	case <-c.Done():
-		return control.Info{}, ErrOffline
-	case <-ctx.Done():
-		return control.Info{}, ctx.Err()
-	}
+	return r.info, r.err
 }
 
 // answerInfo hands the monitor's info (or its error) to every waiting
@@ -170,13 +149,50 @@ func (s *Session) MonitorInfo(ctx context.Context) (control.Info, error) {
 func (s *Session) answerInfo(r infoReply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ch := range s.infoWait {
+	answer(&s.infoWait, r)
+}
+
+// ask sends req on the live connection and waits for its answer, which
+// the mux hands to every channel in *waiting (guarded by s.mu).
+func ask[R any](ctx context.Context, s *Session, waiting *[]chan R, req control.Message) (R, error) {
+	var zero R
+	ch := make(chan R, 1)
+	s.mu.Lock()
+	c := s.conn
+	if c != nil {
+		*waiting = append(*waiting, ch)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return zero, ErrOffline
+	}
+	defer func() {
+		s.mu.Lock()
+		*waiting = slices.DeleteFunc(*waiting, func(x chan R) bool { return x == ch })
+		s.mu.Unlock()
+	}()
+	if err := c.Send(ctx, req); err != nil {
+		return zero, err
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-c.Done():
+		return zero, ErrOffline
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// answer hands r to every waiting ask and forgets them. s.mu must be held.
+func answer[R any](waiting *[]chan R, r R) {
+	for _, ch := range *waiting {
 		select {
 		case ch <- r:
 		default:
 		}
 	}
-	s.infoWait = nil
+	*waiting = nil
 }
 
 // SessionStats count what a session received.
