@@ -67,6 +67,8 @@ type Monitor struct {
 	accept func(context.Context) (connection, control.Hello, error)
 	events eventLog
 
+	known *knownAddrs // where trusted listeners connected from
+
 	mu    sync.Mutex       // guards peers and each peer's pake; never the core
 	peers map[uint64]*peer // the live connections the core knows
 	wake  chan struct{}    // pokes the window ticker after its deadline moved
@@ -117,7 +119,7 @@ func Open(cfg Config) (*Monitor, error) {
 		return nil, fmt.Errorf("monitor: invalid configuration: %w", err)
 	}
 	cfg = cfg.WithDefaults()
-	m := &Monitor{cfg: cfg, log: cfg.Logger, now: time.Now, peers: map[uint64]*peer{}, wake: make(chan struct{}, 1), fatal: make(chan error, 1)}
+	m := &Monitor{cfg: cfg, log: cfg.Logger, now: time.Now, peers: map[uint64]*peer{}, wake: make(chan struct{}, 1), fatal: make(chan error, 1), known: newKnownAddrs()}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("monitor: create state directory: %w", err)
 	}
@@ -181,7 +183,8 @@ func Open(cfg Config) (*Monitor, error) {
 	if m.tracks, err = newSharedTracks(m.hub, engine, videoMime); err != nil {
 		return nil, err
 	}
-	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log}); err != nil {
+	m.known.seed(m.st.State())
+	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log, Known: m.known.has}); err != nil {
 		return nil, fmt.Errorf("monitor: cannot serve the control channel on %s: %w (is another cradled running?)", cfg.Listen, err)
 	}
 	m.events = m.st
@@ -378,6 +381,9 @@ func (m *Monitor) serveAccept(ctx context.Context) error {
 			return fmt.Errorf("monitor: accepting connections stopped: %w", err)
 		}
 		p := &peer{conn: c, hello: hello, since: m.now()}
+		if c.Trusted() {
+			m.known.addConn(c.RemoteAddr(), p.since)
+		}
 		p.ans = m.newAnswerer(p)
 		var eff []Effect
 		ev := ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()}

@@ -128,6 +128,7 @@ func (m *Monitor) do(effects []Effect) error {
 		case Trust:
 			if p := m.peer(e.Conn); p != nil {
 				p.conn.SetTrusted(true)
+				m.known.addConn(p.conn.RemoteAddr(), m.now())
 			}
 		case StartStatus:
 			if p := m.peer(e.Conn); p != nil {

@@ -250,7 +250,7 @@ func newShell(t *testing.T, dev *fakeDevice, log *fakeLog) (*Monitor, chan<- con
 		t.Fatal(err)
 	}
 	cfg := Config{Name: "Nursery", Device: dev}.WithDefaults()
-	m := &Monitor{cfg: cfg, log: quiet, id: id, code: code, hub: hub, tracks: tracks, now: time.Now,
+	m := &Monitor{cfg: cfg, log: quiet, id: id, code: code, hub: hub, tracks: tracks, now: time.Now, known: newKnownAddrs(),
 		peers: map[uint64]*peer{}, wake: make(chan struct{}, 1), fatal: make(chan error, 1), events: log}
 	m.core = NewCore(CoreConfig{Name: cfg.Name, DeviceID: id.Fingerprint.DeviceID(), AutoStream: cfg.AutoStream, LED: true})
 	m.owner = startCoreOwner()

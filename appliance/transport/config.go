@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -42,6 +43,12 @@ const (
 	// or two: the CLI, the dashboard). Until half of MaxPending is taken
 	// an address may be spoofed; from then on a Retry has validated it.
 	DefaultMaxPendingPerAddr = 8
+	// DefaultMaxPendingKnown is how many more connections, beyond
+	// MaxPending, may be handshaking from addresses Config.Known names
+	// (where trusted listeners connected from): a flood of strangers
+	// fills MaxPending, and a parent's phone that lost its connection
+	// still gets back in.
+	DefaultMaxPendingKnown = 8
 )
 
 // The server's QUIC receive windows. The control channel carries frames
@@ -90,6 +97,16 @@ type Config struct {
 	// MaxPendingPerAddr is the same cap for connections from one IP
 	// address.
 	MaxPendingPerAddr int
+	// Known reports whether a trusted listener connected from addr
+	// recently (nil: none is known). Connections from a known address
+	// that find MaxPending (or MaxPendingPerAddr) taken get one of
+	// MaxPendingKnown slots of their own. A stranger can take those only
+	// by sending from a parent's address and answering a QUIC Retry
+	// there. Server only; it is called on quic-go's goroutines.
+	Known func(addr netip.Addr) bool
+	// MaxPendingKnown caps those extra slots (default
+	// DefaultMaxPendingKnown).
+	MaxPendingKnown int
 	// LocalAddr is the address Dial sends from (nil: any). Tests use it
 	// to speak as several devices over loopback (127.0.0.2, 127.0.0.3 ...).
 	LocalAddr *net.UDPAddr
@@ -121,6 +138,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxPendingPerAddr == 0 {
 		c.MaxPendingPerAddr = DefaultMaxPendingPerAddr
 	}
+	if c.MaxPendingKnown == 0 {
+		c.MaxPendingKnown = DefaultMaxPendingKnown
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -147,6 +167,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative max pending %d", ErrBadConfig, c.MaxPending)
 	case c.MaxPendingPerAddr < 0:
 		return fmt.Errorf("%w: negative max pending per address %d", ErrBadConfig, c.MaxPendingPerAddr)
+	case c.MaxPendingKnown < 0:
+		return fmt.Errorf("%w: negative max pending from known addresses %d", ErrBadConfig, c.MaxPendingKnown)
 	}
 	if err := c.Heartbeat.Validate(); err != nil {
 		return fmt.Errorf("%w: heartbeat: %w", ErrBadConfig, err)

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,37 @@ func TestMaxPendingPerAddr(t *testing.T) {
 	if p, _ := h.srv.Pending(); p != int64(cfg.MaxPendingPerAddr+1) {
 		t.Errorf("pending = %d, want %d", p, cfg.MaxPendingPerAddr+1)
 	}
+}
+
+// TestMaxPendingKnown: with every pending slot taken by strangers, a
+// connection from an address a trusted listener used (Config.Known) gets
+// one of its own slots; one from any other address is refused.
+func TestMaxPendingKnown(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxPending, cfg.MaxPendingKnown = 2, 1
+	cfg.HelloTimeout = testTimeout
+	parent := netip.MustParseAddr("127.0.0.2")
+	cfg.Known = func(a netip.Addr) bool { return a == parent }
+	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	for i := range cfg.MaxPending {
+		if _, err := rawDial(t, h.addr(), listenerID(t)); err != nil {
+			t.Fatalf("dial %d: %v", i+1, err)
+		}
+	}
+	from := func(ip string) Config {
+		c := cfg
+		c.LocalAddr = &net.UDPAddr{IP: net.ParseIP(ip)}
+		return c
+	}
+	if _, _, err := Dial(testCtx(t), h.addr(), listenerID(t), monitorID(t).Fingerprint, testHello("stranger"), from("127.0.0.3")); !errors.Is(err, control.ErrGoingAway) {
+		t.Fatalf("a stranger beyond the cap: %v, want refused", err)
+	}
+	c, _, err := Dial(testCtx(t), h.addr(), listenerID(t), monitorID(t).Fingerprint, testHello("parent"), from("127.0.0.2"))
+	if err != nil {
+		t.Fatalf("the parent's address beyond the cap: %v", err)
+	}
+	h.next(t)
+	defer c.Close(control.CodeNone, "")
+	// Its own slot is free again once Accept took it.
+	waitFor(t, "known slot freed", testTimeout, func() bool { h.srv.pmu.Lock(); defer h.srv.pmu.Unlock(); return h.srv.known == 0 })
 }

@@ -44,6 +44,7 @@ type Server struct {
 	pmu      sync.Mutex
 	byAddr   map[netip.Addr]int // pending connections by remote IP; guarded by pmu
 	pending  atomic.Int64       // connections handshaking or waiting for their Hello; written under pmu
+	known    int                // of those, in the slots of Config.Known addresses; guarded by pmu
 	refused  atomic.Int64       // connections refused because pending was at MaxPending
 	verified atomic.Int64       // connections that came through a Retry (address validated)
 
@@ -257,9 +258,10 @@ type slotKey struct{}
 // first packet arrives, given back when Accept took it (after its Hello)
 // or it closes, whichever is first.
 type slot struct {
-	s    *Server
-	addr netip.Addr
-	once sync.Once
+	s     *Server
+	addr  netip.Addr
+	known bool // one of the Config.Known addresses' slots
+	once  sync.Once
 }
 
 func (sl *slot) release() {
@@ -267,6 +269,10 @@ func (sl *slot) release() {
 		s := sl.s
 		s.pmu.Lock()
 		defer s.pmu.Unlock()
+		if sl.known {
+			s.known--
+			return
+		}
 		s.pending.Add(-1)
 		if s.byAddr[sl.addr]--; s.byAddr[sl.addr] <= 0 {
 			delete(s.byAddr, sl.addr)
@@ -288,11 +294,15 @@ func (s *Server) admit(ctx context.Context, ci *quic.ClientInfo) (context.Contex
 	if ua, ok := ci.RemoteAddr.(*net.UDPAddr); ok {
 		addr = ua.AddrPort().Addr().Unmap()
 	}
+	known := false
 	s.pmu.Lock()
 	full := s.pending.Load() >= int64(s.cfg.MaxPending) || s.byAddr[addr] >= s.cfg.MaxPendingPerAddr
 	if !full {
 		s.pending.Add(1)
 		s.byAddr[addr]++
+	} else if s.known < s.cfg.MaxPendingKnown && s.cfg.Known != nil && s.cfg.Known(addr) {
+		full, known = false, true
+		s.known++
 	}
 	s.pmu.Unlock()
 	if full {
@@ -303,7 +313,7 @@ func (s *Server) admit(ctx context.Context, ci *quic.ClientInfo) (context.Contex
 		}
 		return nil, errTooMany
 	}
-	sl := &slot{s: s, addr: addr}
+	sl := &slot{s: s, addr: addr, known: known}
 	context.AfterFunc(ctx, sl.release) // the handshake failed or the connection closed
 	return context.WithValue(ctx, slotKey{}, sl), nil
 }
