@@ -100,7 +100,9 @@ func startProbe(t *testing.T, prefix []string, args ...string) *proc {
 // edge, modulo the period, in (-period/2, period/2]. The script follows
 // the monitor's clock, skipping ahead when the monitor falls behind, so
 // the phase moves with the latency from capture to decoded audio, and
-// with nothing else. "none" when nothing was measured in the second.
+// with nothing else. Only decoded frames count: a silence with a lost
+// packet in it (or the silence played over a long gap) is no edge's.
+// "none" when nothing was measured in the second.
 func probeListen(stateDir, target string, period time.Duration, stdout io.Writer) error {
 	l, err := listener.Open(listener.Config{StateDir: stateDir, Name: "probe"})
 	if err != nil {
@@ -194,9 +196,14 @@ func probeListen(stateDir, target string, period time.Duration, stdout io.Writer
 			}
 			loud := len(ev.Frame.PCM) > 0 && math.Sqrt(sum/float64(len(ev.Frame.PCM))) > 1000
 			mu.Lock()
-			if !loud {
+			switch {
+			case ev.Frame.Concealed:
+				// A lost packet: the silence the jitter buffer plays
+				// over a long gap is no edge's silence.
+				quiet = 0
+			case !loud:
 				quiet += len(ev.Frame.PCM)
-			} else {
+			default:
 				if quiet >= 48000/2 { // after half a second of silence: an edge
 					if edge0.IsZero() {
 						edge0 = now
@@ -207,9 +214,7 @@ func probeListen(stateDir, target string, period time.Duration, stdout io.Writer
 					} else if ph <= -period/2 {
 						ph += period
 					}
-					if !havePhase || ph < phase {
-						phase, havePhase = ph, true
-					}
+					phase, havePhase = ph, true
 				}
 				quiet = 0
 			}
