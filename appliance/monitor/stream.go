@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
@@ -95,6 +96,7 @@ func (s *sharedTracks) pump(sub *media.Subscription[media.Sample], track *webrtc
 	go func() {
 		defer s.wg.Done()
 		defer sub.Close()
+		var last time.Time // the previous audio frame's capture time
 		for {
 			select {
 			case <-ctx.Done():
@@ -103,7 +105,12 @@ func (s *sharedTracks) pump(sub *media.Subscription[media.Sample], track *webrtc
 				if !ok {
 					return
 				}
-				_ = track.WriteSample(pmedia.Sample{Data: smp.Data, Duration: smp.Duration})
+				ps := pmedia.Sample{Data: smp.Data, Duration: smp.Duration}
+				if audio {
+					ps.PrevDroppedPackets = droppedFrames(last, smp)
+					last = smp.Captured
+				}
+				_ = track.WriteSample(ps)
 				if f := s.onWrite.Load(); audio && f != nil {
 					(*f)(smp)
 				}
@@ -163,4 +170,21 @@ func (m *Monitor) answer(a Answer, pumpErr error) error {
 		return err
 	}
 	return p.conn.Send(m.ctx, control.WebRTCAnswer{Session: a.Session, SDP: sdp})
+}
+
+// maxDroppedFrames bounds the frames one gap may account for (about 10 s
+// of 10 ms frames): a longer stall is a new start, not a gap to conceal.
+const maxDroppedFrames = 1000
+
+// droppedFrames is how many audio frames went missing between the frame
+// captured at last and smp (a full queue in the media hub, a capture that
+// skipped ahead): the track advances its RTP timestamps and sequence
+// numbers by as much, so the listener keeps its clock and conceals the gap
+// instead of playing the audio out of time.
+func droppedFrames(last time.Time, smp media.Sample) uint16 {
+	if last.IsZero() || smp.Duration <= 0 {
+		return 0
+	}
+	n := (smp.Captured.Sub(last)+smp.Duration/2)/smp.Duration - 1
+	return uint16(min(max(n, 0), maxDroppedFrames))
 }

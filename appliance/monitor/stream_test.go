@@ -13,6 +13,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/appliance/rtc"
+	"github.com/cradle-monitor/cradle/media"
 )
 
 // pairedListener pairs a new listener with m and connects it.
@@ -203,3 +204,30 @@ func offerSDP(t *testing.T) string {
 }
 
 func rtcEngine() (*rtc.Engine, error) { return rtc.NewEngine(rtc.Config{IncludeLoopback: true}) }
+
+// TestDroppedFrames: a gap in capture times becomes the frames dropped
+// before a sample (so the RTP clock keeps real time), rounded, bounded.
+func TestDroppedFrames(t *testing.T) {
+	const d = 10 * time.Millisecond
+	at := func(ms int) media.Sample {
+		return media.Sample{Duration: d, Captured: t0.Add(time.Duration(ms) * time.Millisecond)}
+	}
+	for _, tt := range []struct {
+		last time.Time
+		smp  media.Sample
+		want uint16
+	}{
+		{time.Time{}, at(10), 0}, // the first frame
+		{t0, at(10), 0},          // on time
+		{t0, at(14), 0},          // jitter
+		{t0, at(16), 1},          // one frame late: one lost
+		{t0, at(40), 3},          // three frames missing
+		{t0, at(0), 0},           // out of order: nothing
+		{t0, at(60_000), 1000},   // a minute's stall: bounded
+		{t0, media.Sample{Captured: t0.Add(time.Second)}, 0}, // no duration
+	} {
+		if got := droppedFrames(tt.last, tt.smp); got != tt.want {
+			t.Errorf("last %v, captured %v: %d, want %d", tt.last.Sub(t0), tt.smp.Captured.Sub(t0), got, tt.want)
+		}
+	}
+}
