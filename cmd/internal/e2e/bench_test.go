@@ -87,24 +87,11 @@ func procCPU(b *testing.B, pid int) time.Duration {
 
 // procMem is a process's resident set and its peak, in KiB.
 func procMem(b *testing.B, pid int) (rss, hwm int64) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
+	st := procStatusKB(pid)
+	if len(st) == 0 {
+		b.Fatalf("process %d is gone", pid)
 	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v
-		case "VmHWM:":
-			hwm = v
-		}
-	}
-	return rss, hwm
+	return st["VmRSS:"], st["VmHWM:"]
 }
 
 // BenchmarkListenerPlaying runs the real `cradle listen` playing the

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,30 +20,12 @@ type procSample struct {
 
 func sampleProc(t *testing.T, pid int) procSample {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("process %d: %v", pid, err)
-	}
-	var s procSample
-	for _, l := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			s.rssKB = v
-		case "Threads:":
-			s.threads = int(v)
-		}
-	}
+	st := procStatusKB(pid)
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
+	if err != nil || len(st) == 0 {
 		t.Fatalf("process %d: %v", pid, err)
 	}
-	s.fds = len(fds)
-	return s
+	return procSample{rssKB: st["VmRSS:"], threads: int(st["Threads:"]), fds: len(fds)}
 }
 
 func (s procSample) String() string {
