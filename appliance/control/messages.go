@@ -250,6 +250,9 @@ type PairingState struct {
 	// Closed says why the last window closed (PairingClosed* values),
 	// when it is closed and has been open since the monitor started.
 	Closed string `json:"closed,omitempty"`
+	// Ref names the request this answers (pair_open or pair_close);
+	// empty on a notice.
+	Ref Type `json:"ref,omitempty"`
 }
 
 // PairingState.Closed values.

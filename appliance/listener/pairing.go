@@ -38,7 +38,11 @@ func (s *Session) ClosePairing(ctx context.Context) (control.PairingState, error
 }
 
 func (s *Session) askPairing(ctx context.Context, req control.Message) (control.PairingState, error) {
-	r, err := ask(ctx, s, &s.pairWait, req)
+	waiting := &s.openWait
+	if req.MessageType() == control.TypePairClose {
+		waiting = &s.closeWait
+	}
+	r, err := ask(ctx, s, waiting, req)
 	if err != nil {
 		return control.PairingState{}, err
 	}
@@ -46,11 +50,17 @@ func (s *Session) askPairing(ctx context.Context, req control.Message) (control.
 }
 
 // onPairing publishes the monitor's pairing state and answers the
-// OpenPairing and ClosePairing calls waiting for it.
-func (s *Session) onPairing(r pairingReply) {
+// OpenPairing or ClosePairing calls waiting for it (ref names which; a
+// notice, ref empty, answers none).
+func (s *Session) onPairing(r pairingReply, ref control.Type) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	answer(&s.pairWait, r)
+	switch ref {
+	case control.TypePairOpen:
+		answer(&s.openWait, r)
+	case control.TypePairClose:
+		answer(&s.closeWait, r)
+	}
 	if r.err == nil {
 		ev := PairingEvent{Monitor: s.mon, State: r.st, At: time.Now()}
 		s.pairing = &ev

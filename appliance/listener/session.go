@@ -122,7 +122,8 @@ type Session struct {
 	alarmSt   alarm.State
 	stats     SessionStats
 	infoWait  []chan infoReply // MonitorInfo calls waiting for the answer
-	pairWait  []chan pairingReply
+	openWait  []chan pairingReply // OpenPairing calls waiting for the answer
+	closeWait []chan pairingReply // ClosePairing calls
 	pairing   *PairingEvent // the latest pairing state heard
 }
 
@@ -604,7 +605,7 @@ func (s *Session) mux(ctx context.Context, c Conn, inbox chan<- control.Message)
 			s.answerInfo(infoReply{info: m})
 			continue
 		case control.PairingState:
-			s.onPairing(pairingReply{st: m})
+			s.onPairing(pairingReply{st: m}, m.Ref)
 			continue
 		case control.WebRTCAnswer, control.WebRTCICE, control.StreamStop:
 		case control.ErrorMsg:
@@ -613,7 +614,7 @@ func (s *Session) mux(ctx context.Context, c Conn, inbox chan<- control.Message)
 				continue
 			}
 			if m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose {
-				s.onPairing(pairingReply{err: m.ToError()})
+				s.onPairing(pairingReply{err: m.ToError()}, m.Ref)
 				continue
 			}
 			if m.Session == "" && m.Ref != control.TypeStreamStart && m.Ref != control.TypeWebRTCOffer && m.Ref != control.TypeWebRTCICE {

@@ -339,9 +339,9 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 		eff := c.windowEffects(ev.At, c.window.Abort(ev.At, ev.Conn))
 		return append([]Effect{EndPairing{Conn: ev.Conn}}, eff...), nil
 	case PairOpen:
-		return c.pairOpen(ev.At, ev.Conn, func() ([]pairing.Effect, error) { return c.window.Open(ev.At, ev.D) })
+		return c.pairOpen(ev.At, ev.Conn, control.TypePairOpen, func() ([]pairing.Effect, error) { return c.window.Open(ev.At, ev.D) })
 	case PairClose:
-		return c.pairOpen(ev.At, ev.Conn, func() ([]pairing.Effect, error) {
+		return c.pairOpen(ev.At, ev.Conn, control.TypePairClose, func() ([]pairing.Effect, error) {
 			return c.window.Close(ev.At, pairing.CloseManual), nil
 		})
 	case PairConfirmed:
@@ -648,10 +648,10 @@ func (c *Core) PairingState(now time.Time) control.PairingState {
 	return st
 }
 
-// pairOpen carries out a trusted listener's pair_open or pair_close: the
-// window's effects, the notice to every trusted listener, and the answer
-// to the one that asked.
-func (c *Core) pairOpen(now time.Time, conn uint64, do func() ([]pairing.Effect, error)) ([]Effect, error) {
+// pairOpen carries out a trusted listener's pair_open or pair_close (ref):
+// the window's effects, the notice to every trusted listener, and the
+// answer (the notice with ref set) to the one that asked.
+func (c *Core) pairOpen(now time.Time, conn uint64, ref control.Type, do func() ([]pairing.Effect, error)) ([]Effect, error) {
 	cc, ok := c.conns[conn]
 	if !ok || !cc.trusted {
 		return nil, control.Errorf(control.CodeUntrusted, "only a paired listener may open or close pairing")
@@ -661,14 +661,18 @@ func (c *Core) pairOpen(now time.Time, conn uint64, do func() ([]pairing.Effect,
 	if err != nil {
 		return eff, control.Errorf(control.CodeBadRequest, "%v", err)
 	}
-	for _, e := range eff {
+	for i, e := range eff {
 		if s, ok := e.(Send); ok && s.Conn == conn {
-			if _, ok := s.Msg.(control.PairingState); ok {
-				return eff, nil // the notice answers it
+			if st, ok := s.Msg.(control.PairingState); ok {
+				st.Ref = ref // its notice answers it
+				eff[i] = Send{Conn: conn, Msg: st}
+				return eff, nil
 			}
 		}
 	}
-	return append(eff, Send{Conn: conn, Msg: c.PairingState(now)}), nil // nothing changed: only it is told
+	st := c.PairingState(now) // nothing changed: only it is told
+	st.Ref = ref
+	return append(eff, Send{Conn: conn, Msg: st}), nil
 }
 
 func sessionConn(e pairing.Effect) uint64 {

@@ -52,6 +52,9 @@ func fmtCore(effs []Effect, err error) string {
 				if m.Closed != "" {
 					s += " closed=" + m.Closed
 				}
+				if m.Ref != "" {
+					s += " ref=" + string(m.Ref)
+				}
 			}
 			out = append(out, s)
 		case Close:
@@ -414,13 +417,13 @@ func TestCoreScripts(t *testing.T) {
 		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
 			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
 			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; status c8"},
-			{0, "pair-close 9", "send c9 pairing_state open=false failed=0"},
+			{0, "pair-close 9", "send c9 pairing_state open=false failed=0 ref=pair_close"},
 			{0, "pair-open 9 20m", "err=bad_request"},
-			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
+			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0 ref=pair_open"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "pair-open 1", "err=untrusted"},
-			{time.Minute, "pair-open 8", "mdns pairing=true; append window-opened for=4m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
-			{time.Minute, "pair-close 8", "mdns pairing=false; append window-closed manual; close c1 pairing_closed; send c8 pairing_state open=false failed=0 closed=manual; send c9 pairing_state open=false failed=0 closed=manual"},
+			{time.Minute, "pair-open 8", "mdns pairing=true; append window-opened for=4m0s; send c8 pairing_state open=true failed=0 ref=pair_open; send c9 pairing_state open=true failed=0"},
+			{time.Minute, "pair-close 8", "mdns pairing=false; append window-closed manual; close c1 pairing_closed; send c8 pairing_state open=false failed=0 closed=manual ref=pair_close; send c9 pairing_state open=false failed=0 closed=manual"},
 		}},
 		{"a window longer than the maximum is refused", CoreConfig{}, []cstep{
 			{0, "open 16m", "err=duration"},

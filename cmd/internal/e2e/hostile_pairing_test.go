@@ -75,13 +75,21 @@ func TestParentPairsUnderAttack(t *testing.T) {
 	mustRun(t, nil, "cradle", append(parent, "pair", mon.addr, "--code", code)...)
 	listen := start(t, nil, "cradle", append(parent, "listen", "Nursery", "--output", "none")...)
 	listen.waitLine(0, regexp.MustCompile(`Nursery online`), 10*time.Second)
-	events0 := len(strings.Split(strings.TrimSpace(mon.admin(t, "events")), "\n"))
 
-	// The parent opens pairing for a new phone from the listener.
+	// The parent opens pairing for a new phone from the listener (and
+	// may close it again).
+	if _, errs, rc := run(t, nil, "cradle", append(parent, "pairing", "open", "Nursery", "--for", "20m")...); rc == 0 || !strings.Contains(errs, "at most 15m") {
+		t.Fatalf("cradle pairing open --for 20m: exit %d %s", rc, errs)
+	}
+	mustRun(t, nil, "cradle", append(parent, "pairing", "open", "Nursery")...)
+	if out := mustRun(t, nil, "cradle", append(parent, "pairing", "close", "Nursery")...); !strings.Contains(out, "Nursery: pairing closed") {
+		t.Fatalf("cradle pairing close: %s", out)
+	}
 	out := mustRun(t, nil, "cradle", append(parent, "pairing", "open", "Nursery", "--for", "5m")...)
 	if !strings.Contains(out, "pairing open for 5m0s") {
 		t.Fatalf("cradle pairing open: %s", out)
 	}
+	events0 := len(strings.Split(strings.TrimSpace(mon.admin(t, "events")), "\n"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
