@@ -121,10 +121,10 @@ type Session struct {
 	streaming bool
 	alarmSt   alarm.State
 	stats     SessionStats
-	infoWait  []chan infoReply // MonitorInfo calls waiting for the answer
+	infoWait  []chan infoReply    // MonitorInfo calls waiting for the answer
 	openWait  []chan pairingReply // OpenPairing calls waiting for the answer
 	closeWait []chan pairingReply // ClosePairing calls
-	pairing   *PairingEvent // the latest pairing state heard
+	pairing   *PairingEvent       // the latest pairing state heard
 }
 
 type infoReply struct {
