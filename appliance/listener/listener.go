@@ -219,6 +219,11 @@ func (l *Listener) Pair(ctx context.Context, req PairRequest) (Monitor, error) {
 		return Monitor{}, err
 	}
 	defer c.Close(control.CodeNone, "paired")
+	if !ack.Trusted && !ack.PairingOpen {
+		// The monitor closes this connection at once (its close may not
+		// have arrived yet): say why without asking.
+		return Monitor{}, &control.Error{Code: control.CodePairingClosed, Remote: true}
+	}
 	binding, err := c.Exporter()
 	if err != nil {
 		return Monitor{}, err
