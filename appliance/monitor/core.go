@@ -79,6 +79,7 @@ type Core struct {
 	conns     map[uint64]*coreConn
 	closes    int
 	strangers Strangers
+	gen       uint64 // the last LED or Advertise effect's Gen
 
 	pumping  Pumps // the pumps last asked for (Gen: the newest generation)
 	noMic    bool
@@ -296,10 +297,21 @@ type StartStatus struct{ Conn uint64 }
 type EndPairing struct{ Conn uint64 }
 
 // Advertise: set the mDNS "pairing open" flag.
-type Advertise struct{ PairingOpen bool }
+//
+// Gen orders it among the others (as LED's): steps run on several
+// goroutines carry out their effects concurrently, so the owner applies
+// one only if its Gen is newer than the last applied.
+type Advertise struct {
+	PairingOpen bool
+	Gen         uint64
+}
 
 // LED: show State on the front panel.
-type LED struct{ State hw.State }
+// Gen orders it as Advertise's does.
+type LED struct {
+	State hw.State
+	Gen   uint64
+}
 
 // Alert: something the parent must know, for the log (a wrong setup
 // code was tried).
@@ -579,11 +591,11 @@ func (c *Core) windowEffects(now time.Time, effs []pairing.Effect) []Effect {
 		switch e := e.(type) {
 		case pairing.WindowOpened:
 			notify = true
-			out = append(out, Advertise{PairingOpen: true},
+			out = append(out, Advertise{PairingOpen: true, Gen: c.nextGen()},
 				Append{Payload: store.PairingWindowOpened{Duration: e.Until.Sub(now).Round(time.Second), Until: e.Until}})
 		case pairing.WindowClosed:
 			notify = true
-			out = append(out, Advertise{PairingOpen: false},
+			out = append(out, Advertise{PairingOpen: false, Gen: c.nextGen()},
 				Append{Payload: store.PairingWindowClosed{Reason: store.CloseReason(e.Reason.String())}})
 			out = c.closeStrangers(out)
 		case pairing.AttemptFailed:
@@ -710,7 +722,14 @@ func (c *Core) showLED(eff []Effect) []Effect {
 		return eff
 	}
 	c.led, c.ledShown = st, true
-	return append(eff, LED{State: st})
+	return append(eff, LED{State: st, Gen: c.nextGen()})
+}
+
+// nextGen numbers the state effects (LED, Advertise) in the order the
+// core made them.
+func (c *Core) nextGen() uint64 {
+	c.gen++
+	return c.gen
 }
 
 // Status completes a status message (the level and faults of the

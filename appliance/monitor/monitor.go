@@ -69,6 +69,9 @@ type Monitor struct {
 
 	known *knownAddrs // where trusted listeners connected from
 
+	genMu          sync.Mutex // orders the state effects (applyNewest)
+	ledGen, advGen uint64     // the last LED and Advertise applied
+
 	mu    sync.Mutex       // guards peers and each peer's pake; never the core
 	peers map[uint64]*peer // the live connections the core knows
 	wake  chan struct{}    // pokes the window ticker after its deadline moved

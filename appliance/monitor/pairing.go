@@ -141,10 +141,10 @@ func (m *Monitor) do(effects []Effect) error {
 			}
 			m.mu.Unlock()
 		case Advertise:
-			m.setAdvertisedPairing(e.PairingOpen)
+			m.applyNewest(&m.advGen, e.Gen, func() { m.setAdvertisedPairing(e.PairingOpen) })
 		case LED:
 			if m.cfg.Device != nil {
-				m.cfg.Device.SetState(e.State)
+				m.applyNewest(&m.ledGen, e.Gen, func() { m.cfg.Device.SetState(e.State) })
 			}
 		case Alert:
 			m.log.Warn(e.Msg)
@@ -180,6 +180,20 @@ func (m *Monitor) renewCode() {
 		}
 	}
 	m.log.Warn("factory reset: a new setup code was made; read it with `cradled setup-code` (or from cradle-setup.txt on the card's boot partition)")
+}
+
+// applyNewest runs apply for a state effect of generation gen only if
+// it is newer than the last applied (*last). Steps on different
+// goroutines carry out their effects concurrently: an LED or mDNS state
+// the core computed earlier must not overwrite a later one. genMu makes
+// the check and the apply one.
+func (m *Monitor) applyNewest(last *uint64, gen uint64, apply func()) {
+	m.genMu.Lock()
+	defer m.genMu.Unlock()
+	if gen > *last {
+		*last = gen
+		apply()
+	}
 }
 
 // logAppend logs the appends a parent reads in the journal.

@@ -466,3 +466,15 @@ func TestSharedTracksKeepNewestPumps(t *testing.T) {
 		t.Fatalf("the newest Pumps did not stop the audio pump (err %v)", err)
 	}
 }
+
+// TestStateEffectsKeepNewest: LED effects carried out out of order (two
+// goroutines' steps) end as the newest the core made.
+func TestStateEffectsKeepNewest(t *testing.T) {
+	dev := &fakeDevice{events: make(chan hw.ButtonEvent)}
+	m := &Monitor{cfg: Config{Device: dev}}
+	_ = m.do([]Effect{LED{State: hw.State{PairingOpen: true}, Gen: 2}})
+	_ = m.do([]Effect{LED{State: hw.State{}, Gen: 1}})
+	if got := dev.pattern(); got != hw.PatternPairing.Name {
+		t.Fatalf("after a stale LED effect the LED shows %q, want %q", got, hw.PatternPairing.Name)
+	}
+}
