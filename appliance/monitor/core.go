@@ -119,7 +119,7 @@ type coreConn struct {
 	trusted  bool
 	recorded bool // connection-opened was appended
 	since    time.Time
-	expires  time.Time // an unpaired one is closed then, unless pairing
+	expires  time.Time // an unpaired one is closed then, unless pairing; zero while it is closing (or trusted)
 	pairing  bool      // a PAKE session runs on it
 	pairName string    // the name given in pair_start
 	streams  map[string]*coreStream
@@ -458,24 +458,28 @@ func (c *Core) record(id uint64, cc *coreConn) Effect {
 // expire closes the unpaired connections whose lifetime ended (those
 // pairing wait for their session, which ends within seconds).
 func (c *Core) expire(now time.Time, eff []Effect) []Effect {
-	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
-		cc := c.conns[id]
-		if !cc.trusted && !cc.pairing && !cc.expires.IsZero() && !now.Before(cc.expires) {
-			cc.expires = time.Time{}
-			c.strangers.Expired++
-			eff = append(eff, Close{Conn: id, Code: control.CodePairingClosed, Reason: "unpaired for too long"})
-		}
-	}
-	return eff
+	return c.closeIdle(eff, now, "unpaired for too long")
 }
 
 // closeStrangers closes every idle unpaired connection: the window closed.
 func (c *Core) closeStrangers(eff []Effect) []Effect {
+	return c.closeIdle(eff, time.Time{}, "pairing closed")
+}
+
+// closeIdle closes with pairing_closed the served unpaired connections
+// that are not pairing and whose lifetime ended by now (every one when
+// now is zero), in id order.
+func (c *Core) closeIdle(eff []Effect, now time.Time, reason string) []Effect {
 	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
-		if cc := c.conns[id]; !cc.trusted && !cc.pairing && !cc.expires.IsZero() {
-			cc.expires = time.Time{}
-			eff = append(eff, Close{Conn: id, Code: control.CodePairingClosed, Reason: "pairing closed"})
+		cc := c.conns[id]
+		if cc.trusted || cc.pairing || cc.expires.IsZero() || (!now.IsZero() && now.Before(cc.expires)) {
+			continue
 		}
+		if !now.IsZero() {
+			c.strangers.Expired++
+		}
+		cc.expires = time.Time{} // closing: not served, not closed twice
+		eff = append(eff, Close{Conn: id, Code: control.CodePairingClosed, Reason: reason})
 	}
 	return eff
 }
