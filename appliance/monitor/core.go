@@ -119,6 +119,7 @@ type coreConn struct {
 	trusted  bool
 	recorded bool // connection-opened was appended
 	since    time.Time
+	active   time.Time // its last pairing message: the idle one evicted first is the one quiet longest
 	expires  time.Time // an unpaired one is closed then, unless pairing; zero while it is closing (or trusted)
 	pairing  bool      // a PAKE session runs on it
 	pairName string    // the name given in pair_start
@@ -390,7 +391,7 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 }
 
 func (c *Core) accepted(ev ConnAccepted) []Effect {
-	cc := &coreConn{peer: ev.Peer, remote: ev.Remote, source: sourceOf(ev.Remote), trusted: ev.Trusted, since: ev.At}
+	cc := &coreConn{peer: ev.Peer, remote: ev.Remote, source: sourceOf(ev.Remote), trusted: ev.Trusted, since: ev.At, active: ev.At}
 	ack := control.HelloAck{
 		Protocol: control.ProtocolVersion, Role: control.RoleMonitor, DeviceID: c.cfg.DeviceID,
 		Trusted: ev.Trusted, PairingOpen: c.window.Status().Open,
@@ -531,7 +532,7 @@ func (c *Core) pairStart(ev PairStart) ([]Effect, error) {
 	if err != nil {
 		return c.windowEffects(ev.At, eff), pairingError(err)
 	}
-	cc.pairing, cc.pairName = true, ev.Name
+	cc.pairing, cc.pairName, cc.active = true, ev.Name, ev.At
 	return c.windowEffects(ev.At, eff), nil
 }
 
@@ -542,7 +543,9 @@ func (c *Core) pairConfirmed(ev PairConfirmed) ([]Effect, error) {
 		// protocol error, answered; not a guess at the code, not counted.
 		return nil, control.Errorf(control.CodeProtocol, "pair_confirm without a pairing session on this connection: send pair_start first")
 	}
-	cc.pairing = false
+	// Its answer is still to be sent: it is the last idle stranger to be
+	// evicted for a newcomer.
+	cc.pairing, cc.active = false, ev.At
 	end := EndPairing{Conn: ev.Conn}
 	if !ev.OK {
 		// Answered first: the window's effects may close this connection
@@ -789,7 +792,7 @@ func (c *Core) oldestIdle(source string) (uint64, bool) {
 		if cc.trusted || cc.pairing || cc.expires.IsZero() || (source != "" && cc.source != source) {
 			continue
 		}
-		if !found || cc.since.Before(c.conns[best].since) {
+		if !found || cc.active.Before(c.conns[best].active) {
 			best, found = id, true
 		}
 	}
