@@ -95,6 +95,10 @@ func TestParentPairsUnderAttack(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	var garbage, held, idle, wrong, locked atomic.Int64
+	// Closed when each attack has taken hold: 100 garbage shares refused,
+	// a session held, all eight idle connections in, the guesser's turn
+	// over.
+	refusing, holding, filled, lockedOut := newSignal(), newSignal(), newSignal(), newSignal()
 	at := func(n int) *stranger {
 		return &stranger{dir: t.TempDir(), addr: mon.addr, from: &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(n))}}
 	}
@@ -115,7 +119,9 @@ func TestParentPairsUnderAttack(t *testing.T) {
 				if m, err := c.Recv(ctx); err != nil {
 					break
 				} else if e, ok := m.(control.ErrorMsg); ok && e.Code == control.CodeBadRequest.String() {
-					garbage.Add(1)
+					if garbage.Add(1) >= 100 {
+						refusing.fire()
+					}
 				}
 			}
 			c.Close(control.CodeNone, "")
@@ -134,6 +140,7 @@ func TestParentPairsUnderAttack(t *testing.T) {
 				if m, err := c.Recv(ctx); err == nil {
 					if _, ok := m.(control.PairReply); ok {
 						held.Add(1)
+						holding.fire()
 					}
 				}
 				select { // hold it until the monitor ends it
@@ -154,7 +161,9 @@ func TestParentPairsUnderAttack(t *testing.T) {
 					time.Sleep(50 * time.Millisecond)
 					continue
 				}
-				idle.Add(1)
+				if idle.Add(1) >= 8 {
+					filled.fire()
+				}
 				select {
 				case <-c.Done():
 				case <-ctx.Done():
@@ -187,6 +196,7 @@ func TestParentPairsUnderAttack(t *testing.T) {
 				case control.ErrorMsg:
 					if m.Code == control.CodePairingLocked.String() {
 						locked.Add(1)
+						lockedOut.fire()
 					}
 				}
 				_ = err
@@ -197,11 +207,12 @@ func TestParentPairsUnderAttack(t *testing.T) {
 
 	// While all that runs: wait for the wrong codes to be done, then the
 	// new phone pairs.
-	deadline := time.Now().Add(20 * time.Second)
-	for locked.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	for _, sig := range []*oneShot{refusing, lockedOut, holding, filled} {
+		select {
+		case <-sig.c:
+		case <-ctx.Done():
+		}
 	}
-	time.Sleep(time.Second) // let the other attacks take every slot
 	phone := []string{"--state-dir", filepath.Join(dir, "phone"), "--name", "new phone"}
 	start := time.Now()
 	pairOut, pairErr, rc := run(t, nil, "cradle", append(phone, "pair", mon.addr, "--code", code)...)
@@ -250,3 +261,13 @@ func TestParentPairsUnderAttack(t *testing.T) {
 		t.Errorf("the attack ran out its time: %v", fmt.Sprint(time.Since(start)))
 	}
 }
+
+// oneShot is a channel closed once, by the first fire.
+type oneShot struct {
+	c    chan struct{}
+	once sync.Once
+}
+
+func newSignal() *oneShot { return &oneShot{c: make(chan struct{})} }
+
+func (s *oneShot) fire() { s.once.Do(func() { close(s.c) }) }
