@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,13 +57,25 @@ func TestPackagesHaveDocComments(t *testing.T) {
 //   - only hw/pi imports periph's host drivers, and only it and cmd/ (the
 //     binaries, through hw/pi) depend on them;
 //   - the listener's front ends (cmd/internal/cradlecli) use the listener
-//     library, not the transport or WebRTC underneath it.
+//     library, not the transport or WebRTC underneath it;
+//   - every package sits under the fixed top level (appliance, store, hw,
+//     media, cmd, deploy);
+//   - test support (media/play/pulsetest, deploy/unpriv) is imported by
+//     tests only, never built into a binary.
 func TestLayering(t *testing.T) {
+	topLevel := []string{"appliance", "store", "hw", "media", "cmd", "deploy"}
+	testSupport := []string{"media/play/pulsetest", "deploy/unpriv"}
 	const mod = "github.com/cradle-monitor/cradle/"
 	under := func(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 	for _, p := range listPackages(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod)
+		if top, _, _ := strings.Cut(rel, "/"); !slices.Contains(topLevel, top) {
+			t.Errorf("%s is outside the fixed top level %v", p.ImportPath, topLevel)
+		}
 		for _, d := range p.Imports {
+			if slices.Contains(testSupport, strings.TrimPrefix(d, mod)) {
+				t.Errorf("%s imports %s: test support is for _test.go files only", p.ImportPath, d)
+			}
 			if rel == "cmd/internal/cradlecli" && (d == mod+"appliance/transport" || d == mod+"appliance/rtc") {
 				t.Errorf("%s imports %s: front ends use appliance/listener only", p.ImportPath, d)
 			}

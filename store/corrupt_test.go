@@ -13,7 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cradle-monitor/cradle/internal/unpriv"
+	"github.com/cradle-monitor/cradle/deploy/unpriv"
 )
 
 // buildStore writes a store with n events, among them some trusted

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cradle-monitor/cradle/internal/unpriv"
+	"github.com/cradle-monitor/cradle/deploy/unpriv"
 )
 
 // TestPermissionDenied: a user who may not use the socket is told how to

@@ -13,8 +13,8 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
-	"github.com/cradle-monitor/cradle/internal/pulsetest"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

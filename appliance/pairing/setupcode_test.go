@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cradle-monitor/cradle/internal/unpriv"
+	"github.com/cradle-monitor/cradle/deploy/unpriv"
 )
 
 // words returns a reader yielding each value as 4 big-endian bytes.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cradle-monitor/cradle/internal/pulsetest"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/prop"

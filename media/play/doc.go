@@ -63,7 +63,7 @@
 // and they are tested with scripts. Player is the shell: it holds them
 // under one mutex, held briefly by Write and by the device's callback
 // (which allocates nothing in the steady state). TestSink is an Output
-// paced by a ticker for tests and benchmarks; internal/pulsetest runs a
+// paced by a ticker for tests and benchmarks; pulsetest runs a
 // private PulseAudio server so tests can play through the real stack and
 // record what came out.
 package play

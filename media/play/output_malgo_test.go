@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cradle-monitor/cradle/internal/pulsetest"
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
 // countingOutput wraps an Output and closes reached once n samples have

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/cradle-monitor/cradle/internal/pulsetest"
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
 func power(pcm []int16, hz float64) float64 { return pulsetest.Goertzel(pcm, 48000, hz) }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/listener"
-	"github.com/cradle-monitor/cradle/internal/pulsetest"
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
 // BenchmarkMonitorResources runs the real cradled (--media test) and

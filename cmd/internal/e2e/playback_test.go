@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cradle-monitor/cradle/internal/pulsetest"
 	"github.com/cradle-monitor/cradle/media/play"
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
 // These tests play through a real, paced output: a PulseAudio server
