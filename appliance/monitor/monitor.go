@@ -304,7 +304,7 @@ func (m *Monitor) SetupCode() pairing.Code {
 // Store is the monitor's event log.
 func (m *Monitor) Store() *store.Store { return m.st }
 
-// Trusted implements transport.Gate from the store's allowlist.
+// Trusted implements transport.Allowlist from the store's allowlist.
 func (m *Monitor) Trusted(fp identity.Fingerprint) bool {
 	_, ok := m.st.State().Allowlist[fp]
 	return ok

@@ -22,7 +22,7 @@ func reportMedian(b *testing.B, ds []time.Duration, unit string, scale time.Dura
 // BenchmarkDial measures Dial up to the HelloAck on loopback (goal: median
 // at most 3 ms).
 func BenchmarkDial(b *testing.B) {
-	h := newHarness(b, newGate(listenerID(b).Fingerprint), Config{})
+	h := newHarness(b, newAllowSet(listenerID(b).Fingerprint), Config{})
 	mon, lis := monitorID(b), listenerID(b)
 	ctx := context.Background()
 	var ds []time.Duration
@@ -44,7 +44,7 @@ func BenchmarkDial(b *testing.B) {
 // BenchmarkRoundTrip measures one application message to the monitor and
 // its echo back, through Send and Recv on both sides (goal: 100 µs).
 func BenchmarkRoundTrip(b *testing.B) {
-	h := newHarness(b, newGate(listenerID(b).Fingerprint), Config{})
+	h := newHarness(b, newAllowSet(listenerID(b).Fingerprint), Config{})
 	cc, sc := pair(b, h, Config{})
 	ctx := context.Background()
 	echoed := make(chan struct{})
@@ -78,7 +78,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // BenchmarkThroughput measures 100-byte messages one way, listener to
 // monitor (goal: 100k msg/s).
 func BenchmarkThroughput(b *testing.B) {
-	h := newHarness(b, newGate(listenerID(b).Fingerprint), Config{})
+	h := newHarness(b, newAllowSet(listenerID(b).Fingerprint), Config{})
 	cc, sc := pair(b, h, Config{})
 	ctx := context.Background()
 	m := control.StreamStop{Session: "s", Reason: "x"}

@@ -159,13 +159,13 @@ func (c *Conn) PeerHello() control.Hello {
 func (c *Conn) ConnectedAt() time.Time { return c.started }
 
 // Trusted reports whether the peer may send more than pairing messages.
-// On the server it starts as the Gate said; a dialled connection is always
+// On the server it starts as the Allowlist said; a dialled connection is always
 // trusted (the monitor enforces trust, not the listener).
 func (c *Conn) Trusted() bool { return c.trusted.Load() }
 
 // SetTrusted changes the server-side trust of the peer, e.g. once pairing
 // succeeds. Set it before sending the message that tells the peer (so its
-// next messages pass the gate).
+// next messages pass the message filter).
 func (c *Conn) SetTrusted(t bool) {
 	if c.server {
 		c.trusted.Store(t)

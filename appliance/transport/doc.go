@@ -5,7 +5,7 @@
 // Neither side trusts a CA. The listener pins the monitor's key
 // fingerprint (a wrong one fails the handshake before any application
 // data, with an error that Is control.ErrFingerprintMismatch); the monitor
-// requires a client certificate and asks a Gate whether its fingerprint is
+// requires a client certificate and asks an Allowlist whether its fingerprint is
 // trusted. An untrusted listener may only send pairing-class messages
 // (control.AllowedUntrusted); anything else is answered with an untrusted
 // error and closes the connection.
@@ -38,7 +38,7 @@
 // closes at once with that code.
 //
 // Monitor duties:
-//  1. Listen with the monitor's identity and a Gate; Close it on shutdown
+//  1. Listen with the monitor's identity and an Allowlist; Close it on shutdown
 //     (it closes every connection with going_away and waits for them).
 //  2. Call Accept in a loop. For each connection, first Send a HelloAck
 //     (Trusted from c.Trusted()) within the client's hello timeout, or

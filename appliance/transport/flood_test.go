@@ -40,7 +40,7 @@ func TestFlood(t *testing.T) {
 	}
 	for _, mode := range []string{"handshake", "loris"} {
 		t.Run(mode, func(t *testing.T) {
-			h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t)) // the default limits
+			h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t)) // the default limits
 			cc, sc := pair(t, h, testConfig(t))
 			ctx := testCtx(t)
 			var served sync.WaitGroup

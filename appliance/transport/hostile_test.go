@@ -43,7 +43,7 @@ func TestHostile(t *testing.T) {
 	cfg.Heartbeat = presence.Config{Interval: 200 * time.Millisecond, Misses: 5}
 	cfg.MaxPending = 8
 	stranger := newIdentity(t, "listener", "stranger")
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	// The server conns the harness accepts are not served here (no Recv):
 	// the cases end them; the trusted one is taken first.
 	cc, sc := pair(t, h, cfg)

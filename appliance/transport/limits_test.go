@@ -32,7 +32,7 @@ func TestMaxPending(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxPending = 4
 	cfg.HelloTimeout = testTimeout // the silent ones stay until the test closes them
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 
 	var silent []*rawClient
 	for i := range cfg.MaxPending {
@@ -99,7 +99,7 @@ func TestMaxPending(t *testing.T) {
 // TestDefaultHelloTimeout: with the default config, a connection that
 // sends nothing is closed about DefaultHelloTimeout after its handshake.
 func TestDefaultHelloTimeout(t *testing.T) {
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), Config{Logger: testLogger(t)})
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), Config{Logger: testLogger(t)})
 	rc, err := rawDial(t, h.addr(), listenerID(t))
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestDefaultHelloTimeout(t *testing.T) {
 // most the stream window, far below quic-go's default 512 KiB.
 func TestReceiveWindow(t *testing.T) {
 	cfg := testConfig(t)
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	rc, err := rawDial(t, h.addr(), listenerID(t))
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestMaxPendingPerAddr(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxPendingPerAddr = 2
 	cfg.HelloTimeout = testTimeout
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	for i := range cfg.MaxPendingPerAddr {
 		if _, err := rawDial(t, h.addr(), listenerID(t)); err != nil {
 			t.Fatalf("dial %d: %v", i+1, err)
@@ -188,7 +188,7 @@ func TestMaxPendingKnown(t *testing.T) {
 	cfg.HelloTimeout = testTimeout
 	parent := netip.MustParseAddr("127.0.0.2")
 	cfg.Known = func(a netip.Addr) bool { return a == parent }
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	for i := range cfg.MaxPending {
 		if _, err := rawDial(t, h.addr(), listenerID(t)); err != nil {
 			t.Fatalf("dial %d: %v", i+1, err)

@@ -64,24 +64,24 @@ func listenerID(t testing.TB) *identity.Identity {
 	return newIdentity(t, identity.RoleListener, "kitchen")
 }
 
-// gate is a hand-written Gate: a set of trusted fingerprints, and a
+// allowSet is a hand-written Allowlist: a set of trusted fingerprints, and a
 // record of every question.
-type gate struct {
+type allowSet struct {
 	mu      sync.Mutex
 	trusted map[identity.Fingerprint]bool
 	asked   []identity.Fingerprint
 	onAsk   chan identity.Fingerprint // if set, told of each question
 }
 
-func newGate(fps ...identity.Fingerprint) *gate {
-	g := &gate{trusted: map[identity.Fingerprint]bool{}}
+func newAllowSet(fps ...identity.Fingerprint) *allowSet {
+	g := &allowSet{trusted: map[identity.Fingerprint]bool{}}
 	for _, fp := range fps {
 		g.trusted[fp] = true
 	}
 	return g
 }
 
-func (g *gate) Trusted(fp identity.Fingerprint) bool {
+func (g *allowSet) Trusted(fp identity.Fingerprint) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.asked = append(g.asked, fp)
@@ -91,7 +91,7 @@ func (g *gate) Trusted(fp identity.Fingerprint) bool {
 	return g.trusted[fp]
 }
 
-func (g *gate) questions() int {
+func (g *allowSet) questions() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.asked)
@@ -124,18 +124,18 @@ func testLogger(t testing.TB) *slog.Logger {
 // connection to the test.
 type harness struct {
 	srv   *Server
-	gate  *gate
+	allow *allowSet
 	conns chan *Conn
 	done  chan struct{}
 }
 
-func newHarness(t testing.TB, g *gate, cfg Config) *harness {
+func newHarness(t testing.TB, g *allowSet, cfg Config) *harness {
 	t.Helper()
 	srv, err := Listen("127.0.0.1:0", monitorID(t), g, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{srv: srv, gate: g, conns: make(chan *Conn, 128), done: make(chan struct{})}
+	h := &harness{srv: srv, allow: g, conns: make(chan *Conn, 128), done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
 		for {

@@ -17,20 +17,21 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 )
 
-// Gate is the trust gate: whether a client's key is on the allowlist.
-// It is asked once per connection, right after the TLS handshake; pairing
-// later flips the answer on the live connection with Conn.SetTrusted.
-type Gate interface {
+// Allowlist says whether a client's key is trusted (on the monitor's
+// allowlist). It is asked once per connection, right after the TLS
+// handshake; pairing later flips the answer on the live connection with
+// Conn.SetTrusted.
+type Allowlist interface {
 	Trusted(fp identity.Fingerprint) bool
 }
 
 // Server is the monitor's side: it accepts listeners' connections.
 type Server struct {
-	udp  *net.UDPConn
-	tr   *quic.Transport
-	ln   *quic.Listener
-	gate Gate
-	cfg  Config
+	udp   *net.UDPConn
+	tr    *quic.Transport
+	ln    *quic.Listener
+	allow Allowlist
+	cfg   Config
 
 	ctx      context.Context // cancelled by Close
 	cancel   context.CancelFunc
@@ -53,11 +54,11 @@ type Server struct {
 }
 
 // Listen starts a server on the UDP address addr ("127.0.0.1:0" picks a
-// port) with identity id. Every client must present a certificate; gate
+// port) with identity id. Every client must present a certificate; allow
 // decides which are trusted. Listen returns once the socket is bound.
-func Listen(addr string, id *identity.Identity, gate Gate, cfg Config) (*Server, error) {
-	if gate == nil {
-		return nil, fmt.Errorf("%w: nil gate", ErrBadConfig)
+func Listen(addr string, id *identity.Identity, allow Allowlist, cfg Config) (*Server, error) {
+	if allow == nil {
+		return nil, fmt.Errorf("%w: nil allowlist", ErrBadConfig)
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -75,7 +76,7 @@ func Listen(addr string, id *identity.Identity, gate Gate, cfg Config) (*Server,
 	}
 	s := &Server{
 		udp:      udp,
-		gate:     gate,
+		allow:    allow,
 		cfg:      cfg,
 		accepted: make(chan *Conn),
 		conns:    make(map[uint64]*Conn),
@@ -186,7 +187,7 @@ func (s *Server) serve(qc *quic.Conn) {
 		qc.CloseWithError(quic.ApplicationErrorCode(control.CodeUntrusted.QUIC()), "no client certificate")
 		return
 	}
-	trusted := s.gate.Trusted(fp)
+	trusted := s.allow.Trusted(fp)
 
 	helloBy := time.Now().Add(s.cfg.HelloTimeout)
 	ctx, cancel := context.WithDeadline(s.ctx, helloBy)

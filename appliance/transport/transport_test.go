@@ -34,7 +34,7 @@ func recvAll(ctx context.Context, c *Conn) ([]control.Message, error) {
 
 func TestHandshake(t *testing.T) {
 	mon, lis := monitorID(t), listenerID(t)
-	g := newGate(lis.Fingerprint)
+	g := newAllowSet(lis.Fingerprint)
 	srv, err := Listen("127.0.0.1:0", mon, g, testConfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestHandshake(t *testing.T) {
 		t.Errorf("exporters differ or fail: %x %v / %x %v", ce, err1, se, err2)
 	}
 	if g.questions() != 1 {
-		t.Errorf("gate asked %d times, want once", g.questions())
+		t.Errorf("allowlist asked %d times, want once", g.questions())
 	}
 
 	// A message each way.
@@ -120,7 +120,7 @@ func TestHandshake(t *testing.T) {
 }
 
 func TestDialFillsHello(t *testing.T) {
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 	c, _, err := Dial(testCtx(t), h.addr(), listenerID(t), monitorID(t).Fingerprint, control.Hello{Name: "kitchen"}, testConfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestDialFillsHello(t *testing.T) {
 }
 
 func TestFingerprintMismatch(t *testing.T) {
-	g := newGate(listenerID(t).Fingerprint)
+	g := newAllowSet(listenerID(t).Fingerprint)
 	srv, err := Listen("127.0.0.1:0", monitorID(t), g, testConfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -164,12 +164,12 @@ func TestFingerprintMismatch(t *testing.T) {
 		t.Fatalf("server accepted a connection from %v", c.Peer())
 	}
 	if n := g.questions(); n != 0 {
-		t.Errorf("gate asked %d times, want 0", n)
+		t.Errorf("allowlist asked %d times, want 0", n)
 	}
 }
 
 func TestClientWithoutCertificate(t *testing.T) {
-	h := newHarness(t, newGate(), testConfig(t))
+	h := newHarness(t, newAllowSet(), testConfig(t))
 	rc, err := rawDial(t, h.addr(), nil)
 	if err == nil { // TLS 1.3: the client may finish before the server refuses it
 		var st *quic.Stream
@@ -186,13 +186,13 @@ func TestClientWithoutCertificate(t *testing.T) {
 	if !errors.Is(mapError(err, false), control.ErrUntrusted) {
 		t.Errorf("mapError(%v) is not ErrUntrusted", err)
 	}
-	if n := h.gate.questions(); n != 0 {
-		t.Errorf("gate asked %d times, want 0", n)
+	if n := h.allow.questions(); n != 0 {
+		t.Errorf("allowlist asked %d times, want 0", n)
 	}
 }
 
 func TestUntrustedClient(t *testing.T) {
-	h := newHarness(t, newGate(), testConfig(t)) // nobody trusted
+	h := newHarness(t, newAllowSet(), testConfig(t)) // nobody trusted
 	ctx := testCtx(t)
 
 	t.Run("pairing only", func(t *testing.T) {
@@ -255,7 +255,7 @@ func TestUntrustedClient(t *testing.T) {
 }
 
 func TestBadFrames(t *testing.T) {
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 	hello := frame(t, testHello("raw"))
 	tests := []struct {
 		name      string
@@ -316,7 +316,7 @@ func TestBadFrames(t *testing.T) {
 func TestHelloAckFirst(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Heartbeat = presence.Config{Interval: 100 * time.Millisecond, Misses: 10}
-	srv, err := Listen("127.0.0.1:0", monitorID(t), newGate(listenerID(t).Fingerprint), cfg)
+	srv, err := Listen("127.0.0.1:0", monitorID(t), newAllowSet(listenerID(t).Fingerprint), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestHelloAckFirst(t *testing.T) {
 func TestPingStampsFitDoubles(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Heartbeat = presence.Config{Interval: 100 * time.Millisecond, Misses: 10}
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	rc, err := rawDial(t, h.addr(), listenerID(t))
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +400,7 @@ func TestPingStampsFitDoubles(t *testing.T) {
 func TestUnknownMessages(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxUnknown = 3
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	rc, err := rawDial(t, h.addr(), listenerID(t))
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +433,7 @@ func TestUnknownMessages(t *testing.T) {
 func TestHelloTimeout(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HelloTimeout = 200 * time.Millisecond
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	tests := []struct {
 		name  string
 		bytes []byte // written on a stream; nil: no stream at all
@@ -472,7 +472,7 @@ func TestHelloTimeout(t *testing.T) {
 
 func TestMessagesInOrder(t *testing.T) {
 	const n = 10000
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 	cc, sc := pair(t, h, testConfig(t))
 	ctx := testCtx(t)
 
@@ -515,7 +515,7 @@ func TestConcurrentConnections(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HandshakeTimeout, cfg.HelloTimeout, cfg.Heartbeat.Misses = 10*time.Second, 10*time.Second, 10
 	cfg.MaxPending, cfg.MaxPendingPerAddr = n, n // all at once: this test is not about the cap (TestMaxPending is)
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 	ctx := testCtx(t)
 
 	// Echo server: every accepted conn sends back what it gets.
@@ -569,7 +569,7 @@ func TestConcurrentConnections(t *testing.T) {
 func TestHeartbeat(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Heartbeat = presence.Config{Interval: 100 * time.Millisecond, Misses: 3}
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 
 	t.Run("silent peer dropped", func(t *testing.T) {
 		rc, err := rawDial(t, h.addr(), listenerID(t))
@@ -602,7 +602,7 @@ func TestHeartbeat(t *testing.T) {
 		// kill a live peer; the ping interval is the same.
 		cfg := cfg
 		cfg.Heartbeat.Misses = 10
-		h := newHarness(t, newGate(listenerID(t).Fingerprint), cfg)
+		h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), cfg)
 		cc, sc := pair(t, h, cfg)
 		select {
 		case <-cc.Done():
@@ -621,7 +621,7 @@ func TestHeartbeat(t *testing.T) {
 }
 
 func TestClosePaths(t *testing.T) {
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 	ctx := testCtx(t)
 
 	t.Run("server closes conn", func(t *testing.T) {
@@ -642,7 +642,7 @@ func TestClosePaths(t *testing.T) {
 	})
 
 	t.Run("server close with live conns", func(t *testing.T) {
-		h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+		h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 		var clients []*Conn
 		for range 3 {
 			cc, _ := pair(t, h, testConfig(t))
@@ -680,7 +680,7 @@ func TestClosePaths(t *testing.T) {
 	})
 
 	t.Run("cancel during dial", func(t *testing.T) {
-		g := newGate(listenerID(t).Fingerprint)
+		g := newAllowSet(listenerID(t).Fingerprint)
 		g.onAsk = make(chan identity.Fingerprint, 1)
 		srv, err := Listen("127.0.0.1:0", monitorID(t), g, testConfig(t))
 		if err != nil {
@@ -744,7 +744,7 @@ func TestDialUnreachable(t *testing.T) {
 }
 
 func TestSendTooLarge(t *testing.T) {
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 	cc, sc := pair(t, h, testConfig(t))
 	ctx := testCtx(t)
 	big := control.WebRTCOffer{Session: "s", SDP: strings.Repeat("a", control.MaxFrame)}
@@ -760,7 +760,7 @@ func TestSendTooLarge(t *testing.T) {
 }
 
 func TestSendBlocksWhenFull(t *testing.T) {
-	h := newHarness(t, newGate(listenerID(t).Fingerprint), testConfig(t))
+	h := newHarness(t, newAllowSet(listenerID(t).Fingerprint), testConfig(t))
 	cfg := testConfig(t)
 	cfg.SendQueue = 1
 	cc, _ := pair(t, h, cfg)
@@ -804,6 +804,6 @@ func TestConfig(t *testing.T) {
 		t.Errorf("QUIC idle %v keep-alive %v vs heartbeat %+v", q.MaxIdleTimeout, q.KeepAlivePeriod, d.Heartbeat)
 	}
 	if _, err := Listen("127.0.0.1:0", monitorID(t), nil, Config{}); !errors.Is(err, ErrBadConfig) {
-		t.Errorf("Listen with a nil gate = %v", err)
+		t.Errorf("Listen with a nil allowlist = %v", err)
 	}
 }
