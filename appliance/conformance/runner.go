@@ -400,7 +400,7 @@ func (r *runner) pairStartClosed(c *wire) error {
 }
 
 // pakeListener starts the listener's side of SPAKE2 bound to c.
-func (r *runner) pakeListener(c *wire, id *identity.Identity, code string) (*pake.Listener, error) {
+func (r *runner) pakeListener(c *wire, id *identity.Identity, code string) (*pake.Initiator, error) {
 	cs := c.qc.ConnectionState().TLS
 	binding, err := cs.ExportKeyingMaterial(transport.ExporterLabel, nil, transport.ExporterLen)
 	if err != nil {
@@ -410,7 +410,7 @@ func (r *runner) pakeListener(c *wire, id *identity.Identity, code string) (*pak
 	if err != nil {
 		return nil, err
 	}
-	return pake.NewListener(pake.Params{Code: code, ListenerID: id.Fingerprint, MonitorID: monitor, Binding: binding}, nil)
+	return pake.NewInitiator(pake.Params{Code: code, ListenerID: id.Fingerprint, MonitorID: monitor, Binding: binding}, nil)
 }
 
 func (r *runner) checkPairing() error {

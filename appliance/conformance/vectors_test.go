@@ -197,11 +197,11 @@ func TestPAKEVector(t *testing.T) {
 		t.Errorf("transport and pake disagree on the exporter label")
 	}
 	p := pake.Params{Code: v.Vector.Code, ListenerID: fingerprint(t, v.Vector.A), MonitorID: fingerprint(t, v.Vector.B), Binding: unhex(t, v.Vector.AAD)}
-	l, err := pake.NewListener(p, repeat(0x11))
+	l, err := pake.NewInitiator(p, repeat(0x11))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := pake.NewMonitor(p, repeat(0x22))
+	m, err := pake.NewResponder(p, repeat(0x22))
 	if err != nil {
 		t.Fatal(err)
 	}

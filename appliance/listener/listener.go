@@ -228,7 +228,7 @@ func (l *Listener) Pair(ctx context.Context, req PairRequest) (Monitor, error) {
 	if err != nil {
 		return Monitor{}, err
 	}
-	sess, err := pake.NewListener(pake.Params{Code: string(code), ListenerID: l.id.Fingerprint, MonitorID: c.Peer(), Binding: binding}, rand.Reader)
+	sess, err := pake.NewInitiator(pake.Params{Code: string(code), ListenerID: l.id.Fingerprint, MonitorID: c.Peer(), Binding: binding}, rand.Reader)
 	if err != nil {
 		return Monitor{}, err
 	}

@@ -112,7 +112,7 @@ type peer struct {
 	status sync.Once     // starts the status pump once the peer is trusted
 	hello  control.Hello
 	since  time.Time
-	pake   *pake.Monitor // the pairing session in progress, if any
+	pake   *pake.Responder // the pairing session in progress, if any
 }
 
 // Open loads (or creates) the monitor's state, binds the control channel

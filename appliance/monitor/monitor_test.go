@@ -114,7 +114,7 @@ func (c *client) pair(t *testing.T, conn, bindConn *transport.Conn, code pairing
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := pake.NewListener(pake.Params{Code: string(code), ListenerID: c.id.Fingerprint, MonitorID: conn.Peer(), Binding: binding}, nil)
+	sess, err := pake.NewInitiator(pake.Params{Code: string(code), ListenerID: c.id.Fingerprint, MonitorID: conn.Peer(), Binding: binding}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestFailuresCountAndClose(t *testing.T) {
 
 // validShare is a well-formed pA (for requests refused for another reason).
 func validShare(t *testing.T) []byte {
-	sess, err := pake.NewListener(pake.Params{Code: "12345670", ListenerID: identity.Fingerprint{1}, MonitorID: identity.Fingerprint{2}, Binding: make([]byte, 32)}, nil)
+	sess, err := pake.NewInitiator(pake.Params{Code: "12345670", ListenerID: identity.Fingerprint{1}, MonitorID: identity.Fingerprint{2}, Binding: make([]byte, 32)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestSecondPairerBusy(t *testing.T) {
 	a, b := newClient(t), newClient(t)
 	connA, _ := a.dial(m)
 	connB, _ := b.dial(m)
-	sess, _ := pake.NewListener(pake.Params{Code: string(m.SetupCode()), ListenerID: a.id.Fingerprint, MonitorID: m.Fingerprint(), Binding: mustExporter(t, connA)}, nil)
+	sess, _ := pake.NewInitiator(pake.Params{Code: string(m.SetupCode()), ListenerID: a.id.Fingerprint, MonitorID: m.Fingerprint(), Binding: mustExporter(t, connA)}, nil)
 	pA, _ := sess.Start()
 	send(t, connA, control.PairStart{Name: "a", PA: pA})
 	if _, ok := recv(t, connA).(control.PairReply); !ok {
@@ -389,7 +389,7 @@ func TestSessionTimeout(t *testing.T) {
 	m.OpenPairing(0)
 	c := newClient(t)
 	conn, _ := c.dial(m)
-	sess, _ := pake.NewListener(pake.Params{Code: string(m.SetupCode()), ListenerID: c.id.Fingerprint, MonitorID: m.Fingerprint(), Binding: mustExporter(t, conn)}, nil)
+	sess, _ := pake.NewInitiator(pake.Params{Code: string(m.SetupCode()), ListenerID: c.id.Fingerprint, MonitorID: m.Fingerprint(), Binding: mustExporter(t, conn)}, nil)
 	pA, _ := sess.Start()
 	send(t, conn, control.PairStart{Name: "slow", PA: pA})
 	if _, ok := recv(t, conn).(control.PairReply); !ok {

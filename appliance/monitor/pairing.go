@@ -31,7 +31,7 @@ func (m *Monitor) pairStart(p *peer, msg control.PairStart) error {
 	}
 	// The key derivation runs here, on the connection's goroutine:
 	// outside the monitor's lock and the core.
-	sess, err := pake.NewMonitor(pake.Params{Code: string(m.SetupCode()), ListenerID: c.Peer(), MonitorID: m.id.Fingerprint, Binding: binding}, rand.Reader)
+	sess, err := pake.NewResponder(pake.Params{Code: string(m.SetupCode()), ListenerID: c.Peer(), MonitorID: m.id.Fingerprint, Binding: binding}, rand.Reader)
 	var pB []byte
 	if err == nil {
 		pB, err = sess.Respond(msg.PA)

@@ -282,7 +282,7 @@ func newShell(t *testing.T, dev *fakeDevice, log *fakeLog) (*Monitor, chan<- con
 func pairFake(t *testing.T, m *Monitor, c *fakeConn) control.Message {
 	t.Helper()
 	binding, _ := c.Exporter()
-	sess, err := pake.NewListener(pake.Params{Code: string(m.code), ListenerID: c.peer, MonitorID: m.id.Fingerprint, Binding: binding}, nil)
+	sess, err := pake.NewInitiator(pake.Params{Code: string(m.code), ListenerID: c.peer, MonitorID: m.id.Fingerprint, Binding: binding}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,11 +221,11 @@ type Window struct {
 	lifetime       int
 	lastClose      CloseReason
 
-	sessions map[uint64]session
+	sessions map[uint64]pairingSession
 	sources  map[string]*sourceCount // this window's, reset at Open
 }
 
-type session struct {
+type pairingSession struct {
 	source   string
 	deadline time.Time
 }
@@ -237,7 +237,7 @@ type sourceCount struct{ sessions, failures int }
 // nothing).
 func NewWindow(cfg WindowConfig, lifetimeFailures int) *Window {
 	return &Window{cfg: cfg.withDefaults(), lifetime: max(lifetimeFailures, 0),
-		sessions: map[uint64]session{}, sources: map[string]*sourceCount{}}
+		sessions: map[uint64]pairingSession{}, sources: map[string]*sourceCount{}}
 }
 
 // Open opens the window for d (0 means the default) or extends it. It
@@ -298,7 +298,7 @@ func (w *Window) Begin(now time.Time, conn uint64, source string) ([]Effect, err
 	sc.sessions++
 	w.windowSessions++
 	deadline := now.Add(w.cfg.SessionTimeout)
-	w.sessions[conn] = session{source: source, deadline: deadline}
+	w.sessions[conn] = pairingSession{source: source, deadline: deadline}
 	return append(effs, SessionStarted{Conn: conn, Deadline: deadline}), nil
 }
 

@@ -40,13 +40,13 @@ type Answerer struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[string]*session
+	sessions map[string]*streamSession
 	closed   bool
 	wg       sync.WaitGroup // HandleOffer calls, RTCP readers, async closes
 }
 
-// session is one answered peer connection.
-type session struct {
+// streamSession is one answered peer connection: one stream session.
+type streamSession struct {
 	id      string
 	onClose func()     // gives the engine slot back
 	release sync.Once  // runs onClose once
@@ -67,7 +67,7 @@ type session struct {
 // NewAnswerer returns an Answerer for one control connection, drawing on
 // the engine's session budget.
 func (e *Engine) NewAnswerer() *Answerer {
-	return &Answerer{eng: e, log: e.log, sessions: make(map[string]*session)}
+	return &Answerer{eng: e, log: e.log, sessions: make(map[string]*streamSession)}
 }
 
 // HandleOffer answers a listener's offer for session, sending tracks (an
@@ -110,7 +110,7 @@ func (a *Answerer) HandleOffer(id, offer string, tracks []webrtc.TrackLocal) (st
 
 // reserve closes any old session with this id and takes a slot for a new
 // one, within the per-connection and engine limits.
-func (a *Answerer) reserve(id string) (*session, error) {
+func (a *Answerer) reserve(id string) (*streamSession, error) {
 	a.mu.Lock()
 	old := a.sessions[id]
 	delete(a.sessions, id)
@@ -132,12 +132,12 @@ func (a *Answerer) reserve(id string) (*session, error) {
 	case !a.eng.acquire():
 		return nil, control.Errorf(control.CodeBusy, "rtc: the monitor is already streaming to %d listeners", a.eng.cfg.MaxSessions)
 	}
-	s := &session{id: id, onClose: a.eng.release}
+	s := &streamSession{id: id, onClose: a.eng.release}
 	a.sessions[id] = s
 	return s, nil
 }
 
-func (a *Answerer) answer(s *session, offer string, tracks []webrtc.TrackLocal) (string, error) {
+func (a *Answerer) answer(s *streamSession, offer string, tracks []webrtc.TrackLocal) (string, error) {
 	pc, err := a.eng.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return "", control.Errorf(control.CodeInternal, "rtc: new peer connection: %v", err)
@@ -287,7 +287,7 @@ func (a *Answerer) Count() int {
 func (a *Answerer) Close() {
 	a.mu.Lock()
 	a.closed = true
-	ss := make([]*session, 0, len(a.sessions))
+	ss := make([]*streamSession, 0, len(a.sessions))
 	for _, s := range a.sessions {
 		ss = append(ss, s)
 	}
@@ -322,7 +322,7 @@ func (a *Answerer) spawn(f func()) {
 }
 
 // drop forgets s if it is still the session under its id.
-func (a *Answerer) drop(s *session) {
+func (a *Answerer) drop(s *streamSession) {
 	a.mu.Lock()
 	if a.sessions[s.id] == s {
 		delete(a.sessions, s.id)
@@ -332,7 +332,7 @@ func (a *Answerer) drop(s *session) {
 
 // closeAsync removes and closes s off pion's callback goroutine (a
 // graceful close waits for those callbacks).
-func (a *Answerer) closeAsync(s *session) {
+func (a *Answerer) closeAsync(s *streamSession) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -350,7 +350,7 @@ func (a *Answerer) closeAsync(s *session) {
 
 // stateChange runs in a goroutine of its own per change (pion's way): it
 // serializes the reports per session and drops stale or repeated ones.
-func (a *Answerer) stateChange(s *session, st webrtc.PeerConnectionState) {
+func (a *Answerer) stateChange(s *streamSession, st webrtc.PeerConnectionState) {
 	if !a.enter() {
 		return // closed: nothing more is reported
 	}
@@ -390,7 +390,7 @@ func advances(prev, next webrtc.PeerConnectionState) bool {
 	return true
 }
 
-func (a *Answerer) connectTimeout(s *session) {
+func (a *Answerer) connectTimeout(s *streamSession) {
 	s.mu.Lock()
 	pc := s.pc
 	s.mu.Unlock()
@@ -400,7 +400,7 @@ func (a *Answerer) connectTimeout(s *session) {
 	}
 }
 
-func (a *Answerer) localCandidate(s *session, c *webrtc.ICECandidate) {
+func (a *Answerer) localCandidate(s *streamSession, c *webrtc.ICECandidate) {
 	if !a.enter() {
 		return
 	}
@@ -413,7 +413,7 @@ func (a *Answerer) localCandidate(s *session, c *webrtc.ICECandidate) {
 	}
 }
 
-func (s *session) setPC(pc *webrtc.PeerConnection) bool {
+func (s *streamSession) setPC(pc *webrtc.PeerConnection) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -424,7 +424,7 @@ func (s *session) setPC(pc *webrtc.PeerConnection) bool {
 }
 
 // markAnswered records that the SDP went out and arms the connect timer.
-func (s *session) markAnswered(timeout time.Duration, onTimeout func()) bool {
+func (s *streamSession) markAnswered(timeout time.Duration, onTimeout func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -435,7 +435,7 @@ func (s *session) markAnswered(timeout time.Duration, onTimeout func()) bool {
 	return true
 }
 
-func (s *session) stopTimer() {
+func (s *streamSession) stopTimer() {
 	s.mu.Lock()
 	if s.timer != nil {
 		s.timer.Stop()
@@ -446,7 +446,7 @@ func (s *session) stopTimer() {
 // close closes the peer connection, waits for pion's goroutines, and
 // gives the slot back. quiet (a close the caller asked for) silences
 // OnState for this session from now on. Idempotent.
-func (s *session) close(quiet bool) error {
+func (s *streamSession) close(quiet bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

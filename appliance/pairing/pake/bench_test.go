@@ -17,8 +17,8 @@ func BenchmarkPairing(b *testing.B) {
 // BenchmarkPairingGroupOnly is BenchmarkPairing without the MHF.
 func BenchmarkPairingGroupOnly(b *testing.B) {
 	for b.Loop() {
-		l := &Listener{coreSession(b, []byte("A"), []byte("B"), nil)}
-		m := &Monitor{coreSession(b, []byte("A"), []byte("B"), nil)}
+		l := &Initiator{coreExchange(b, []byte("A"), []byte("B"), nil)}
+		m := &Responder{coreExchange(b, []byte("A"), []byte("B"), nil)}
 		if o := pairWith(b, l, m); o.err != nil {
 			b.Fatalf("%s: %v", o.stage, o.err)
 		}

@@ -6,8 +6,8 @@
 // test setup codes offline: each run of the protocol is one online guess,
 // and a run relayed onto another connection fails at key confirmation.
 //
-// The package is a pure core: two single-use state machines (Listener and
-// Monitor) that turn incoming messages into outgoing ones. It does no I/O,
+// The package is a pure core: two single-use state machines (Initiator and
+// Responder) that turn incoming messages into outgoing ones. It does no I/O,
 // keeps no clock and logs nothing; the caller frames and carries the four
 // messages. What follows specifies the protocol completely, so that another
 // implementation (a phone app) can interoperate.
@@ -143,7 +143,7 @@
 //     from the certificates verified on that connection, and Binding from
 //     the same connection's ExportKeyingMaterial(ExporterLabel, nil,
 //     BindingSize).
-//  2. Use a new Listener or Monitor for every attempt. Any error ends a
+//  2. Use a new Initiator or Responder for every attempt. Any error ends a
 //     session; every later call returns ErrState.
 //  3. On the monitor, count every session that does not end in Confirm
 //     returning a key as a failed attempt, persist the count, and close

@@ -20,11 +20,11 @@ func Example() {
 		//     pake.ExporterLabel, nil, pake.BindingSize)
 		Binding: bytes.Repeat([]byte{0x42}, pake.BindingSize),
 	}
-	listener, err := pake.NewListener(params, nil)
+	listener, err := pake.NewInitiator(params, nil)
 	if err != nil {
 		panic(err)
 	}
-	monitor, err := pake.NewMonitor(params, nil)
+	monitor, err := pake.NewResponder(params, nil)
 	if err != nil {
 		panic(err)
 	}

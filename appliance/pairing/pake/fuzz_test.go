@@ -13,7 +13,7 @@ import (
 
 const fuzzMaxLen = 4 * ShareSize // longer inputs are rejected on length alone
 
-func fuzzPair(t testing.TB) (*Listener, *Monitor) {
+func fuzzPair(t testing.TB) (*Initiator, *Responder) {
 	v := rfcVectors[0]
 	return corePair(t, []byte(v.idA), []byte(v.idB), nil, unhex32(t, v.w), unhex32(t, v.x), unhex32(t, v.y))
 }

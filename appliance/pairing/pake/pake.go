@@ -114,8 +114,8 @@ func (s state) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
-// session is what both roles hold.
-type session struct {
+// exchange is what both roles hold: one run of SPAKE2.
+type exchange struct {
 	state         state
 	idA, idB, aad []byte
 	w             group.Scalar
@@ -127,7 +127,7 @@ type session struct {
 	bad           bool // K was the identity: confirmation must fail
 }
 
-func newSession(idA, idB, aad []byte, w, eph [scalarSize]byte) (*session, error) {
+func newExchange(idA, idB, aad []byte, w, eph [scalarSize]byte) (*exchange, error) {
 	ws, err := scalarFrom(w)
 	if err != nil {
 		return nil, err
@@ -139,13 +139,13 @@ func newSession(idA, idB, aad []byte, w, eph [scalarSize]byte) (*session, error)
 	if ws.IsZero() || es.IsZero() {
 		return nil, fmt.Errorf("%w: zero scalar", ErrParams)
 	}
-	return &session{idA: idA, idB: idB, aad: aad, w: ws, wBytes: w, eph: es}, nil
+	return &exchange{idA: idA, idB: idB, aad: aad, w: ws, wBytes: w, eph: es}, nil
 }
 
 // enter checks that the session is in state want. A call in any other
 // state ends the session (unless it is already done): a peer that sends
 // messages out of order gets no second chance on the same session.
-func (s *session) enter(method string, want state) error {
+func (s *exchange) enter(method string, want state) error {
 	if s.state == want {
 		return nil
 	}
@@ -157,14 +157,14 @@ func (s *session) enter(method string, want state) error {
 }
 
 // fail ends the session: it drops the secrets and returns err.
-func (s *session) fail(err error) error {
+func (s *exchange) fail(err error) error {
 	s.wipe()
 	s.state = stateFailed
 	return err
 }
 
 // derive computes K, TT and the keys once both shares are known.
-func (s *session) derive(peer, negBlind group.Element) error {
+func (s *exchange) derive(peer, negBlind group.Element) error {
 	k := sharedPoint(s.eph, s.w, peer, negBlind)
 	kb, err := encodePoint(k)
 	if errors.Is(err, errIdentity) {
@@ -179,14 +179,14 @@ func (s *session) derive(peer, negBlind group.Element) error {
 }
 
 // finish returns a copy of Ke and drops the session's secrets.
-func (s *session) finish() []byte {
+func (s *exchange) finish() []byte {
 	ke := append([]byte(nil), s.k.ke...)
 	s.wipe()
 	s.state = stateDone
 	return ke
 }
 
-func (s *session) wipe() {
+func (s *exchange) wipe() {
 	clear(s.wBytes[:])
 	clear(s.tt)
 	clear(s.k.ke)
@@ -198,23 +198,24 @@ func (s *session) wipe() {
 	s.tt, s.k = nil, keys{}
 }
 
-// Listener is SPAKE2's party A: the parent's computer or phone. It is not
-// safe for concurrent use; use one per pairing attempt.
-type Listener struct{ s *session }
+// Initiator is SPAKE2's party A, the listener (the parent's computer or
+// phone): it sends the first share. It is not safe for concurrent use;
+// use one per pairing attempt.
+type Initiator struct{ s *exchange }
 
-// NewListener derives w from p (this runs the memory-hard function, a few
+// NewInitiator derives w from p (this runs the memory-hard function, a few
 // milliseconds) and draws the ephemeral scalar x from rand
 // (crypto/rand.Reader when rand is nil).
-func NewListener(p Params, rand io.Reader) (*Listener, error) {
+func NewInitiator(p Params, rand io.Reader) (*Initiator, error) {
 	s, err := newParty(p, rand)
 	if err != nil {
 		return nil, err
 	}
-	return &Listener{s}, nil
+	return &Initiator{s}, nil
 }
 
 // Start returns pA, the first message, to send to the monitor.
-func (l *Listener) Start() (pA []byte, err error) {
+func (l *Initiator) Start() (pA []byte, err error) {
 	s := l.s
 	if err := s.enter("Start", stateNew); err != nil {
 		return nil, err
@@ -228,7 +229,7 @@ func (l *Listener) Start() (pA []byte, err error) {
 
 // Finish takes the monitor's pB and returns cA, the listener's key
 // confirmation, to send to the monitor.
-func (l *Listener) Finish(pB []byte) (cA []byte, err error) {
+func (l *Initiator) Finish(pB []byte) (cA []byte, err error) {
 	s := l.s
 	if err := s.enter("Finish", stateShared); err != nil {
 		return nil, err
@@ -250,7 +251,7 @@ func (l *Listener) Finish(pB []byte) (cA []byte, err error) {
 
 // Verify checks the monitor's cB and returns the shared secret Ke
 // (KeySize bytes). Pairing succeeded only if err is nil.
-func (l *Listener) Verify(cB []byte) (key []byte, err error) {
+func (l *Initiator) Verify(cB []byte) (key []byte, err error) {
 	s := l.s
 	if err := s.enter("Verify", stateConfirming); err != nil {
 		return nil, err
@@ -264,9 +265,10 @@ func (l *Listener) Verify(cB []byte) (key []byte, err error) {
 	return s.finish(), nil
 }
 
-// Monitor is SPAKE2's party B: the baby unit. It is not safe for
-// concurrent use; use one per pairing attempt.
-type Monitor struct{ s *session }
+// Responder is SPAKE2's party B, the monitor (the baby unit): it answers
+// the listener's share. It is not safe for concurrent use; use one per
+// pairing attempt.
+type Responder struct{ s *exchange }
 
 // CheckShare reports whether pA is a share the monitor would accept
 // (exactly ShareSize bytes, a SEC1 uncompressed point on P-256, not the
@@ -278,19 +280,19 @@ func CheckShare(pA []byte) error {
 	return err
 }
 
-// NewMonitor derives w from p (this runs the memory-hard function, a few
+// NewResponder derives w from p (this runs the memory-hard function, a few
 // milliseconds) and draws the ephemeral scalar y from rand
 // (crypto/rand.Reader when rand is nil).
-func NewMonitor(p Params, rand io.Reader) (*Monitor, error) {
+func NewResponder(p Params, rand io.Reader) (*Responder, error) {
 	s, err := newParty(p, rand)
 	if err != nil {
 		return nil, err
 	}
-	return &Monitor{s}, nil
+	return &Responder{s}, nil
 }
 
 // Respond takes the listener's pA and returns pB to send back.
-func (m *Monitor) Respond(pA []byte) (pB []byte, err error) {
+func (m *Responder) Respond(pA []byte) (pB []byte, err error) {
 	s := m.s
 	if err := s.enter("Respond", stateNew); err != nil {
 		return nil, err
@@ -315,7 +317,7 @@ func (m *Monitor) Respond(pA []byte) (pB []byte, err error) {
 // Confirm checks the listener's cA and, only if it is right, returns cB to
 // send back and the shared secret Ke (KeySize bytes). On ErrConfirmation
 // the monitor must send nothing that depends on the keys.
-func (m *Monitor) Confirm(cA []byte) (cB, key []byte, err error) {
+func (m *Responder) Confirm(cA []byte) (cB, key []byte, err error) {
 	s := m.s
 	if err := s.enter("Confirm", stateShared); err != nil {
 		return nil, nil, err
@@ -331,7 +333,7 @@ func (m *Monitor) Confirm(cA []byte) (cB, key []byte, err error) {
 }
 
 // newParty validates p, derives w and draws the ephemeral scalar.
-func newParty(p Params, rnd io.Reader) (*session, error) {
+func newParty(p Params, rnd io.Reader) (*exchange, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -351,7 +353,7 @@ func newParty(p Params, rnd io.Reader) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSession(idA, idB, append([]byte(nil), p.Binding...), w, eph)
+	return newExchange(idA, idB, append([]byte(nil), p.Binding...), w, eph)
 }
 
 // randomScalar draws a uniform non-zero scalar: 40 random bytes reduced mod n.

@@ -39,18 +39,18 @@ type outcome struct {
 // built from mp, as the network would carry it.
 func pair(t testing.TB, lp, mp Params) outcome {
 	t.Helper()
-	l, err := NewListener(lp, nil)
+	l, err := NewInitiator(lp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMonitor(mp, nil)
+	m, err := NewResponder(mp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pairWith(t, l, m)
 }
 
-func pairWith(t testing.TB, l *Listener, m *Monitor) outcome {
+func pairWith(t testing.TB, l *Initiator, m *Responder) outcome {
 	t.Helper()
 	pA, err := l.Start()
 	if err != nil {
@@ -151,9 +151,9 @@ func mustRandomScalar(t testing.TB) [scalarSize]byte {
 	return s
 }
 
-func coreSession(t testing.TB, idA, idB, aad []byte) *session {
+func coreExchange(t testing.TB, idA, idB, aad []byte) *exchange {
 	t.Helper()
-	s, err := newSession(idA, idB, aad, rfcW, mustRandomScalar(t))
+	s, err := newExchange(idA, idB, aad, rfcW, mustRandomScalar(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +178,8 @@ func TestTranscriptBinding(t *testing.T) {
 		{"B differs", a, b, x, a, y, x, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := &Listener{coreSession(t, c.lA, c.lB, c.lAAD)}
-			m := &Monitor{coreSession(t, c.mA, c.mB, c.mAAD)}
+			l := &Initiator{coreExchange(t, c.lA, c.lB, c.lAAD)}
+			m := &Responder{coreExchange(t, c.mA, c.mB, c.mAAD)}
 			o := pairWith(t, l, m)
 			if c.ok && o.err != nil {
 				t.Fatalf("%s: %v", o.stage, o.err)
@@ -215,8 +215,8 @@ func TestTampering(t *testing.T) {
 		{"cB extended", "cB", func(b []byte) []byte { return append(b, 0) }, "Verify", ErrBadMessage},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := &Listener{coreSession(t, []byte("A"), []byte("B"), nil)}
-			m := &Monitor{coreSession(t, []byte("A"), []byte("B"), nil)}
+			l := &Initiator{coreExchange(t, []byte("A"), []byte("B"), nil)}
+			m := &Responder{coreExchange(t, []byte("A"), []byte("B"), nil)}
 			alter := func(name string, b []byte) []byte {
 				if name == c.msg {
 					return c.alter(b)
@@ -255,8 +255,8 @@ func TestTampering(t *testing.T) {
 func TestStateMachine(t *testing.T) {
 	// h carries the honest messages of one run between the steps.
 	type h struct {
-		l          *Listener
-		m          *Monitor
+		l          *Initiator
+		m          *Responder
 		pA, pB, cA []byte
 	}
 	type step func(*h) error
@@ -299,7 +299,7 @@ func TestStateMachine(t *testing.T) {
 		{"Confirm after success", []step{start, respond, finish, confirm}, confirm, confirm},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			x := &h{l: &Listener{coreSession(t, nil, nil, nil)}, m: &Monitor{coreSession(t, nil, nil, nil)}}
+			x := &h{l: &Initiator{coreExchange(t, nil, nil, nil)}, m: &Responder{coreExchange(t, nil, nil, nil)}}
 			for i, s := range c.ok {
 				if err := s(x); err != nil {
 					t.Fatalf("step %d: %v", i, err)
@@ -315,7 +315,7 @@ func TestStateMachine(t *testing.T) {
 	}
 
 	t.Run("every method after success", func(t *testing.T) {
-		x := &h{l: &Listener{coreSession(t, nil, nil, nil)}, m: &Monitor{coreSession(t, nil, nil, nil)}}
+		x := &h{l: &Initiator{coreExchange(t, nil, nil, nil)}, m: &Responder{coreExchange(t, nil, nil, nil)}}
 		for i, s := range []step{start, respond, finish} {
 			if err := s(x); err != nil {
 				t.Fatalf("step %d: %v", i, err)
@@ -336,7 +336,7 @@ func TestStateMachine(t *testing.T) {
 	})
 
 	t.Run("one guess per session", func(t *testing.T) {
-		x := &h{l: &Listener{coreSession(t, nil, nil, nil)}, m: &Monitor{coreSession(t, nil, nil, nil)}}
+		x := &h{l: &Initiator{coreExchange(t, nil, nil, nil)}, m: &Responder{coreExchange(t, nil, nil, nil)}}
 		for i, s := range []step{start, respond, finish} {
 			if err := s(x); err != nil {
 				t.Fatalf("step %d: %v", i, err)
@@ -388,7 +388,7 @@ func TestInvalidShares(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run("pA "+c.name, func(t *testing.T) {
-			m := &Monitor{coreSession(t, nil, nil, nil)}
+			m := &Responder{coreExchange(t, nil, nil, nil)}
 			if _, err := m.Respond(c.b); !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("Respond: %v, want ErrBadMessage", err)
 			}
@@ -397,7 +397,7 @@ func TestInvalidShares(t *testing.T) {
 			}
 		})
 		t.Run("pB "+c.name, func(t *testing.T) {
-			l := &Listener{coreSession(t, nil, nil, nil)}
+			l := &Initiator{coreExchange(t, nil, nil, nil)}
 			if _, err := l.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -424,7 +424,7 @@ func TestDegenerateShares(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := &Monitor{coreSession(t, nil, nil, nil)}
+	m := &Responder{coreExchange(t, nil, nil, nil)}
 	if _, err := m.Respond(wM); err != nil {
 		t.Fatalf("Respond(w*M): %v (must answer like any other guess)", err)
 	}
@@ -433,7 +433,7 @@ func TestDegenerateShares(t *testing.T) {
 		t.Fatalf("Confirm: %v, want ErrConfirmation", err)
 	}
 
-	l := &Listener{coreSession(t, nil, nil, nil)}
+	l := &Initiator{coreExchange(t, nil, nil, nil)}
 	if _, err := l.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -462,11 +462,11 @@ func TestParamsValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := testParams("31415926")
 			c.modify(&p)
-			if _, err := NewListener(p, nil); !errors.Is(err, ErrParams) {
-				t.Errorf("NewListener: %v, want ErrParams", err)
+			if _, err := NewInitiator(p, nil); !errors.Is(err, ErrParams) {
+				t.Errorf("NewInitiator: %v, want ErrParams", err)
 			}
-			if _, err := NewMonitor(p, nil); !errors.Is(err, ErrParams) {
-				t.Errorf("NewMonitor: %v, want ErrParams", err)
+			if _, err := NewResponder(p, nil); !errors.Is(err, ErrParams) {
+				t.Errorf("NewResponder: %v, want ErrParams", err)
 			}
 		})
 	}
@@ -541,14 +541,14 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 func TestRandomSource(t *testing.T) {
 	p := testParams("31415926")
-	if _, err := NewListener(p, iotestErrReader{}); err == nil {
-		t.Error("NewListener with a failing random source succeeded")
+	if _, err := NewInitiator(p, iotestErrReader{}); err == nil {
+		t.Error("NewInitiator with a failing random source succeeded")
 	}
-	if _, err := NewMonitor(p, zeroReader{}); err == nil {
-		t.Error("NewMonitor with an all-zero random source succeeded")
+	if _, err := NewResponder(p, zeroReader{}); err == nil {
+		t.Error("NewResponder with an all-zero random source succeeded")
 	}
-	if _, err := NewMonitor(p, io.LimitReader(rand.Reader, wideSize-1)); err == nil {
-		t.Error("NewMonitor with a short random source succeeded")
+	if _, err := NewResponder(p, io.LimitReader(rand.Reader, wideSize-1)); err == nil {
+		t.Error("NewResponder with a short random source succeeded")
 	}
 }
 

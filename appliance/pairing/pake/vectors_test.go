@@ -102,17 +102,17 @@ func unhex32(t testing.TB, s string) [scalarSize]byte {
 
 // corePair returns a listener and a monitor built from explicit w, x and y,
 // bypassing the MHF and the random source.
-func corePair(t testing.TB, idA, idB, aad []byte, w, x, y [scalarSize]byte) (*Listener, *Monitor) {
+func corePair(t testing.TB, idA, idB, aad []byte, w, x, y [scalarSize]byte) (*Initiator, *Responder) {
 	t.Helper()
-	ls, err := newSession(idA, idB, aad, w, x)
+	ls, err := newExchange(idA, idB, aad, w, x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := newSession(idA, idB, aad, w, y)
+	ms, err := newExchange(idA, idB, aad, w, y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Listener{ls}, &Monitor{ms}
+	return &Initiator{ls}, &Responder{ms}
 }
 
 func expectHex(t *testing.T, what string, got []byte, want string) {
@@ -143,7 +143,7 @@ func TestRFC9382Vectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range []*session{l.s, m.s} {
+			for _, s := range []*exchange{l.s, m.s} {
 				expectHex(t, "TT", s.tt, v.tt)
 				// K sits at a fixed offset: after A, B, pA and pB.
 				off := 4*8 + len(v.idA) + len(v.idB) + 2*ShareSize + 8

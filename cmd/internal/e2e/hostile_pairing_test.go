@@ -45,12 +45,12 @@ func (s *stranger) dial(ctx context.Context) (*transport.Conn, identity.Fingerpr
 }
 
 // share starts SPAKE2 on c with code and returns the session and pA.
-func share(c *transport.Conn, id identity.Fingerprint, code string) (*pake.Listener, []byte, error) {
+func share(c *transport.Conn, id identity.Fingerprint, code string) (*pake.Initiator, []byte, error) {
 	binding, err := c.Exporter()
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := pake.NewListener(pake.Params{Code: code, ListenerID: id, MonitorID: c.Peer(), Binding: binding}, nil)
+	l, err := pake.NewInitiator(pake.Params{Code: code, ListenerID: id, MonitorID: c.Peer(), Binding: binding}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
