@@ -38,8 +38,8 @@ type BrowseConfig struct {
 	Logger    *slog.Logger
 }
 
-// Monitor is one monitor found on the network.
-type Monitor struct {
+// Found is one monitor found on the network, as its advertisement describes it.
+type Found struct {
 	Name        string       `json:"name"`         // room name, e.g. "Nursery"
 	DeviceID    string       `json:"device_id"`    // 7-character short id
 	Fingerprint string       `json:"fingerprint"`  // human form, 8 groups of 7; pin this, after pairing
@@ -50,7 +50,7 @@ type Monitor struct {
 }
 
 // AddrPort returns the monitor's first address with its port, IPv4 first.
-func (m Monitor) AddrPort() netip.AddrPort {
+func (m Found) AddrPort() netip.AddrPort {
 	if len(m.Addrs) == 0 {
 		return netip.AddrPort{}
 	}
@@ -62,7 +62,7 @@ func (m Monitor) AddrPort() netip.AddrPort {
 // and IPv6, is merged). Answers for other services and monitors with a
 // malformed TXT record are skipped. If ctx ends first, Browse returns what
 // it found so far with ctx's error.
-func Browse(ctx context.Context, cfg BrowseConfig) ([]Monitor, error) {
+func Browse(ctx context.Context, cfg BrowseConfig) ([]Found, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("%w: browse timeout %v is negative", ErrInvalidConfig, cfg.Timeout)
 	}
@@ -86,7 +86,7 @@ func Browse(ctx context.Context, cfg BrowseConfig) ([]Monitor, error) {
 		}
 	}
 
-	var found []Monitor
+	var found []Found
 	end := time.Now().Add(cfg.Timeout)
 	round := firstRound
 	noIPv6 := false
@@ -143,17 +143,17 @@ func Browse(ctx context.Context, cfg BrowseConfig) ([]Monitor, error) {
 var errNotOurs = errors.New("discovery: not a monitor")
 
 // monitorFromEntry checks one answer; keep filters its addresses.
-func monitorFromEntry(e *mdns.ServiceEntry, keep func(netip.Addr) bool) (Monitor, error) {
+func monitorFromEntry(e *mdns.ServiceEntry, keep func(netip.Addr) bool) (Found, error) {
 	name, ok := parseInstance(e.Name)
 	if !ok {
-		return Monitor{}, errNotOurs
+		return Found{}, errNotOurs
 	}
 	txt, err := parseTXT(e.InfoFields)
 	if err != nil {
-		return Monitor{}, err
+		return Found{}, err
 	}
 	if e.Port <= 0 || e.Port > 65535 {
-		return Monitor{}, fmt.Errorf("%w: port %d", ErrMalformedTXT, e.Port)
+		return Found{}, fmt.Errorf("%w: port %d", ErrMalformedTXT, e.Port)
 	}
 	var addrs []netip.Addr
 	if ip, ok := netip.AddrFromSlice(e.AddrV4); ok {
@@ -171,10 +171,10 @@ func monitorFromEntry(e *mdns.ServiceEntry, keep func(netip.Addr) bool) (Monitor
 		return ip.IsUnspecified() || ip.IsMulticast() || (ip.IsLinkLocalUnicast() && ip.Is6() && ip.Zone() == "") || !keep(ip)
 	})
 	if len(addrs) == 0 {
-		return Monitor{}, fmt.Errorf("discovery: %s has no usable address", name)
+		return Found{}, fmt.Errorf("discovery: %s has no usable address", name)
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
-	return Monitor{
+	return Found{
 		Name:        name,
 		DeviceID:    txt.DeviceID,
 		Fingerprint: txt.Fingerprint.String(),
@@ -187,8 +187,8 @@ func monitorFromEntry(e *mdns.ServiceEntry, keep func(netip.Addr) bool) (Monitor
 
 // merge adds m to found, keeping the list sorted and one entry per
 // fingerprint: the later answer wins, and addresses accumulate.
-func merge(found []Monitor, m Monitor) []Monitor {
-	i := slices.IndexFunc(found, func(o Monitor) bool { return o.Fingerprint == m.Fingerprint })
+func merge(found []Found, m Found) []Found {
+	i := slices.IndexFunc(found, func(o Found) bool { return o.Fingerprint == m.Fingerprint })
 	if i >= 0 {
 		m.Addrs = append(m.Addrs, found[i].Addrs...)
 		slices.SortFunc(m.Addrs, netip.Addr.Compare)
@@ -196,7 +196,7 @@ func merge(found []Monitor, m Monitor) []Monitor {
 		found = slices.Delete(found, i, i+1)
 	}
 	found = append(found, m)
-	slices.SortFunc(found, func(a, b Monitor) int {
+	slices.SortFunc(found, func(a, b Found) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}

@@ -85,14 +85,14 @@ func TestMonitorFromEntry(t *testing.T) {
 }
 
 func TestMerge(t *testing.T) {
-	mon := func(name string, seed byte, pair bool, addrs ...string) Monitor {
-		m := Monitor{Name: name, Fingerprint: testFingerprint(seed).String(), PairingOpen: pair}
+	mon := func(name string, seed byte, pair bool, addrs ...string) Found {
+		m := Found{Name: name, Fingerprint: testFingerprint(seed).String(), PairingOpen: pair}
 		for _, a := range addrs {
 			m.Addrs = append(m.Addrs, netip.MustParseAddr(a))
 		}
 		return m
 	}
-	var found []Monitor
+	var found []Found
 	found = merge(found, mon("Nursery", 1, false, "10.0.0.1"))
 	found = merge(found, mon("Attic", 2, false, "10.0.0.2"))
 	found = merge(found, mon("Nursery", 1, true, "fd00::1"))

@@ -394,7 +394,7 @@ func (h *proc) send(line, reply string) {
 }
 
 // browse runs Browse in ns in a helper process.
-func browse(t *testing.T, ns string, cfg BrowseConfig) []Monitor {
+func browse(t *testing.T, ns string, cfg BrowseConfig) []Found {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), helperWait)
 	defer cancel()
@@ -407,7 +407,7 @@ func browse(t *testing.T, ns string, cfg BrowseConfig) []Monitor {
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if j, ok := strings.CutPrefix(line, "monitors "); ok {
-			var found []Monitor
+			var found []Found
 			if err := json.Unmarshal([]byte(j), &found); err != nil {
 				t.Fatal(err)
 			}
@@ -419,7 +419,7 @@ func browse(t *testing.T, ns string, cfg BrowseConfig) []Monitor {
 }
 
 // browseUntil browses until cond holds for the result, within helperWait.
-func browseUntil(t *testing.T, ns string, cfg BrowseConfig, what string, cond func([]Monitor) bool) []Monitor {
+func browseUntil(t *testing.T, ns string, cfg BrowseConfig, what string, cond func([]Found) bool) []Found {
 	t.Helper()
 	deadline := time.Now().Add(helperWait)
 	for {
@@ -443,7 +443,7 @@ func testConfig(iface string) AdvertiseConfig {
 }
 
 // checkMonitor fails unless found is exactly the test monitor, with addrs.
-func checkMonitor(t *testing.T, found []Monitor, pair bool, addrs ...string) {
+func checkMonitor(t *testing.T, found []Found, pair bool, addrs ...string) {
 	t.Helper()
 	fp := testFingerprint(1)
 	if len(found) != 1 {
@@ -613,7 +613,7 @@ func TestAddressChange(t *testing.T) {
 	checkMonitor(t, browse(t, lis, browseCfg), false, monitorAddr)
 	ipCmd(t, "-n", mon, "addr", "del", monitorAddr+"/24", "dev", "cva")
 	ipCmd(t, "-n", mon, "addr", "add", "10.231.0.3/24", "dev", "cva")
-	found := browseUntil(t, lis, browseCfg, "monitor at 10.231.0.3", func(found []Monitor) bool {
+	found := browseUntil(t, lis, browseCfg, "monitor at 10.231.0.3", func(found []Found) bool {
 		return len(found) == 1 && fmt.Sprint(found[0].Addrs) == "[10.231.0.3]"
 	})
 	checkMonitor(t, found, false, "10.231.0.3")

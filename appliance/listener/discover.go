@@ -17,7 +17,7 @@ import (
 var ErrNotFound = errors.New("listener: no monitor by that name or id answered on the local network: check that it is on and on the same Wi-Fi, or give its HOST:PORT")
 
 // Discover lists the monitors that answer on the local network.
-func (l *Listener) Discover(ctx context.Context, timeout time.Duration) ([]discovery.Monitor, error) {
+func (l *Listener) Discover(ctx context.Context, timeout time.Duration) ([]discovery.Found, error) {
 	if timeout <= 0 {
 		timeout = discovery.DefaultBrowseTimeout
 	}
@@ -26,12 +26,12 @@ func (l *Listener) Discover(ctx context.Context, timeout time.Duration) ([]disco
 
 // lookup finds one discovered monitor by name, device id or fingerprint.
 // The advertised fingerprint is only a hint: callers pin what they paired.
-func (l *Listener) lookup(ctx context.Context, match func(discovery.Monitor) bool) (discovery.Monitor, error) {
+func (l *Listener) lookup(ctx context.Context, match func(discovery.Found) bool) (discovery.Found, error) {
 	ms, err := l.Discover(ctx, 0)
 	if err != nil && len(ms) == 0 {
-		return discovery.Monitor{}, err
+		return discovery.Found{}, err
 	}
-	var found []discovery.Monitor
+	var found []discovery.Found
 	for _, m := range ms {
 		if match(m) && len(m.Addrs) > 0 {
 			found = append(found, m)
@@ -39,11 +39,11 @@ func (l *Listener) lookup(ctx context.Context, match func(discovery.Monitor) boo
 	}
 	switch len(found) {
 	case 0:
-		return discovery.Monitor{}, ErrNotFound
+		return discovery.Found{}, ErrNotFound
 	case 1:
 		return found[0], nil
 	}
-	return discovery.Monitor{}, fmt.Errorf("%w: %d monitors match", ErrAmbiguous, len(found))
+	return discovery.Found{}, fmt.Errorf("%w: %d monitors match", ErrAmbiguous, len(found))
 }
 
 // resolveTarget turns a pairing target into host:port: host:port as is,
@@ -61,7 +61,7 @@ func (l *Listener) resolveTarget(ctx context.Context, target string, fp identity
 	if !l.cfg.Discovery {
 		return "", fmt.Errorf("listener: %q is not HOST:PORT, and discovery is off", target)
 	}
-	m, err := l.lookup(ctx, func(m discovery.Monitor) bool {
+	m, err := l.lookup(ctx, func(m discovery.Found) bool {
 		if target == "" {
 			return !fp.IsZero() && strings.EqualFold(m.Fingerprint, fp.String())
 		}
@@ -76,7 +76,7 @@ func (l *Listener) resolveTarget(ctx context.Context, target string, fp identity
 // rediscover looks a paired monitor up by its fingerprint, for when its
 // last address stopped answering.
 func (l *Listener) rediscover(ctx context.Context, mon Monitor) (string, error) {
-	m, err := l.lookup(ctx, func(m discovery.Monitor) bool {
+	m, err := l.lookup(ctx, func(m discovery.Found) bool {
 		fp, err := identity.ParseFingerprint(m.Fingerprint)
 		return err == nil && fp == mon.Fingerprint
 	})

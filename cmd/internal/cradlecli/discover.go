@@ -27,7 +27,7 @@ func (e *env) discover(ctx context.Context, l *listener.Listener, args []string)
 	}
 	if *asJSON {
 		if ms == nil {
-			ms = []discovery.Monitor{}
+			ms = []discovery.Found{}
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
