@@ -38,15 +38,24 @@ var (
 // fans their events out to the tabs' event streams. It owns the listen
 // reference count: a session streams while some tab or audio stream
 // holds a listen on it.
+//
+// Locks: mu guards the hub's state and is never held while the hub calls
+// into a session (sessionLink): a method copies what it needs under mu,
+// lets go, then calls. listenMu orders the listen changes: a change takes
+// it, changes the counts under mu, lets mu go and then tells the sessions
+// their new stream mode, so the last change is the one a session keeps.
+// Lock order: listenMu before mu.
 type hub struct {
-	l          *listener.Listener
 	log        *slog.Logger
-	sopt       listener.SessionOptions
+	list       func() ([]listener.Monitor, error) // the paired monitors
+	start      func(listener.Monitor) (sessionLink, *listener.Session)
 	maxListens int
 
 	ctx    context.Context // ends with close: stops the pumps
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the pumps
+
+	listenMu sync.Mutex // orders listen changes and their SetStream calls
 
 	mu      sync.Mutex
 	mons    map[string]*monEntry // by device id
@@ -56,14 +65,52 @@ type hub struct {
 	closed  bool
 }
 
-// monEntry is one monitor: its session, the hub's view of it (built only
-// from the session's events, so a snapshot never runs ahead of the
-// events that follow it) and its listen counts.
-type monEntry struct {
-	mon  listener.Monitor
+// sessionLink is what the hub calls on one monitor's session: a
+// listener.Session and the hub's subscription to it (liveLink), or a
+// fake in tests. The hub never calls it with mu held.
+type sessionLink interface {
+	Next(ctx context.Context) (listener.Event, error) // the subscription's next event
+	SetStream(listener.StreamMode)
+	Snapshot() listener.Snapshot
+	Ended() bool // the session has ended (Done is closed)
+	Err() error
+	Close() // ends the subscription and the session, and waits
+}
+
+// liveLink is a listener.Session with the hub's subscription to it.
+type liveLink struct {
 	sess *listener.Session
 	sub  *listener.Subscription
-	done chan struct{} // the pump ended
+}
+
+func (l liveLink) Next(ctx context.Context) (listener.Event, error) { return l.sub.Next(ctx) }
+func (l liveLink) SetStream(m listener.StreamMode)                  { l.sess.SetStream(m) }
+func (l liveLink) Snapshot() listener.Snapshot                      { return l.sess.Snapshot() }
+func (l liveLink) Err() error                                       { return l.sess.Err() }
+
+func (l liveLink) Ended() bool {
+	select {
+	case <-l.sess.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (l liveLink) Close() {
+	l.sub.Close()
+	l.sess.Close()
+}
+
+// monEntry is one monitor: its session, the hub's view of it (built only
+// from the session's events, so a snapshot never runs ahead of the
+// events that follow it) and its listen counts. Its fields but link,
+// sess and done are guarded by the hub's mu.
+type monEntry struct {
+	mon  listener.Monitor
+	link sessionLink       // what the hub calls; nil in tests of the views
+	sess *listener.Session // handed to the handlers; nil with a fake link
+	done chan struct{}     // the pump ended
 
 	audio, video int // listens held (tabs and audio streams)
 
@@ -90,13 +137,23 @@ type hold struct {
 
 func newHub(l *listener.Listener, log *slog.Logger, sopt listener.SessionOptions, maxListens int) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &hub{l: l, log: log, sopt: sopt, maxListens: maxListens, ctx: ctx, cancel: cancel,
+	h := &hub{log: log, maxListens: maxListens, ctx: ctx, cancel: cancel,
 		mons: map[string]*monEntry{}, clients: map[string]*client{}}
+	if l != nil {
+		h.list = l.Monitors
+		h.start = func(m listener.Monitor) (sessionLink, *listener.Session) {
+			opt := sopt
+			opt.Stream = listener.StreamOff
+			sess := l.Start(m, opt)
+			return liveLink{sess: sess, sub: sess.Subscribe(listener.SubscribeOptions{})}, sess
+		}
+	}
+	return h
 }
 
 // load starts a session for every paired monitor.
 func (h *hub) load() error {
-	ms, err := h.l.Monitors()
+	ms, err := h.list()
 	if err != nil {
 		return err
 	}
@@ -110,39 +167,42 @@ func (h *hub) load() error {
 // monitor whose session ended (its identity changed, say) replaces it.
 func (h *hub) add(m listener.Monitor) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	old, closed := h.mons[m.DeviceID], h.closed
+	h.mu.Unlock()
+	if closed || old != nil && !old.link.Ended() {
 		return
 	}
-	if e, ok := h.mons[m.DeviceID]; ok {
-		select {
-		case <-e.sess.Done():
-			h.stopEntryLocked(e)
-		default:
-			return
-		}
-	} else {
+	link, sess := h.start(m)
+	e := &monEntry{mon: m, link: link, sess: sess, done: make(chan struct{})}
+	e.view = monitorView{ID: m.DeviceID, Name: m.Name, Address: m.Address, Presence: listener.Connecting.String(), Stream: "off", Noises: []time.Time{}}
+	live := h.readLive()
+	h.mu.Lock()
+	if h.closed || h.mons[m.DeviceID] != old { // closed, or another add or a remove came first
+		h.mu.Unlock()
+		link.Close()
+		return
+	}
+	if old == nil {
 		h.order = append(h.order, m.DeviceID)
 	}
-	opt := h.sopt
-	opt.Stream = listener.StreamOff
-	sess := h.l.Start(m, opt)
-	e := &monEntry{mon: m, sess: sess, sub: sess.Subscribe(listener.SubscribeOptions{}), done: make(chan struct{})}
-	e.view = monitorView{ID: m.DeviceID, Name: m.Name, Address: m.Address, Presence: listener.Connecting.String(), Stream: "off", Noises: []time.Time{}}
 	h.mons[m.DeviceID] = e
 	h.wg.Go(func() { h.pump(e) })
-	h.broadcastLocked(h.snapshotLocked())
+	h.broadcastLocked(h.snapshotLocked(live))
+	h.mu.Unlock()
+	if old != nil {
+		old.link.Close()
+	}
 }
 
 // remove stops m's session (after Forget).
 func (h *hub) remove(id string) {
+	live := h.readLive()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	e, ok := h.mons[id]
 	if !ok {
+		h.mu.Unlock()
 		return
 	}
-	h.stopEntryLocked(e)
 	delete(h.mons, id)
 	for i, x := range h.order {
 		if x == id {
@@ -157,14 +217,9 @@ func (h *hub) remove(id string) {
 			h.holds--
 		}
 	}
-	h.broadcastLocked(h.snapshotLocked())
-}
-
-// stopEntryLocked ends an entry's subscription and session. The session's
-// Close waits for its goroutines, none of which calls into the hub.
-func (h *hub) stopEntryLocked(e *monEntry) {
-	e.sub.Close()
-	e.sess.Close()
+	h.broadcastLocked(h.snapshotLocked(live))
+	h.mu.Unlock()
+	e.link.Close() // its pump sees the subscription end and returns
 }
 
 // close stops every session and pump and ends every tab's stream.
@@ -189,8 +244,7 @@ func (h *hub) close() {
 	h.mu.Unlock()
 	h.wg.Wait()
 	for _, e := range entries {
-		e.sub.Close()
-		e.sess.Close()
+		e.link.Close()
 	}
 }
 
@@ -221,7 +275,7 @@ func (h *hub) pairing(id string) *pairingView {
 func (h *hub) pump(e *monEntry) {
 	defer close(e.done)
 	for {
-		ev, err := e.sub.Next(h.ctx)
+		ev, err := e.link.Next(h.ctx)
 		if err != nil {
 			if errors.Is(err, listener.ErrSessionClosed) {
 				h.sessionEnded(e)
@@ -233,6 +287,7 @@ func (h *hub) pump(e *monEntry) {
 }
 
 func (h *hub) sessionEnded(e *monEntry) {
+	err := e.link.Err()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.mons[e.mon.DeviceID] != e || h.closed {
@@ -240,14 +295,54 @@ func (h *hub) sessionEnded(e *monEntry) {
 	}
 	e.view.Presence = listener.Offline.String()
 	e.view.At = time.Now()
-	if err := e.sess.Err(); err != nil {
+	if err != nil {
 		p := problemFor(err)
 		e.view.Error = &p
 	}
 	h.broadcastLocked(presenceMsg(e))
 }
 
+// liveStats are a session's live round-trip time and last-seen time,
+// read from it before the hub takes its lock.
+type liveStats struct {
+	rtt      time.Duration
+	lastSeen time.Time
+}
+
+// readLiveOf reads one session's live stats (none for a nil link).
+func readLiveOf(l sessionLink) (liveStats, bool) {
+	if l == nil { // tests of the views alone
+		return liveStats{}, false
+	}
+	snap := l.Snapshot()
+	return liveStats{rtt: snap.RTT, lastSeen: snap.LastSeen}, true
+}
+
+// readLive reads every session's live stats, with mu let go while it
+// asks them.
+func (h *hub) readLive() map[*monEntry]liveStats {
+	h.mu.Lock()
+	entries := make([]*monEntry, 0, len(h.mons))
+	for _, e := range h.mons {
+		entries = append(entries, e)
+	}
+	h.mu.Unlock()
+	live := make(map[*monEntry]liveStats, len(entries))
+	for _, e := range entries {
+		if ls, ok := readLiveOf(e.link); ok {
+			live[e] = ls
+		}
+	}
+	return live
+}
+
 func (h *hub) onEvent(e *monEntry, ev listener.Event) {
+	var live liveStats
+	var haveLive bool
+	switch ev.(type) {
+	case listener.PresenceEvent, listener.StatusEvent:
+		live, haveLive = readLiveOf(e.link)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.mons[e.mon.DeviceID] != e {
@@ -262,7 +357,7 @@ func (h *hub) onEvent(e *monEntry, ev listener.Event) {
 			p := problemFor(ev.Err)
 			v.Error = &p
 		}
-		h.fillLive(e)
+		fillLive(e, live, haveLive)
 		h.broadcastLocked(presenceMsg(e))
 	case listener.StatusEvent:
 		st := statusFrom(ev)
@@ -280,7 +375,7 @@ func (h *hub) onEvent(e *monEntry, ev listener.Event) {
 			return
 		}
 		e.lastStatus = ev.At
-		h.fillLive(e)
+		fillLive(e, live, haveLive)
 		h.broadcastLocked(event{Type: "status", Monitor: e.mon.DeviceID, Status: &st, RTTMs: v.RTTMs, LastSeen: v.LastSeen})
 	case listener.AlarmEvent:
 		v.Alarm = alarmFrom(ev.State)
@@ -302,15 +397,15 @@ func (h *hub) onEvent(e *monEntry, ev listener.Event) {
 	}
 }
 
-// fillLive copies the live RTT and last-seen time into the view.
-func (h *hub) fillLive(e *monEntry) {
-	if e.sess == nil { // tests of the hub alone
+// fillLive copies the live RTT and last-seen time, read before the lock,
+// into the view.
+func fillLive(e *monEntry, live liveStats, ok bool) {
+	if !ok {
 		return
 	}
-	snap := e.sess.Snapshot()
-	e.view.RTTMs = float64(snap.RTT.Microseconds()) / 1000
-	if !snap.LastSeen.IsZero() {
-		ls := snap.LastSeen
+	e.view.RTTMs = float64(live.rtt.Microseconds()) / 1000
+	if !live.lastSeen.IsZero() {
+		ls := live.lastSeen
 		e.view.LastSeen = &ls
 	}
 }
@@ -320,12 +415,14 @@ func presenceMsg(e *monEntry) event {
 	return event{Type: "presence", Monitor: e.mon.DeviceID, Presence: v.Presence, At: &v.At, Address: v.Address, RTTMs: v.RTTMs, LastSeen: v.LastSeen, Error: v.Error}
 }
 
-// snapshotLocked describes every monitor.
-func (h *hub) snapshotLocked() event {
+// snapshotLocked describes every monitor, with the live stats read by
+// readLive (an entry added since keeps the stats it has).
+func (h *hub) snapshotLocked(live map[*monEntry]liveStats) event {
 	views := []monitorView{}
 	for _, id := range h.order {
 		e := h.mons[id]
-		h.fillLive(e)
+		ls, ok := live[e]
+		fillLive(e, ls, ok)
 		v := e.view
 		v.Stream = streamMode(e).String()
 		v.Noises = append([]time.Time{}, v.Noises...)
@@ -342,6 +439,7 @@ func (h *hub) addClient(secure bool) (*client, error) {
 	var b [16]byte
 	rand.Read(b[:])
 	c := &client{id: hex.EncodeToString(b[:]), ch: make(chan []byte, clientQueue), kicked: make(chan struct{}), holds: map[string]*hold{}}
+	live := h.readLive()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -349,18 +447,24 @@ func (h *hub) addClient(secure bool) (*client, error) {
 	}
 	h.clients[c.id] = c
 	h.sendLocked(c, event{Type: "hello", Tab: c.id, Secure: secure})
-	h.sendLocked(c, h.snapshotLocked())
+	h.sendLocked(c, h.snapshotLocked(live))
 	return c, nil
 }
 
 // removeClient forgets a tab and releases every listen it held.
 func (h *hub) removeClient(c *client) {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	delete(h.clients, c.id)
+	var changed []*monEntry
 	for id := range c.holds {
-		h.releaseLocked(c, id)
+		if e := h.releaseLocked(c, id); e != nil {
+			changed = append(changed, e)
+		}
 	}
+	h.mu.Unlock()
+	h.tellStreams(changed...)
 }
 
 func (h *hub) sendLocked(c *client, ev event) {
@@ -409,58 +513,90 @@ func streamMode(e *monEntry) listener.StreamMode {
 	return listener.StreamOff
 }
 
-// adjustLocked changes a monitor's listen counts and its session's stream.
+// adjustLocked changes a monitor's listen counts and tells the tabs; the
+// caller holds listenMu and, after letting mu go, tells the session
+// (tellStreams).
 func (h *hub) adjustLocked(e *monEntry, audio, video int) {
 	e.audio += audio
 	e.video += video
-	mode := streamMode(e)
-	e.sess.SetStream(mode)
-	h.broadcastLocked(event{Type: "listen", Monitor: e.mon.DeviceID, Stream: mode.String()})
+	h.broadcastLocked(event{Type: "listen", Monitor: e.mon.DeviceID, Stream: streamMode(e).String()})
+}
+
+// tellStreams hands each entry's session the stream mode its listen
+// counts now ask for. The caller holds listenMu, not mu.
+func (h *hub) tellStreams(entries ...*monEntry) {
+	for _, e := range entries {
+		h.mu.Lock()
+		mode := streamMode(e)
+		h.mu.Unlock()
+		e.link.SetStream(mode)
+	}
 }
 
 // listen holds a listen on monitor id for as long as the caller needs
 // audio (an audio stream request); the caller must call unlisten.
 func (h *hub) listen(id string) error {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	e, ok := h.mons[id]
 	if !ok {
+		h.mu.Unlock()
 		return errUnknownMonitor
 	}
 	h.adjustLocked(e, 1, 0)
+	h.mu.Unlock()
+	h.tellStreams(e)
 	return nil
 }
 
 // unlisten releases a listen taken with listen.
 func (h *hub) unlisten(id string) {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if e, ok := h.mons[id]; ok && e.audio > 0 {
-		h.adjustLocked(e, -1, 0)
+	e, ok := h.mons[id]
+	if !ok || e.audio == 0 {
+		h.mu.Unlock()
+		return
 	}
+	h.adjustLocked(e, -1, 0)
+	h.mu.Unlock()
+	h.tellStreams(e)
 }
 
 // tabListen makes tab listen to monitor id (with video or not); listening
 // again changes the kind. It returns the hold's context.
 func (h *hub) tabListen(tab, id string, video bool) (context.Context, error) {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	ctx, changed, err := h.tabListenLocked(tab, id, video)
+	h.mu.Unlock()
+	h.tellStreams(changed...)
+	return ctx, err
+}
+
+// tabListenLocked is tabListen's change under mu; it returns the entries
+// whose sessions must be told.
+func (h *hub) tabListenLocked(tab, id string, video bool) (context.Context, []*monEntry, error) {
 	c, ok := h.clients[tab]
 	if !ok {
-		return nil, errTabGone
+		return nil, nil, errTabGone
 	}
 	e, ok := h.mons[id]
 	if !ok {
-		return nil, errUnknownMonitor
+		return nil, nil, errUnknownMonitor
 	}
+	var changed []*monEntry
 	if old, ok := c.holds[id]; ok {
 		if old.video == video {
-			return old.ctx, nil
+			return old.ctx, nil, nil
 		}
-		h.releaseLocked(c, id)
+		changed = append(changed, h.releaseLocked(c, id))
 	}
 	if h.holds >= h.maxListens {
-		return nil, errTooMany
+		return nil, changed, errTooMany
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
 	c.holds[id] = &hold{video: video, ctx: ctx, cancel: cancel}
@@ -470,7 +606,10 @@ func (h *hub) tabListen(tab, id string, video bool) (context.Context, error) {
 		v = 1
 	}
 	h.adjustLocked(e, 1, v)
-	return ctx, nil
+	if len(changed) == 0 {
+		changed = append(changed, e)
+	}
+	return ctx, changed, nil
 }
 
 // tabHold returns tab's listen on monitor id.
@@ -490,35 +629,49 @@ func (h *hub) tabHold(tab, id string) (*hold, error) {
 
 // tabStop ends tab's listen on monitor id (a no-op if it holds none).
 func (h *hub) tabStop(tab, id string) error {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	c, ok := h.clients[tab]
 	if !ok {
+		h.mu.Unlock()
 		return errTabGone
 	}
-	h.releaseLocked(c, id)
+	e := h.releaseLocked(c, id)
+	h.mu.Unlock()
+	if e != nil {
+		h.tellStreams(e)
+	}
 	return nil
 }
 
-func (h *hub) releaseLocked(c *client, id string) {
+// releaseLocked ends tab c's hold on monitor id; it returns the entry
+// whose session must be told, or nil.
+func (h *hub) releaseLocked(c *client, id string) *monEntry {
 	hd, ok := c.holds[id]
 	if !ok {
-		return
+		return nil
 	}
 	hd.cancel()
 	delete(c.holds, id)
 	h.holds--
-	if e, ok := h.mons[id]; ok {
-		v := 0
-		if hd.video {
-			v = -1
-		}
-		h.adjustLocked(e, -1, v)
+	e, ok := h.mons[id]
+	if !ok {
+		return nil
 	}
+	v := 0
+	if hd.video {
+		v = -1
+	}
+	h.adjustLocked(e, -1, v)
+	return e
 }
 
-// counts returns monitor id's listen counts (tests).
+// counts returns monitor id's listen counts (tests); with listenMu held,
+// its session has been told of them.
 func (h *hub) counts(id string) (audio, video int) {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e, ok := h.mons[id]; ok {

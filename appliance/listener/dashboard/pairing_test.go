@@ -77,7 +77,7 @@ func TestPairingView(t *testing.T) {
 	// remaining time counts down from when the monitor said it.
 	h.onEvent(e, listener.PairingEvent{Monitor: e.mon, State: control.PairingState{Open: true, RemainingMillis: 60_000, FailedAttempts: 2}, At: time.Now().Add(-20 * time.Second)})
 	h.mu.Lock()
-	snap := h.snapshotLocked()
+	snap := h.snapshotLocked(nil)
 	h.mu.Unlock()
 	p := snap.Monitors[0].Pairing
 	if p == nil || !p.Open || p.FailedAttempts != 2 || p.LastFailure == nil || p.RemainingMillis > 40_000 || p.RemainingMillis < 30_000 {
