@@ -114,7 +114,10 @@ type monEntry struct {
 
 	audio, video int // listens held (tabs and audio streams)
 
-	view       monitorView
+	presence listener.Presence // the session's, as its events said
+	ended    bool              // the session has ended (its subscription said so)
+
+	view       monitorView // Presence is filled by pagePresence
 	lastStatus time.Time
 }
 
@@ -173,8 +176,8 @@ func (h *hub) add(m listener.Monitor) {
 		return
 	}
 	link, sess := h.start(m)
-	e := &monEntry{mon: m, link: link, sess: sess, done: make(chan struct{})}
-	e.view = monitorView{ID: m.DeviceID, Name: m.Name, Address: m.Address, Presence: listener.Connecting.String(), Stream: "off", Noises: []time.Time{}}
+	e := &monEntry{mon: m, link: link, sess: sess, done: make(chan struct{}), presence: listener.Connecting} // as a session starts
+	e.view = monitorView{ID: m.DeviceID, Name: m.Name, Address: m.Address, Stream: "off", Noises: []time.Time{}}
 	live := h.readLive()
 	h.mu.Lock()
 	if h.closed || h.mons[m.DeviceID] != old { // closed, or another add or a remove came first
@@ -293,7 +296,7 @@ func (h *hub) sessionEnded(e *monEntry) {
 	if h.mons[e.mon.DeviceID] != e || h.closed {
 		return
 	}
-	e.view.Presence = listener.Offline.String()
+	e.ended = true
 	e.view.At = time.Now()
 	if err != nil {
 		p := problemFor(err)
@@ -351,7 +354,7 @@ func (h *hub) onEvent(e *monEntry, ev listener.Event) {
 	v := &e.view
 	switch ev := ev.(type) {
 	case listener.PresenceEvent:
-		v.Presence, v.At, v.Address = ev.Presence.String(), ev.At, ev.Address
+		e.presence, v.At, v.Address = ev.Presence, ev.At, ev.Address
 		v.Error = nil
 		if ev.Err != nil && ev.Presence != listener.Online {
 			p := problemFor(ev.Err)
@@ -410,9 +413,20 @@ func fillLive(e *monEntry, live liveStats, ok bool) {
 	}
 }
 
+// pagePresence is the one place the page's presence string comes from:
+// the session's presence (listener.Presence, from the heartbeat), and
+// offline once the session has ended. The hub keeps no presence states
+// of its own.
+func pagePresence(p listener.Presence, ended bool) string {
+	if ended {
+		return listener.Offline.String()
+	}
+	return p.String()
+}
+
 func presenceMsg(e *monEntry) event {
 	v := e.view
-	return event{Type: "presence", Monitor: e.mon.DeviceID, Presence: v.Presence, At: &v.At, Address: v.Address, RTTMs: v.RTTMs, LastSeen: v.LastSeen, Error: v.Error}
+	return event{Type: "presence", Monitor: e.mon.DeviceID, Presence: pagePresence(e.presence, e.ended), At: &v.At, Address: v.Address, RTTMs: v.RTTMs, LastSeen: v.LastSeen, Error: v.Error}
 }
 
 // snapshotLocked describes every monitor, with the live stats read by
@@ -424,6 +438,7 @@ func (h *hub) snapshotLocked(live map[*monEntry]liveStats) event {
 		ls, ok := live[e]
 		fillLive(e, ls, ok)
 		v := e.view
+		v.Presence = pagePresence(e.presence, e.ended)
 		v.Stream = streamMode(e).String()
 		v.Noises = append([]time.Time{}, v.Noises...)
 		if v.Pairing != nil {
