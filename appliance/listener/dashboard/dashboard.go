@@ -431,18 +431,20 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
+	msgs := c.sub.C()
 	for {
 		select {
 		case <-r.Context().Done():
-			return
-		case <-c.kicked:
 			return
 		case <-keepalive.C:
 			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
 				return
 			}
-		case b := <-c.ch:
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+		case m, ok := <-msgs:
+			if !ok { // the hub closed
+				return
+			}
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", m.data); err != nil {
 				return
 			}
 		}

@@ -401,8 +401,7 @@ func TestStatusThrottle(t *testing.T) {
 	h := newHub(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
 	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
-	c := &client{id: "t", ch: make(chan []byte, 100), kicked: make(chan struct{}), holds: map[string]*hold{}}
-	h.clients["t"] = c
+	c := testTab(t, h)
 	status := func(at time.Time, noise bool) {
 		h.onEvent(e, listener.StatusEvent{Monitor: e.mon, At: at, Status: control.Status{RMSDBFS: -40, Noise: noise}})
 	}
@@ -410,14 +409,14 @@ func TestStatusThrottle(t *testing.T) {
 	for i := range 20 { // 20 statuses in one second, quiet
 		status(t0.Add(time.Duration(i)*50*time.Millisecond), false)
 	}
-	if n := len(c.ch); n > 5 {
+	if n := c.sub.Len(); n > 5 {
 		t.Fatalf("%d status events in a second, want at most 5", n)
 	}
-	for len(c.ch) > 0 {
-		<-c.ch
+	for c.sub.Len() > 0 {
+		nextMsg(t, c)
 	}
 	status(t0.Add(time.Second+10*time.Millisecond), true) // noise begins: at once
-	if n := len(c.ch); n != 2 {                           // noise, then status
+	if n := c.sub.Len(); n != 2 {                         // noise, then status
 		t.Fatalf("%d events for a noise onset, want 2 (noise and status)", n)
 	}
 	if len(e.view.Noises) != 1 {

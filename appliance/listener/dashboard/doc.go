@@ -59,5 +59,8 @@
 //   - the relay's peer connections: stopped by Relay.Close.
 //
 // Each event stream is served on its request's goroutine, with its own
-// queue; a tab that falls behind is disconnected and reconnects.
+// queue (a media/fanout subscription, whose goroutine the tab's handler
+// stops when the stream ends). A tab that falls behind loses its oldest
+// status events, never a presence, alarm, noise, chime, stream, listen
+// or pairing change.
 package dashboard

@@ -13,6 +13,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
+	"github.com/cradle-monitor/cradle/media/fanout"
 )
 
 // statusInterval throttles status events to at most 5 a second per
@@ -22,9 +23,22 @@ const statusInterval = 200 * time.Millisecond
 // maxNoises is how many recent noise events a card keeps.
 const maxNoises = 10
 
-// clientQueue bounds the events waiting for one event stream; a tab that
-// falls further behind is dropped and reconnects (it gets a snapshot).
+// clientQueue bounds the events waiting for one event stream. A tab that
+// falls further behind loses its oldest status events (package fanout's
+// rule, with droppable); every other event is kept.
 const clientQueue = 256
+
+// tabMsg is one encoded event on its way to the tabs.
+type tabMsg struct {
+	data      []byte
+	droppable bool // a status event: the next one says the same, newer
+}
+
+// droppable is the tabs' overflow rule: only status events (sound level,
+// superseded by the next) may be dropped for a slow tab; presence, alarm,
+// noise, chime, stream, listen and pairing changes never are (unless the
+// tab has stopped reading altogether and its whole queue is such changes).
+func droppable(m tabMsg) bool { return m.droppable }
 
 // Errors of the hub, mapped to problems by the handlers.
 var (
@@ -54,6 +68,7 @@ type hub struct {
 	ctx    context.Context // ends with close: stops the pumps
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the pumps
+	tabs   *fanout.Fanout[tabMsg]
 
 	listenMu sync.Mutex // orders listen changes and their SetStream calls
 
@@ -123,11 +138,9 @@ type monEntry struct {
 
 // client is one tab: its event stream and the listens it holds.
 type client struct {
-	id     string
-	ch     chan []byte
-	kicked chan struct{} // closed when the tab fell behind
-	kick   sync.Once
-	holds  map[string]*hold // by device id
+	id    string
+	sub   *fanout.Subscription[tabMsg] // ends when the tab leaves or the hub closes
+	holds map[string]*hold             // by device id
 }
 
 // hold is a tab's listen on one monitor. ctx ends when the tab stops
@@ -140,7 +153,7 @@ type hold struct {
 
 func newHub(l *listener.Listener, log *slog.Logger, sopt listener.SessionOptions, maxListens int) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hub{log: log, maxListens: maxListens, ctx: ctx, cancel: cancel,
+	h := &hub{log: log, maxListens: maxListens, ctx: ctx, cancel: cancel, tabs: fanout.New(droppable),
 		mons: map[string]*monEntry{}, clients: map[string]*client{}}
 	if l != nil {
 		h.list = l.Monitors
@@ -239,11 +252,11 @@ func (h *hub) close() {
 		entries = append(entries, e)
 	}
 	for _, c := range h.clients {
-		c.kick.Do(func() { close(c.kicked) })
 		for _, hd := range c.holds {
 			hd.cancel()
 		}
 	}
+	h.tabs.Close(nil) // every tab's stream ends once it has read what is queued
 	h.mu.Unlock()
 	h.wg.Wait()
 	for _, e := range entries {
@@ -453,7 +466,7 @@ func (h *hub) snapshotLocked(live map[*monEntry]liveStats) event {
 func (h *hub) addClient(secure bool) (*client, error) {
 	var b [16]byte
 	rand.Read(b[:])
-	c := &client{id: hex.EncodeToString(b[:]), ch: make(chan []byte, clientQueue), kicked: make(chan struct{}), holds: map[string]*hold{}}
+	c := &client{id: hex.EncodeToString(b[:]), holds: map[string]*hold{}}
 	live := h.readLive()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -461,8 +474,13 @@ func (h *hub) addClient(secure bool) (*client, error) {
 		return nil, errTabGone
 	}
 	h.clients[c.id] = c
-	h.sendLocked(c, event{Type: "hello", Tab: c.id, Secure: secure})
-	h.sendLocked(c, h.snapshotLocked(live))
+	var first []tabMsg
+	for _, ev := range []event{{Type: "hello", Tab: c.id, Secure: secure}, h.snapshotLocked(live)} {
+		if m, ok := h.encode(ev); ok {
+			first = append(first, m)
+		}
+	}
+	c.sub = h.tabs.Subscribe(clientQueue, first...) // under mu: nothing is broadcast between the snapshot and the subscription
 	return c, nil
 }
 
@@ -470,6 +488,7 @@ func (h *hub) addClient(secure bool) (*client, error) {
 func (h *hub) removeClient(c *client) {
 	h.listenMu.Lock()
 	defer h.listenMu.Unlock()
+	c.sub.Close()
 	h.mu.Lock()
 	delete(h.clients, c.id)
 	var changed []*monEntry
@@ -482,39 +501,21 @@ func (h *hub) removeClient(c *client) {
 	h.tellStreams(changed...)
 }
 
-func (h *hub) sendLocked(c *client, ev event) {
-	if b, ok := h.encode(ev); ok {
-		c.push(b)
-	}
-}
-
+// broadcastLocked hands ev to every tab. Called with mu held, so the
+// tabs get the events in the order the hub's view changed.
 func (h *hub) broadcastLocked(ev event) {
-	b, ok := h.encode(ev)
-	if !ok {
-		return
-	}
-	for _, c := range h.clients {
-		c.push(b)
+	if m, ok := h.encode(ev); ok {
+		h.tabs.Publish(m)
 	}
 }
 
-func (h *hub) encode(ev event) ([]byte, bool) {
+func (h *hub) encode(ev event) (tabMsg, bool) {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		h.log.Error("event not encoded", "err", err)
-		return nil, false
+		return tabMsg{}, false
 	}
-	return b, true
-}
-
-// push queues an encoded event for the tab, or drops the tab when its
-// queue is full.
-func (c *client) push(b []byte) {
-	select {
-	case c.ch <- b:
-	default:
-		c.kick.Do(func() { close(c.kicked) })
-	}
+	return tabMsg{data: b, droppable: ev.Type == "status"}, true
 }
 
 // streamMode is what a monitor's listen counts ask of its session.

@@ -148,7 +148,8 @@ func TestHubNeverCallsSessionsUnderItsLock(t *testing.T) {
 		deadline := time.After(5 * time.Second)
 		for {
 			select {
-			case b := <-c.ch:
+			case m := <-c.sub.C():
+				b := m.data
 				var ev event
 				if err := json.Unmarshal(b, &ev); err != nil {
 					t.Fatal(err)
@@ -209,6 +210,7 @@ func TestHubNeverCallsSessionsUnderItsLock(t *testing.T) {
 	next("snapshot")
 	h.add(m)
 	h.close()
+	h.removeClient(c) // as the tab's handler does when its stream ends
 
 	mu.Lock()
 	defer mu.Unlock()

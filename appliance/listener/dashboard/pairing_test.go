@@ -23,8 +23,7 @@ func TestPairingView(t *testing.T) {
 	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}
-	c := &client{id: "t", ch: make(chan []byte, 100), kicked: make(chan struct{}), holds: map[string]*hold{}}
-	h.clients["t"] = c
+	c := testTab(t, h)
 	t0 := time.Now().Add(-45 * time.Second) // the events are in the past: their windows still run
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	type want struct {
@@ -47,11 +46,11 @@ func TestPairingView(t *testing.T) {
 		{40, control.PairingState{FailedAttempts: 20, Closed: control.PairingClosedFailures}, want{failed: 20, lastFailure: at(40), closed: "too-many-failures"}},
 	} {
 		h.onEvent(e, listener.PairingEvent{Monitor: e.mon, State: step.st, At: at(step.at)})
-		if len(c.ch) != 1 {
-			t.Fatalf("step %d: %d events, want 1 pairing event", i, len(c.ch))
+		if c.sub.Len() != 1 {
+			t.Fatalf("step %d: %d events, want 1 pairing event", i, c.sub.Len())
 		}
 		var ev event
-		if err := json.Unmarshal(<-c.ch, &ev); err != nil {
+		if err := json.Unmarshal(nextMsg(t, c), &ev); err != nil {
 			t.Fatal(err)
 		}
 		p := ev.Pairing
