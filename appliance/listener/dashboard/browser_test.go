@@ -76,7 +76,7 @@ func TestBrowserCard(t *testing.T) {
 	}
 	status, _ := chromedp.Run(ctx, chromedp.Text(q(` [data-field="listen-status"]`)))
 	t.Logf("listen status without a relay: %q", status)
-	if n, _ := ts.hub.counts(m.DeviceID); n != 1 {
+	if n, _ := ts.pool.counts(m.DeviceID); n != 1 {
 		t.Fatalf("listen count %d after Listen, want 1", n)
 	}
 	if err := chromedp.Do(ctx,
@@ -85,7 +85,7 @@ func TestBrowserCard(t *testing.T) {
 	); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	waitFor(t, 5*time.Second, "Stop released the listen", func() bool { n, _ := ts.hub.counts(m.DeviceID); return n == 0 })
+	waitFor(t, 5*time.Second, "Stop released the listen", func() bool { n, _ := ts.pool.counts(m.DeviceID); return n == 0 })
 
 	if _, err := mon.OpenPairing(0); err != nil {
 		t.Fatal(err)

@@ -16,11 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
-	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
 //go:embed assets
@@ -162,12 +160,12 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// server is the dashboard: its gate, its hub and its handlers.
+// server is the dashboard: its gate, its pool and its handlers.
 type server struct {
 	opt     Options
 	log     *slog.Logger
 	gate    *gate
-	hub     *hub
+	pool    *sessionPool
 	url     string
 	tls     *tlsConfig
 	streams chan struct{} // a slot per open event or audio stream
@@ -222,9 +220,9 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 		s.tls = newTLSConfig(cert)
 		s.url = "https://" + urlHost + "/#token=" + tok
 	}
-	s.hub = newHub(opt.Listener, opt.Logger, opt.Session, maxListens)
-	if err := s.hub.load(); err != nil {
-		s.hub.close()
+	s.pool = newSessionPool(opt.Listener, opt.Logger, opt.Session, maxListens)
+	if err := s.pool.load(); err != nil {
+		s.pool.close()
 		return nil, err
 	}
 	return s, nil
@@ -232,7 +230,7 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 
 // close stops the sessions and the relay.
 func (s *server) close() {
-	s.hub.close()
+	s.pool.close()
 	if s.opt.Relay != nil {
 		s.opt.Relay.Close()
 	}
@@ -259,8 +257,8 @@ func (s *server) handler() http.Handler {
 	static, _ := fs.Sub(assets, "assets")
 	mux.Handle("GET /", http.FileServerFS(static))
 	mux.HandleFunc("GET /alarm.wav", s.alarmSound)
-	mux.HandleFunc("GET /api/session", s.sessionState)
-	mux.HandleFunc("POST /api/session", s.signIn)
+	mux.HandleFunc("GET "+signInPath, s.signInState)
+	mux.HandleFunc("POST "+signInPath, s.signIn)
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("GET /api/monitors", s.monitors)
 	mux.HandleFunc("GET /api/discover", s.discover)
@@ -281,13 +279,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-func writeProblem(w http.ResponseWriter, p Problem) {
-	if p.status == 0 {
-		p.status = http.StatusInternalServerError
-	}
-	writeJSON(w, p.status, p)
 }
 
 // readJSON decodes a request body into v; it writes the problem and
@@ -315,438 +306,8 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// hubProblem maps the hub's errors.
-func hubProblem(err error) Problem {
-	switch {
-	case errors.Is(err, errUnknownMonitor):
-		return probUnknownMon
-	case errors.Is(err, errTabGone):
-		return probTabGone
-	case errors.Is(err, errTooMany):
-		return probTooMany
-	case errors.Is(err, errNotListening):
-		return probNotListening
-	}
-	return problemFor(err)
-}
-
 func (s *server) alarmSound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Cache-Control", "max-age=86400")
 	http.ServeContent(w, r, "alarm.wav", time.Time{}, bytesReader(s.wav))
-}
-
-// sessionState tells the page whether it must sign in.
-func (s *server) sessionState(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]bool{
-		"loopback":     s.gate.loopback,
-		"signed_in":    s.gate.authorized(r),
-		"discovery":    s.opt.Discovery,
-		"relay":        s.opt.Relay != nil,
-		"ogg":          s.opt.Ogg != nil,
-		"https":        r.TLS != nil,
-		"monitor_info": s.opt.MonitorInfo != nil,
-	})
-}
-
-// signIn exchanges the token (from the URL's fragment) for a cookie.
-func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Token string `json:"token"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if s.gate.loopback {
-		writeJSON(w, http.StatusOK, map[string]bool{"signed_in": true})
-		return
-	}
-	if !s.gate.tokenOK(req.Token) {
-		// A stranger can send wrong tokens as fast as the network allows:
-		// one warning a minute, the rest at debug level.
-		level := slog.LevelDebug
-		if now := time.Now().UnixNano(); now-s.badTokenAt.Load() >= int64(time.Minute) {
-			s.badTokenAt.Store(now)
-			level = slog.LevelWarn
-		}
-		s.log.Log(r.Context(), level, "dashboard: a page offered a wrong access token", "from", r.RemoteAddr)
-		writeProblem(w, probUnauthorized)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.gate.token, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: 400 * 24 * 3600})
-	writeJSON(w, http.StatusOK, map[string]bool{"signed_in": true})
-}
-
-// acquire takes a stream slot, or answers 429.
-func (s *server) acquire(w http.ResponseWriter) bool {
-	select {
-	case s.streams <- struct{}{}:
-		return true
-	default:
-		writeProblem(w, probTooMany)
-		return false
-	}
-}
-
-func (s *server) release() { <-s.streams }
-
-// acquirePairing takes the one pairing or discovery slot, or answers 429.
-func (s *server) acquirePairing(w http.ResponseWriter) bool {
-	select {
-	case s.pairing <- struct{}{}:
-		return true
-	default:
-		writeProblem(w, probBusy)
-		return false
-	}
-}
-
-func (s *server) releasePairing() { <-s.pairing }
-
-// events is the page's live feed (Server-Sent Events, one JSON object
-// per message): hello (the tab's id), a snapshot, then presence, status,
-// noise, chime, alarm, stream, listen and pairing events. The tab's
-// listens end with it.
-func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeProblem(w, probBadRequest)
-		return
-	}
-	if !s.acquire(w) {
-		return
-	}
-	defer s.release()
-	c, err := s.hub.addClient(r.TLS != nil)
-	if err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	defer s.hub.removeClient(c)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	fl.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	msgs := c.sub.C()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-keepalive.C:
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
-				return
-			}
-		case m, ok := <-msgs:
-			if !ok { // the hub closed
-				return
-			}
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", m.data); err != nil {
-				return
-			}
-		}
-		fl.Flush()
-	}
-}
-
-func (s *server) monitors(w http.ResponseWriter, r *http.Request) {
-	ms, err := s.opt.Listener.Monitors()
-	if err != nil {
-		writeProblem(w, problemFor(err))
-		return
-	}
-	if ms == nil {
-		ms = []listener.Monitor{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"monitors": ms})
-}
-
-// discover lists the monitors answering on the network, with their
-// pairing flag.
-func (s *server) discover(w http.ResponseWriter, r *http.Request) {
-	if !s.opt.Discovery {
-		writeProblem(w, probNoDiscovery)
-		return
-	}
-	if !s.acquirePairing(w) {
-		return
-	}
-	defer s.releasePairing()
-	ms, err := s.opt.Listener.Discover(r.Context(), 2*time.Second)
-	if err != nil && len(ms) == 0 {
-		writeProblem(w, problemFor(err))
-		return
-	}
-	paired := map[string]bool{}
-	if pm, err := s.opt.Listener.Monitors(); err == nil {
-		for _, m := range pm {
-			paired[m.DeviceID] = true
-		}
-	}
-	type found struct {
-		Name        string   `json:"name"`
-		DeviceID    string   `json:"device_id"`
-		Fingerprint string   `json:"fingerprint"`
-		Addrs       []string `json:"addrs"`
-		Port        int      `json:"port"`
-		Address     string   `json:"address"` // HOST:PORT to pair with
-		PairingOpen bool     `json:"pairing_open"`
-		Paired      bool     `json:"paired"`
-	}
-	out := []found{}
-	for _, m := range ms {
-		f := found{Name: m.Name, DeviceID: m.DeviceID, Fingerprint: m.Fingerprint, Port: m.Port, PairingOpen: m.PairingOpen, Paired: paired[m.DeviceID], Addrs: []string{}}
-		for _, a := range m.Addrs {
-			f.Addrs = append(f.Addrs, a.String())
-		}
-		if len(m.Addrs) > 0 {
-			f.Address = m.AddrPort().String()
-		}
-		out = append(out, f)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"monitors": out})
-}
-
-// pairTimeout bounds one pairing.
-const pairTimeout = 30 * time.Second
-
-// pair pairs with a monitor: {"target": HOST:PORT or a discovered name,
-// "code": "1234-5678"} or {"payload": "CR:...", "target": optional}.
-func (s *server) pair(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Target  string `json:"target"`
-		Code    string `json:"code"`
-		Payload string `json:"payload"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
-	preq := listener.PairRequest{Target: req.Target}
-	switch {
-	case req.Payload != "":
-		p, err := pairing.ParsePayload(req.Payload)
-		if err != nil {
-			writeProblem(w, problemFor(err))
-			return
-		}
-		preq.Payload = &p
-	case req.Code != "":
-		c, err := pairing.ParseCode(req.Code)
-		if err != nil {
-			writeProblem(w, problemFor(err))
-			return
-		}
-		preq.Code = c
-		if req.Target == "" {
-			writeProblem(w, Problem{Code: "no_target", status: http.StatusBadRequest,
-				Message: "Which monitor? The setup code alone does not say.",
-				Action:  "Pick a discovered monitor, or type its address (shown on the monitor, like 192.168.1.20:48080)."})
-			return
-		}
-	default:
-		writeProblem(w, problemFor(listener.ErrNoCode))
-		return
-	}
-	if !s.acquirePairing(w) {
-		return
-	}
-	defer s.releasePairing()
-	ctx, cancel := context.WithTimeout(r.Context(), pairTimeout)
-	defer cancel()
-	m, err := s.opt.Listener.Pair(ctx, preq)
-	if err != nil {
-		s.log.Info("dashboard: pairing failed", "err", err)
-		writeProblem(w, problemFor(err))
-		return
-	}
-	s.hub.add(m)
-	writeJSON(w, http.StatusOK, map[string]any{"monitor": m})
-}
-
-// tabRequest is the body of listen, stop and offer.
-type tabRequest struct {
-	Tab   string `json:"tab"`
-	Video bool   `json:"video"`
-	SDP   string `json:"sdp"`
-}
-
-func (s *server) listen(w http.ResponseWriter, r *http.Request) {
-	var req tabRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if _, err := s.hub.tabListen(req.Tab, r.PathValue("id"), req.Video); err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"listening": true, "video": req.Video})
-}
-
-func (s *server) stop(w http.ResponseWriter, r *http.Request) {
-	var req tabRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if err := s.hub.tabStop(req.Tab, r.PathValue("id")); err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"listening": false})
-}
-
-// offer answers the tab's WebRTC offer through the relay; the tab must
-// listen to the monitor first.
-func (s *server) offer(w http.ResponseWriter, r *http.Request) {
-	var req tabRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	id := r.PathValue("id")
-	hd, err := s.hub.tabHold(req.Tab, id)
-	if err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	sess, err := s.hub.session(id)
-	if err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	if s.opt.Relay == nil {
-		writeProblem(w, probNoRelay)
-		return
-	}
-	answer, err := s.opt.Relay.Answer(hd.ctx, sess, req.SDP, req.Video && hd.video)
-	if err != nil {
-		writeProblem(w, problemFor(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"sdp": answer})
-}
-
-// ogg streams the monitor's audio as one continuous Ogg/Opus response
-// (an <audio> element keeps playing it on a locked phone); the session
-// streams while the response lasts.
-func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	sess, err := s.hub.session(id)
-	if err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	if s.opt.Ogg == nil {
-		writeProblem(w, probNoRelay)
-		return
-	}
-	if !s.acquire(w) {
-		return
-	}
-	defer s.release()
-	if err := s.hub.listen(id); err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	defer s.hub.unlisten(id)
-	if err := s.opt.Ogg(r.Context(), w, sess); err != nil && r.Context().Err() == nil {
-		s.log.Info("dashboard: audio stream ended", "monitor", id, "err", err)
-	}
-}
-
-func (s *server) ack(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if !readJSON(w, r, &req) {
-		return
-	}
-	sess, err := s.hub.session(r.PathValue("id"))
-	if err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	sess.Ack()
-	writeJSON(w, http.StatusOK, map[string]bool{"acknowledged": true})
-}
-
-func (s *server) forget(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if !readJSON(w, r, &req) {
-		return
-	}
-	id := r.PathValue("id")
-	if _, err := s.hub.session(id); err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	if _, err := s.opt.Listener.Forget(r.Context(), id); err != nil {
-		writeProblem(w, problemFor(err))
-		return
-	}
-	s.hub.remove(id)
-	writeJSON(w, http.StatusOK, map[string]bool{"forgotten": true})
-}
-
-// pairingTimeout bounds the monitor's answer to pair_open or pair_close.
-const pairingTimeout = 10 * time.Second
-
-// pairingWindow opens (for the monitor's default time) or closes a
-// monitor's pairing window, so that a new phone can pair with the setup
-// code without anyone pressing the monitor's button. It answers with the
-// window's state; every tab hears of it as a pairing event too.
-func (s *server) pairingWindow(open bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req struct{}
-		if !readJSON(w, r, &req) {
-			return
-		}
-		id := r.PathValue("id")
-		sess, err := s.hub.session(id)
-		if err != nil {
-			writeProblem(w, hubProblem(err))
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), pairingTimeout)
-		defer cancel()
-		var st control.PairingState
-		if open {
-			st, err = sess.OpenPairing(ctx, 0)
-		} else {
-			st, err = sess.ClosePairing(ctx)
-		}
-		if err != nil {
-			s.log.Info("dashboard: the monitor's pairing window was not changed", "monitor", id, "open", open, "err", err)
-			writeProblem(w, problemFor(err))
-			return
-		}
-		s.log.Info("dashboard: pairing window changed from the page", "monitor", id, "open", st.Open, "from", r.RemoteAddr)
-		pv := pairingFrom(st, time.Now(), s.hub.pairing(id))
-		writeJSON(w, http.StatusOK, map[string]any{"pairing": pv.at(pv.At)})
-	}
-}
-
-// sessionInfo asks the monitor over the control channel (info_request).
-func sessionInfo(ctx context.Context, sess *listener.Session) (any, error) {
-	return sess.MonitorInfo(ctx)
-}
-
-// info serves the card's "Monitor details" through Options.MonitorInfo.
-func (s *server) info(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.hub.session(r.PathValue("id"))
-	if err != nil {
-		writeProblem(w, hubProblem(err))
-		return
-	}
-	if s.opt.MonitorInfo == nil {
-		writeProblem(w, probNoInfo)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	v, err := s.opt.MonitorInfo(ctx, sess)
-	if err != nil {
-		writeProblem(w, problemFor(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
 }

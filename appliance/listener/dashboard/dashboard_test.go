@@ -398,7 +398,7 @@ func TestEventsSnapshotAndPresence(t *testing.T) {
 // TestStatusThrottle: status events reach a tab at most 5 times a second
 // per monitor.
 func TestStatusThrottle(t *testing.T) {
-	h := newHub(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
+	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
 	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	c := testTab(t, h)
@@ -439,7 +439,7 @@ func TestListenRefCount(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	}}, true)
-	sess, err := ts.hub.session(m.DeviceID)
+	sess, err := ts.pool.session(m.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func TestListenRefCount(t *testing.T) {
 		if got := sess.Stream(); got != mode {
 			t.Fatalf("session streams %v, want %v", got, mode)
 		}
-		if n, _ := ts.hub.counts(m.DeviceID); n != audio {
+		if n, _ := ts.pool.counts(m.DeviceID); n != audio {
 			t.Fatalf("listen count %d, want %d", n, audio)
 		}
 	}
@@ -473,7 +473,7 @@ func TestListenRefCount(t *testing.T) {
 	post(a, "stop", false) // stopping twice is fine
 	want(listener.StreamAudio, 1)
 	b.close() // the tab leaves without Stop
-	waitFor(t, 5*time.Second, "the leaving tab's listen released", func() bool { n, _ := ts.hub.counts(m.DeviceID); return n == 0 })
+	waitFor(t, 5*time.Second, "the leaving tab's listen released", func() bool { n, _ := ts.pool.counts(m.DeviceID); return n == 0 })
 	want(listener.StreamOff, 0)
 
 	// An audio stream holds a listen while it lasts.
@@ -494,7 +494,7 @@ func TestListenRefCount(t *testing.T) {
 		resp.Body.Close()
 	}
 	cancel()
-	waitFor(t, 5*time.Second, "the audio stream's listen released", func() bool { n, _ := ts.hub.counts(m.DeviceID); return n == 0 })
+	waitFor(t, 5*time.Second, "the audio stream's listen released", func() bool { n, _ := ts.pool.counts(m.DeviceID); return n == 0 })
 	want(listener.StreamOff, 0)
 }
 

@@ -29,7 +29,7 @@
 // the window with the time left and, prominently, how many wrong codes
 // were tried: if the parents did not try them, someone on their network
 // may be guessing the code. The warning stays after the window closes
-// (in every tab, and after a reload: the hub keeps it; a dashboard
+// (in every tab, and after a reload: the pool keeps it; a dashboard
 // started later hears it from the monitor when its session connects)
 // until the next window opens; "That was me" hides it in one browser.
 //
@@ -52,10 +52,10 @@
 //     (net/http): when ctx ends, Serve cancels the requests' base context
 //     (ending the event streams and audio streams), then Shutdown waits;
 //   - per monitor, a pump that reads the session's subscription and fans
-//     events out to the tabs: stopped by the hub's close, which cancels
+//     events out to the tabs: stopped by the pool's close, which cancels
 //     its context and waits;
 //   - each session's own goroutines (see listener.Session): stopped by
-//     Session.Close in the hub's close, or when a monitor is forgotten;
+//     Session.Close in the pool's close, or when a monitor is forgotten;
 //   - the relay's peer connections: stopped by Relay.Close.
 //
 // Each event stream is served on its request's goroutine, with its own

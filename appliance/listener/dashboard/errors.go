@@ -119,3 +119,25 @@ var (
 	probNoDiscovery  = Problem{Code: "discovery_off", status: http.StatusNotFound, Message: "Looking for monitors on the network is switched off.", Action: "Restart cradle dashboard without --mdns=false, or pair with the monitor's address."}
 	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
 )
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	if p.status == 0 {
+		p.status = http.StatusInternalServerError
+	}
+	writeJSON(w, p.status, p)
+}
+
+// poolProblem maps the pool's errors.
+func poolProblem(err error) Problem {
+	switch {
+	case errors.Is(err, errUnknownMonitor):
+		return probUnknownMon
+	case errors.Is(err, errTabGone):
+		return probTabGone
+	case errors.Is(err, errTooMany):
+		return probTooMany
+	case errors.Is(err, errNotListening):
+		return probNotListening
+	}
+	return problemFor(err)
+}

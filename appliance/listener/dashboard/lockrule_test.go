@@ -12,18 +12,18 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/listener"
 )
 
-// probeDeadline is how long a fake session waits for the hub to answer a
-// call back into it; the hub answers at once unless it holds its lock.
+// probeDeadline is how long a fake session waits for the pool to answer a
+// call back into it; the pool answers at once unless it holds its lock.
 const probeDeadline = 2 * time.Second
 
 // probingLink is a fake session whose every method first calls back into
-// the hub (a snapshot for a new tab, which takes the hub's lock) and
-// fails the test when that does not return within probeDeadline: the hub
+// the pool (a snapshot for a new tab, which takes the pool's lock) and
+// fails the test when that does not return within probeDeadline: the pool
 // called it with its lock held. (Were the callback synchronous, such a
-// hub would deadlock; the deadline turns that into a failure.)
+// pool would deadlock; the deadline turns that into a failure.)
 type probingLink struct {
 	t      *testing.T
-	h      *hub
+	h      *sessionPool
 	events chan listener.Event
 	ended  chan struct{}
 	endErr error
@@ -31,14 +31,14 @@ type probingLink struct {
 	mu     sync.Mutex
 	called map[string]int
 	mode   listener.StreamMode
-	probes sync.WaitGroup // callbacks still blocked behind the hub's lock
+	probes sync.WaitGroup // callbacks still blocked behind the pool's lock
 }
 
-func newProbingLink(t *testing.T, h *hub) *probingLink {
+func newProbingLink(t *testing.T, h *sessionPool) *probingLink {
 	return &probingLink{t: t, h: h, events: make(chan listener.Event, 16), ended: make(chan struct{}), called: map[string]int{}}
 }
 
-// probe calls back into the hub and waits for it, up to probeDeadline.
+// probe calls back into the pool and waits for it, up to probeDeadline.
 func (f *probingLink) probe(what string) {
 	f.mu.Lock()
 	f.called[what]++
@@ -46,13 +46,13 @@ func (f *probingLink) probe(what string) {
 	back := make(chan struct{})
 	f.probes.Go(func() {
 		defer close(back)
-		f.h.pairing("AAAAAAA") // takes and lets go the hub's lock
+		f.h.pairing("AAAAAAA") // takes and lets go the pool's lock
 		f.h.tabHold("t", "AAAAAAA")
 	})
 	select {
 	case <-back:
 	case <-time.After(probeDeadline):
-		f.t.Errorf("the hub called %s while holding its lock (a call back into the hub did not return in %v)", what, probeDeadline)
+		f.t.Errorf("the pool called %s while holding its lock (a call back into the pool did not return in %v)", what, probeDeadline)
 	}
 }
 
@@ -114,12 +114,12 @@ func (f *probingLink) streamMode() listener.StreamMode {
 	return f.mode
 }
 
-// TestHubNeverCallsSessionsUnderItsLock drives every hub operation that
+// TestPoolNeverCallsSessionsUnderItsLock drives every pool operation that
 // reaches a session (start, snapshot, stream changes, a session's end, a
 // replacement, remove, close) against sessions that call back into the
-// hub, and fails if any such call finds the hub's lock held.
-func TestHubNeverCallsSessionsUnderItsLock(t *testing.T) {
-	h := newHub(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 4)
+// pool, and fails if any such call finds the pool's lock held.
+func TestPoolNeverCallsSessionsUnderItsLock(t *testing.T) {
+	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 4)
 	var (
 		mu    sync.Mutex
 		links []*probingLink
@@ -228,7 +228,7 @@ func TestHubNeverCallsSessionsUnderItsLock(t *testing.T) {
 	}
 	for _, what := range []string{"Start", "SetStream", "Snapshot", "Ended", "Err", "Close"} {
 		if total[what] == 0 {
-			t.Errorf("the test never saw the hub call %s: it does not cover it", what)
+			t.Errorf("the test never saw the pool call %s: it does not cover it", what)
 		}
 	}
 	t.Logf("calls: %v", total)

@@ -19,7 +19,7 @@ import (
 // the wrong codes of a window stay after it closes, until the next window
 // opens; a snapshot counts the remaining time down.
 func TestPairingView(t *testing.T) {
-	h := newHub(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
+	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
 	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}

@@ -12,7 +12,7 @@ import (
 // TestPagePresence: the card's presence is the session's presence as its
 // events said, and offline once the session ended, whatever it said last.
 func TestPagePresence(t *testing.T) {
-	h := newHub(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
+	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
 	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}, presence: listener.Connecting}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}

@@ -48,8 +48,8 @@ type gate struct {
 //   - the event stream and every POST carry no foreign Origin (nor a
 //     cross-site Sec-Fetch-Site), and a POST's body is JSON (a form on
 //     another site cannot send it without a preflight);
-//   - beyond loopback, every /api/ call but /api/session needs the token's
-//     cookie, compared in constant time;
+//   - beyond loopback, every /api/ call but the sign-in (signInPath)
+//     needs the token's cookie, compared in constant time;
 //   - request bodies are bounded.
 func (g *gate) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +86,7 @@ func (g *gate) guard(next http.Handler) http.Handler {
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
-		if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/session" && !g.authorized(r) {
+		if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != signInPath && !g.authorized(r) {
 			writeProblem(w, probUnauthorized)
 			return
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // testTab registers a tab on h and reads its hello and snapshot.
-func testTab(t *testing.T, h *hub) *client {
+func testTab(t *testing.T, h *sessionPool) *client {
 	t.Helper()
 	c, err := h.addClient(false)
 	if err != nil {
@@ -45,7 +45,7 @@ func nextMsg(t *testing.T, c *client) []byte {
 // in loses its oldest statuses, never a presence or alarm change, and
 // keeps the newest status.
 func TestSlowTabKeepsChanges(t *testing.T) {
-	h := newHub(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
+	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
 	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}

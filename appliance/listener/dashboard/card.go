@@ -1,0 +1,156 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/listener"
+)
+
+// tabRequest is the body of listen, stop and offer.
+type tabRequest struct {
+	Tab   string `json:"tab"`
+	Video bool   `json:"video"`
+	SDP   string `json:"sdp"`
+}
+
+func (s *server) listen(w http.ResponseWriter, r *http.Request) {
+	var req tabRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if _, err := s.pool.tabListen(req.Tab, r.PathValue("id"), req.Video); err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"listening": true, "video": req.Video})
+}
+
+func (s *server) stop(w http.ResponseWriter, r *http.Request) {
+	var req tabRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := s.pool.tabStop(req.Tab, r.PathValue("id")); err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"listening": false})
+}
+
+// offer answers the tab's WebRTC offer through the relay; the tab must
+// listen to the monitor first.
+func (s *server) offer(w http.ResponseWriter, r *http.Request) {
+	var req tabRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	id := r.PathValue("id")
+	hd, err := s.pool.tabHold(req.Tab, id)
+	if err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	sess, err := s.pool.session(id)
+	if err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	if s.opt.Relay == nil {
+		writeProblem(w, probNoRelay)
+		return
+	}
+	answer, err := s.opt.Relay.Answer(hd.ctx, sess, req.SDP, req.Video && hd.video)
+	if err != nil {
+		writeProblem(w, problemFor(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"sdp": answer})
+}
+
+// ogg streams the monitor's audio as one continuous Ogg/Opus response
+// (an <audio> element keeps playing it on a locked phone); the session
+// streams while the response lasts.
+func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	sess, err := s.pool.session(id)
+	if err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	if s.opt.Ogg == nil {
+		writeProblem(w, probNoRelay)
+		return
+	}
+	if !s.acquire(w) {
+		return
+	}
+	defer s.release()
+	if err := s.pool.listen(id); err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	defer s.pool.unlisten(id)
+	if err := s.opt.Ogg(r.Context(), w, sess); err != nil && r.Context().Err() == nil {
+		s.log.Info("dashboard: audio stream ended", "monitor", id, "err", err)
+	}
+}
+
+func (s *server) ack(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	sess, err := s.pool.session(r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	sess.Ack()
+	writeJSON(w, http.StatusOK, map[string]bool{"acknowledged": true})
+}
+
+func (s *server) forget(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.pool.session(id); err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	if _, err := s.opt.Listener.Forget(r.Context(), id); err != nil {
+		writeProblem(w, problemFor(err))
+		return
+	}
+	s.pool.remove(id)
+	writeJSON(w, http.StatusOK, map[string]bool{"forgotten": true})
+}
+
+// sessionInfo asks the monitor over the control channel (info_request).
+func sessionInfo(ctx context.Context, sess *listener.Session) (any, error) {
+	return sess.MonitorInfo(ctx)
+}
+
+// info serves the card's "Monitor details" through Options.MonitorInfo.
+func (s *server) info(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.pool.session(r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	if s.opt.MonitorInfo == nil {
+		writeProblem(w, probNoInfo)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	v, err := s.opt.MonitorInfo(ctx, sess)
+	if err != nil {
+		writeProblem(w, problemFor(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}

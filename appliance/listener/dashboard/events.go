@@ -1,0 +1,69 @@
+package dashboard
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// acquire takes a stream slot, or answers 429.
+func (s *server) acquire(w http.ResponseWriter) bool {
+	select {
+	case s.streams <- struct{}{}:
+		return true
+	default:
+		writeProblem(w, probTooMany)
+		return false
+	}
+}
+
+func (s *server) release() { <-s.streams }
+
+// events is the page's live feed (Server-Sent Events, one JSON object
+// per message): hello (the tab's id), a snapshot, then presence, status,
+// noise, chime, alarm, stream, listen and pairing events. The tab's
+// listens end with it.
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeProblem(w, probBadRequest)
+		return
+	}
+	if !s.acquire(w) {
+		return
+	}
+	defer s.release()
+	c, err := s.pool.addClient(r.TLS != nil)
+	if err != nil {
+		writeProblem(w, poolProblem(err))
+		return
+	}
+	defer s.pool.removeClient(c)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	fl.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	msgs := c.sub.C()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+		case m, ok := <-msgs:
+			if !ok { // the pool closed
+				return
+			}
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", m.data); err != nil {
+				return
+			}
+		}
+		fl.Flush()
+	}
+}

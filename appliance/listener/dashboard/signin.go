@@ -1,0 +1,75 @@
+package dashboard
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// signInPath is the sign-in endpoint: GET tells the page whether it must
+// sign in, POST exchanges the access token for a cookie. Its URL says
+// "session" because the page has always called it that; it has nothing
+// to do with listener sessions or WebRTC sessions.
+const signInPath = "/api/session"
+
+// signInStatus is the answer to GET signInPath: whether the page must
+// sign in, and what this server offers.
+type signInStatus struct {
+	Loopback    bool `json:"loopback"`
+	SignedIn    bool `json:"signed_in"`
+	Discovery   bool `json:"discovery"`
+	Relay       bool `json:"relay"`
+	Ogg         bool `json:"ogg"`
+	HTTPS       bool `json:"https"`
+	MonitorInfo bool `json:"monitor_info"`
+}
+
+// signInRequest is the body of POST signInPath.
+type signInRequest struct {
+	Token string `json:"token"` // from the printed URL's fragment
+}
+
+// signInResult is the answer to a successful POST signInPath.
+type signInResult struct {
+	SignedIn bool `json:"signed_in"`
+}
+
+// signInState serves GET signInPath.
+func (s *server) signInState(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, signInStatus{
+		Loopback:    s.gate.loopback,
+		SignedIn:    s.gate.authorized(r),
+		Discovery:   s.opt.Discovery,
+		Relay:       s.opt.Relay != nil,
+		Ogg:         s.opt.Ogg != nil,
+		HTTPS:       r.TLS != nil,
+		MonitorInfo: s.opt.MonitorInfo != nil,
+	})
+}
+
+// signIn serves POST signInPath: it exchanges the token (from the URL's
+// fragment) for a cookie.
+func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
+	var req signInRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if s.gate.loopback {
+		writeJSON(w, http.StatusOK, signInResult{SignedIn: true})
+		return
+	}
+	if !s.gate.tokenOK(req.Token) {
+		// A stranger can send wrong tokens as fast as the network allows:
+		// one warning a minute, the rest at debug level.
+		level := slog.LevelDebug
+		if now := time.Now().UnixNano(); now-s.badTokenAt.Load() >= int64(time.Minute) {
+			s.badTokenAt.Store(now)
+			level = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), level, "dashboard: a page offered a wrong access token", "from", r.RemoteAddr)
+		writeProblem(w, probUnauthorized)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.gate.token, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: 400 * 24 * 3600})
+	writeJSON(w, http.StatusOK, signInResult{SignedIn: true})
+}

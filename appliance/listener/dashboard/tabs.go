@@ -1,0 +1,89 @@
+package dashboard
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/cradle-monitor/cradle/media/fanout"
+)
+
+// clientQueue bounds the events waiting for one event stream. A tab that
+// falls further behind loses its oldest status events (package fanout's
+// rule, with droppable); every other event is kept.
+const clientQueue = 256
+
+// tabMsg is one encoded event on its way to the tabs.
+type tabMsg struct {
+	data      []byte
+	droppable bool // a status event: the next one says the same, newer
+}
+
+// droppable is the tabs' overflow rule: only status events (sound level,
+// superseded by the next) may be dropped for a slow tab; presence, alarm,
+// noise, chime, stream, listen and pairing changes never are (unless the
+// tab has stopped reading altogether and its whole queue is such changes).
+func droppable(m tabMsg) bool { return m.droppable }
+
+// client is one tab: its event stream and the listens it holds.
+type client struct {
+	id    string
+	sub   *fanout.Subscription[tabMsg] // ends when the tab leaves or the pool closes
+	holds map[string]*hold             // by device id
+}
+
+// addClient registers a tab; its first events are hello and a snapshot.
+func (sp *sessionPool) addClient(secure bool) (*client, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	c := &client{id: hex.EncodeToString(b[:]), holds: map[string]*hold{}}
+	live := sp.readLive()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.closed {
+		return nil, errTabGone
+	}
+	sp.clients[c.id] = c
+	var first []tabMsg
+	for _, ev := range []event{{Type: "hello", Tab: c.id, Secure: secure}, sp.snapshotLocked(live)} {
+		if m, ok := sp.encode(ev); ok {
+			first = append(first, m)
+		}
+	}
+	c.sub = sp.tabs.Subscribe(clientQueue, first...) // under mu: nothing is broadcast between the snapshot and the subscription
+	return c, nil
+}
+
+// removeClient forgets a tab and releases every listen it held.
+func (sp *sessionPool) removeClient(c *client) {
+	sp.listenMu.Lock()
+	defer sp.listenMu.Unlock()
+	c.sub.Close()
+	sp.mu.Lock()
+	delete(sp.clients, c.id)
+	var changed []*monEntry
+	for id := range c.holds {
+		if e := sp.releaseLocked(c, id); e != nil {
+			changed = append(changed, e)
+		}
+	}
+	sp.mu.Unlock()
+	sp.tellStreams(changed...)
+}
+
+// broadcastLocked hands ev to every tab. Called with mu held, so the
+// tabs get the events in the order the pool's view changed.
+func (sp *sessionPool) broadcastLocked(ev event) {
+	if m, ok := sp.encode(ev); ok {
+		sp.tabs.Publish(m)
+	}
+}
+
+func (sp *sessionPool) encode(ev event) (tabMsg, bool) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		sp.log.Error("event not encoded", "err", err)
+		return tabMsg{}, false
+	}
+	return tabMsg{data: b, droppable: ev.Type == "status"}, true
+}
