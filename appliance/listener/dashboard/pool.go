@@ -21,13 +21,12 @@ var (
 
 // sessionPool is the listener sessions the dashboard shares between its
 // tabs: one per paired monitor, whose events it fans out to the tabs'
-// event streams. It owns the listen
-// reference count: a session streams while some tab or audio stream
-// holds a listen on it.
+// event streams. It owns the listen reference count: a session streams
+// while some tab or audio stream holds a listen on it.
 //
-// Locks: mu guards the pool's state and is never held while the pool calls
-// into a session (sessionLink): a method copies what it needs under mu,
-// lets go, then calls. listenMu orders the listen changes: a change takes
+// Locks: mu guards the pool's state and is never held while the pool
+// calls into a session (sessionLink): a method copies what it needs under
+// mu, lets go, then calls. listenMu orders the listen changes: a change takes
 // it, changes the counts under mu, lets mu go and then tells the sessions
 // their new stream mode, so the last change is the one a session keeps.
 // Lock order: listenMu before mu.
