@@ -59,8 +59,7 @@
 //   - the relay's peer connections: stopped by Relay.Close.
 //
 // Each event stream is served on its request's goroutine, with its own
-// queue (a media/fanout subscription, whose goroutine the tab's handler
-// stops when the stream ends). A tab that falls behind loses its oldest
-// status events, never a presence, alarm, noise, chime, stream, listen
-// or pairing change.
+// queue (a media/fanout subscription it reads with Next). A tab that
+// falls behind loses its oldest status events, never a presence, alarm,
+// noise, chime, stream, listen or pairing change.
 package dashboard

@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -18,6 +20,10 @@ func (s *server) acquire(w http.ResponseWriter) bool {
 }
 
 func (s *server) release() { <-s.streams }
+
+// keepaliveAfter is how long an event stream stays silent before it
+// sends a keepalive comment.
+const keepaliveAfter = 15 * time.Second
 
 // events is the page's live feed (Server-Sent Events, one JSON object
 // per message): hello (the tab's id), a snapshot, then presence, status,
@@ -45,24 +51,20 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	fl.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	msgs := c.sub.C()
 	for {
-		select {
-		case <-r.Context().Done():
+		// A comment line after keepaliveAfter without an event keeps
+		// proxies and the browser from closing an idle stream.
+		ctx, cancel := context.WithTimeout(r.Context(), keepaliveAfter)
+		m, err := c.sub.Next(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			_, err = fmt.Fprintf(w, "data: %s\n\n", m.data)
+		case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+			_, err = fmt.Fprint(w, ": keepalive\n\n")
+		}
+		if err != nil { // the tab left, the pool closed, or the write failed
 			return
-		case <-keepalive.C:
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
-				return
-			}
-		case m, ok := <-msgs:
-			if !ok { // the pool closed
-				return
-			}
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", m.data); err != nil {
-				return
-			}
 		}
 		fl.Flush()
 	}

@@ -145,20 +145,19 @@ func TestPoolNeverCallsSessionsUnderItsLock(t *testing.T) {
 	}
 	next := func(typ string) event {
 		t.Helper()
-		deadline := time.After(5 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		for {
-			select {
-			case m := <-c.sub.C():
-				b := m.data
-				var ev event
-				if err := json.Unmarshal(b, &ev); err != nil {
-					t.Fatal(err)
-				}
-				if ev.Type == typ {
-					return ev
-				}
-			case <-deadline:
-				t.Fatalf("no %s event", typ)
+			m, err := c.sub.Next(ctx)
+			if err != nil {
+				t.Fatalf("no %s event: %v", typ, err)
+			}
+			var ev event
+			if err := json.Unmarshal(m.data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type == typ {
+				return ev
 			}
 		}
 	}
