@@ -160,11 +160,11 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// server is the dashboard: its gate, its pool and its handlers.
+// server is the dashboard: its guard, its pool and its handlers.
 type server struct {
 	opt     Options
 	log     *slog.Logger
-	gate    *gate
+	guard   *requestGuard
 	pool    *sessionPool
 	url     string
 	tls     *tlsConfig
@@ -187,7 +187,7 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	hosts, ips, names := hostsFor(addr.IP)
 	s := &server{
 		opt: opt, log: opt.Logger,
-		gate:    &gate{loopback: loopback, port: strconv.Itoa(addr.Port), hosts: hosts},
+		guard:   &requestGuard{loopback: loopback, port: strconv.Itoa(addr.Port), hosts: hosts},
 		streams: make(chan struct{}, maxStreams),
 		pairing: make(chan struct{}, 1),
 		wav:     alarmWAV(),
@@ -205,7 +205,7 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.gate.token = tok
+		s.guard.token = tok
 		id, _, err := identity.LoadOrCreate(filepath.Join(opt.StateDir, "identity"), identity.RoleListener, opt.Listener.Name())
 		if err != nil {
 			return nil, err
@@ -251,7 +251,7 @@ func firstLANAddr(ips []net.IP) string {
 	return "127.0.0.1"
 }
 
-// handler routes the dashboard's requests, behind the gate.
+// handler routes the dashboard's requests, behind the guard.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
@@ -272,7 +272,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
-	return s.gate.guard(mux)
+	return s.guard.wrap(mux)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -25,12 +25,12 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
-// TestGateLoopback: on loopback no token is needed, but the Host and
+// TestGuardLoopback: on loopback no token is needed, but the Host and
 // Origin checks hold, and state changes are JSON POSTs only.
-func TestGateLoopback(t *testing.T) {
+func TestGuardLoopback(t *testing.T) {
 	l, _ := newListener(t)
 	ts := startServer(t, Options{Listener: l}, true)
-	port := ts.gate.port
+	port := ts.guard.port
 	for _, tc := range []struct {
 		name         string
 		method, path string
@@ -76,13 +76,13 @@ func bodyOf(resp *http.Response) string {
 	return string(b)
 }
 
-// TestGateToken: beyond loopback every API call needs the token's
+// TestGuardToken: beyond loopback every API call needs the token's
 // cookie, which /api/session sets for the right token only; a foreign
 // Origin is refused even with the cookie.
-func TestGateToken(t *testing.T) {
+func TestGuardToken(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
-	tok := ts.gate.token
+	tok := ts.guard.token
 	if len(tok) != 2*tokenBytes {
 		t.Fatalf("token %q: want %d hex digits", tok, 2*tokenBytes)
 	}
@@ -117,7 +117,7 @@ func TestGateToken(t *testing.T) {
 	check("state change with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://"+ts.host), 404)
 	check("foreign origin with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://evil.example"), 403)
 	check("events from another site with the cookie", ts.request(t, "GET", "/api/events", "", "Cookie", cookie, "Origin", "http://evil.example"), 403)
-	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.gate.port), 421)
+	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.guard.port), 421)
 
 	// The token is kept: a second start reads the same one; --new-token rotates it.
 	again, err := loadToken(filepath.Join(dir, "dashboard"), false)

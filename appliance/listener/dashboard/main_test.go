@@ -66,7 +66,7 @@ type testServer struct {
 
 // startServer serves a dashboard for l on a loopback port until the test
 // ends. loopback false applies the beyond-loopback rules (token) over
-// plain HTTP, for tests of the gate.
+// plain HTTP, for tests of the guard.
 func startServer(t testing.TB, opt Options, loopback bool) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

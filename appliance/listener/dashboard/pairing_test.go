@@ -202,12 +202,12 @@ func TestPairingAPI(t *testing.T) {
 	t.Logf("offline: %s %s", pr.Message, pr.Action)
 }
 
-// TestPairingAPIGate: the new POSTs pass the gate like every other: no
+// TestPairingAPIGuard: the new POSTs pass the guard like every other: no
 // foreign origin, JSON only, the token beyond loopback.
-func TestPairingAPIGate(t *testing.T) {
+func TestPairingAPIGuard(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
-	cookie := cookieName + "=" + ts.gate.token
+	cookie := cookieName + "=" + ts.guard.token
 	for _, tc := range []struct {
 		name string
 		hdr  []string
@@ -217,7 +217,7 @@ func TestPairingAPIGate(t *testing.T) {
 		{"foreign origin", []string{"Cookie", cookie, "Origin", "http://evil.example"}, http.StatusForbidden},
 		{"cross-site", []string{"Cookie", cookie, "Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
 		{"a form", []string{"Cookie", cookie, "Content-Type", "text/plain"}, http.StatusUnsupportedMediaType},
-		{"the page", []string{"Cookie", cookie, "Origin", "http://" + ts.host}, http.StatusNotFound}, // through the gate: no such monitor
+		{"the page", []string{"Cookie", cookie, "Origin", "http://" + ts.host}, http.StatusNotFound}, // through the guard: no such monitor
 	} {
 		for _, what := range []string{"open", "close"} {
 			resp := ts.request(t, "POST", "/api/monitors/NOSUCH1/pairing/"+what, "{}", tc.hdr...)

@@ -35,15 +35,16 @@ const cookieName = "__Host-cradle"
 // tokenBytes is the access token's size: 128 bits.
 const tokenBytes = 16
 
-// gate holds the rules every request passes (see guard).
-type gate struct {
+// requestGuard holds the rules every request passes (see wrap): the
+// dashboard's own, unrelated to the monitor's trust gate.
+type requestGuard struct {
 	loopback bool            // bound to loopback: plain HTTP, no token
 	port     string          // the port the server listens on
 	hosts    map[string]bool // host names and addresses a Host header may name
 	token    string          // hex; empty on loopback
 }
 
-// guard enforces the gate on every request:
+// wrap enforces the guard's rules on every request:
 //   - the Host header names this server (stops DNS rebinding);
 //   - the event stream and every POST carry no foreign Origin (nor a
 //     cross-site Sec-Fetch-Site), and a POST's body is JSON (a form on
@@ -51,7 +52,7 @@ type gate struct {
 //   - beyond loopback, every /api/ call but the sign-in (signInPath)
 //     needs the token's cookie, compared in constant time;
 //   - request bodies are bounded.
-func (g *gate) guard(next http.Handler) http.Handler {
+func (g *requestGuard) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -96,7 +97,7 @@ func (g *gate) guard(next http.Handler) http.Handler {
 
 // hostOK: the Host header is this server's own address (or, on loopback,
 // a localhost name) with the server's port.
-func (g *gate) hostOK(r *http.Request) bool {
+func (g *requestGuard) hostOK(r *http.Request) bool {
 	host, port, err := net.SplitHostPort(r.Host)
 	if err != nil {
 		return false
@@ -109,7 +110,7 @@ func normHost(h string) string {
 }
 
 // originOK: no Origin, or the page's own origin; and no cross-site fetch.
-func (g *gate) originOK(r *http.Request) bool {
+func (g *requestGuard) originOK(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
 	default:
@@ -127,7 +128,7 @@ func (g *gate) originOK(r *http.Request) bool {
 }
 
 // authorized: loopback, or the request carries the token's cookie.
-func (g *gate) authorized(r *http.Request) bool {
+func (g *requestGuard) authorized(r *http.Request) bool {
 	if g.loopback {
 		return true
 	}
@@ -135,7 +136,7 @@ func (g *gate) authorized(r *http.Request) bool {
 	return err == nil && g.tokenOK(c.Value)
 }
 
-func (g *gate) tokenOK(t string) bool {
+func (g *requestGuard) tokenOK(t string) bool {
 	return g.token != "" && subtle.ConstantTimeCompare([]byte(t), []byte(g.token)) == 1
 }
 
