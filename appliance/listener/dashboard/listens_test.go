@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -39,9 +40,17 @@ func (f *modeLink) SetStream(m listener.StreamMode) {
 }
 
 func (f *modeLink) Snapshot() listener.Snapshot { return listener.Snapshot{} }
-func (f *modeLink) Ended() bool                 { return false }
-func (f *modeLink) Err() error                  { return nil }
-func (f *modeLink) Close()                      {}
+func (f *modeLink) Ended() bool {
+	select {
+	case <-f.ended:
+		return true
+	default:
+		return false
+	}
+}
+
+func (f *modeLink) Err() error { return nil }
+func (f *modeLink) Close()     {}
 
 func (f *modeLink) streamMode() listener.StreamMode {
 	f.mu.Lock()
@@ -78,4 +87,52 @@ func TestListenChangesReachTheSessionInOrder(t *testing.T) {
 			t.Fatalf("round %d: every listen released, but the session was last told %v", round, got)
 		}
 	}
+}
+
+// TestListensOutliveAReplacedSession: a tab listening to a monitor whose
+// session ended (and that is paired again) keeps its listen: the new
+// session streams, and Stop brings the counts back to zero, not below.
+func TestListensOutliveAReplacedSession(t *testing.T) {
+	sp := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 4)
+	var links []*modeLink
+	sp.start = func(listener.Monitor) (sessionLink, *listener.Session) {
+		f := &modeLink{ended: make(chan struct{})}
+		links = append(links, f) // add runs on this goroutine only
+		return f, nil
+	}
+	m := listener.Monitor{DeviceID: "AAAAAAA"}
+	sp.add(m)
+	c := testTab(t, sp)
+	if _, err := sp.tabListen(c.id, m.DeviceID, false); err != nil {
+		t.Fatal(err)
+	}
+	close(links[0].ended) // the session ends by itself
+	for {                 // the tab hears of it once the pool has seen it
+		var ev event
+		if err := json.Unmarshal(nextMsg(t, c), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == "presence" && ev.Presence == "offline" {
+			break
+		}
+	}
+	sp.add(m) // paired again
+	if len(links) != 2 {
+		t.Fatalf("%d sessions started, want a new one", len(links))
+	}
+	if got := links[1].streamMode(); got != listener.StreamAudio {
+		t.Fatalf("the new session streams %v, want audio for the tab still listening", got)
+	}
+	if err := sp.tabStop(c.id, m.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if a, v := sp.counts(m.DeviceID); a != 0 || v != 0 {
+		t.Fatalf("counts %d/%d after Stop, want 0/0", a, v)
+	}
+	if got := links[1].streamMode(); got != listener.StreamOff {
+		t.Fatalf("the new session streams %v after Stop, want off", got)
+	}
+	sp.removeClient(c)
+	close(links[1].ended)
+	sp.close()
 }

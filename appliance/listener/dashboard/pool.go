@@ -156,13 +156,21 @@ func (sp *sessionPool) add(m listener.Monitor) {
 	}
 	if old == nil {
 		sp.order = append(sp.order, m.DeviceID)
+	} else {
+		e.audio, e.video = old.audio, old.video // the listens held on the monitor carry over
 	}
 	sp.mons[m.DeviceID] = e
 	sp.wg.Go(func() { sp.pump(e) })
 	sp.broadcastLocked(sp.snapshotLocked(live))
+	listening := streamMode(e) != listener.StreamOff
 	sp.mu.Unlock()
 	if old != nil {
 		old.link.Close()
+	}
+	if listening {
+		sp.listenMu.Lock()
+		sp.tellStreams(e)
+		sp.listenMu.Unlock()
 	}
 }
 
