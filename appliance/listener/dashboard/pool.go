@@ -90,13 +90,12 @@ func (l liveLink) Close() {
 
 // monEntry is one monitor: its session, the pool's view of it (built only
 // from the session's events, so a snapshot never runs ahead of the
-// events that follow it) and its listen counts. Its fields but link,
-// sess and done are guarded by the pool's mu.
+// events that follow it) and its listen counts. Its fields but mon,
+// link and sess are guarded by the pool's mu.
 type monEntry struct {
 	mon  listener.Monitor
 	link sessionLink       // what the pool calls; nil in tests of the views
 	sess *listener.Session // handed to the handlers; nil with a fake link
-	done chan struct{}     // the pump ended
 
 	audio, video int // listens held (tabs and audio streams)
 
@@ -145,7 +144,7 @@ func (sp *sessionPool) add(m listener.Monitor) {
 		return
 	}
 	link, sess := sp.start(m)
-	e := &monEntry{mon: m, link: link, sess: sess, done: make(chan struct{}), presence: listener.Connecting} // as a session starts
+	e := &monEntry{mon: m, link: link, sess: sess, presence: listener.Connecting} // as a session starts
 	e.view = monitorView{ID: m.DeviceID, Name: m.Name, Address: m.Address, Stream: "off", Noises: []time.Time{}}
 	live := sp.readLive()
 	sp.mu.Lock()
@@ -253,7 +252,6 @@ func (sp *sessionPool) pairing(id string) *pairingView {
 // pump forwards one session's events to the tabs until the pool closes or
 // the session ends.
 func (sp *sessionPool) pump(e *monEntry) {
-	defer close(e.done)
 	for {
 		ev, err := e.link.Next(sp.ctx)
 		if err != nil {
