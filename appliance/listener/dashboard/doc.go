@@ -62,4 +62,11 @@
 // queue (a media/fanout subscription it reads with Next). A tab that
 // falls behind loses its oldest status events, never a presence, alarm,
 // noise, chime, stream, listen or pairing change.
+//
+// # Locks
+//
+// The session pool (one listener.Session per monitor, shared by the
+// tabs) never holds its lock while it calls into a session: a session
+// that is slow, or that calls back, cannot stall the other tabs, their
+// event streams or the other monitors. See sessionPool.
 package dashboard
