@@ -196,7 +196,7 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		default:
 			err = transport.ErrClosed
 		}
-		return ConnClosed{At: now, Conn: num(1), Err: err}
+		return ConnClosed{At: now, Conn: num(1), Reason: closeReason(err)}
 	case "pair":
 		name := "phone"
 		if len(f) > 2 {
@@ -429,7 +429,7 @@ func TestCoreScripts(t *testing.T) {
 			{0, "pair-open 9 20m", "err=bad_request"},
 			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0 ref=pair_open"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
-			{0, "pair-open 1", "err=untrusted"},
+			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{time.Minute, "pair-open 8", "mdns pairing=true; append window-opened for=4m0s; send c8 pairing_state open=true failed=0 ref=pair_open; send c9 pairing_state open=true failed=0"},
 			{time.Minute, "pair-close 8", "mdns pairing=false; append window-closed manual; close c1 pairing_closed; send c8 pairing_state open=false failed=0 closed=manual ref=pair_close; send c9 pairing_state open=false failed=0 closed=manual"},
 		}},
@@ -549,7 +549,7 @@ func TestCoreAttemptNamesThePeer(t *testing.T) {
 		t.Fatalf("a wrong code: %v", fmtCore(eff, nil))
 	}
 	c.Step(PairStart{At: t0, Conn: 5, Name: "x"})
-	eff, _ = c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Err: errors.New("EOF")})
+	eff, _ = c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Reason: "EOF"})
 	for _, e := range eff {
 		if _, ok := e.(Append); ok {
 			t.Fatalf("a stranger's dropped session was recorded: %v", fmtCore(eff, nil))
@@ -633,25 +633,6 @@ func TestCoreStreamRequestLimit(t *testing.T) {
 		cstep{0, "start 2 x audio", "err=protocol_error"},
 	)
 	runCore(t, newTestCore(CoreConfig{}), steps)
-}
-
-// TestCorePumpsGeneration: each Pumps effect is newer than the last, so
-// an owner that carries them out of order can keep the newest.
-func TestCorePumpsGeneration(t *testing.T) {
-	c := newTestCore(CoreConfig{})
-	var last uint64
-	for i := range 3 {
-		c.Step(ConnAccepted{At: t0, Conn: 1, Peer: pfp(1), Trusted: true})
-		c.Step(StreamStart{Conn: 1, Session: "s", Kind: control.StreamAudio})
-		for _, ev := range []Event{StreamOffer{Conn: 1, Session: "s"}, ConnClosed{At: t0, Conn: 1}} {
-			eff, _ := c.Step(ev)
-			p, ok := first(eff).(Pumps)
-			if !ok || p.Gen <= last {
-				t.Fatalf("round %d: %T %+v after generation %d", i, first(eff), first(eff), last)
-			}
-			last = p.Gen
-		}
-	}
 }
 
 // TestCoreHelloAckForStrangers: a stranger's hello_ack names neither the
