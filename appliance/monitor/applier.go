@@ -75,6 +75,13 @@ func (m *Monitor) apply(ev Event, reply chan<- error, override error) {
 	if override != nil {
 		err = override
 	}
+	m.carryOut(m.peers, eff, err, reply)
+}
+
+// carryOut carries out one step's effects, in order (see above), and
+// answers reply with err (or the failure of a Must append, or of a media
+// effect). It runs on the owner; peers is the owner's peer table.
+func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, reply chan<- error) {
 	out := &outcome{err: err}
 	media := false
 	for _, e := range eff {
@@ -98,28 +105,28 @@ func (m *Monitor) apply(ev Event, reply chan<- error, override error) {
 		case RenewCode:
 			m.renewCode()
 		case Send:
-			if p := m.peers[e.Conn]; p != nil {
+			if p := peers[e.Conn]; p != nil {
 				m.deliver(p.conn, e.Msg)
 			}
 		case SendInfo:
-			if p := m.peers[e.Conn]; p != nil {
+			if p := peers[e.Conn]; p != nil {
 				m.deliver(p.conn, m.info(p))
 			}
 		case Close:
-			if p := m.peers[e.Conn]; p != nil {
+			if p := peers[e.Conn]; p != nil {
 				p.conn.StartClose(e.Code, e.Reason)
 			}
 		case Trust:
-			if p := m.peers[e.Conn]; p != nil {
+			if p := peers[e.Conn]; p != nil {
 				p.conn.SetTrusted(true)
 				m.known.addConn(p.conn.RemoteAddr(), m.now())
 			}
 		case StartStatus:
-			if p := m.peers[e.Conn]; p != nil {
+			if p := peers[e.Conn]; p != nil {
 				m.startStatus(p)
 			}
 		case EndPairing:
-			if p := m.peers[e.Conn]; p != nil {
+			if p := peers[e.Conn]; p != nil {
 				p.pake.Store(nil)
 			}
 		case Alert:
@@ -132,7 +139,7 @@ func (m *Monitor) apply(ev Event, reply chan<- error, override error) {
 			}
 		default:
 			media = true
-			m.media.give(m.mediaJob(e, out, reply))
+			m.media.give(m.mediaJob(peers, e, out, reply))
 		}
 	}
 	if !media {
@@ -154,7 +161,7 @@ func answer(reply chan<- error, err error) {
 
 // mediaJob is the media worker's part of an effect. The peer is looked
 // up now, on the owner.
-func (m *Monitor) mediaJob(e Effect, out *outcome, reply chan<- error) func() {
+func (m *Monitor) mediaJob(peers map[uint64]*peer, e Effect, out *outcome, reply chan<- error) func() {
 	switch e := e.(type) {
 	case Pumps:
 		return func() {
@@ -166,7 +173,7 @@ func (m *Monitor) mediaJob(e Effect, out *outcome, reply chan<- error) func() {
 	case KeyFrame:
 		return m.hub.RequestKeyFrame
 	case Answer:
-		p := m.peers[e.Conn]
+		p := peers[e.Conn]
 		return func() {
 			if err := m.answer(p, e, out.pumpErr); err != nil {
 				out.replied = true
@@ -179,7 +186,7 @@ func (m *Monitor) mediaJob(e Effect, out *outcome, reply chan<- error) func() {
 			}
 		}
 	case AddCandidate:
-		p := m.peers[e.Conn]
+		p := peers[e.Conn]
 		return func() {
 			if p == nil {
 				return
@@ -189,7 +196,7 @@ func (m *Monitor) mediaJob(e Effect, out *outcome, reply chan<- error) func() {
 			}
 		}
 	case StopSession:
-		p := m.peers[e.Conn]
+		p := peers[e.Conn]
 		return func() {
 			if p != nil {
 				_ = p.ans.Stop(e.Session)

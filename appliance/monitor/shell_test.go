@@ -245,6 +245,13 @@ func (d *fakeDevice) pattern() string {
 // channel.
 func newShell(t *testing.T, dev *fakeDevice, log *fakeLog) (*Monitor, chan<- connection) {
 	t.Helper()
+	return newShellWith(t, dev, log, nil)
+}
+
+// newShellWith is newShell, with setup run on the Monitor before any of
+// its goroutines starts.
+func newShellWith(t *testing.T, dev *fakeDevice, log *fakeLog, setup func(*Monitor)) (*Monitor, chan<- connection) {
+	t.Helper()
 	dir := t.TempDir()
 	id, _, err := identity.LoadOrCreate(filepath.Join(dir, "identity"), control.RoleMonitor, "Nursery")
 	if err != nil {
@@ -271,6 +278,9 @@ func newShell(t *testing.T, dev *fakeDevice, log *fakeLog) (*Monitor, chan<- con
 	m := &Monitor{cfg: cfg, log: quiet, id: id, code: code, hub: hub, tracks: tracks, now: time.Now, known: newKnownAddrs(),
 		peers: map[uint64]*peer{}, wake: make(chan struct{}, 1), fatal: make(chan error, 1), events: log}
 	m.core = NewCore(CoreConfig{Name: cfg.Name, DeviceID: id.Fingerprint.DeviceID(), AutoStream: cfg.AutoStream, LED: true})
+	if setup != nil {
+		setup(m)
+	}
 	m.startApplier()
 	m.parts = newParts(m.fail)
 	m.ctx = m.parts.ctx
