@@ -254,3 +254,76 @@ func TestAppliedInDecisionOrder(t *testing.T) {
 	}
 	t.Logf("%d appends, %d LED states, window open=%v", len(want), len(dev.states), open)
 }
+
+// stuckConn is a peer that never reads: its outbox holds a few messages,
+// and a blocking Send would wait for ever (as the transport's does while
+// its queue is full and the context lives).
+type stuckConn struct{ *fakeConn }
+
+func (c stuckConn) Send(ctx context.Context, m control.Message) error {
+	select {
+	case c.out <- m:
+		return nil
+	case <-c.done:
+		return c.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestSlowPeerClosed: a trusted peer that never reads fills its outbox
+// with pairing notices and is closed (idle_timeout); the owner never
+// waits on it: every step returns, and a peer that reads gets every
+// notice.
+func TestSlowPeerClosed(t *testing.T) {
+	log := newFakeLog()
+	m, acc := newShell(t, &fakeDevice{events: make(chan hw.ButtonEvent)}, log)
+	slow := newFakeConn(1, pfp(1), true)
+	slow.out = make(chan control.Message, 4) // the outbox
+	reader := newFakeConn(2, pfp(2), true)
+	for _, c := range []connection{stuckConn{slow}, reader} {
+		select {
+		case acc <- c:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the monitor does not accept: its owner waits on a peer")
+		}
+	}
+	if _, ok := reader.next(t).(control.HelloAck); !ok {
+		t.Fatal("no hello_ack")
+	}
+	const toggles = 20
+	stepped := make(chan struct{})
+	go func() {
+		defer close(stepped)
+		for range toggles {
+			_, _ = m.OpenPairing(0)
+			m.ClosePairing()
+		}
+	}()
+	select {
+	case <-stepped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the steps did not return: the owner waited on the peer that does not read")
+	}
+	select {
+	case <-slow.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer that does not read is still open")
+	}
+	if got := fmt.Sprint(slow.recorded()); !strings.Contains(got, "close idle_timeout") {
+		t.Fatalf("the peer that does not read: %s", got)
+	}
+	notices := 0
+	deadline := time.After(5 * time.Second)
+	for notices < 2*toggles {
+		select {
+		case msg := <-reader.out:
+			if _, ok := msg.(control.PairingState); ok {
+				notices++
+			}
+		case <-deadline:
+			t.Fatalf("the reading peer got %d of %d pairing notices", notices, 2*toggles)
+		}
+	}
+	log.waitFor(t, store.TypeConnectionClosed, 1)
+}

@@ -120,6 +120,10 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, s)
 		case KeyFrame:
 			out = append(out, "keyframe")
+		case AddCandidate:
+			out = append(out, fmt.Sprintf("add-candidate c%d %s", e.Conn, e.ICE.Session))
+		case SendInfo:
+			out = append(out, fmt.Sprintf("send-info c%d", e.Conn))
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -154,7 +158,7 @@ type cstep struct {
 //	tick   open [DUR]   close-window   short   long
 //	media [nomic]  health [store-bad] [no-net]
 //	start C S audio|av|KIND (S "-": empty)   offer C S   stop C S
-//	ended C S   answer-failed C S
+//	ended C S   answer-failed C S   info C   ice C S
 func parseOp(t *testing.T, op string, now time.Time) Event {
 	t.Helper()
 	f := strings.Fields(op)
@@ -255,6 +259,10 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		return StreamStop{Conn: num(1), Session: f[2]}
 	case "ended":
 		return StreamEnded{Conn: num(1), Session: f[2], Reason: "failed"}
+	case "info":
+		return InfoRequest{Conn: num(1)}
+	case "ice":
+		return StreamCandidate{Conn: num(1), ICE: control.WebRTCICE{Session: f[2]}}
 	case "answer-failed":
 		return AnswerFailed{Conn: num(1), Session: f[2]}
 	case "health":
@@ -432,6 +440,24 @@ func TestCoreScripts(t *testing.T) {
 			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{time.Minute, "pair-open 8", "mdns pairing=true; append window-opened for=4m0s; send c8 pairing_state open=true failed=0 ref=pair_open; send c9 pairing_state open=true failed=0"},
 			{time.Minute, "pair-close 8", "mdns pairing=false; append window-closed manual; close c1 pairing_closed; send c8 pairing_state open=false failed=0 closed=manual ref=pair_close; send c9 pairing_state open=false failed=0 closed=manual"},
+		}},
+		{"trust first: a stranger's trusted-only requests are refused by the core, whatever the transport let through", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{0, "start 1 s audio", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "offer 1 s", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "ice 1 s", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "stop 1 s", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "info 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "pair-close 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=true; send c2 pairing_state open=true failed=0; status c2"},
+			{0, "start 2 s audio", ""},
+			{0, "offer 2 s", "pumps a; answer c2 s audio"},
+			{0, "ice 2 s", "add-candidate c2 s"},
+			{0, "info 2", "send-info c2"},
+			{0, "close 1", ""},
+			{0, "info 1", ""},
 		}},
 		{"a window longer than the maximum is refused", CoreConfig{}, []cstep{
 			{0, "open 16m", "err=duration"},
