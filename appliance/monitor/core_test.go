@@ -311,13 +311,13 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "close 3 going_away", "append closed c3 P1 reason=going_away after=3s"},
 			{4 * time.Second, "close 4 eof", "append closed c4 P1 reason=EOF after=4s"},
 		}},
-		{"the gate, window closed: a stranger is answered, closed, never recorded", CoreConfig{}, []cstep{
+		{"admission, window closed: a stranger is answered, closed, never recorded", CoreConfig{}, []cstep{
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=false; close c1 pairing_closed"},
 			{0, "pair 1", "err=pairing_closed"},
 			{time.Second, "close 1", ""},
 			{time.Second, "tick", ""},
 		}},
-		{"the gate, window open: two strangers, the oldest idle makes room; busy only when all pair", CoreConfig{MaxUntrusted: 2}, []cstep{
+		{"admission, window open: two strangers, the oldest idle makes room; busy only when all pair", CoreConfig{MaxUntrusted: 2}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
@@ -329,7 +329,7 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "close 4", ""},
 			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; status c5"},
 		}},
-		{"the gate: the stranger quiet longest makes room, not one just answered", CoreConfig{MaxUntrusted: 2}, []cstep{
+		{"admission: the stranger quiet longest makes room, not one just answered", CoreConfig{MaxUntrusted: 2}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{time.Second, "pair 1", ""},
@@ -337,7 +337,7 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; err=pairing_failed"},
 			{4 * time.Second, "accept 3 3", "send c3 hello_ack trusted=false pairing=true; close c2 busy"},
 		}},
-		{"the gate: two strangers per address, the older one makes room", CoreConfig{}, []cstep{
+		{"admission: two strangers per address, the older one makes room", CoreConfig{}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
 			{0, "accept 1 1 from=10.0.0.5", "send c1 hello_ack trusted=false pairing=true"},
 			{time.Second, "accept 2 2 from=10.0.0.5", "send c2 hello_ack trusted=false pairing=true"},

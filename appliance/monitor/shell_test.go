@@ -418,10 +418,10 @@ func TestShellTrustNotRecordedNotGiven(t *testing.T) {
 	}
 }
 
-// TestShellGateWithFakes: with every slot taken, a ninth stranger is
+// TestShellAdmissionWithFakes: with every slot taken, a ninth stranger is
 // welcomed and the oldest idle one (not the four pairing) is closed busy;
 // none is recorded.
-func TestShellGateWithFakes(t *testing.T) {
+func TestShellAdmissionWithFakes(t *testing.T) {
 	log := newFakeLog()
 	m, acc := newShell(t, &fakeDevice{events: make(chan hw.ButtonEvent)}, log)
 	if _, err := m.OpenPairing(0); err != nil {
