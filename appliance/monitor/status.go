@@ -60,16 +60,18 @@ func (w *levelWatch) status(now time.Time) control.Status {
 // streams. The microphone runs while any such goroutine does.
 func (m *Monitor) startStatus(p *peer) {
 	p.status.Do(func() {
-		sub, err := m.hub.SubscribeLevels()
-		if err != nil {
-			m.log.Error("no sound level for this listener", "conn", p.conn.ID(), "err", err)
-			return
-		}
 		interval := m.hub.Config().LevelInterval
-		w := newLevelWatch(interval, m.noMicrophone(), m.now())
 		sendTimeout := m.cfg.Heartbeat.WithDefaults().Interval
 		m.parts.Go(func(ctx context.Context) error {
+			// Subscribed here, not on the applier that starts the pump:
+			// the first subscriber starts the microphone.
+			sub, err := m.hub.SubscribeLevels()
+			if err != nil {
+				m.log.Error("no sound level for this listener", "conn", p.conn.ID(), "err", err)
+				return nil
+			}
 			defer sub.Close()
+			w := newLevelWatch(interval, m.noMicrophone(), m.now())
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
