@@ -24,9 +24,11 @@ import (
 //     (StartClose), trust, status pumps, the end of a PAKE;
 //  3. the slow parts, handed to workers that each carry out their jobs
 //     one at a time in the order given: the LED (panel), the mDNS flag
-//     (mdns), and the media (media: the shared tracks' pumps, key
-//     frames, WebRTC answers, candidates, sessions stopped, a closed
-//     connection's answerer).
+//     (mdns), and the media (media: the shared tracks' pumps and key
+//     frames; it hands each connection's WebRTC answers, candidates,
+//     sessions stopped and, at its close, its answerer's close on to that
+//     connection's own sessions worker, so that a slow answer holds only
+//     its connection).
 //
 // Within a step the effects keep the core's order among their kind; a
 // step's effects of each kind all come before the next step's. Every
@@ -60,6 +62,7 @@ type outcome struct {
 	err     error
 	pumpErr error // the pumps of this step could not start
 	replied bool  // an AnswerFailed step answers instead
+	peer    *peer // the connection whose sessions worker has this step's pion jobs
 }
 
 // apply steps ev and carries out its effects (on the owner). The outcome
@@ -84,7 +87,8 @@ func (m *Monitor) apply(ev Event, reply chan<- error, override error) {
 func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, reply chan<- error) {
 	out := &outcome{err: err}
 	media := false
-	for _, e := range eff {
+	shared := lastShared(eff)
+	for i, e := range eff {
 		switch e := e.(type) {
 		case Append:
 			if _, aerr := m.events.Append(context.Background(), e.Payload); aerr != nil {
@@ -139,16 +143,23 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 			}
 		default:
 			media = true
-			m.media.give(m.mediaJob(peers, e, out, reply))
+			m.media.give(m.mediaJob(peers, e, out, reply, i < shared))
 		}
 	}
 	if !media {
 		answer(reply, out.err)
 		return
 	}
-	m.media.give(func() {
+	last := func() {
 		if !out.replied {
 			answer(reply, out.err)
+		}
+	}
+	m.media.give(func() {
+		if out.peer != nil {
+			m.onSessions(out.peer, last) // after its pion jobs
+		} else {
+			last()
 		}
 	})
 }
@@ -160,8 +171,93 @@ func answer(reply chan<- error, err error) {
 }
 
 // mediaJob is the media worker's part of an effect. The peer is looked
-// up now, on the owner.
-func (m *Monitor) mediaJob(peers map[uint64]*peer, e Effect, out *outcome, reply chan<- error) func() {
+// up now, on the owner. A connection's pion jobs (an answer, a
+// candidate, a session stopped) go on from the media worker to that
+// connection's sessions worker, in order: a slow answer holds only its
+// own connection.
+//
+// A pion job that an effect on the shared tracks follows in its step (a
+// session stopped, then the pumps) is waited for: the pumps change only
+// once the session is gone, in the core's order. An Answer is always
+// its step's last effect, so a slow answer never holds the media worker.
+func (m *Monitor) mediaJob(peers map[uint64]*peer, e Effect, out *outcome, reply chan<- error, wait bool) func() {
+	switch e := e.(type) {
+	case Answer, AddCandidate, StopSession:
+		p := peers[connOf(e)]
+		job := m.sessionJob(p, e, out, reply)
+		if p == nil {
+			return job
+		}
+		out.peer = p
+		if wait {
+			return func() { m.onSessionsWait(p, job) }
+		}
+		return func() { m.onSessions(p, job) }
+	}
+	return m.sharedJob(e, out)
+}
+
+// lastShared is the index of the last effect on the shared tracks in
+// eff, -1 if none.
+func lastShared(eff []Effect) int {
+	last := -1
+	for i, e := range eff {
+		switch e.(type) {
+		case Pumps, KeyFrame:
+			last = i
+		}
+	}
+	return last
+}
+
+// onSessionsWait is onSessions, then waits until job is carried out.
+func (m *Monitor) onSessionsWait(p *peer, job func()) {
+	done := make(chan struct{})
+	m.onSessions(p, func() {
+		defer close(done)
+		job()
+	})
+	<-done
+}
+
+func connOf(e Effect) uint64 {
+	switch e := e.(type) {
+	case Answer:
+		return e.Conn
+	case AddCandidate:
+		return e.Conn
+	case StopSession:
+		return e.Conn
+	}
+	return 0
+}
+
+// onSessions hands job to p's sessions worker, started on the first
+// (on the media worker, the only goroutine that touches p.sessions).
+func (m *Monitor) onSessions(p *peer, job func()) {
+	if p.sessions == nil {
+		p.sessions = startWorkerIn(&m.sessionWorkers)
+	}
+	if !p.sessions.give(job) {
+		job() // its connection closed already: carried out here, so that a waiter is answered
+	}
+}
+
+// closeSessions closes p's answerer after its pion jobs, ends its
+// sessions worker and waits for it: the pumps that its close may stop
+// come after. It runs on the media worker.
+func (m *Monitor) closeSessions(p *peer) {
+	if p.sessions == nil {
+		p.ans.Close() // never answered anything: nothing to wait for
+		return
+	}
+	p.sessions.give(p.ans.Close)
+	p.sessions.stop()
+}
+
+// sharedJob is the media worker's part of an effect on the shared
+// tracks.
+func (m *Monitor) sharedJob(e Effect, out *outcome) func() {
 	switch e := e.(type) {
 	case Pumps:
 		return func() {
@@ -172,8 +268,14 @@ func (m *Monitor) mediaJob(peers map[uint64]*peer, e Effect, out *outcome, reply
 		}
 	case KeyFrame:
 		return m.hub.RequestKeyFrame
+	}
+	return func() { m.log.Error("monitor: an effect nobody carries out", "effect", e) }
+}
+
+// sessionJob is a connection's pion job (nil p: the connection closed).
+func (m *Monitor) sessionJob(p *peer, e Effect, out *outcome, reply chan<- error) func() {
+	switch e := e.(type) {
 	case Answer:
-		p := peers[e.Conn]
 		return func() {
 			if err := m.answer(p, e, out.pumpErr); err != nil {
 				out.replied = true
@@ -186,7 +288,6 @@ func (m *Monitor) mediaJob(peers map[uint64]*peer, e Effect, out *outcome, reply
 			}
 		}
 	case AddCandidate:
-		p := peers[e.Conn]
 		return func() {
 			if p == nil {
 				return
@@ -196,7 +297,6 @@ func (m *Monitor) mediaJob(peers map[uint64]*peer, e Effect, out *outcome, reply
 			}
 		}
 	case StopSession:
-		p := peers[e.Conn]
 		return func() {
 			if p != nil {
 				_ = p.ans.Stop(e.Session)
@@ -260,6 +360,7 @@ func (m *Monitor) stopApplier() {
 			w.stop()
 		}
 	}
+	m.sessionWorkers.Wait() // each ends after its connection's close
 }
 
 // settle waits until the effects handed to the workers so far are carried

@@ -69,11 +69,11 @@ func (m *Monitor) serve(p *peer) {
 		reply := make(chan error, 1)
 		perr := m.owner.post(func() {
 			delete(m.peers, ev.Conn)
-			m.media.give(p.ans.Close) // its sessions end; the core forgets them with the step
+			m.media.give(func() { m.closeSessions(p) }) // its sessions end; the core forgets them with the step
 			m.apply(ev, reply, nil)
 		})
 		if perr != nil {
-			p.ans.Close()
+			p.ans.Close() // the applier stopped: nothing else uses it
 		} else {
 			<-reply
 		}

@@ -45,15 +45,18 @@ type Monitor struct {
 	// The decisions and the one goroutine that carries them out
 	// (applier.go): core and peers are touched only on owner, which
 	// hands the slow effects to the workers, each fed in step order.
-	core   *Core
-	peers  map[uint64]*peer // the live connections, registered at accept
-	owner  *coreOwner
-	media  *worker               // pumps, key frames, WebRTC answers and sessions
-	panel  *worker               // the LED
-	mdns   *worker               // the advertised pairing flag
-	onStep func(Event, []Effect) // a test's view of each step, on owner
-	parts  *parts                // every other goroutine the monitor starts
-	ctx    context.Context
+	core  *Core
+	peers map[uint64]*peer // the live connections, registered at accept
+	owner *coreOwner
+	media *worker // pumps, key frames, WebRTC answers and sessions
+	panel *worker // the LED
+	mdns  *worker // the advertised pairing flag
+	// The connections' sessions workers (each connection's pion jobs),
+	// started by the media worker, each ending after its connection.
+	sessionWorkers sync.WaitGroup
+	onStep         func(Event, []Effect) // a test's view of each step, on owner
+	parts          *parts                // every other goroutine the monitor starts
+	ctx            context.Context
 
 	// What the shell's loops and effects use of the transport, the store
 	// and mDNS: the real ones in Open, recording fakes in shell_test.go.
@@ -105,11 +108,14 @@ type advertiser interface {
 // peer is one live connection: its I/O handles, registered in
 // Monitor.peers on the owner at accept and removed there at its close.
 type peer struct {
-	conn   connection
-	ans    *rtc.Answerer // its sessions (peer connections); used by the media worker
-	status sync.Once     // starts the status pump once the peer is trusted
-	hello  control.Hello
-	since  time.Time
+	conn connection
+	ans  *rtc.Answerer // its sessions (peer connections); used by its sessions worker
+	// sessions carries out its pion jobs in order; started and ended by
+	// the media worker, the only goroutine that touches the field.
+	sessions *worker
+	status   sync.Once // starts the status pump once the peer is trusted
+	hello    control.Hello
+	since    time.Time
 	// The PAKE in progress, if any: set by the connection's goroutine
 	// after pair_start, taken at pair_confirm, dropped by EndPairing.
 	pake atomic.Pointer[pake.Monitor]

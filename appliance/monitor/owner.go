@@ -129,19 +129,37 @@ type worker struct {
 	once     sync.Once
 }
 
-func startWorker() *worker {
+func startWorker() *worker { return startWorkerIn(nil) }
+
+// startWorkerIn starts a worker counted in wg (nil: not counted) until
+// it ends.
+func startWorkerIn(wg *sync.WaitGroup) *worker {
 	w := &worker{wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go w.serve()
+	if wg != nil {
+		wg.Add(1)
+	}
+	go func() {
+		if wg != nil {
+			defer wg.Done()
+		}
+		w.serve()
+	}()
 	return w
 }
 
-// give queues job; after stop it is dropped.
-func (w *worker) give(job func()) {
+// give queues job; after stop (or finish) it is refused: false.
+func (w *worker) give(job func()) bool {
 	w.mu.Lock()
-	if !w.stopping {
+	ok := !w.stopping
+	if ok {
 		w.jobs = append(w.jobs, job)
 	}
 	w.mu.Unlock()
+	defer w.poke()
+	return ok
+}
+
+func (w *worker) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -170,6 +188,13 @@ func (w *worker) serve() {
 // stop carries out the jobs already given, then ends the worker and
 // waits for it. It is idempotent.
 func (w *worker) stop() {
+	w.finish()
+	<-w.done
+}
+
+// finish is stop without the wait: the worker ends once it has carried
+// out the jobs already given.
+func (w *worker) finish() {
 	w.once.Do(func() {
 		w.mu.Lock()
 		w.stopping = true
@@ -179,7 +204,6 @@ func (w *worker) stop() {
 		default:
 		}
 	})
-	<-w.done
 }
 
 // settle waits until the jobs given before it are carried out.
