@@ -124,10 +124,11 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 	case control.InfoRequest:
 		return m.step(InfoRequest{Conn: id})
 	case control.PairOpen:
+		d := time.Duration(msg.DurationMillis) * time.Millisecond
 		if msg.DurationMillis < 0 || msg.DurationMillis > int64(pairing.DefaultWindowMax/time.Millisecond)*4 {
-			return control.Errorf(control.CodeBadRequest, "duration_ms %d out of range", msg.DurationMillis)
+			d = -1 // would overflow: the window refuses it (bad_request), after the core checked trust
 		}
-		err := m.step(PairOpen{At: m.now(), Conn: id, D: time.Duration(msg.DurationMillis) * time.Millisecond})
+		err := m.step(PairOpen{At: m.now(), Conn: id, D: d})
 		if err == nil {
 			m.log.Info("pairing window opened by a paired listener", "conn", id, "peer", p.conn.Peer())
 		}

@@ -48,10 +48,14 @@
 // whose outbox is full is closed), closes started (StartClose), trust,
 // status pumps started; then the slow effects handed, in step order, to
 // three workers (worker, owner.go) that each carry out their jobs one at
-// a time: panel (the LED), mdns (the pairing flag), media (the pumps, key
-// frames, WebRTC answers, candidates, sessions stopped, a closed
-// connection's answerer). Order replaces the generation counters the
-// effects once carried: the LED and the flag end as the last step asked.
+// a time: panel (the LED), mdns (the pairing flag), media (the shared
+// tracks' pumps and key frames). The media worker hands each
+// connection's WebRTC jobs (answers, candidates, sessions stopped, at its
+// close its answerer's close) on to that connection's own sessions
+// worker, in order, so a slow answer holds only its connection; a job
+// that a change of the pumps follows in its step (a session stopped) is
+// waited for. Order replaces the generation counters the effects once
+// carried: the LED and the flag end as the last step asked.
 //
 // The owner also holds the peer table (Monitor.peers, a connection's I/O
 // handles: registered with its ConnAccepted step, removed with its
@@ -92,6 +96,8 @@
 //     (a connection's close, recorded) are carried out; the workers stop
 //     after the owner, carrying out what it gave them; a post after the
 //     owner stopped fails with errStopped;
+//   - a sessions worker per connection that streamed, started by the
+//     media worker at its first WebRTC job and stopped at its close;
 //   - the shared tracks' pumps, at most one audio and one video, started
 //     and stopped by the media worker (Pumps).
 //
