@@ -30,8 +30,9 @@ import (
 //     connection's own sessions worker, so that a slow answer holds only
 //     its connection).
 //
-// Within a step the effects keep the core's order among their kind; a
-// step's effects of each kind all come before the next step's. Every
+// Within a step the effects keep the core's order within each of these
+// three groups; a step's effects all come (or are handed to their
+// worker) before the next step's. Every
 // worker is fed in step order, so the LED and the mDNS flag end as the
 // last step asked, with no generation counter.
 //
@@ -86,15 +87,14 @@ func (m *Monitor) apply(ev Event, reply chan<- error, override error) {
 // effect). It runs on the owner; peers is the owner's peer table.
 func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, reply chan<- error) {
 	out := &outcome{err: err}
-	media := false
-	shared := lastShared(eff)
-	for i, e := range eff {
+	// 1. The store: durable before anything is told.
+	for _, e := range eff {
 		switch e := e.(type) {
 		case Append:
 			if _, aerr := m.events.Append(context.Background(), e.Payload); aerr != nil {
 				if e.Must {
 					answer(reply, control.Errorf(control.CodeInternal, "cannot record %s: %v", e.Payload.EventType(), aerr))
-					return
+					return // nothing else of this step happens
 				}
 				// Losing a connection record must not take the nursery offline.
 				m.log.Error("cannot record event", "type", e.Payload.EventType(), "err", aerr)
@@ -107,7 +107,12 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 				m.log.Info("compacted connection history", "removed", n)
 			}
 		case RenewCode:
-			m.renewCode()
+			m.renewCode() // a new code file, and its generation appended
+		}
+	}
+	// 2. The peers, none of which waits.
+	for _, e := range eff {
+		switch e := e.(type) {
 		case Send:
 			if p := peers[e.Conn]; p != nil {
 				m.deliver(p.conn, e.Msg)
@@ -135,13 +140,20 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 			}
 		case Alert:
 			m.log.Warn(e.Msg)
+		}
+	}
+	// 3. The workers, in step order.
+	media := false
+	shared := lastShared(eff)
+	for i, e := range eff {
+		switch e := e.(type) {
 		case Advertise:
 			m.mdns.give(func() { m.setAdvertisedPairing(e.PairingOpen) })
 		case LED:
 			if dev := m.cfg.Device; dev != nil {
 				m.panel.give(func() { dev.SetState(e.State) })
 			}
-		default:
+		case Pumps, KeyFrame, Answer, AddCandidate, StopSession:
 			media = true
 			m.media.give(m.mediaJob(peers, e, out, reply, i < shared))
 		}
