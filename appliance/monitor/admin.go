@@ -98,11 +98,15 @@ func (m *Monitor) pressAndWait(ctx context.Context, press func(), within time.Du
 
 // Status reports the monitor's state and its live connections.
 func (m *Monitor) Status() Status {
-	var ws pairing.WindowStatus
-	var strangers Strangers
-	_ = m.owner.run(func() { ws, strangers = m.core.Window(), m.core.Strangers() })
+	var st Status
+	_ = m.owner.run(func() { st = m.statusOnOwner() })
+	return st
+}
+
+// statusOnOwner is Status, run on the core's owner (the peer table's).
+func (m *Monitor) statusOnOwner() Status {
+	ws, strangers := m.core.Window(), m.core.Strangers()
 	allow := m.st.State().Allowlist
-	m.mu.Lock()
 	conns := make([]ConnectionInfo, 0, len(m.peers))
 	for _, p := range m.peers {
 		c := p.conn
@@ -117,7 +121,6 @@ func (m *Monitor) Status() Status {
 			RTT: hs.SRTT.Round(time.Microsecond).String(), RTTMicros: hs.SRTT.Microseconds(),
 		})
 	}
-	m.mu.Unlock()
 	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
 	ps := PairingStatus{Open: ws.Open, FailedAttempts: ws.FailuresThisWindow, LifetimeFailures: ws.LifetimeFailures,
 		Strangers: admin.StrangerCounts{Accepted: strangers.Accepted, Refused: strangers.Refused, Evicted: strangers.Evicted, Expired: strangers.Expired}}
@@ -135,9 +138,10 @@ func (m *Monitor) Status() Status {
 }
 
 // info is the control card a trusted listener asks for (info_request):
-// the status, with times relative to now.
+// the status, with times relative to now. It runs on the core's owner
+// (SendInfo).
 func (m *Monitor) info(asker *peer) control.Info {
-	st := m.Status()
+	st := m.statusOnOwner()
 	now := m.now()
 	info := control.Info{Name: st.Name, Port: st.Port, PairingOpen: st.Pairing.Open, Connections: []control.InfoConnection{}}
 	for _, c := range st.Connections {
@@ -157,11 +161,11 @@ func (m *Monitor) info(asker *peer) control.Info {
 // Listeners lists the trusted listeners, oldest pairing first.
 func (m *Monitor) Listeners() []ListenerInfo {
 	online := map[identity.Fingerprint]bool{}
-	m.mu.Lock()
-	for _, p := range m.peers {
-		online[p.conn.Peer()] = true
-	}
-	m.mu.Unlock()
+	_ = m.owner.run(func() {
+		for _, p := range m.peers {
+			online[p.conn.Peer()] = true
+		}
+	})
 	var out []ListenerInfo
 	for fp, l := range m.st.State().Allowlist {
 		out = append(out, ListenerInfo{Name: l.Name, Fingerprint: identity.Fingerprint(fp).String(), PairedAt: l.PairedAt, Online: online[fp]})

@@ -49,7 +49,7 @@ type Config struct {
 	// apply. Off here; the daemon's default (pair_when_new) is on.
 	PairWhenNew bool
 
-	// limits overrides the pairing limits (session timeout, failure
+	// limits overrides the pairing limits (how long an attempt may take, failure
 	// counts); tests shorten them.
 	limits pairing.WindowConfig
 }

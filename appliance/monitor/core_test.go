@@ -120,6 +120,10 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, s)
 		case KeyFrame:
 			out = append(out, "keyframe")
+		case AddCandidate:
+			out = append(out, fmt.Sprintf("add-candidate c%d %s", e.Conn, e.ICE.Session))
+		case SendInfo:
+			out = append(out, fmt.Sprintf("send-info c%d", e.Conn))
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -154,7 +158,7 @@ type cstep struct {
 //	tick   open [DUR]   close-window   short   long
 //	media [nomic]  health [store-bad] [no-net]
 //	start C S audio|av|KIND (S "-": empty)   offer C S   stop C S
-//	ended C S   answer-failed C S
+//	ended C S   answer-failed C S   info C   ice C S
 func parseOp(t *testing.T, op string, now time.Time) Event {
 	t.Helper()
 	f := strings.Fields(op)
@@ -196,7 +200,7 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		default:
 			err = transport.ErrClosed
 		}
-		return ConnClosed{At: now, Conn: num(1), Err: err}
+		return ConnClosed{At: now, Conn: num(1), Reason: closeReason(err)}
 	case "pair":
 		name := "phone"
 		if len(f) > 2 {
@@ -255,6 +259,10 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		return StreamStop{Conn: num(1), Session: f[2]}
 	case "ended":
 		return StreamEnded{Conn: num(1), Session: f[2], Reason: "failed"}
+	case "info":
+		return InfoRequest{Conn: num(1)}
+	case "ice":
+		return StreamCandidate{Conn: num(1), ICE: control.WebRTCICE{Session: f[2]}}
 	case "answer-failed":
 		return AnswerFailed{Conn: num(1), Session: f[2]}
 	case "health":
@@ -303,13 +311,13 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "close 3 going_away", "append closed c3 P1 reason=going_away after=3s"},
 			{4 * time.Second, "close 4 eof", "append closed c4 P1 reason=EOF after=4s"},
 		}},
-		{"the gate, window closed: a stranger is answered, closed, never recorded", CoreConfig{}, []cstep{
+		{"admission, window closed: a stranger is answered, closed, never recorded", CoreConfig{}, []cstep{
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=false; close c1 pairing_closed"},
 			{0, "pair 1", "err=pairing_closed"},
 			{time.Second, "close 1", ""},
 			{time.Second, "tick", ""},
 		}},
-		{"the gate, window open: two strangers, the oldest idle makes room; busy only when all pair", CoreConfig{MaxUntrusted: 2}, []cstep{
+		{"admission, window open: two strangers, the oldest idle makes room; busy only when all pair", CoreConfig{MaxUntrusted: 2}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
@@ -321,7 +329,7 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "close 4", ""},
 			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; status c5"},
 		}},
-		{"the gate: the stranger quiet longest makes room, not one just answered", CoreConfig{MaxUntrusted: 2}, []cstep{
+		{"admission: the stranger quiet longest makes room, not one just answered", CoreConfig{MaxUntrusted: 2}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{time.Second, "pair 1", ""},
@@ -329,7 +337,7 @@ func TestCoreScripts(t *testing.T) {
 			{3 * time.Second, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; err=pairing_failed"},
 			{4 * time.Second, "accept 3 3", "send c3 hello_ack trusted=false pairing=true; close c2 busy"},
 		}},
-		{"the gate: two strangers per address, the older one makes room", CoreConfig{}, []cstep{
+		{"admission: two strangers per address, the older one makes room", CoreConfig{}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
 			{0, "accept 1 1 from=10.0.0.5", "send c1 hello_ack trusted=false pairing=true"},
 			{time.Second, "accept 2 2 from=10.0.0.5", "send c2 hello_ack trusted=false pairing=true"},
@@ -429,9 +437,27 @@ func TestCoreScripts(t *testing.T) {
 			{0, "pair-open 9 20m", "err=bad_request"},
 			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0 ref=pair_open"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
-			{0, "pair-open 1", "err=untrusted"},
+			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{time.Minute, "pair-open 8", "mdns pairing=true; append window-opened for=4m0s; send c8 pairing_state open=true failed=0 ref=pair_open; send c9 pairing_state open=true failed=0"},
 			{time.Minute, "pair-close 8", "mdns pairing=false; append window-closed manual; close c1 pairing_closed; send c8 pairing_state open=false failed=0 closed=manual ref=pair_close; send c9 pairing_state open=false failed=0 closed=manual"},
+		}},
+		{"trust first: a stranger's trusted-only requests are refused by the core, whatever the transport let through", CoreConfig{}, []cstep{
+			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
+			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
+			{0, "start 1 s audio", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "offer 1 s", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "ice 1 s", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "stop 1 s", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "info 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "pair-close 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=true; send c2 pairing_state open=true failed=0; status c2"},
+			{0, "start 2 s audio", ""},
+			{0, "offer 2 s", "pumps a; answer c2 s audio"},
+			{0, "ice 2 s", "add-candidate c2 s"},
+			{0, "info 2", "send-info c2"},
+			{0, "close 1", ""},
+			{0, "info 1", ""},
 		}},
 		{"a window longer than the maximum is refused", CoreConfig{}, []cstep{
 			{0, "open 16m", "err=duration"},
@@ -549,7 +575,7 @@ func TestCoreAttemptNamesThePeer(t *testing.T) {
 		t.Fatalf("a wrong code: %v", fmtCore(eff, nil))
 	}
 	c.Step(PairStart{At: t0, Conn: 5, Name: "x"})
-	eff, _ = c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Err: errors.New("EOF")})
+	eff, _ = c.Step(ConnClosed{At: t0.Add(time.Second), Conn: 5, Reason: "EOF"})
 	for _, e := range eff {
 		if _, ok := e.(Append); ok {
 			t.Fatalf("a stranger's dropped session was recorded: %v", fmtCore(eff, nil))
@@ -633,25 +659,6 @@ func TestCoreStreamRequestLimit(t *testing.T) {
 		cstep{0, "start 2 x audio", "err=protocol_error"},
 	)
 	runCore(t, newTestCore(CoreConfig{}), steps)
-}
-
-// TestCorePumpsGeneration: each Pumps effect is newer than the last, so
-// an owner that carries them out of order can keep the newest.
-func TestCorePumpsGeneration(t *testing.T) {
-	c := newTestCore(CoreConfig{})
-	var last uint64
-	for i := range 3 {
-		c.Step(ConnAccepted{At: t0, Conn: 1, Peer: pfp(1), Trusted: true})
-		c.Step(StreamStart{Conn: 1, Session: "s", Kind: control.StreamAudio})
-		for _, ev := range []Event{StreamOffer{Conn: 1, Session: "s"}, ConnClosed{At: t0, Conn: 1}} {
-			eff, _ := c.Step(ev)
-			p, ok := first(eff).(Pumps)
-			if !ok || p.Gen <= last {
-				t.Fatalf("round %d: %T %+v after generation %d", i, first(eff), first(eff), last)
-			}
-			last = p.Gen
-		}
-	}
 }
 
 // TestCoreHelloAckForStrangers: a stranger's hello_ack names neither the

@@ -1,69 +1,108 @@
 // Package monitor is the monitor role: it wires the event store, the
-// device identity and setup code, the QUIC control server, the trust gate,
-// the pairing window and the admin socket into one daemon.
+// device identity and setup code, the QUIC control server, the pairing
+// window, the front panel and the admin socket into one daemon.
 //
-// Trust is never held here: the gate reads the store's allowlist
-// projection, and a subscription to the store applies trust changes to
-// live connections (a revoked listener is disconnected, a newly paired
-// one is trusted on the connection it paired on).
+// Trust is never held here: the transport asks Monitor.Trusted (the
+// store's allowlist) at the handshake, and a subscription to the store
+// applies trust changes to live connections (a revoked listener is
+// disconnected, a newly paired one is trusted on the connection it
+// paired on).
 //
-// The decisions are in Core (core.go, corestream.go), a pure state
-// machine in the shape of pairing.Window: events in (a connection
-// accepted or closed, a pairing message, a stream request, a session
-// ended, a store event, a tick, a button press, the microphone and health
-// state), effects out (send, close with a code, append an event, compact,
-// trust, end a PAKE, answer or stop a session, the shared tracks' pumps,
-// a key frame, the mDNS flag, the LED). It reads no clock and does no
-// I/O; core_test.go runs it as scripts. Monitor is its shell: one
-// goroutine, the core's owner (owner.go), steps it and answers reads of
-// it (the window for OpenPairing and the admin Status, the counts for a
-// status, the next deadline), one function posted at a time; the poster
-// of an event carries out the effects it gets back, in order, outside the
-// owner (a Pumps effect carries a generation so that pumps set from two
-// goroutines end as the core last asked). mu guards only the peer table
-// and each peer's PAKE session, never the core. The shell reaches the
-// transport and the store through narrow interfaces (connection, an
-// accept function, eventLog), so shell_test.go runs the real shell on
-// recording fakes of a connection, the store and the device, without a
-// socket.
+// # The core
 //
-// Two things are called streams, and are named apart: a session is one
-// listener's WebRTC peer connection (the core counts them per connection
-// and in all, and admits them within the limits; its connection's
-// rtc.Answerer holds it); sharedTracks (stream.go) is the one audio and
-// one video track every session sends, each fed from the hub by a pump
-// that runs while the core wants it (the Pumps effect). The core's
-// session table is the only count on the monitor's side; the hub counts
-// its own subscribers.
+// The decisions are in Core (core.go, corepairing.go; its vocabulary in
+// events.go), a pure state machine in the shape of pairing.Window:
+// events in (a connection accepted or closed, a pairing message, a
+// stream request, a session ended, a store event, a tick, a button
+// press, the microphone and health state), effects out (append, compact,
+// send, close with a code, trust, end a PAKE, the status pump, the mDNS
+// flag, the LED, the shared tracks' pumps, an answer, a candidate, a
+// session stopped, a key frame). It reads no clock, does no I/O and
+// imports neither the transport nor the WebRTC engine (the shell passes
+// their limits in CoreConfig). It composes sibling machines, each with
+// its rules in its doc comment and op/want scripts in its _test.go:
+// pairing.Window; admission (admission.go: which strangers are served,
+// for how long, who makes room); streams (streams.go: who may stream,
+// the limits, the pumps); frontPanel (frontpanel.go: the LED). The core
+// checks trust itself: a trusted-only request from an unpaired
+// connection is refused whatever the transport's filter let through.
+//
+// # Names
+//
+// A session is one listener's WebRTC peer connection (the core counts
+// them; its connection's rtc.Answerer holds it). A pairing attempt is
+// one PAKE run on a connection (pairing.Window calls it a session). The
+// shared tracks (tracks.go) are the one audio and one video track every
+// session sends, each fed from the hub by a pump. A stranger is an
+// unpaired connection. Admission is the core's decision on strangers;
+// the transport's message filter is the transport's own check.
+//
+// # Goroutines and the order of effects
+//
+// One goroutine, the core's owner (coreOwner, owner.go), steps the core
+// and carries out each step's effects before the next event (applier.go,
+// raft's Ready/Advance shape): first the store's appends, on the owner,
+// so that nothing is told to a peer before it is durable (a failed Must
+// append stops the rest of that step); then the peers' effects, none of
+// which waits: sends queued on each connection's outbox (TrySend; a peer
+// whose outbox is full is closed), closes started (StartClose), trust,
+// status pumps started; then the slow effects handed, in step order, to
+// three workers (worker, owner.go) that each carry out their jobs one at
+// a time: panel (the LED), mdns (the pairing flag), media (the shared
+// tracks' pumps and key frames). The media worker hands each
+// connection's WebRTC jobs (answers, candidates, sessions stopped, at its
+// close its answerer's close) on to that connection's own sessions
+// worker, in order, so a slow answer holds only its connection; a job
+// that a change of the pumps follows in its step (a session stopped) is
+// waited for. Order replaces the generation counters the effects once
+// carried: the LED and the flag end as the last step asked.
+//
+// The owner also holds the peer table (Monitor.peers, a connection's I/O
+// handles: registered with its ConnAccepted step, removed with its
+// ConnClosed step) and answers reads of the core (the window, the counts
+// for a status, the next deadline, the admin status). Monitor has no
+// mutex over the core or the peer table; codeMu guards only the setup
+// code (a factory reset renews it), and a peer's PAKE in progress is an
+// atomic pointer (its connection's goroutine sets and takes it,
+// EndPairing drops it).
+//
+// The poster of an event (step) waits for its outcome: the error that
+// answers its request, given once its effects are carried out (its media
+// ones too when it has any: an offer is answered after the engine
+// answered it). It never carries out an effect itself. pion's callbacks
+// post StreamEnded without waiting (post).
 //
 // Goroutines, all started by Open (or by a part) and stopped by Close.
 // The parts are each a Serve(ctx) error under one owner (parts, owner.go:
 // errgroup's shape); a part that fails while the monitor runs is fatal
 // (Fatal):
-//   - serveAccept: takes connections from the transport, asks the core's
-//     gate, starts serve;
-//   - serve, one per connection: its messages until it closes, then its
-//     sessions closed and ConnClosed stepped;
+//   - serveAccept (conn.go): takes connections from the transport and
+//     steps ConnAccepted; starts serve;
+//   - serve, one per connection: its messages turned into events until
+//     it closes, then ConnClosed;
 //   - the status pump, one per trusted connection: a status every level
-//     interval until the connection or the monitor ends;
+//     interval until the connection or the monitor ends (it blocks only
+//     itself on a slow peer);
 //   - serveStore: store events to the core;
-//   - serveTicks: the window's deadlines to the core (Tick);
-//   - with a device, serveButtons (presses to the core) and serveHealth
-//     (every 5 s, the store and the network to the core: the only place
-//     either is probed for the LED).
+//   - serveTicks: the window's and admission's deadlines to the core
+//     (Tick);
+//   - with a device (device.go), serveButtons (presses to the core) and
+//     serveHealth (every 5 s, the store and the network to the core: the
+//     only place either is probed for the LED).
 //
-// Two more are not parts:
-//   - the core's owner (coreOwner), started before the parts and stopped
-//     after them, so that their last steps (a connection's close,
-//     recorded) still run; a post after it stopped fails with errStopped;
+// Not parts:
+//   - the core's owner and its three workers (startApplier), started
+//     before the parts and stopped after them, so that their last steps
+//     (a connection's close, recorded) are carried out; the workers stop
+//     after the owner, carrying out what it gave them; a post after the
+//     owner stopped fails with errStopped;
+//   - a sessions worker per connection that streamed, started by the
+//     media worker at its first WebRTC job and stopped at its close;
 //   - the shared tracks' pumps, at most one audio and one video, started
-//     and stopped by the Pumps effect.
+//     and stopped by the media worker (Pumps).
 //
 // Close, in order: cancels the parts' context; closes the server (every
 // connection closes with going_away); waits for the parts; stops the
-// core's owner; closes the admin socket and mDNS; stops the pumps and
-// waits (sharedTracks.close); closes the hub and the store.
-//
-// pion's callbacks (a session's state) post StreamEnded to the core;
-// they read neither the store nor the network interfaces.
+// owner, then the workers; closes the admin socket and mDNS; stops the
+// pumps and waits (sharedTracks.close); closes the hub and the store.
 package monitor

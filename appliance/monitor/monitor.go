@@ -12,8 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/control"
@@ -28,20 +28,6 @@ import (
 	"github.com/cradle-monitor/cradle/store"
 )
 
-// Bounds on unpaired connections (see Core): served at once, from one
-// address, and how long one is served while it is not pairing (the code
-// is typed before connecting; pairing takes two round trips).
-const (
-	maxUntrusted        = 8
-	maxUntrustedPerAddr = 2
-	unpairedLifetime    = 30 * time.Second
-)
-
-// Retention of connection events: when keepConnections*2 connection
-// events have accumulated, the older ones are compacted away (trust
-// events are never dropped).
-const keepConnections = 1000
-
 // Monitor is a running monitor daemon.
 type Monitor struct {
 	cfg    Config
@@ -54,34 +40,40 @@ type Monitor struct {
 	adm    *admin.Server
 	tracks *sharedTracks // the audio and video tracks every session sends
 	hub    *media.Hub
-	adv    *discovery.Advertiser
 	now    func() time.Time
 
-	core  *Core      // the decisions (core.go): touched only on owner
-	owner *coreOwner // the one goroutine that steps and reads core
-	parts *parts     // every other goroutine the monitor starts
-	ctx   context.Context
+	// The decisions and the one goroutine that carries them out
+	// (applier.go): core and peers are touched only on owner, which
+	// hands the slow effects to the workers, each fed in step order.
+	core  *Core
+	peers map[uint64]*peer // the live connections, registered at accept
+	owner *coreOwner
+	media *worker // pumps, key frames, WebRTC answers and sessions
+	panel *worker // the LED
+	mdns  *worker // the advertised pairing flag
+	// The connections' sessions workers (each connection's pion jobs),
+	// started by the media worker, each ending after its connection.
+	sessionWorkers sync.WaitGroup
+	onStep         func(Event, []Effect) // a test's view of each step, on owner
+	parts          *parts                // every other goroutine the monitor starts
+	ctx            context.Context
 
-	// What the shell's loops and effects use of the transport and the
-	// store: the real ones in Open, recording fakes in shell_test.go.
+	// What the shell's loops and effects use of the transport, the store
+	// and mDNS: the real ones in Open, recording fakes in shell_test.go.
 	accept func(context.Context) (connection, control.Hello, error)
 	events eventLog
+	adv    advertiser
 
-	known *knownAddrs // where trusted listeners connected from
-
-	genMu          sync.Mutex // orders the state effects (applyNewest)
-	ledGen, advGen uint64     // the last LED and Advertise applied
-
-	mu    sync.Mutex       // guards peers and each peer's pake; never the core
-	peers map[uint64]*peer // the live connections the core knows
-	wake  chan struct{}    // pokes the window ticker after its deadline moved
-	fatal chan error       // a failure the daemon cannot recover from
+	known *knownAddrs   // where trusted listeners connected from
+	wake  chan struct{} // pokes the window ticker after its deadline moved
+	fatal chan error    // a failure the daemon cannot recover from
 
 	once sync.Once
 }
 
 // connection is what the shell uses of a control connection
-// (*transport.Conn; a recording fake in shell_test.go).
+// (*transport.Conn; a recording fake in shell_test.go). The applier uses
+// only the calls that never wait: TrySend, StartClose, SetTrusted.
 type connection interface {
 	ID() uint64
 	Peer() identity.Fingerprint
@@ -93,26 +85,40 @@ type connection interface {
 	Done() <-chan struct{}
 	Err() error
 	Send(context.Context, control.Message) error
+	TrySend(control.Message) error
 	Recv(context.Context) (control.Message, error)
 	Close(control.Code, string) error
+	StartClose(control.Code, string)
 }
 
 var _ connection = (*transport.Conn)(nil)
 
-// eventLog is what the effects use of the store (*store.Store).
+// eventLog is what the applier uses of the store (*store.Store).
 type eventLog interface {
 	Append(context.Context, ...store.Payload) (uint64, error)
 	Compact(keepConnections int) (int, error)
 }
 
-// peer is one live connection. pake is guarded by Monitor.mu.
+// advertiser is what the applier uses of mDNS (*discovery.Advertiser).
+type advertiser interface {
+	SetPairingOpen(bool) error
+	Close() error
+}
+
+// peer is one live connection: its I/O handles, registered in
+// Monitor.peers on the owner at accept and removed there at its close.
 type peer struct {
-	conn   connection
-	ans    *rtc.Answerer // its sessions (peer connections)
-	status sync.Once     // starts the status pump once the peer is trusted
-	hello  control.Hello
-	since  time.Time
-	pake   *pake.Responder // the pairing session in progress, if any
+	conn connection
+	ans  *rtc.Answerer // its sessions (peer connections); used by its sessions worker
+	// sessions carries out its pion jobs in order; started and ended by
+	// the media worker, the only goroutine that touches the field.
+	sessions *worker
+	status   sync.Once // starts the status pump once the peer is trusted
+	hello    control.Hello
+	since    time.Time
+	// The PAKE in progress, if any: set by the connection's goroutine
+	// after pair_start, taken at pair_confirm, dropped by EndPairing.
+	pake atomic.Pointer[pake.Responder]
 }
 
 // Open loads (or creates) the monitor's state, binds the control channel
@@ -149,12 +155,13 @@ func Open(cfg Config) (*Monitor, error) {
 	}
 	limits := cfg.limits
 	limits.DefaultOpen = cfg.PairingWindow
+	perConn, total := sessionLimits(cfg.RTC)
 	m.core = NewCore(CoreConfig{
 		Name: cfg.Name, DeviceID: m.id.Fingerprint.DeviceID(), AutoStream: cfg.AutoStream,
 		Window: limits, LifetimeFailures: m.st.State().Pairing.LifetimeFailures, LED: cfg.Device != nil,
-		MaxStreamsPerConn: cfg.RTC.MaxSessionsPerConn, MaxStreams: cfg.RTC.MaxSessions,
+		MaxStreamsPerConn: perConn, MaxStreams: total, MaxSessionID: rtc.MaxSessionID,
 	})
-	m.owner = startCoreOwner()
+	m.startApplier()
 	m.parts = newParts(m.fail)
 	m.ctx = m.parts.ctx
 	if m.st.State().Pairing.Open {
@@ -284,7 +291,7 @@ func (m *Monitor) advertise() error {
 	if err != nil {
 		return fmt.Errorf("monitor: mDNS: %w", err)
 	}
-	m.adv = adv
+	m.adv = adv // only a working one: m.adv stays a nil interface otherwise
 	return nil
 }
 
@@ -349,9 +356,7 @@ func (m *Monitor) closeResources() {
 	if m.parts != nil {
 		m.parts.stop()
 	}
-	if m.owner != nil {
-		m.owner.stop()
-	}
+	m.stopApplier() // after the parts: their last steps are carried out
 	if m.adm != nil {
 		m.adm.Close()
 	}
@@ -372,160 +377,4 @@ func (m *Monitor) closeResources() {
 			m.log.Error("closing the event log", "err", err)
 		}
 	}
-}
-
-// serveAccept takes connections from the transport, asks the core's
-// gate, and starts serve for each one admitted. An Accept failure while
-// the monitor runs is fatal.
-func (m *Monitor) serveAccept(ctx context.Context) error {
-	for {
-		c, hello, err := m.accept(ctx)
-		if err != nil {
-			return fmt.Errorf("monitor: accepting connections stopped: %w", err)
-		}
-		p := &peer{conn: c, hello: hello, since: m.now()}
-		if c.Trusted() {
-			m.known.addConn(c.RemoteAddr(), p.since)
-		}
-		p.ans = m.newAnswerer(p)
-		var eff []Effect
-		ev := ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()}
-		err = m.owner.run(func() {
-			// With the step, on the owner: no other step's effects can
-			// miss the new peer.
-			eff, _ = m.core.Step(ev)
-			if cl, refused := first(eff).(Close); !refused || cl.Conn != ev.Conn {
-				m.mu.Lock()
-				m.peers[c.ID()] = p
-				m.mu.Unlock()
-			}
-		})
-		refusal, refused := first(eff).(Close)
-		refused = refused && refusal.Conn == ev.Conn
-		if err != nil || refused {
-			p.ans.Close()
-			if refused {
-				// Strangers can knock as fast as they like: a debug line.
-				m.log.Log(ctx, levelFor(false, slog.LevelWarn), "too many unpaired connections: refusing one", "remote", c.RemoteAddr().String())
-				c.Close(refusal.Code, refusal.Reason)
-			} else {
-				c.Close(control.CodeGoingAway, "")
-			}
-			continue
-		}
-		m.parts.Go(func(context.Context) error {
-			m.serve(p, eff)
-			return nil
-		})
-	}
-}
-
-func first(eff []Effect) Effect {
-	if len(eff) == 0 {
-		return nil
-	}
-	return eff[0]
-}
-
-// serve runs one connection: the core's welcome (record, hello-ack,
-// status), then its messages until it closes.
-func (m *Monitor) serve(p *peer, welcome []Effect) {
-	c := p.conn
-	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
-	// A stranger's comings and goings (and the name it chose) are debug
-	// lines: it can connect as often as it likes.
-	log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener connected", "trusted", c.Trusted(), "name", truncate(p.hello.Name, maxPeerText))
-	defer func() {
-		p.ans.Close() // its sessions end; the core forgets them at ConnClosed
-		err := c.Err()
-		_ = m.step(ConnClosed{At: m.now(), Conn: c.ID(), Err: err})
-		m.mu.Lock()
-		delete(m.peers, c.ID())
-		m.mu.Unlock()
-		m.poke()
-		log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener disconnected", "reason", closeReason(err), "err", err)
-	}()
-	_ = m.do(welcome)
-	for {
-		msg, err := c.Recv(m.ctx)
-		if err != nil {
-			c.Close(control.CodeGoingAway, "")
-			return
-		}
-		if err := m.handle(p, msg); err != nil {
-			// A stranger can fail requests as fast as it can send them:
-			// its failures are debug lines, never the default log.
-			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", truncate(err.Error(), maxPeerText))
-			if !errors.As(err, new(Answered)) {
-				_ = c.Send(m.ctx, control.ErrorMessage(err, msg.MessageType()))
-			}
-		}
-	}
-}
-
-func (m *Monitor) handle(p *peer, msg control.Message) error {
-	switch msg := msg.(type) {
-	case control.PairStart:
-		return m.pairStart(p, msg)
-	case control.PairConfirm:
-		return m.pairConfirm(p, msg)
-	case control.Bye:
-		p.conn.Close(control.CodeNone, "bye")
-		return nil
-	case control.ErrorMsg:
-		m.log.Log(m.ctx, levelFor(p.conn.Trusted(), slog.LevelInfo), "listener reported an error",
-			"conn", p.conn.ID(), "code", truncate(msg.Code, maxPeerText), "message", truncate(msg.Message, maxPeerText))
-		return nil
-	case control.StreamStart:
-		return m.step(StreamStart{Conn: p.conn.ID(), Session: msg.Session, Kind: msg.Kind})
-	case control.WebRTCOffer:
-		return m.step(StreamOffer{Conn: p.conn.ID(), Session: msg.Session, SDP: msg.SDP})
-	case control.WebRTCICE:
-		return p.ans.AddCandidate(msg.Session, msg)
-	case control.StreamStop:
-		return m.step(StreamStop{Conn: p.conn.ID(), Session: msg.Session})
-	case control.InfoRequest:
-		return p.conn.Send(m.ctx, m.info(p))
-	case control.PairOpen:
-		if msg.DurationMillis < 0 || msg.DurationMillis > int64(pairing.DefaultWindowMax/time.Millisecond)*4 {
-			return control.Errorf(control.CodeBadRequest, "duration_ms %d out of range", msg.DurationMillis)
-		}
-		err := m.step(PairOpen{At: m.now(), Conn: p.conn.ID(), D: time.Duration(msg.DurationMillis) * time.Millisecond})
-		if err == nil {
-			m.log.Info("pairing window opened by a paired listener", "conn", p.conn.ID(), "peer", p.conn.Peer())
-		}
-		return err
-	case control.PairClose:
-		err := m.step(PairClose{At: m.now(), Conn: p.conn.ID()})
-		if err == nil {
-			m.log.Info("pairing window closed by a paired listener", "conn", p.conn.ID(), "peer", p.conn.Peer())
-		}
-		return err
-	default:
-		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
-	}
-}
-
-// maxPeerText bounds a string a peer chose (an error's code or message)
-// in the log.
-const maxPeerText = 120
-
-// truncate shortens s to at most n bytes (on a rune boundary), marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// levelFor is level for a trusted peer, and debug for a stranger, whose
-// messages must not fill the log.
-func levelFor(trusted bool, level slog.Level) slog.Level {
-	if trusted {
-		return level
-	}
-	return slog.LevelDebug
 }

@@ -47,10 +47,11 @@ func (g *parts) stop() {
 	g.wg.Wait()
 }
 
-// coreOwner is the one goroutine that touches the Core: every step and
-// every read of it is a function posted to it, run in arrival order.
-// Posters carry out the effects a step returns (outside the owner, so a
-// slow send, append or WebRTC answer does not hold up the others).
+// coreOwner is the one goroutine that touches the Core and the peer
+// table: every step (with the carrying out of its effects, applier.go)
+// and every read of them is a function posted to it, run in arrival
+// order. It never waits on a peer, the media engine or the LED: those
+// effects are handed to outboxes and workers that never block it.
 type coreOwner struct {
 	reqs chan coreReq
 	quit chan struct{}
@@ -60,7 +61,7 @@ type coreOwner struct {
 
 type coreReq struct {
 	fn   func()
-	done chan struct{}
+	done chan struct{} // nil: nobody waits
 }
 
 // startCoreOwner starts the owner; stop ends it.
@@ -78,7 +79,9 @@ func (o *coreOwner) serve() {
 			return
 		case r := <-o.reqs:
 			r.fn()
-			close(r.done)
+			if r.done != nil {
+				close(r.done)
+			}
 		}
 	}
 }
@@ -87,17 +90,128 @@ func (o *coreOwner) serve() {
 // has stopped.
 func (o *coreOwner) run(fn func()) error {
 	r := coreReq{fn: fn, done: make(chan struct{})}
-	select {
-	case o.reqs <- r:
-	case <-o.done:
-		return errStopped
+	if err := o.give(r); err != nil {
+		return err
 	}
 	<-r.done
 	return nil
+}
+
+// post hands fn to the owner without waiting for it to run (only for
+// the owner to take it); errStopped once the owner has stopped.
+func (o *coreOwner) post(fn func()) error { return o.give(coreReq{fn: fn}) }
+
+func (o *coreOwner) give(r coreReq) error {
+	select {
+	case o.reqs <- r:
+		return nil
+	case <-o.done:
+		return errStopped
+	}
 }
 
 // stop ends the owner and waits for it. It is idempotent.
 func (o *coreOwner) stop() {
 	o.once.Do(func() { close(o.quit) })
 	<-o.done
+}
+
+// worker carries out jobs one at a time, in the order given, on its own
+// goroutine. give never blocks (the queue grows: the jobs are effects,
+// at most a few per step), so the owner hands it the slow effects (a
+// WebRTC answer, an LED write, an mDNS update) and goes on.
+type worker struct {
+	mu       sync.Mutex // guards jobs and stopping: the queue only
+	jobs     []func()
+	stopping bool
+	wake     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+}
+
+func startWorker() *worker { return startWorkerIn(nil) }
+
+// startWorkerIn starts a worker counted in wg (nil: not counted) until
+// it ends.
+func startWorkerIn(wg *sync.WaitGroup) *worker {
+	w := &worker{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if wg != nil {
+		wg.Add(1)
+	}
+	go func() {
+		if wg != nil {
+			defer wg.Done()
+		}
+		w.serve()
+	}()
+	return w
+}
+
+// give queues job; after stop (or finish) it is refused: false.
+func (w *worker) give(job func()) bool {
+	w.mu.Lock()
+	ok := !w.stopping
+	if ok {
+		w.jobs = append(w.jobs, job)
+	}
+	w.mu.Unlock()
+	defer w.poke()
+	return ok
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) serve() {
+	defer close(w.done)
+	for {
+		w.mu.Lock()
+		jobs, stopping := w.jobs, w.stopping
+		w.jobs = nil
+		w.mu.Unlock()
+		for _, job := range jobs {
+			job()
+		}
+		if len(jobs) == 0 {
+			if stopping {
+				return
+			}
+			<-w.wake
+		}
+	}
+}
+
+// stop carries out the jobs already given, then ends the worker and
+// waits for it. It is idempotent.
+func (w *worker) stop() {
+	w.finish()
+	<-w.done
+}
+
+// finish is stop without the wait: the worker ends once it has carried
+// out the jobs already given.
+func (w *worker) finish() {
+	w.once.Do(func() {
+		w.mu.Lock()
+		w.stopping = true
+		w.mu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// settle waits until the jobs given before it are carried out.
+func (w *worker) settle() {
+	done := make(chan struct{})
+	w.give(func() { close(done) })
+	select {
+	case <-done:
+	case <-w.done:
+	}
 }

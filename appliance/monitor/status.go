@@ -2,13 +2,10 @@ package monitor
 
 import (
 	"context"
-	"net"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
-	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/media"
-	"github.com/cradle-monitor/cradle/store"
 )
 
 // stallAfter is how long the microphone may deliver no level before the
@@ -63,16 +60,18 @@ func (w *levelWatch) status(now time.Time) control.Status {
 // streams. The microphone runs while any such goroutine does.
 func (m *Monitor) startStatus(p *peer) {
 	p.status.Do(func() {
-		sub, err := m.hub.SubscribeLevels()
-		if err != nil {
-			m.log.Error("no sound level for this listener", "conn", p.conn.ID(), "err", err)
-			return
-		}
 		interval := m.hub.Config().LevelInterval
-		w := newLevelWatch(interval, m.noMicrophone(), m.now())
 		sendTimeout := m.cfg.Heartbeat.WithDefaults().Interval
 		m.parts.Go(func(ctx context.Context) error {
+			// Subscribed here, not on the applier that starts the pump:
+			// the first subscriber starts the microphone.
+			sub, err := m.hub.SubscribeLevels()
+			if err != nil {
+				m.log.Error("no sound level for this listener", "conn", p.conn.ID(), "err", err)
+				return nil
+			}
 			defer sub.Close()
+			w := newLevelWatch(interval, m.noMicrophone(), m.now())
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
@@ -101,84 +100,4 @@ func (m *Monitor) startStatus(p *peer) {
 			}
 		})
 	})
-}
-
-// noMicrophone reports whether the monitor is meant to hear the baby (not
-// the test mode) but has no real microphone.
-func (m *Monitor) noMicrophone() bool {
-	return m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio()
-}
-
-// mediaChanged tells the core whether the microphone is missing (the
-// LED's fault).
-func (m *Monitor) mediaChanged() {
-	_ = m.step(Media{NoMic: m.noMicrophone()})
-}
-
-// checkHealth tells the core whether the store answers and the network
-// has an address (the LED's faults). It reads the store and scans the
-// interfaces: watchHealth calls it every few seconds, off any callback.
-func (m *Monitor) checkHealth() {
-	_ = m.step(Health{StoreOK: m.Healthy() == nil, Network: hasNetwork()})
-	m.mediaChanged()
-}
-
-// hasNetwork reports whether an interface other than loopback is up with
-// an address.
-func hasNetwork() bool {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return false
-	}
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		if addrs, err := ifc.Addrs(); err == nil && len(addrs) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// serveHealth checks the health every few seconds, for the faults that
-// arrive without an event (network gone, store failing).
-func (m *Monitor) serveHealth(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			m.checkHealth()
-		}
-	}
-}
-
-// serveButtons turns button presses into actions: a short press opens
-// the pairing window, a long press is a factory reset.
-func (m *Monitor) serveButtons(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-m.cfg.Device.Events():
-			if !ok {
-				return nil
-			}
-			if ev == hw.LongPress {
-				m.log.Warn("button: factory reset")
-			}
-			if err := m.step(Button{At: m.now(), Event: ev}); err != nil {
-				m.log.Warn("button: cannot open the pairing window", "err", err)
-			}
-		}
-	}
-}
-
-// FactoryReset forgets every listener and clears the failure counter.
-func (m *Monitor) FactoryReset(ctx context.Context) error {
-	_, err := m.st.Append(ctx, store.TrustReset{Reason: "factory reset"})
-	return err
 }

@@ -249,6 +249,45 @@ func (c *Conn) Send(ctx context.Context, m control.Message) error {
 	}
 }
 
+// TrySend queues m as Send does, but never waits: it returns
+// ErrSendQueueFull when the send queue is full, and an error that Is
+// ErrClosed once the connection closes. On a server, a message other
+// than HelloAck is refused until a HelloAck is queued (Send would wait).
+// A caller that must not be held up by a slow peer (the monitor's one
+// goroutine that carries out its decisions) uses it, and closes a peer
+// whose queue is full.
+func (c *Conn) TrySend(m control.Message) error {
+	f, err := encodeFrame(m)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.closing:
+		return closedError(c.Err())
+	default:
+	}
+	_, isAck := m.(control.HelloAck)
+	if isAck && !c.server {
+		return fmt.Errorf("transport: only a monitor sends %s", control.TypeHelloAck)
+	}
+	if !isAck {
+		select {
+		case <-c.acked:
+		default:
+			return fmt.Errorf("transport: %s before %s", m.MessageType(), control.TypeHelloAck)
+		}
+	}
+	select {
+	case c.sendq <- f:
+		if isAck {
+			c.ackOnce.Do(func() { close(c.acked) })
+		}
+		return nil
+	default:
+		return ErrSendQueueFull
+	}
+}
+
 // Recv returns the next message from the peer, in order. Pings, pongs
 // and byes are handled inside Conn and never returned (a bye closes the
 // connection with the peer's code). After the
@@ -275,13 +314,20 @@ func (c *Conn) Recv(ctx context.Context) (control.Message, error) {
 // closes QUIC with code.QUIC() and reason, and waits for the connection's
 // goroutines. Close is idempotent; it returns nil.
 func (c *Conn) Close(code control.Code, reason string) error {
+	c.StartClose(code, reason)
+	<-c.done
+	return nil
+}
+
+// StartClose starts closing the connection with code, as Close does,
+// but does not wait for it: Done is closed once it has closed. It is
+// idempotent, and never blocks.
+func (c *Conn) StartClose(code control.Code, reason string) {
 	var notify control.Message = control.ErrorMsg{Code: code.String(), Message: reason}
 	if code == control.CodeNone || code == control.CodeGoingAway {
 		notify = control.Bye{Code: code.String(), Reason: reason}
 	}
 	c.shutdown(code, &control.Error{Code: code, Message: reason}, notify, true)
-	<-c.done
-	return nil
 }
 
 // shutdown records why the connection closes and starts closing it; the

@@ -57,5 +57,7 @@
 //  2. Call Recv in a loop, as above; Close the connection when done.
 //
 // Send blocks while the send queue is full, until its context is done; a
-// nil error means queued, not delivered. Err tells why a connection closed.
+// nil error means queued, not delivered. TrySend never blocks (it fails
+// with ErrSendQueueFull instead), and StartClose starts a Close without
+// waiting for it: a caller that must never wait on a peer uses them. Err tells why a connection closed.
 package transport

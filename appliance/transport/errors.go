@@ -18,6 +18,9 @@ var (
 	// ErrClosed: the connection is closed. Send and Recv wrap it together
 	// with the reason the connection closed (Conn.Err).
 	ErrClosed = errors.New("transport: connection closed")
+	// ErrSendQueueFull: TrySend found the send queue full: the peer reads
+	// more slowly than it is written to, or not at all.
+	ErrSendQueueFull = errors.New("transport: send queue full")
 	// ErrServerClosed: Accept was called on a closed Server.
 	ErrServerClosed = errors.New("transport: server closed")
 	// ErrUnreachable: nothing answered at the monitor's address.

@@ -26,10 +26,9 @@ type sharedTracks struct {
 	audio  *webrtc.TrackLocalStaticSample
 	video  *webrtc.TrackLocalStaticSample
 
-	mu      sync.Mutex
-	gen     uint64 // of the newest Pumps applied
-	stopA   func() // stops the audio pump; nil when it does not run
-	stopV   func() // stops the video pump
+	mu      sync.Mutex // guards the pumps' stop functions (set, close, tests)
+	stopA   func()     // stops the audio pump; nil when it does not run
+	stopV   func()     // stops the video pump
 	wg      sync.WaitGroup
 	onWrite atomic.Pointer[func(media.Sample)] // benchmark hook: every audio sample written
 }
@@ -54,17 +53,12 @@ func (s *sharedTracks) tracks(kind string) []webrtc.TrackLocal {
 	return []webrtc.TrackLocal{s.audio}
 }
 
-// set starts and stops the pumps as p wants, unless a newer Pumps was
-// applied already (effects of different steps may be carried out out of
-// order). A pump that cannot start is an error; it is tried again at
-// the next Pumps that wants it.
+// set starts and stops the pumps as p wants. The media worker calls it
+// in the order the core asked. A pump that cannot start is an error; it
+// is tried again at the next Pumps that wants it.
 func (s *sharedTracks) set(p Pumps) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.Gen <= s.gen {
-		return nil
-	}
-	s.gen = p.Gen
 	var err error
 	if p.Audio && s.stopA == nil {
 		var sub *media.Subscription[media.Sample]
@@ -133,15 +127,15 @@ func (s *sharedTracks) close() {
 }
 
 // newAnswerer returns the answerer of p's sessions: pion's state changes
-// and candidates go to the core and the listener; neither reads the
-// store nor the network interfaces.
+// and candidates go to the core and the listener, without waiting;
+// neither reads the store nor the network interfaces.
 func (m *Monitor) newAnswerer(p *peer) *rtc.Answerer {
 	ans := m.tracks.engine.NewAnswerer()
-	ans.OnCandidate = func(c control.WebRTCICE) { _ = p.conn.Send(m.ctx, c) }
+	ans.OnCandidate = func(c control.WebRTCICE) { m.deliver(p.conn, c) }
 	ans.OnState = func(session string, st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed:
-			_ = m.step(StreamEnded{Conn: p.conn.ID(), Session: session, Reason: st.String()})
+			m.post(StreamEnded{Conn: p.conn.ID(), Session: session, Reason: st.String()})
 		case webrtc.PeerConnectionStateConnected:
 			m.log.Info("stream connected", "conn", p.conn.ID(), "session", session)
 		}
@@ -149,27 +143,36 @@ func (m *Monitor) newAnswerer(p *peer) *rtc.Answerer {
 	return ans
 }
 
-// answer carries out an Answer: the shared tracks of its kind, answered
-// on the connection's answerer. A failure is stepped (AnswerFailed) and
-// answers the request.
-func (m *Monitor) answer(a Answer, pumpErr error) error {
-	p := m.peer(a.Conn)
+// answer carries out an Answer on the media worker: the shared tracks of
+// its kind, answered on the connection's answerer, the answer queued on
+// its outbox. The error (the capture's, pumpErr, or the engine's) is the
+// offer's answer.
+func (m *Monitor) answer(p *peer, a Answer, pumpErr error) error {
 	if p == nil {
 		return control.Errorf(control.CodeGoingAway, "the connection closed")
 	}
-	err := pumpErr
-	if err != nil {
-		err = control.Errorf(control.CodeInternal, "capture: %v", err)
+	if pumpErr != nil {
+		return control.Errorf(control.CodeInternal, "capture: %v", pumpErr)
 	}
-	var sdp string
-	if err == nil {
-		sdp, err = p.ans.HandleOffer(a.Session, a.SDP, m.tracks.tracks(a.Kind))
-	}
+	sdp, err := p.ans.HandleOffer(a.Session, a.SDP, m.tracks.tracks(a.Kind))
 	if err != nil {
-		_ = m.step(AnswerFailed{Conn: a.Conn, Session: a.Session})
 		return err
 	}
-	return p.conn.Send(m.ctx, control.WebRTCAnswer{Session: a.Session, SDP: sdp})
+	m.deliver(p.conn, control.WebRTCAnswer{Session: a.Session, SDP: sdp})
+	return nil
+}
+
+// sessionLimits are the engine's limits on sessions, per connection and
+// in all, as cfg sets them or by default: the core enforces the same.
+func sessionLimits(cfg rtc.Config) (perConn, total int) {
+	perConn, total = cfg.MaxSessionsPerConn, cfg.MaxSessions
+	if perConn <= 0 {
+		perConn = rtc.DefaultMaxSessionsPerConn
+	}
+	if total <= 0 {
+		total = rtc.DefaultMaxSessions
+	}
+	return perConn, total
 }
 
 // maxDroppedFrames bounds the frames one gap may account for (about 10 s

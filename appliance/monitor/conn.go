@@ -1,0 +1,169 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/appliance/transport"
+)
+
+// The connections' side of the shell: serveAccept hands each connection
+// to the core, and one goroutine per connection (serve) turns its
+// messages into the core's events. Neither carries out an effect: the
+// applier does (applier.go).
+
+// serveAccept takes connections from the transport and hands each to the
+// core (ConnAccepted), which answers or refuses it; serve then reads it
+// until it closes. An Accept failure while the monitor runs is fatal.
+func (m *Monitor) serveAccept(ctx context.Context) error {
+	for {
+		c, hello, err := m.accept(ctx)
+		if err != nil {
+			return fmt.Errorf("monitor: accepting connections stopped: %w", err)
+		}
+		p := &peer{conn: c, hello: hello, since: m.now()}
+		if c.Trusted() {
+			m.known.addConn(c.RemoteAddr(), p.since)
+		}
+		p.ans = m.newAnswerer(p)
+		ev := ConnAccepted{At: p.since, Conn: c.ID(), Peer: c.Peer(), Remote: c.RemoteAddr().String(), Trusted: c.Trusted()}
+		reply := make(chan error, 1)
+		err = m.owner.post(func() {
+			// Registered with its step, on the owner: no later step's
+			// effects can miss it. A refused one is closed by its effects
+			// and forgotten at its ConnClosed, as every other.
+			m.peers[ev.Conn] = p
+			m.apply(ev, reply, nil)
+		})
+		if err != nil {
+			p.ans.Close()
+			c.Close(control.CodeGoingAway, "")
+			continue
+		}
+		<-reply
+		m.parts.Go(func(context.Context) error {
+			m.serve(p)
+			return nil
+		})
+	}
+}
+
+// serve reads one connection's messages until it closes, then tells the
+// core (ConnClosed), whose applier forgets the peer and closes its
+// sessions.
+func (m *Monitor) serve(p *peer) {
+	c := p.conn
+	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
+	// A stranger's comings and goings (and the name it chose) are debug
+	// lines: it can connect as often as it likes.
+	log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener connected", "trusted", c.Trusted(), "name", control.Truncate(p.hello.Name, maxPeerText))
+	defer func() {
+		err := c.Err()
+		ev := ConnClosed{At: m.now(), Conn: c.ID(), Reason: closeReason(err)}
+		reply := make(chan error, 1)
+		perr := m.owner.post(func() {
+			delete(m.peers, ev.Conn)
+			m.media.give(func() { m.closeSessions(p) }) // its sessions end; the core forgets them with the step
+			m.apply(ev, reply, nil)
+		})
+		if perr != nil {
+			p.ans.Close() // the applier stopped: nothing else uses it
+		} else {
+			<-reply
+		}
+		log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener disconnected", "reason", ev.Reason, "err", err)
+	}()
+	for {
+		msg, err := c.Recv(m.ctx)
+		if err != nil {
+			c.Close(control.CodeGoingAway, "")
+			return
+		}
+		if err := m.handle(p, msg); err != nil {
+			// A stranger can fail requests as fast as it can send them:
+			// its failures are debug lines, never the default log.
+			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", control.Truncate(err.Error(), maxPeerText))
+			if !errors.As(err, new(Answered)) {
+				m.deliver(c, control.ErrorMessage(err, msg.MessageType()))
+			}
+		}
+	}
+}
+
+// handle turns one message into the core's event, and returns the error
+// that answers it. Every request the transport let through reaches the
+// core, which checks trust again.
+func (m *Monitor) handle(p *peer, msg control.Message) error {
+	id := p.conn.ID()
+	switch msg := msg.(type) {
+	case control.PairStart:
+		return m.pairStart(p, msg)
+	case control.PairConfirm:
+		return m.pairConfirm(p, msg)
+	case control.Bye:
+		p.conn.Close(control.CodeNone, "bye")
+		return nil
+	case control.ErrorMsg:
+		m.log.Log(m.ctx, levelFor(p.conn.Trusted(), slog.LevelInfo), "listener reported an error",
+			"conn", id, "code", control.Truncate(msg.Code, maxPeerText), "message", control.Truncate(msg.Message, maxPeerText))
+		return nil
+	case control.StreamStart:
+		return m.step(StreamStart{Conn: id, Session: msg.Session, Kind: msg.Kind})
+	case control.WebRTCOffer:
+		return m.step(StreamOffer{Conn: id, Session: msg.Session, SDP: msg.SDP})
+	case control.WebRTCICE:
+		return m.step(StreamCandidate{Conn: id, ICE: msg})
+	case control.StreamStop:
+		return m.step(StreamStop{Conn: id, Session: msg.Session})
+	case control.InfoRequest:
+		return m.step(InfoRequest{Conn: id})
+	case control.PairOpen:
+		d := time.Duration(msg.DurationMillis) * time.Millisecond
+		if msg.DurationMillis < 0 || msg.DurationMillis > int64(pairing.DefaultWindowMax/time.Millisecond)*4 {
+			d = -1 // would overflow: the window refuses it (bad_request), after the core checked trust
+		}
+		err := m.step(PairOpen{At: m.now(), Conn: id, D: d})
+		if err == nil {
+			m.log.Info("pairing window opened by a paired listener", "conn", id, "peer", p.conn.Peer())
+		}
+		return err
+	case control.PairClose:
+		err := m.step(PairClose{At: m.now(), Conn: id})
+		if err == nil {
+			m.log.Info("pairing window closed by a paired listener", "conn", id, "peer", p.conn.Peer())
+		}
+		return err
+	default:
+		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
+	}
+}
+
+// closeReason names why a connection ended, for the event log.
+func closeReason(err error) string {
+	var ce *control.Error
+	if errors.As(err, &ce) {
+		return ce.Code.String()
+	}
+	if err == nil || errors.Is(err, transport.ErrClosed) {
+		return "closed"
+	}
+	return err.Error()
+}
+
+// maxPeerText bounds a string a peer chose (an error's code or message)
+// in the log.
+const maxPeerText = 120
+
+// levelFor is level for a trusted peer, and debug for a stranger, whose
+// messages must not fill the log.
+func levelFor(trusted bool, level slog.Level) slog.Level {
+	if trusted {
+		return level
+	}
+	return slog.LevelDebug
+}
