@@ -618,7 +618,7 @@ func (s *Session) mux(ctx context.Context, c Conn, inbox chan<- control.Message)
 				continue
 			}
 			if m.Session == "" && m.Ref != control.TypeStreamStart && m.Ref != control.TypeWebRTCOffer && m.Ref != control.TypeWebRTCICE {
-				s.log.Warn("error from the monitor", "code", m.Code, "ref", m.Ref, "message", truncate(m.Message, 200))
+				s.log.Warn("error from the monitor", "code", m.Code, "ref", m.Ref, "message", control.Truncate(m.Message, 200))
 				continue
 			}
 		default:
@@ -643,13 +643,6 @@ func (s *Session) onStatus(st control.Status) {
 	s.publish(ev)
 	s.applyAlarm(s.alarm.Faults(slices.Contains(st.Faults, control.FaultMicrophone), now))
 	s.applyAlarm(s.alarm.Noise(st.Noise, now))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // listenerDialer dials for sessions of a real Listener.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/control"
@@ -434,7 +433,7 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
 	// A stranger's comings and goings (and the name it chose) are debug
 	// lines: it can connect as often as it likes.
-	log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener connected", "trusted", c.Trusted(), "name", truncate(p.hello.Name, maxPeerText))
+	log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener connected", "trusted", c.Trusted(), "name", control.Truncate(p.hello.Name, maxPeerText))
 	defer func() {
 		p.ans.Close() // its sessions end; the core forgets them at ConnClosed
 		err := c.Err()
@@ -455,7 +454,7 @@ func (m *Monitor) serve(p *peer, welcome []Effect) {
 		if err := m.handle(p, msg); err != nil {
 			// A stranger can fail requests as fast as it can send them:
 			// its failures are debug lines, never the default log.
-			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", truncate(err.Error(), maxPeerText))
+			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", control.Truncate(err.Error(), maxPeerText))
 			if !errors.As(err, new(Answered)) {
 				_ = c.Send(m.ctx, control.ErrorMessage(err, msg.MessageType()))
 			}
@@ -474,7 +473,7 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		return nil
 	case control.ErrorMsg:
 		m.log.Log(m.ctx, levelFor(p.conn.Trusted(), slog.LevelInfo), "listener reported an error",
-			"conn", p.conn.ID(), "code", truncate(msg.Code, maxPeerText), "message", truncate(msg.Message, maxPeerText))
+			"conn", p.conn.ID(), "code", control.Truncate(msg.Code, maxPeerText), "message", control.Truncate(msg.Message, maxPeerText))
 		return nil
 	case control.StreamStart:
 		return m.step(StreamStart{Conn: p.conn.ID(), Session: msg.Session, Kind: msg.Kind})
@@ -509,17 +508,6 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 // maxPeerText bounds a string a peer chose (an error's code or message)
 // in the log.
 const maxPeerText = 120
-
-// truncate shortens s to at most n bytes (on a rune boundary), marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
 
 // levelFor is level for a trusted peer, and debug for a stranger, whose
 // messages must not fill the log.
