@@ -55,7 +55,14 @@ func New[T any](droppable func(T) bool) *Fanout[T] {
 // (a new subscriber's view of the present state). After Close it returns
 // a subscription that has already ended with Close's cause.
 func (f *Fanout[T]) Subscribe(queue int, first ...T) *Subscription[T] {
-	s := &Subscription[T]{f: f, ch: make(chan T, max(queue, 1)), ready: make(chan struct{}, 1)}
+	return f.SubscribeFunc(queue, nil, first...)
+}
+
+// SubscribeFunc is Subscribe for a subscriber that receives only the
+// published items for which accept returns true (nil: all). accept runs
+// under the Fanout's lock: it must be quick and must not call the Fanout.
+func (f *Fanout[T]) SubscribeFunc(queue int, accept func(T) bool, first ...T) *Subscription[T] {
+	s := &Subscription[T]{accept: accept, f: f, ch: make(chan T, max(queue, 1)), ready: make(chan struct{}, 1)}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -74,7 +81,9 @@ func (f *Fanout[T]) Publish(v T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for s := range f.subs {
-		s.push(v, f.droppable)
+		if s.accept == nil || s.accept(v) {
+			s.push(v, f.droppable)
+		}
 	}
 }
 
@@ -104,8 +113,9 @@ func (f *Fanout[T]) Close(err error) {
 // Subscription is one subscriber's queue: a buffered channel that only
 // the Fanout sends on, under its lock.
 type Subscription[T any] struct {
-	f  *Fanout[T]
-	ch chan T
+	f      *Fanout[T]
+	ch     chan T
+	accept func(T) bool // nil: every item
 
 	// rd is held by Next while it receives, and by push while it takes an
 	// item from the middle of the queue, so Next never sees the queue out

@@ -263,3 +263,22 @@ func TestRace(t *testing.T) {
 	wg.Wait()
 	f.Close(nil)
 }
+
+// TestSubscribeFunc: a filtered subscriber gets only what it accepts; its
+// first items are given whatever the filter says.
+func TestSubscribeFunc(t *testing.T) {
+	f := New[int](nil)
+	even := f.SubscribeFunc(8, func(v int) bool { return v%2 == 0 }, 1)
+	defer even.Close()
+	for i := range 6 {
+		f.Publish(i)
+	}
+	var got []int
+	for even.Len() > 0 {
+		v, _ := even.Next(context.Background())
+		got = append(got, v)
+	}
+	if !slices.Equal(got, []int{1, 0, 2, 4}) {
+		t.Fatalf("filtered subscriber got %v", got)
+	}
+}
