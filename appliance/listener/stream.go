@@ -40,9 +40,9 @@ type engineError struct{ err error }
 func (e engineError) Error() string { return "listener: WebRTC: " + e.err.Error() }
 func (e engineError) Unwrap() error { return e.err }
 
-// streamer streams over c while the parent listens, restarting the WebRTC
-// session when it breaks and following SetStream. It returns when ctx
-// ends (the connection closed or the session ends).
+// streamer streams over c while the parent listens, restarting the stream
+// when it breaks and following SetStream. It returns when ctx ends (the
+// connection closed or the Session ends).
 func (s *Session) streamer(ctx context.Context, c Conn, ack control.HelloAck, inbox <-chan control.Message) {
 	attempt := s.opt.stream
 	if attempt == nil {
@@ -123,14 +123,15 @@ func (s *Session) streamEvent(st StreamState, kind string, err error) {
 	s.note(streamChanged{At: time.Now(), State: st, Kind: kind, Err: err})
 }
 
-// stream runs one WebRTC session. It returns errRestart when the session
-// broke but the connection is fine, errModeChanged when the parent
+// stream runs one stream attempt: a WebRTC peer connection, named on the
+// wire by its stream id (the messages' "session" field). It returns
+// errRestart when the stream broke but the connection is fine, errModeChanged when the parent
 // changed what to stream, an engineError when WebRTC cannot run, or the
 // monitor's error.
 func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-chan control.Message, mode StreamMode, video bool) error {
 	var idb [8]byte
 	rand.Read(idb[:])
-	session := hex.EncodeToString(idb[:])
+	streamID := hex.EncodeToString(idb[:])
 	kind := control.StreamAudio
 	if video {
 		kind = control.StreamAudioVideo
@@ -148,17 +149,17 @@ func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-c
 	off.OnTrack = func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { s.readTrack(tr) }
 	stop := func(reason string) {
 		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_ = c.Send(sctx, control.StreamStop{Session: session, Reason: reason})
+		_ = c.Send(sctx, control.StreamStop{Session: streamID, Reason: reason})
 		cancel()
 	}
-	if err := c.Send(ctx, control.StreamStart{Session: session, Kind: kind}); err != nil {
+	if err := c.Send(ctx, control.StreamStart{Session: streamID, Kind: kind}); err != nil {
 		return err
 	}
-	offer, err := off.Start(session, video)
+	offer, err := off.Start(streamID, video)
 	if err != nil {
 		return err
 	}
-	if err := c.Send(ctx, control.WebRTCOffer{Session: session, SDP: offer}); err != nil {
+	if err := c.Send(ctx, control.WebRTCOffer{Session: streamID, SDP: offer}); err != nil {
 		return err
 	}
 	s.streamEvent(StreamStarting, kind, nil)
@@ -191,7 +192,7 @@ func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-c
 		case m := <-inbox:
 			switch m := m.(type) {
 			case control.WebRTCAnswer:
-				if m.Session == session {
+				if m.Session == streamID {
 					answered = true
 					if err := off.SetAnswer(m.SDP); err != nil {
 						stop("bad answer")
@@ -199,15 +200,15 @@ func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-c
 					}
 				}
 			case control.WebRTCICE:
-				if m.Session == session {
+				if m.Session == streamID {
 					_ = off.AddCandidate(m)
 				}
 			case control.StreamStop:
-				if m.Session == session {
+				if m.Session == streamID {
 					return errRestart
 				}
 			case control.ErrorMsg:
-				if m.Session == "" || m.Session == session {
+				if m.Session == "" || m.Session == streamID {
 					switch m.Ref {
 					case control.TypeStreamStart, control.TypeWebRTCOffer:
 						return m.ToError()
