@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cradle-monitor/cradle/media/fanout"
 )
 
 // Hub owns the capture: one microphone, one camera, one encoder each,
@@ -32,8 +34,8 @@ type Hub struct {
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool
-	levelSubs map[*Subscription[Level]]struct{}
-	audioSubs map[*Subscription[Sample]]struct{}
+	levels    *fanout.Fanout[Level]
+	audio     *fanout.Fanout[Sample] // replaced after an encoder failure ends its subscribers
 	videoSubs map[*Subscription[Sample]]struct{}
 	mic, cam  *pipe
 	stats     Stats
@@ -70,8 +72,8 @@ func NewHub(src Sources, cfg Config, log *slog.Logger) (*Hub, error) {
 		cfg:       cfg,
 		log:       log,
 		enc:       defaultEncoders,
-		levelSubs: make(map[*Subscription[Level]]struct{}),
-		audioSubs: make(map[*Subscription[Sample]]struct{}),
+		levels:    fanout.New[Level](nil),
+		audio:     fanout.New[Sample](nil),
 		videoSubs: make(map[*Subscription[Sample]]struct{}),
 	}, nil
 }
@@ -94,7 +96,7 @@ func (h *Hub) Stats() Stats {
 	s.MicOn, s.CameraOn = h.mic != nil, h.cam != nil
 	s.AudioEncoding = s.AudioEncoderStarts > s.AudioEncoderStops
 	s.VideoEncoding = s.VideoEncoderStarts > s.VideoEncoderStops
-	s.LevelSubscribers, s.AudioSubscribers, s.VideoSubscribers = len(h.levelSubs), len(h.audioSubs), len(h.videoSubs)
+	s.LevelSubscribers, s.AudioSubscribers, s.VideoSubscribers = h.levels.Len(), h.audio.Len(), len(h.videoSubs)
 	return s
 }
 
@@ -106,11 +108,10 @@ func (h *Hub) SubscribeLevels() (*Subscription[Level], error) {
 	if err := h.startMic(); err != nil {
 		return nil, err
 	}
-	s := newSubscription[Level](h.cfg.LevelQueue)
-	s.unsub = func() { h.unsubscribe(func() { delete(h.levelSubs, s); s.end(nil) }) }
 	h.mu.Lock()
-	h.levelSubs[s] = struct{}{}
+	s := &Subscription[Level]{fs: h.levels.Subscribe(h.cfg.LevelQueue)}
 	h.mu.Unlock()
+	s.unsub = func() { h.unsubscribe(s.fs.Close) }
 	return s, nil
 }
 
@@ -126,11 +127,10 @@ func (h *Hub) SubscribeAudio() (*Subscription[Sample], error) {
 	if err := h.startMic(); err != nil {
 		return nil, err
 	}
-	s := newSubscription[Sample](h.cfg.AudioQueue)
-	s.unsub = func() { h.unsubscribe(func() { delete(h.audioSubs, s); s.end(nil) }) }
 	h.mu.Lock()
-	h.audioSubs[s] = struct{}{}
+	s := &Subscription[Sample]{fs: h.audio.Subscribe(h.cfg.AudioQueue)}
 	h.mu.Unlock()
+	s.unsub = func() { h.unsubscribe(s.fs.Close) }
 	return s, nil
 }
 
@@ -148,9 +148,9 @@ func (h *Hub) SubscribeVideo() (*Subscription[Sample], error) {
 	if err := h.startCamera(); err != nil {
 		return nil, err
 	}
-	s := newSubscription[Sample](h.cfg.VideoQueue)
-	s.waitKey = true
-	s.unsub = func() { h.unsubscribe(func() { delete(h.videoSubs, s); s.end(nil) }) }
+	own := fanout.New[Sample](nil)
+	s := &Subscription[Sample]{fs: own.Subscribe(h.cfg.VideoQueue), own: own, size: h.cfg.VideoQueue, waitKey: true}
+	s.unsub = func() { h.unsubscribe(func() { delete(h.videoSubs, s); s.fs.Close() }) }
 	h.mu.Lock()
 	h.videoSubs[s] = struct{}{}
 	h.cam.forceKey.Store(true)
@@ -179,17 +179,11 @@ func (h *Hub) Close() error {
 		return nil
 	}
 	h.closed = true
-	for s := range h.levelSubs {
-		s.end(ErrClosed)
-	}
-	for s := range h.audioSubs {
-		s.end(ErrClosed)
-	}
+	h.levels.Close(ErrClosed)
+	h.audio.Close(ErrClosed)
 	for s := range h.videoSubs {
-		s.end(ErrClosed)
+		s.own.Close(ErrClosed)
 	}
-	clear(h.levelSubs)
-	clear(h.audioSubs)
 	clear(h.videoSubs)
 	h.mu.Unlock()
 	h.stopIdle()
@@ -212,7 +206,7 @@ func (h *Hub) unsubscribe(remove func()) {
 func (h *Hub) stopIdle() {
 	h.mu.Lock()
 	var stop []*pipe
-	if h.mic != nil && len(h.levelSubs)+len(h.audioSubs) == 0 {
+	if h.mic != nil && h.levels.Len()+h.audio.Len() == 0 {
 		stop = append(stop, h.mic)
 		h.mic = nil
 		h.stats.MicStops++
@@ -414,7 +408,7 @@ func (h *Hub) runCamera(p *pipe) {
 func (h *Hub) wantAudio() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.audioSubs) > 0
+	return h.audio.Len() > 0
 }
 
 func (h *Hub) noteEncoder(counter *int) {
@@ -449,18 +443,14 @@ func (h *Hub) publishLevel(l Level, noiseStarted bool) {
 	if noiseStarted {
 		h.stats.NoiseEvents++
 	}
-	for s := range h.levelSubs {
-		s.offer(l)
-	}
+	h.levels.Publish(l)
 }
 
 func (h *Hub) publishAudio(smp Sample) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.stats.AudioFrames++
-	for s := range h.audioSubs {
-		s.offer(smp)
-	}
+	h.audio.Publish(smp)
 }
 
 // publishVideo fans a frame out and reports whether a subscriber waits
@@ -476,22 +466,25 @@ func (h *Hub) publishVideo(smp Sample) (needKey bool) {
 		h.stats.KeyFrames++
 	}
 	for s := range h.videoSubs {
+		full := s.fs.Len() >= s.size
 		if s.waitKey {
 			if !smp.KeyFrame {
-				needKey = needKey || len(s.ch) == 0
+				needKey = needKey || s.fs.Len() == 0
 				continue
 			}
-			if !s.tryOffer(smp) {
-				s.drain()
-				s.tryOffer(smp)
+			if full {
+				s.fs.Clear()
 			}
+			s.own.Publish(smp)
 			s.waitKey = false
 			continue
 		}
-		if !s.tryOffer(smp) {
-			s.dropped.Add(1)
+		if full {
+			s.skipped.Add(1)
 			s.waitKey = true
+			continue
 		}
+		s.own.Publish(smp)
 	}
 	return needKey
 }
@@ -502,10 +495,8 @@ func (h *Hub) failAudio(err error) {
 	h.log.Error("media: audio stream failed", "err", err)
 	h.mu.Lock()
 	h.stats.EncoderErrors++
-	for s := range h.audioSubs {
-		s.end(err)
-		delete(h.audioSubs, s)
-	}
+	h.audio.Close(err)
+	h.audio = fanout.New[Sample](nil)
 	h.mu.Unlock()
 	h.reapLater()
 }
@@ -516,7 +507,7 @@ func (h *Hub) failVideo(err error) {
 	h.mu.Lock()
 	h.stats.EncoderErrors++
 	for s := range h.videoSubs {
-		s.end(err)
+		s.own.Close(err)
 		delete(h.videoSubs, s)
 	}
 	h.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cradle-monitor/cradle/media/fanout"
 )
 
 // Sample is one encoded frame: an Opus packet or a VP8 frame. Data is
@@ -21,42 +23,36 @@ type Sample struct {
 }
 
 // Subscription is one subscriber's view of an encoded stream or of the
-// levels. Its channel is bounded: a subscriber that falls behind loses the
-// oldest items (audio and levels: the newest matter most) or, for video,
-// the frames up to the next key frame, which the Hub then asks for. The
-// channel is closed when the subscription ends: Close, Hub.Close, or a
-// failure that Err reports.
+// levels, a fanout.Subscription underneath. Its queue is bounded and
+// follows the fan-out's overflow rule (every item may be dropped): a
+// subscriber that falls behind loses its oldest items (audio and levels:
+// the newest matter most). Video adds a resync rule, the Hub's: a
+// subscriber whose queue was full when a frame came skips the frames up to
+// the next key frame, which the Hub then asks for. The channel is closed
+// when the subscription ends (Close, Hub.Close, or a failure that Err
+// reports) and what was queued has been read.
 type Subscription[T any] struct {
-	ch      chan T
-	dropped atomic.Uint64
-	unsub   func()
-	once    sync.Once
+	fs    *fanout.Subscription[T]
+	unsub func()
+	once  sync.Once
 
-	failure atomic.Pointer[error]
-
-	// Guarded by the Hub's mu.
-	ended   bool
-	waitKey bool // video: skip frames until a key frame
-}
-
-func newSubscription[T any](size int) *Subscription[T] {
-	return &Subscription[T]{ch: make(chan T, size)}
+	// Video only: the subscriber's own fan-out, fed through the key-frame
+	// gate; guarded by the Hub's mu.
+	own     *fanout.Fanout[T]
+	size    int
+	waitKey bool // skip frames until a key frame
+	skipped atomic.Uint64
 }
 
 // C delivers the items in order; it is closed when the subscription ends.
-func (s *Subscription[T]) C() <-chan T { return s.ch }
+func (s *Subscription[T]) C() <-chan T { return s.fs.C() }
 
 // Err says why the subscription ended: nil while it runs and after Close,
 // ErrClosed after Hub.Close, or the failure that ended it.
-func (s *Subscription[T]) Err() error {
-	if p := s.failure.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
+func (s *Subscription[T]) Err() error { return s.fs.Err() }
 
 // Dropped counts the items this subscriber lost because it fell behind.
-func (s *Subscription[T]) Dropped() uint64 { return s.dropped.Load() }
+func (s *Subscription[T]) Dropped() uint64 { return s.fs.Dropped() + s.skipped.Load() }
 
 // Close ends the subscription (unsubscribes) and closes C. When it was the
 // last user of a device, the device is closed before Close returns. Close
@@ -67,55 +63,4 @@ func (s *Subscription[T]) Close() {
 			s.unsub()
 		}
 	})
-}
-
-// offer queues v, dropping the oldest item if the queue is full. Only the
-// Hub's fan-out sends, so the loop ends: each turn either sends or makes
-// room.
-func (s *Subscription[T]) offer(v T) {
-	for {
-		select {
-		case s.ch <- v:
-			return
-		default:
-		}
-		select {
-		case <-s.ch:
-			s.dropped.Add(1)
-		default:
-		}
-	}
-}
-
-// tryOffer queues v if there is room.
-func (s *Subscription[T]) tryOffer(v T) bool {
-	select {
-	case s.ch <- v:
-		return true
-	default:
-		return false
-	}
-}
-
-// drain empties the queue, counting what it drops.
-func (s *Subscription[T]) drain() {
-	for {
-		select {
-		case <-s.ch:
-			s.dropped.Add(1)
-		default:
-			return
-		}
-	}
-}
-
-// end closes the channel once; the caller holds the Hub's mu.
-func (s *Subscription[T]) end(err error) {
-	if !s.ended {
-		if err != nil {
-			s.failure.Store(&err)
-		}
-		s.ended = true
-		close(s.ch)
-	}
 }

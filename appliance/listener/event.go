@@ -10,6 +10,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
+	"github.com/cradle-monitor/cradle/media/fanout"
 	"github.com/cradle-monitor/cradle/media/play"
 )
 
@@ -124,20 +125,19 @@ type SubscribeOptions struct {
 }
 
 // Subscription is one front end's view of a session. Next returns its
-// events in order. It never slows the session: a subscriber that does
-// not keep up loses its oldest media.
+// events in order. It never slows the session: it is a fanout
+// subscription, and a subscriber that does not keep up loses its oldest
+// media and status events, never a presence, stream, alarm, chime or
+// pairing event (unless its queue holds nothing else).
 type Subscription struct {
-	s   *Session
-	opt SubscribeOptions
-
-	mu      sync.Mutex
-	q       []Event
-	wake    chan struct{} // closed and replaced when an event arrives
-	closed  bool
-	dropped uint64
+	s    *Session
+	opt  SubscribeOptions
+	fs   *fanout.Subscription[Event]
+	once sync.Once
 }
 
-// droppable reports whether ev may be dropped for a slow subscriber.
+// droppable reports whether ev may be dropped for a slow subscriber: the
+// session fan-out's overflow rule.
 func droppable(ev Event) bool {
 	switch ev.(type) {
 	case MediaEvent, PCMEvent, StatusEvent:
@@ -146,75 +146,38 @@ func droppable(ev Event) bool {
 	return false
 }
 
-// push queues ev; it never blocks.
-func (sub *Subscription) push(ev Event) {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if sub.closed {
-		return
+// wants reports whether a subscriber with these options receives ev.
+func (opt SubscribeOptions) wants(ev Event) bool {
+	switch ev := ev.(type) {
+	case MediaEvent:
+		return ev.Video && opt.Video || !ev.Video && opt.Audio
+	case PCMEvent:
+		return opt.PCM
 	}
-	if len(sub.q) >= sub.opt.Queue {
-		i := 0
-		for i < len(sub.q) && !droppable(sub.q[i]) {
-			i++
-		}
-		if i == len(sub.q) {
-			i = 0 // only control events: the queue is already far behind
-		}
-		sub.q = append(sub.q[:i], sub.q[i+1:]...)
-		sub.dropped++
-	}
-	sub.q = append(sub.q, ev)
-	close(sub.wake)
-	sub.wake = make(chan struct{})
+	return true
 }
 
 // Next returns the next event, waiting for one until ctx ends. After the
 // session ends (or Close), it returns the events still queued, then
 // ErrSessionClosed.
 func (sub *Subscription) Next(ctx context.Context) (Event, error) {
-	for {
-		sub.mu.Lock()
-		if len(sub.q) > 0 {
-			ev := sub.q[0]
-			sub.q[0] = nil
-			sub.q = sub.q[1:]
-			sub.mu.Unlock()
-			return ev, nil
-		}
-		if sub.closed {
-			sub.mu.Unlock()
-			return nil, ErrSessionClosed
-		}
-		wake := sub.wake
-		sub.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	ev, err := sub.fs.Next(ctx)
+	if errors.Is(err, fanout.ErrClosed) {
+		return nil, ErrSessionClosed
 	}
+	return ev, err
 }
 
 // Dropped counts the events lost because the subscriber fell behind.
-func (sub *Subscription) Dropped() uint64 {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.dropped
-}
+func (sub *Subscription) Dropped() uint64 { return sub.fs.Dropped() }
 
 // Close ends the subscription (idempotent); Next then drains and returns
 // ErrSessionClosed.
 func (sub *Subscription) Close() {
-	sub.s.unsubscribe(sub)
-	sub.end()
-}
-
-func (sub *Subscription) end() {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if !sub.closed {
-		sub.closed = true
-		close(sub.wake)
-	}
+	sub.once.Do(func() {
+		if sub.opt.PCM {
+			sub.s.pcmSubs.Add(-1)
+		}
+		sub.fs.Close()
+	})
 }

@@ -309,10 +309,7 @@ func TestSessionNight(t *testing.T) {
 			if n := link.live.Load(); n != 1 {
 				t.Errorf("at %v: %d connections with a running heartbeat, want 1", time.Since(start), n)
 			}
-			s.mu.Lock()
-			subs := len(s.subs)
-			s.mu.Unlock()
-			if subs != 1 {
+			if subs := s.fan.Len(); subs != 1 {
 				t.Errorf("at %v: %d subscriptions, want 1", time.Since(start), subs)
 			}
 		}

@@ -1,37 +1,23 @@
 package listener
 
 import (
-	"strconv"
 	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/presence"
 )
 
-// Presence is whether a monitor is reachable, as its heartbeat says: the
-// control connection is up (Online) or not (Offline). mDNS never decides
-// it. This is the listener's one presence model.
-type Presence int
+// Presence is whether a monitor is reachable, as the heartbeat of its
+// control connection says: presence.State, the one presence model. Its
+// String ("connecting", "online", "offline") is the label front ends show.
+type Presence = presence.State
 
 // Presence values. A session starts Connecting and reports Online or
 // Offline after its first dial.
 const (
-	Connecting Presence = iota
-	Online
-	Offline
+	Connecting = presence.Connecting
+	Online     = presence.Online
+	Offline    = presence.Offline
 )
-
-func (p Presence) String() string {
-	switch p {
-	case Connecting:
-		return "connecting"
-	case Online:
-		return "online"
-	case Offline:
-		return "offline"
-	}
-	return "Presence(" + strconv.Itoa(int(p)) + ")"
-}
-
-// MarshalText writes the presence as its name ("online").
-func (p Presence) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // Change is a presence change (or a fresh report) for one monitor.
 type Change struct {

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 	"github.com/cradle-monitor/cradle/appliance/presence"
+	"github.com/cradle-monitor/cradle/media/fanout"
 )
 
 // StreamMode says what a session streams while the parent listens.
@@ -78,10 +78,10 @@ type SessionOptions struct {
 	Logger *slog.Logger
 
 	dialer Dialer // tests: a fake instead of the listener
+	// stream runs one stream attempt (tests: a fake instead of WebRTC);
+	// nil is WebRTC (Session.stream).
+	stream streamFunc
 }
-
-// tickInterval drives the alarm's timers (audio gap, stream grace).
-const tickInterval = 50 * time.Millisecond
 
 // Session keeps one paired monitor connected, and streaming while the
 // parent listens, and tells every subscriber what happens: presence,
@@ -90,16 +90,20 @@ const tickInterval = 50 * time.Millisecond
 // same session; none of them reads the connection or owns a reconnect
 // loop.
 //
-// Goroutines, all owned by the session and stopped by Close: the run loop
-// (dial, serve, redial by Policy); per live connection a reader (the mux:
-// it routes each message by type and stream session) and a streamer (the
-// WebRTC offer, restarts); pion's track readers (waited for by the
-// streamer); and a ticker for the alarm's timers.
+// A Session is a shell around a pure core (sessionCore, in core.go): the
+// core decides, the shell does the I/O. Every call into the core happens
+// under mu, and the shell carries out its effects in order before it
+// lets go: delivering events (to a fan-out that never blocks), answering
+// requests, waking the streamer, arming the one timer. Goroutines, all
+// owned by the session and stopped by Close: the dial loop (dial, serve,
+// redial when the core says); per live connection a reader (it feeds
+// every message to the core) and a streamer (the WebRTC offer, restarts);
+// pion's track readers (waited for by the streamer); and the timer's
+// goroutine, which wakes only at the core's next deadline.
 type Session struct {
 	l      *Listener // nil in tests with a fake dialer
 	dialer Dialer
 	opt    SessionOptions
-	policy Policy
 	log    *slog.Logger
 
 	ctx    context.Context
@@ -108,93 +112,23 @@ type Session struct {
 	done   chan struct{}
 	err    error // set before done closes
 
-	mu        sync.Mutex
-	mon       Monitor
-	subs      []*Subscription
-	mode      StreamMode
-	modeWake  chan struct{} // poked when mode changes (the streamer waits on it)
-	tickWake  chan struct{} // poked when mode changes (the ticker waits on it)
-	alarm     *alarm.Machine
-	change    Change
-	conn      Conn
-	status    *StatusEvent
-	streaming bool
-	alarmSt   alarm.State
-	stats     SessionStats
-	infoWait  []chan infoReply    // MonitorInfo calls waiting for the answer
-	openWait  []chan pairingReply // OpenPairing calls waiting for the answer
-	closeWait []chan pairingReply // ClosePairing calls
-	pairing   *PairingEvent       // the latest pairing state heard
-}
+	fan      *fanout.Fanout[Event]
+	pcmSubs  atomic.Int32  // subscribers that want decoded audio
+	modeWake chan struct{} // poked when the stream mode changes (the streamer waits on it)
+	timer    *time.Timer   // at the core's next deadline; its goroutine steps timerFired
+	wakeups  atomic.Uint64 // the timer's fires (tests count them)
 
-type infoReply struct {
-	info control.Info
-	err  error
+	mu      sync.Mutex // guards the core and the fields below
+	core    *sessionCore
+	armed   time.Time // the deadline the timer is set for; zero: stopped
+	conn    Conn      // the live connection, nil while offline
+	inbox   chan control.Message
+	waiters map[uint64]chan reply // requests waiting for their answer
+	lastAsk uint64
 }
 
 // ErrOffline: the monitor is not connected right now.
 var ErrOffline = errors.New("listener: the monitor is offline: it is reconnected as soon as it answers")
-
-// MonitorInfo asks the monitor for its control card: its port, pairing
-// window and live connections with their last heartbeat.
-func (s *Session) MonitorInfo(ctx context.Context) (control.Info, error) {
-	r, err := ask(ctx, s, &s.infoWait, control.InfoRequest{})
-	if err != nil {
-		return control.Info{}, err
-	}
-	return r.info, r.err
-}
-
-// answerInfo hands the monitor's info (or its error) to every waiting
-// MonitorInfo call.
-func (s *Session) answerInfo(r infoReply) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	answer(&s.infoWait, r)
-}
-
-// ask sends req on the live connection and waits for its answer, which
-// the mux hands to every channel in *waiting (guarded by s.mu).
-func ask[R any](ctx context.Context, s *Session, waiting *[]chan R, req control.Message) (R, error) {
-	var zero R
-	ch := make(chan R, 1)
-	s.mu.Lock()
-	c := s.conn
-	if c != nil {
-		*waiting = append(*waiting, ch)
-	}
-	s.mu.Unlock()
-	if c == nil {
-		return zero, ErrOffline
-	}
-	defer func() {
-		s.mu.Lock()
-		*waiting = slices.DeleteFunc(*waiting, func(x chan R) bool { return x == ch })
-		s.mu.Unlock()
-	}()
-	if err := c.Send(ctx, req); err != nil {
-		return zero, err
-	}
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-c.Done():
-		return zero, ErrOffline
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	}
-}
-
-// answer hands r to every waiting ask and forgets them. s.mu must be held.
-func answer[R any](waiting *[]chan R, r R) {
-	for _, ch := range *waiting {
-		select {
-		case ch <- r:
-		default:
-		}
-	}
-	*waiting = nil
-}
 
 // SessionStats count what a session received.
 type SessionStats struct {
@@ -227,37 +161,95 @@ func startSession(l *Listener, m Monitor, opt SessionOptions, pol Policy) *Sessi
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
-		l: l, dialer: opt.dialer, opt: opt, policy: pol, log: opt.Logger.With("monitor", m.Name),
+		l: l, dialer: opt.dialer, opt: opt, log: opt.Logger.With("monitor", m.Name),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		mon: m, mode: opt.Stream, modeWake: make(chan struct{}, 1), tickWake: make(chan struct{}, 1),
-		alarm: alarm.New(opt.Alarm),
+		fan:      fanout.New(droppable),
+		modeWake: make(chan struct{}, 1),
+		timer:    time.NewTimer(time.Hour),
+		core:     newSessionCore(m, opt.Stream, pol, opt.Alarm),
+		waiters:  make(map[uint64]chan reply),
 	}
-	now := time.Now()
-	s.change = Change{Monitor: m, Presence: Connecting, At: now, Address: m.Address}
-	if s.mode != StreamOff {
-		s.applyAlarm(s.alarm.Listening(true, now))
-	}
-	s.wg.Go(s.run)
-	s.wg.Go(s.ticker)
+	s.timer.Stop()
+	s.mu.Lock()
+	first := s.step(started{At: time.Now()})
+	s.mu.Unlock()
+	s.wg.Go(func() { s.run(first) })
+	s.wg.Go(s.runTimer)
 	go func() {
 		s.wg.Wait()
-		s.mu.Lock()
-		subs := s.subs
-		s.subs = nil
-		s.mu.Unlock()
-		for _, sub := range subs {
-			sub.end()
-		}
+		s.timer.Stop()
+		s.fan.Close(nil)
 		close(s.done)
 	}()
 	return s
+}
+
+// step feeds ev to the core and carries out its effects, in order, except
+// the dial loop's (dialAt, stopSession) and the streamer's signalling,
+// which it returns for the caller. Called with mu held.
+func (s *Session) step(ev any) (rest []effect) {
+	for _, e := range s.core.Step(ev) {
+		switch e := e.(type) {
+		case deliver:
+			s.fan.Publish(e.Event)
+		case answer:
+			if ch, ok := s.waiters[e.ID]; ok {
+				delete(s.waiters, e.ID)
+				ch <- e.Reply // buffered for this one answer
+			}
+		case modeChanged:
+			select {
+			case s.modeWake <- struct{}{}:
+			default:
+			}
+		case logLine:
+			s.log.Log(context.Background(), e.Level, e.Msg, e.Args...)
+		default:
+			rest = append(rest, e)
+		}
+	}
+	s.armTimer()
+	return rest
+}
+
+// armTimer sets the timer for the core's next deadline, or stops it.
+// Called with mu held.
+func (s *Session) armTimer() {
+	d, ok := s.core.nextDeadline()
+	switch {
+	case !ok:
+		if !s.armed.IsZero() {
+			s.timer.Stop()
+			s.armed = time.Time{}
+		}
+	case !d.Equal(s.armed):
+		s.timer.Reset(time.Until(d))
+		s.armed = d
+	}
+}
+
+// runTimer steps timerFired when the timer goes off: the only wake-ups
+// of an idle session besides the connection's own traffic.
+func (s *Session) runTimer() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-s.timer.C:
+			s.wakeups.Add(1)
+			s.mu.Lock()
+			s.armed = time.Time{}
+			s.step(timerFired{At: now})
+			s.mu.Unlock()
+		}
+	}
 }
 
 // Monitor is the session's monitor (with its latest address).
 func (s *Session) Monitor() Monitor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mon
+	return s.core.mon
 }
 
 // Subscribe starts delivering events. The first events describe the
@@ -266,59 +258,14 @@ func (s *Session) Subscribe(opt SubscribeOptions) *Subscription {
 	if opt.Queue <= 0 {
 		opt.Queue = 512
 	}
-	sub := &Subscription{s: s, opt: opt, wake: make(chan struct{})}
+	sub := &Subscription{s: s, opt: opt}
+	if opt.PCM {
+		s.pcmSubs.Add(1)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-s.done:
-		sub.closed = true
-		return sub
-	default:
-	}
-	if s.change.Presence != Connecting {
-		sub.push(PresenceEvent{s.change})
-	}
-	if s.status != nil {
-		sub.push(*s.status)
-	}
-	if s.alarmSt.Active {
-		sub.push(AlarmEvent{Monitor: s.mon, State: s.alarmSt})
-	}
-	s.subs = append(s.subs, sub)
+	sub.fs = s.fan.SubscribeFunc(opt.Queue, opt.wants, s.core.present()...)
 	return sub
-}
-
-func (s *Session) unsubscribe(sub *Subscription) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.subs = slices.DeleteFunc(s.subs, func(x *Subscription) bool { return x == sub })
-}
-
-// publish hands ev to every subscriber that wants it. Called with s.mu held.
-func (s *Session) publish(ev Event) {
-	for _, sub := range s.subs {
-		switch ev := ev.(type) {
-		case MediaEvent:
-			if ev.Video && !sub.opt.Video || !ev.Video && !sub.opt.Audio {
-				continue
-			}
-		case PCMEvent:
-			if !sub.opt.PCM {
-				continue
-			}
-		}
-		sub.push(ev)
-	}
-}
-
-// wantsPCM reports whether a subscriber wants decoded audio. Called with s.mu held.
-func (s *Session) wantsPCM() bool {
-	for _, sub := range s.subs {
-		if sub.opt.PCM {
-			return true
-		}
-	}
-	return false
 }
 
 // SetStream changes what the session streams: StreamOff stops listening
@@ -326,27 +273,14 @@ func (s *Session) wantsPCM() bool {
 func (s *Session) SetStream(mode StreamMode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mode == mode {
-		return
-	}
-	was := s.mode
-	s.mode = mode
-	if (was == StreamOff) != (mode == StreamOff) {
-		s.applyAlarm(s.alarm.Listening(mode != StreamOff, time.Now()))
-	}
-	for _, wake := range []chan struct{}{s.modeWake, s.tickWake} {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
+	s.step(streamSet{At: time.Now(), Mode: mode})
 }
 
 // Stream returns the current stream mode.
 func (s *Session) Stream() StreamMode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mode
+	return s.core.mode
 }
 
 // Ack acknowledges the alarm: its sound stops; the alarm stays raised
@@ -355,7 +289,7 @@ func (s *Session) Stream() StreamMode {
 func (s *Session) Ack() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.applyAlarm(s.alarm.Ack(time.Now()))
+	s.step(acked{At: time.Now()})
 }
 
 // Snapshot is a session's present state, for a front end that draws it.
@@ -373,13 +307,14 @@ type Snapshot struct {
 func (s *Session) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := Snapshot{Change: s.change, Alarm: s.alarmSt, Stream: s.mode, Streaming: s.streaming, Stats: s.stats}
-	if s.status != nil {
-		st := *s.status
+	c := s.core
+	snap := Snapshot{Change: c.change, Alarm: c.alarmSt, Stream: c.mode, Streaming: c.streaming, Stats: c.stats}
+	if c.status != nil {
+		st := *c.status
 		snap.Status = &st
 	}
-	if s.pairing != nil {
-		p := *s.pairing
+	if c.pairing != nil {
+		p := *c.pairing
 		snap.Pairing = &p
 	}
 	if s.conn != nil {
@@ -393,7 +328,7 @@ func (s *Session) Snapshot() Snapshot {
 func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	return s.core.stats
 }
 
 // Done is closed when the session has ended: Close, or a final error.
@@ -416,256 +351,4 @@ func (s *Session) Close() error {
 	s.cancel()
 	<-s.done
 	return s.err
-}
-
-// applyAlarm publishes the alarm machine's effects. Called with s.mu held.
-func (s *Session) applyAlarm(effs []alarm.Effect) {
-	for _, e := range effs {
-		switch e := e.(type) {
-		case alarm.AlarmChanged:
-			s.alarmSt = e.State
-			if e.State.Active && e.State.Sounding {
-				s.log.Warn("alarm", "reason", e.State.Reason.String())
-			}
-			s.publish(AlarmEvent{Monitor: s.mon, State: e.State})
-		case alarm.Chime:
-			s.publish(ChimeEvent{Monitor: s.mon, At: e.At})
-		}
-	}
-}
-
-// ticker drives the alarm's timers while the parent listens; it sleeps
-// while the session only watches presence (StreamOff), when the alarm is
-// disarmed and has no timer.
-func (s *Session) ticker() {
-	t := time.NewTicker(tickInterval)
-	defer t.Stop()
-	for {
-		if s.Stream() == StreamOff {
-			t.Stop()
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-s.tickWake:
-				t.Reset(tickInterval)
-				continue
-			}
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-s.tickWake:
-		case now := <-t.C:
-			s.mu.Lock()
-			s.applyAlarm(s.alarm.Tick(now))
-			s.mu.Unlock()
-		}
-	}
-}
-
-// setPresence records a presence report and tells the alarm and the
-// subscribers when it changed.
-func (s *Session) setPresence(p Presence, c Conn, err error) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch := Change{Monitor: s.mon, Presence: p, At: now, Address: s.mon.Address, LastSeen: s.change.LastSeen, Err: err}
-	if c != nil {
-		st := c.Stats()
-		ch.RTT, ch.LastSeen = st.SRTT, st.LastSeen
-	}
-	if p == Online {
-		s.conn = c
-		s.stats.Connections++
-	} else {
-		s.conn = nil
-		s.streaming = false
-	}
-	changed := p != s.change.Presence
-	s.change = ch
-	if !changed {
-		return
-	}
-	s.publish(PresenceEvent{ch})
-	if p == Online {
-		s.applyAlarm(s.alarm.Online(now))
-	} else {
-		s.applyAlarm(s.alarm.Offline(now))
-	}
-}
-
-// run dials, serves and redials the monitor by the reconnect policy.
-func (s *Session) run() {
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
-	var retry Retry
-	for {
-		mon := s.Monitor()
-		dctx, cancel := context.WithTimeout(s.ctx, s.dialTimeout())
-		c, ack, err := s.dialer.Dial(dctx, mon)
-		cancel()
-		if s.ctx.Err() != nil {
-			if c != nil {
-				c.Close(control.CodeGoingAway, "")
-			}
-			return
-		}
-		var d Decision
-		if err != nil {
-			s.log.Debug("dial failed", "err", err)
-			s.setPresence(Offline, nil, err)
-			retry, d = s.policy.Next(retry, DialFailed, err, time.Now(), rng.Float64())
-		} else {
-			retry, _ = s.policy.Next(retry, Connected, nil, time.Now(), 0)
-			s.setPresence(Online, c, nil)
-			s.serve(c, ack)
-			if s.ctx.Err() != nil {
-				c.Close(control.CodeGoingAway, "")
-				return
-			}
-			cerr := c.Err()
-			s.setPresence(Offline, nil, cerr)
-			retry, d = s.policy.Next(retry, Disconnected, cerr, time.Now(), rng.Float64())
-		}
-		if d.Stop {
-			s.log.Warn("giving up on the monitor", "err", d.Err)
-			s.err = d.Err
-			s.cancel()
-			return
-		}
-		if d.Rediscover {
-			s.rediscover()
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(time.Until(d.DialAt)):
-		}
-	}
-}
-
-func (s *Session) dialTimeout() time.Duration {
-	var hb presence.Config
-	if s.l != nil {
-		hb = s.l.cfg.Heartbeat
-	}
-	hb = hb.WithDefaults()
-	return max(3*time.Second, hb.Interval*time.Duration(hb.Misses))
-}
-
-// rediscover looks the monitor up after its last address failed a few
-// times; a new address is remembered. The pinned fingerprint still
-// decides whom the next dial accepts.
-func (s *Session) rediscover() {
-	mon := s.Monitor()
-	addr, err := s.dialer.Rediscover(s.ctx, mon)
-	if err != nil || addr == mon.Address {
-		return
-	}
-	s.log.Info("monitor found at a new address", "old", mon.Address, "new", addr)
-	if s.l != nil {
-		if err := s.l.RecordAddress(s.ctx, mon, addr); err != nil {
-			s.log.Warn("cannot remember the new address", "err", err)
-		}
-	}
-	s.mu.Lock()
-	s.mon.Address = addr
-	s.mu.Unlock()
-}
-
-// serve runs while c is up: the mux reads every message and routes it;
-// the streamer streams while the parent listens.
-func (s *Session) serve(c Conn, ack control.HelloAck) {
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	inbox := make(chan control.Message, 64)
-	var wg sync.WaitGroup
-	wg.Go(func() { s.mux(ctx, c, inbox) })
-	wg.Go(func() { s.streamer(ctx, c, ack, inbox) })
-	select {
-	case <-c.Done():
-	case <-ctx.Done():
-	}
-	cancel()
-	wg.Wait()
-}
-
-// mux is the connection's one reader: status goes to the subscribers and
-// the alarm, signalling for a stream session to the streamer.
-func (s *Session) mux(ctx context.Context, c Conn, inbox chan<- control.Message) {
-	for {
-		m, err := c.Recv(ctx)
-		if err != nil {
-			return
-		}
-		switch m := m.(type) {
-		case control.Status:
-			s.onStatus(m)
-			continue
-		case control.Info:
-			s.answerInfo(infoReply{info: m})
-			continue
-		case control.PairingState:
-			s.onPairing(pairingReply{st: m}, m.Ref)
-			continue
-		case control.WebRTCAnswer, control.WebRTCICE, control.StreamStop:
-		case control.ErrorMsg:
-			if m.Ref == control.TypeInfoRequest {
-				s.answerInfo(infoReply{err: m.ToError()})
-				continue
-			}
-			if m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose {
-				s.onPairing(pairingReply{err: m.ToError()}, m.Ref)
-				continue
-			}
-			if m.Session == "" && m.Ref != control.TypeStreamStart && m.Ref != control.TypeWebRTCOffer && m.Ref != control.TypeWebRTCICE {
-				s.log.Warn("error from the monitor", "code", m.Code, "ref", m.Ref, "message", truncate(m.Message, 200))
-				continue
-			}
-		default:
-			s.log.Debug("message ignored", "type", m.MessageType())
-			continue
-		}
-		select {
-		case inbox <- m:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func (s *Session) onStatus(st control.Status) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ev := StatusEvent{Monitor: s.mon, Status: st, At: now}
-	s.status = &ev
-	s.stats.Statuses++
-	s.publish(ev)
-	s.applyAlarm(s.alarm.Faults(slices.Contains(st.Faults, control.FaultMicrophone), now))
-	s.applyAlarm(s.alarm.Noise(st.Noise, now))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-// listenerDialer dials for sessions of a real Listener.
-type listenerDialer struct{ l *Listener }
-
-func (d listenerDialer) Dial(ctx context.Context, m Monitor) (Conn, control.HelloAck, error) {
-	c, ack, err := d.l.Dial(ctx, m)
-	if err != nil {
-		return nil, ack, err
-	}
-	return c, ack, nil
-}
-
-func (d listenerDialer) Rediscover(ctx context.Context, m Monitor) (string, error) {
-	if !d.l.cfg.Discovery {
-		return "", errors.New("listener: discovery is off")
-	}
-	return d.l.rediscover(ctx, m)
 }

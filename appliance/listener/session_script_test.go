@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/media/fanout"
 )
 
 // These tests drive a Session through a fake dialer in virtual time
@@ -167,13 +168,14 @@ func TestSessionStatusWithoutStream(t *testing.T) {
 // TestSubscriptionDropsMediaNotControl: a subscriber that does not read
 // loses its oldest media, never presence or alarm changes.
 func TestSubscriptionDropsMediaNotControl(t *testing.T) {
-	s := &Session{done: make(chan struct{})}
-	sub := &Subscription{s: s, opt: SubscribeOptions{Audio: true, Queue: 4}, wake: make(chan struct{})}
-	sub.push(PresenceEvent{Change{Presence: Online}})
+	s := &Session{fan: fanout.New(droppable)}
+	opt := SubscribeOptions{Audio: true, Queue: 4}
+	sub := &Subscription{s: s, opt: opt, fs: s.fan.SubscribeFunc(opt.Queue, opt.wants)}
+	s.fan.Publish(PresenceEvent{Change{Presence: Online}})
 	for i := range 10 {
-		sub.push(MediaEvent{Arrived: time.Unix(int64(i), 0)})
+		s.fan.Publish(MediaEvent{Arrived: time.Unix(int64(i), 0)})
 	}
-	sub.push(AlarmEvent{})
+	s.fan.Publish(AlarmEvent{})
 	if sub.Dropped() != 8 {
 		t.Fatalf("dropped %d, want 8", sub.Dropped())
 	}
@@ -190,7 +192,7 @@ func TestSubscriptionDropsMediaNotControl(t *testing.T) {
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Fatalf("kept %v, want %v", kinds, want)
 	}
-	sub.end()
+	s.fan.Close(nil) // the session ended
 	if _, err := sub.Next(ctx); !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("Next after end: %v", err)
 	}

@@ -29,11 +29,35 @@ var (
 	errModeChanged = errors.New("listener: stream mode changed")
 )
 
-// streamer streams over c while the parent listens, restarting the WebRTC
-// session when it breaks and following SetStream. It returns when ctx
-// ends (the connection closed or the session ends).
+// streamFunc runs one stream attempt over c (Session.stream, or a fake in
+// tests); its errors mean what Session.stream's do.
+type streamFunc func(s *Session, ctx context.Context, c Conn, inbox <-chan control.Message, mode StreamMode, video bool) error
+
+// engineError: WebRTC cannot run at all; the streamer gives up on this
+// connection.
+type engineError struct{ err error }
+
+func (e engineError) Error() string { return "listener: WebRTC: " + e.err.Error() }
+func (e engineError) Unwrap() error { return e.err }
+
+// streamer streams over c while the parent listens, restarting the stream
+// when it breaks and following SetStream. It returns when ctx ends (the
+// connection closed or the Session ends).
 func (s *Session) streamer(ctx context.Context, c Conn, ack control.HelloAck, inbox <-chan control.Message) {
-	var eng *rtc.Engine
+	attempt := s.opt.stream
+	if attempt == nil {
+		var eng *rtc.Engine // one per connection
+		attempt = func(s *Session, ctx context.Context, c Conn, inbox <-chan control.Message, mode StreamMode, video bool) error {
+			if eng == nil {
+				e, err := s.engine(c)
+				if err != nil {
+					return engineError{err}
+				}
+				eng = e
+			}
+			return s.stream(ctx, c, eng, inbox, mode, video)
+		}
+	}
 	for {
 		mode := s.Stream()
 		if mode == StreamOff {
@@ -45,21 +69,16 @@ func (s *Session) streamer(ctx context.Context, c Conn, ack control.HelloAck, in
 			}
 			continue
 		}
-		if eng == nil {
-			var err error
-			if eng, err = s.engine(c); err != nil {
-				s.streamEvent(StreamFailed, "", err)
-				return
-			}
-		}
 		video := mode == StreamAudioVideo || mode == StreamAuto && ack.AutoStream == control.StreamAudioVideo
-		err := s.stream(ctx, c, eng, inbox, mode, video)
-		s.mu.Lock()
-		s.streaming = false
-		s.mu.Unlock()
+		err := attempt(s, ctx, c, inbox, mode, video)
+		s.note(streamEnded{})
 		pause := time.Duration(0)
+		var engErr engineError
 		switch {
 		case ctx.Err() != nil:
+			return
+		case errors.As(err, &engErr):
+			s.streamEvent(StreamFailed, "", engErr.err)
 			return
 		case errors.Is(err, errModeChanged):
 			if s.Stream() == StreamOff {
@@ -70,17 +89,26 @@ func (s *Session) streamer(ctx context.Context, c Conn, ack control.HelloAck, in
 			s.streamEvent(StreamInterrupted, "", nil)
 			pause = restartPause
 		default:
-			s.log.Warn("stream failed", "err", err)
 			s.streamEvent(StreamFailed, "", err)
 			pause = failedPause
 		}
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-s.modeWake:
-		case <-time.After(pause):
+		case <-t.C:
 		}
+		t.Stop()
 	}
+}
+
+// note steps ev, an event with no effects for the caller.
+func (s *Session) note(ev any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.step(ev)
 }
 
 func (s *Session) engine(c Conn) (*rtc.Engine, error) {
@@ -92,21 +120,18 @@ func (s *Session) engine(c Conn) (*rtc.Engine, error) {
 }
 
 func (s *Session) streamEvent(st StreamState, kind string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// The alarm is not told of StreamUp: its grace for the first packet
-	// runs from Online or Listening, so a stream that keeps reconnecting
-	// without ever delivering audio still raises audio lost.
-	s.publish(StreamEvent{Monitor: s.mon, State: st, Kind: kind, Err: err, At: time.Now()})
+	s.note(streamChanged{At: time.Now(), State: st, Kind: kind, Err: err})
 }
 
-// stream runs one WebRTC session. It returns errRestart when the session
-// broke but the connection is fine, errModeChanged when the parent
-// changed what to stream, or the monitor's error.
+// stream runs one stream attempt: a WebRTC peer connection, named on the
+// wire by its stream id (the messages' "session" field). It returns
+// errRestart when the stream broke but the connection is fine, errModeChanged when the parent
+// changed what to stream, an engineError when WebRTC cannot run, or the
+// monitor's error.
 func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-chan control.Message, mode StreamMode, video bool) error {
 	var idb [8]byte
 	rand.Read(idb[:])
-	session := hex.EncodeToString(idb[:])
+	streamID := hex.EncodeToString(idb[:])
 	kind := control.StreamAudio
 	if video {
 		kind = control.StreamAudioVideo
@@ -124,22 +149,19 @@ func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-c
 	off.OnTrack = func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { s.readTrack(tr) }
 	stop := func(reason string) {
 		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_ = c.Send(sctx, control.StreamStop{Session: session, Reason: reason})
+		_ = c.Send(sctx, control.StreamStop{Session: streamID, Reason: reason})
 		cancel()
 	}
-	if err := c.Send(ctx, control.StreamStart{Session: session, Kind: kind}); err != nil {
+	if err := c.Send(ctx, control.StreamStart{Session: streamID, Kind: kind}); err != nil {
 		return err
 	}
-	offer, err := off.Start(session, video)
+	offer, err := off.Start(streamID, video)
 	if err != nil {
 		return err
 	}
-	if err := c.Send(ctx, control.WebRTCOffer{Session: session, SDP: offer}); err != nil {
+	if err := c.Send(ctx, control.WebRTCOffer{Session: streamID, SDP: offer}); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.stats.Streams++
-	s.mu.Unlock()
 	s.streamEvent(StreamStarting, kind, nil)
 	answered := false
 	answerTimer := time.NewTimer(s.opt.AnswerTimeout)
@@ -170,7 +192,7 @@ func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-c
 		case m := <-inbox:
 			switch m := m.(type) {
 			case control.WebRTCAnswer:
-				if m.Session == session {
+				if m.Session == streamID {
 					answered = true
 					if err := off.SetAnswer(m.SDP); err != nil {
 						stop("bad answer")
@@ -178,15 +200,15 @@ func (s *Session) stream(ctx context.Context, c Conn, eng *rtc.Engine, inbox <-c
 					}
 				}
 			case control.WebRTCICE:
-				if m.Session == session {
+				if m.Session == streamID {
 					_ = off.AddCandidate(m)
 				}
 			case control.StreamStop:
-				if m.Session == session {
+				if m.Session == streamID {
 					return errRestart
 				}
 			case control.ErrorMsg:
-				if m.Session == "" || m.Session == session {
+				if m.Session == "" || m.Session == streamID {
 					switch m.Ref {
 					case control.TypeStreamStart, control.TypeWebRTCOffer:
 						return m.ToError()
@@ -243,12 +265,9 @@ func (s *Session) readTrack(tr *webrtc.TrackRemote) {
 func (s *Session) onAudio(pkt *rtp.Packet, mime string, now time.Time, first bool) (decode bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats.AudioPackets++
-	s.stats.AudioBytes += uint64(len(pkt.Payload))
-	s.streaming = true
-	s.applyAlarm(s.alarm.Audio(now))
-	s.publish(MediaEvent{Mime: mime, Packet: pkt, Arrived: now, First: first})
-	return s.wantsPCM()
+	s.step(audioSeen{At: now, Bytes: len(pkt.Payload)})
+	s.fan.Publish(MediaEvent{Mime: mime, Packet: pkt, Arrived: now, First: first})
+	return s.pcmSubs.Load() > 0
 }
 
 func (s *Session) onPCM(frames []play.Frame, now time.Time) {
@@ -258,13 +277,13 @@ func (s *Session) onPCM(frames []play.Frame, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range frames {
-		s.publish(PCMEvent{Frame: f, Arrived: now})
+		s.fan.Publish(PCMEvent{Frame: f, Arrived: now})
 	}
 }
 
 func (s *Session) onVideo(pkt *rtp.Packet, mime string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats.VideoPackets++
-	s.publish(MediaEvent{Video: true, Mime: mime, Packet: pkt, Arrived: now})
+	s.step(videoSeen{})
+	s.fan.Publish(MediaEvent{Video: true, Mime: mime, Packet: pkt, Arrived: now})
 }

@@ -1,8 +1,10 @@
 // Package presence decides whether the other end of a connection is still
 // there. Heartbeat is a pure state machine (no goroutines, no clock: every
-// method takes now) owned by the connection's goroutine. Whether a monitor
-// is online, as a listener shows it, is appliance/listener's Presence: a
-// control connection whose heartbeat holds.
+// method takes now) owned by the connection's goroutine. State is what the
+// heartbeat decides, the one presence model from here up: a control
+// connection whose heartbeat holds is Online. The listener's sessions
+// (listener.Presence is State), its alarm and its front ends all use it,
+// and show State.String.
 //
 // # Heartbeat rule
 //

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/presence"
 )
 
 // Defaults for Config's zero fields.
 const (
-	DefaultAudioGap      = 400 * time.Millisecond // alarm within 500 ms of the last packet with a 50 ms Tick
+	DefaultAudioGap      = 400 * time.Millisecond // alarm 400 ms after the last packet, with a timer at NextDeadline
 	DefaultStreamGrace   = 5 * time.Second
 	DefaultReminder      = 5 * time.Minute
 	DefaultChimeInterval = 10 * time.Second
@@ -108,14 +110,6 @@ type Chime struct{ At time.Time }
 func (AlarmChanged) effect() {}
 func (Chime) effect()        {}
 
-type presence int
-
-const (
-	unknown presence = iota // connecting: no Online or Offline yet
-	online
-	offline
-)
-
 // Machine is the listener's alarm state machine; the package comment states
 // its rules and its owner's duties.
 type Machine struct {
@@ -123,8 +117,8 @@ type Machine struct {
 	st  State
 
 	listening bool
-	link      presence
-	mic       bool // the monitor reports its microphone missing or failed
+	link      presence.State // Connecting until the first Online or Offline
+	mic       bool           // the monitor reports its microphone missing or failed
 
 	graceFrom time.Time // the latest of Online, StreamUp, Listening(true)
 	heard     bool      // a packet came since graceFrom
@@ -147,27 +141,30 @@ func New(cfg Config) *Machine {
 // State returns the alarm's state.
 func (m *Machine) State() State { return m.st }
 
-// Online reports that the monitor's control channel is up. It clears
-// LinkLost and restarts the stream grace.
-func (m *Machine) Online(now time.Time) []Effect {
+// Presence reports the monitor's presence from the heartbeat of its
+// control channel. Online clears LinkLost and restarts the stream grace;
+// Offline (the heartbeat gave up) raises LinkLost at once while listening.
+// Connecting changes nothing.
+func (m *Machine) Presence(p presence.State, now time.Time) []Effect {
 	old := m.advance(now)
-	if m.link != online {
-		m.link = online
-		m.restartStream(now)
+	if p != m.link {
+		switch p {
+		case presence.Online:
+			m.link = p
+			m.restartStream(now)
+		case presence.Offline:
+			m.link = p
+			m.audioLost = false // AudioLost holds only while online
+		}
 	}
 	return m.settle(now, old)
 }
 
-// Offline reports that the heartbeat gave up on the monitor's control
-// channel. While listening it raises LinkLost at once.
-func (m *Machine) Offline(now time.Time) []Effect {
-	old := m.advance(now)
-	if m.link != offline {
-		m.link = offline
-		m.audioLost = false // AudioLost holds only while online
-	}
-	return m.settle(now, old)
-}
+// Online is Presence(presence.Online, now).
+func (m *Machine) Online(now time.Time) []Effect { return m.Presence(presence.Online, now) }
+
+// Offline is Presence(presence.Offline, now).
+func (m *Machine) Offline(now time.Time) []Effect { return m.Presence(presence.Offline, now) }
 
 // Listening reports whether the parent wants to hear the nursery. Off
 // disarms the alarm; on arms it and starts the stream grace.
@@ -249,7 +246,7 @@ func (m *Machine) NextDeadline() (time.Time, bool) {
 }
 
 // watching reports whether AudioLost can be raised.
-func (m *Machine) watching() bool { return m.listening && m.link == online }
+func (m *Machine) watching() bool { return m.listening && m.link == presence.Online }
 
 // audioDeadline is when AudioLost is raised without Audio.
 func (m *Machine) audioDeadline() time.Time {
@@ -282,9 +279,9 @@ func (m *Machine) reason() Reason {
 	switch {
 	case !m.listening:
 		return None
-	case m.link == offline:
+	case m.link == presence.Offline:
 		return LinkLost
-	case m.link == online && m.audioLost:
+	case m.link == presence.Online && m.audioLost:
 		return AudioLost
 	case m.mic:
 		return MicrophoneFault

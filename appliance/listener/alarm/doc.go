@@ -20,8 +20,8 @@
 //     parent starts listening) raises LinkLost. Online clears it by itself.
 //   - AudioLost holds while listening and online, once one of these
 //     happened: the stream delivered a packet, then no Audio came for
-//     AudioGap (400 ms: with a 50 ms Tick the alarm is raised at most 450
-//     ms after the last packet); or no first packet came within StreamGrace
+//     AudioGap (400 ms: with a timer at NextDeadline the alarm is raised
+//     400 ms after the last packet); or no first packet came within StreamGrace
 //     (5 s) of the latest of Online, StreamUp and Listening(true). Any Audio
 //     clears it at once. Online (after Offline or unknown) and
 //     Listening(true) clear it and restart the grace: the stream must come
@@ -64,16 +64,19 @@
 //
 //  1. Build the machine with New; check a configuration from a file with
 //     Config.Validate first.
-//  2. Report presence from the heartbeat of the monitor's control channel:
-//     Online when it is up, Offline when the heartbeat gave up.
+//  2. Report presence from the heartbeat of the monitor's control channel
+//     (presence.State, the one presence model): Presence(Online) when it is
+//     up, Presence(Offline) when the heartbeat gave up. Online and Offline
+//     are shorthands.
 //  3. Call Listening when the parent starts or stops listening; StreamUp
 //     when the WebRTC audio stream is (re)established; Audio for every
 //     audio packet (it allocates nothing and returns nil when nothing
 //     changes); Faults and Noise when the monitor reports them; Ack when
 //     the parent acknowledges.
-//  4. Call Tick every 50 ms, or keep a timer at NextDeadline. Every call
-//     applies the timeouts due at its time first, so Tick only makes them
-//     take effect when nothing else happens.
+//  4. Keep one timer at NextDeadline, re-armed after every call, and call
+//     Tick when it fires; no polling. Every call applies the timeouts due
+//     at its time first, so Tick only makes them take effect when nothing
+//     else happens (calling it early or often is harmless, only wasteful).
 //  5. Carry out every Effect, in order: AlarmChanged: show the banner while
 //     State.Active, play the alarm sound, repeating, while State.Sounding
 //     and stop it otherwise; Chime: play the noise chime once.

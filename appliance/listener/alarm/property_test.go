@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/presence"
 )
 
 // steps between calls in a random run: around every limit, and zero.
@@ -16,7 +18,7 @@ var stepSizes = [16]time.Duration{
 // against.
 type model struct {
 	listening bool
-	link      presence
+	link      presence.State
 	mic       bool
 	noise     bool
 	lastAudio time.Time // zero: never
@@ -41,13 +43,13 @@ func checkRun(t *testing.T, ops []byte) {
 		switch b & 15 {
 		case 0:
 			name, effs = "online", m.Online(now)
-			if md.link != online {
+			if md.link != presence.Online {
 				md.watchFrom = now
 			}
-			md.link = online
+			md.link = presence.Online
 		case 1:
 			name, effs = "offline", m.Offline(now)
-			md.link = offline
+			md.link = presence.Offline
 		case 2:
 			name, effs = "listen on", m.Listening(true, now)
 			if !md.listening {
@@ -136,10 +138,10 @@ func checkRun(t *testing.T, ops []byte) {
 		if !md.listening && after.Active {
 			fail("active while not listening")
 		}
-		if md.listening && md.link == offline && after.Reason != LinkLost {
+		if md.listening && md.link == presence.Offline && after.Reason != LinkLost {
 			fail("offline while listening, want link lost")
 		}
-		if after.Reason == LinkLost && md.link != offline {
+		if after.Reason == LinkLost && md.link != presence.Offline {
 			fail("link lost while not offline")
 		}
 		if md.listening && md.mic && after.Reason < MicrophoneFault {
@@ -148,13 +150,13 @@ func checkRun(t *testing.T, ops []byte) {
 		if after.Reason == MicrophoneFault && !md.mic {
 			fail("microphone fault without a fault")
 		}
-		if after.Reason == AudioLost && md.link != online {
+		if after.Reason == AudioLost && md.link != presence.Online {
 			fail("audio lost while not online")
 		}
 		if after.Reason == AudioLost && before.Reason != AudioLost && !md.lastAudio.IsZero() && now.Sub(md.lastAudio) < DefaultAudioGap {
 			fail("audio lost %v after a packet", now.Sub(md.lastAudio))
 		}
-		if md.listening && md.link == online && now.Sub(md.watchFrom) >= DefaultStreamGrace && after.Reason < AudioLost {
+		if md.listening && md.link == presence.Online && now.Sub(md.watchFrom) >= DefaultStreamGrace && after.Reason < AudioLost {
 			fail("no audio for %v while watching, want audio lost", now.Sub(md.watchFrom))
 		}
 

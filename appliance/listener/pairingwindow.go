@@ -19,11 +19,6 @@ type PairingEvent struct {
 
 func (PairingEvent) isEvent() {}
 
-type pairingReply struct {
-	st  control.PairingState
-	err error
-}
-
 // OpenPairing asks the monitor to open (or extend) its pairing window for
 // d (0: the monitor's default, 3 minutes; at most 15), so that a new phone
 // can pair with the setup code without anyone pressing the button. Only a
@@ -38,32 +33,13 @@ func (s *Session) ClosePairing(ctx context.Context) (control.PairingState, error
 }
 
 func (s *Session) askPairing(ctx context.Context, req control.Message) (control.PairingState, error) {
-	waiting := &s.openWait
-	if req.MessageType() == control.TypePairClose {
-		waiting = &s.closeWait
-	}
-	r, err := ask(ctx, s, waiting, req)
+	r, err := s.ask(ctx, req)
 	if err != nil {
 		return control.PairingState{}, err
 	}
-	return r.st, r.err
-}
-
-// onPairing publishes the monitor's pairing state and answers the
-// OpenPairing or ClosePairing calls waiting for it (ref names which; a
-// notice, ref empty, answers none).
-func (s *Session) onPairing(r pairingReply, ref control.Type) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch ref {
-	case control.TypePairOpen:
-		answer(&s.openWait, r)
-	case control.TypePairClose:
-		answer(&s.closeWait, r)
+	if r.Err != nil {
+		return control.PairingState{}, r.Err
 	}
-	if r.err == nil {
-		ev := PairingEvent{Monitor: s.mon, State: r.st, At: time.Now()}
-		s.pairing = &ev
-		s.publish(ev)
-	}
+	st, _ := r.Msg.(control.PairingState)
+	return st, nil
 }
