@@ -61,7 +61,7 @@ func BenchmarkHeartbeatCost(b *testing.B) {
 	for range b.N {
 		var live []func()
 		for range conns {
-			c, _, err := l.Dial(ctx, Monitor{Address: r.addr(), Fingerprint: m.Fingerprint})
+			c, _, err := l.Dial(ctx, PairedMonitor{Address: r.addr(), Fingerprint: m.Fingerprint})
 			if err != nil {
 				b.Fatal(err)
 			}

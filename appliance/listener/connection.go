@@ -152,7 +152,7 @@ func (s *Session) read(ctx context.Context, c Conn, inbox chan<- control.Message
 // listenerDialer dials for sessions of a real Listener.
 type listenerDialer struct{ l *Listener }
 
-func (d listenerDialer) Dial(ctx context.Context, m Monitor) (Conn, control.HelloAck, error) {
+func (d listenerDialer) Dial(ctx context.Context, m PairedMonitor) (Conn, control.HelloAck, error) {
 	c, ack, err := d.l.Dial(ctx, m)
 	if err != nil {
 		return nil, ack, err
@@ -160,7 +160,7 @@ func (d listenerDialer) Dial(ctx context.Context, m Monitor) (Conn, control.Hell
 	return c, ack, nil
 }
 
-func (d listenerDialer) Rediscover(ctx context.Context, m Monitor) (string, error) {
+func (d listenerDialer) Rediscover(ctx context.Context, m PairedMonitor) (string, error) {
 	if !d.l.cfg.Discovery {
 		return "", errors.New("listener: discovery is off")
 	}

@@ -38,7 +38,7 @@ type sessionCore struct {
 	retry  Retry
 	alarm  *alarm.Machine
 
-	mon       Monitor
+	mon       PairedMonitor
 	change    Change
 	mode      StreamMode
 	status    *StatusEvent
@@ -49,7 +49,7 @@ type sessionCore struct {
 	asks      map[uint64]control.Type // waiting requests: id -> the request's type
 }
 
-func newSessionCore(m Monitor, mode StreamMode, pol Policy, cfg alarm.Config) *sessionCore {
+func newSessionCore(m PairedMonitor, mode StreamMode, pol Policy, cfg alarm.Config) *sessionCore {
 	return &sessionCore{
 		policy: pol, alarm: alarm.New(cfg), mon: m, mode: mode,
 		change: Change{Monitor: m, Presence: Connecting, Address: m.Address},

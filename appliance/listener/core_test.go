@@ -230,7 +230,7 @@ func runCore(t *testing.T, c *sessionCore, script []coreStep) {
 }
 
 func newTestCore(mode StreamMode, discovery bool) *sessionCore {
-	return newSessionCore(Monitor{Name: "Nursery", Address: "192.0.2.1:48080"}, mode, Policy{Backoff: DefaultBackoff, Discovery: discovery}, alarm.Config{})
+	return newSessionCore(PairedMonitor{Name: "Nursery", Address: "192.0.2.1:48080"}, mode, Policy{Backoff: DefaultBackoff, Discovery: discovery}, alarm.Config{})
 }
 
 const ms = time.Millisecond

@@ -75,7 +75,7 @@ func (l *Listener) resolveTarget(ctx context.Context, target string, fp identity
 
 // rediscover looks a paired monitor up by its fingerprint, for when its
 // last address stopped answering.
-func (l *Listener) rediscover(ctx context.Context, mon Monitor) (string, error) {
+func (l *Listener) rediscover(ctx context.Context, mon PairedMonitor) (string, error) {
 	m, err := l.lookup(ctx, func(m discovery.Found) bool {
 		fp, err := identity.ParseFingerprint(m.Fingerprint)
 		return err == nil && fp == mon.Fingerprint

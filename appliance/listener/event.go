@@ -25,7 +25,7 @@ type PresenceEvent struct{ Change }
 // StatusEvent: the monitor's periodic status (sound level, noise,
 // faults). It arrives while the monitor is online, streaming or not.
 type StatusEvent struct {
-	Monitor Monitor
+	Monitor PairedMonitor
 	Status  control.Status
 	At      time.Time
 }
@@ -60,7 +60,7 @@ func (s StreamState) String() string {
 
 // StreamEvent: the stream changed state.
 type StreamEvent struct {
-	Monitor Monitor
+	Monitor PairedMonitor
 	State   StreamState
 	Kind    string // control.StreamAudio or control.StreamAudioVideo
 	Err     error  // with StreamFailed
@@ -88,13 +88,13 @@ type PCMEvent struct {
 // AlarmEvent: the alarm changed (raised, acknowledged, re-sounded,
 // cleared). See package alarm for the rules.
 type AlarmEvent struct {
-	Monitor Monitor
+	Monitor PairedMonitor
 	State   alarm.State
 }
 
 // ChimeEvent: the monitor heard the baby (a noise event began).
 type ChimeEvent struct {
-	Monitor Monitor
+	Monitor PairedMonitor
 	At      time.Time
 }
 

@@ -104,7 +104,7 @@ func newFakeDialer(script ...dialResult) *fakeDialer {
 	return &fakeDialer{script: script, dialed: make(chan struct{}, 64)}
 }
 
-func (d *fakeDialer) Dial(ctx context.Context, m Monitor) (Conn, control.HelloAck, error) {
+func (d *fakeDialer) Dial(ctx context.Context, m PairedMonitor) (Conn, control.HelloAck, error) {
 	d.mu.Lock()
 	d.dials = append(d.dials, dialRecord{at: time.Now(), addr: m.Address})
 	r := d.script[0]
@@ -122,7 +122,7 @@ func (d *fakeDialer) Dial(ctx context.Context, m Monitor) (Conn, control.HelloAc
 	return r.conn, control.HelloAck{Trusted: true, Name: m.Name}, nil
 }
 
-func (d *fakeDialer) Rediscover(ctx context.Context, m Monitor) (string, error) {
+func (d *fakeDialer) Rediscover(ctx context.Context, m PairedMonitor) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rediscovers = append(d.rediscovers, time.Now())

@@ -38,8 +38,9 @@ type Listener struct {
 	id  *identity.Identity
 }
 
-// Monitor is a paired monitor.
-type Monitor struct {
+// PairedMonitor is a monitor this listener has paired with: what it keeps
+// of it (and dials) until the monitor is forgotten or revokes it.
+type PairedMonitor struct {
 	DeviceID    string               `json:"device_id"`
 	Name        string               `json:"name"`
 	Fingerprint identity.Fingerprint `json:"fingerprint"`
@@ -109,11 +110,11 @@ func (l *Listener) withStore(fn func(*store.Store) error) error {
 }
 
 // Monitors lists the paired monitors by name.
-func (l *Listener) Monitors() ([]Monitor, error) {
-	var out []Monitor
+func (l *Listener) Monitors() ([]PairedMonitor, error) {
+	var out []PairedMonitor
 	err := l.withStore(func(st *store.Store) error {
 		for _, pm := range st.State().Monitors {
-			out = append(out, Monitor{DeviceID: pm.DeviceID, Name: pm.Name, Fingerprint: pm.Fingerprint, Address: pm.Address, PairedAt: pm.PairedAt})
+			out = append(out, PairedMonitor{DeviceID: pm.DeviceID, Name: pm.Name, Fingerprint: pm.Fingerprint, Address: pm.Address, PairedAt: pm.PairedAt})
 		}
 		return nil
 	})
@@ -128,13 +129,13 @@ func (l *Listener) Monitors() ([]Monitor, error) {
 
 // Resolve finds a paired monitor by name (case-insensitive), device id,
 // fingerprint or last address.
-func (l *Listener) Resolve(target string) (Monitor, error) {
+func (l *Listener) Resolve(target string) (PairedMonitor, error) {
 	ms, err := l.Monitors()
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	fp, fpErr := identity.ParseFingerprint(target)
-	var found []Monitor
+	var found []PairedMonitor
 	for _, m := range ms {
 		if strings.EqualFold(m.Name, target) || strings.EqualFold(m.DeviceID, target) || m.Address == target || (fpErr == nil && m.Fingerprint == fp) {
 			found = append(found, m)
@@ -142,15 +143,15 @@ func (l *Listener) Resolve(target string) (Monitor, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Monitor{}, fmt.Errorf("%w: %q", ErrUnknownMonitor, target)
+		return PairedMonitor{}, fmt.Errorf("%w: %q", ErrUnknownMonitor, target)
 	case 1:
 		return found[0], nil
 	}
-	return Monitor{}, fmt.Errorf("%w: %q", ErrAmbiguous, target)
+	return PairedMonitor{}, fmt.Errorf("%w: %q", ErrAmbiguous, target)
 }
 
 // Forget removes a paired monitor.
-func (l *Listener) Forget(ctx context.Context, target string) (Monitor, error) {
+func (l *Listener) Forget(ctx context.Context, target string) (PairedMonitor, error) {
 	m, err := l.Resolve(target)
 	if err != nil {
 		return m, err
@@ -170,7 +171,7 @@ func (l *Listener) transportConfig() transport.Config {
 }
 
 // Dial connects to a paired monitor, pinning its fingerprint.
-func (l *Listener) Dial(ctx context.Context, m Monitor) (*transport.Conn, control.HelloAck, error) {
+func (l *Listener) Dial(ctx context.Context, m PairedMonitor) (*transport.Conn, control.HelloAck, error) {
 	c, ack, err := transport.Dial(ctx, m.Address, l.id, m.Fingerprint, l.hello(), l.transportConfig())
 	if err != nil && (ack.Protocol == 0 || ack.Trusted) {
 		return nil, ack, err
@@ -187,7 +188,7 @@ func (l *Listener) Dial(ctx context.Context, m Monitor) (*transport.Conn, contro
 }
 
 // RecordAddress remembers a monitor's latest address.
-func (l *Listener) RecordAddress(ctx context.Context, m Monitor, addr string) error {
+func (l *Listener) RecordAddress(ctx context.Context, m PairedMonitor, addr string) error {
 	if m.Address == addr {
 		return nil
 	}
@@ -202,7 +203,7 @@ var ErrUnreachable = transport.ErrUnreachable
 
 // Probe connects to m once and reports its presence with a measured round
 // trip (for `cradle status`); the connection is closed before it returns.
-func (l *Listener) Probe(ctx context.Context, m Monitor) Change {
+func (l *Listener) Probe(ctx context.Context, m PairedMonitor) Change {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	c, _, err := l.Dial(ctx, m)

@@ -71,7 +71,7 @@ func (l *nightLink) setRefuse(r bool) {
 
 var errRefused = errors.New("night: connection refused")
 
-func (l *nightLink) Dial(ctx context.Context, m Monitor) (Conn, control.HelloAck, error) {
+func (l *nightLink) Dial(ctx context.Context, m PairedMonitor) (Conn, control.HelloAck, error) {
 	l.mu.Lock()
 	wake, refuse := l.upWake, l.refuse
 	l.mu.Unlock()
@@ -97,7 +97,7 @@ func (l *nightLink) Dial(ctx context.Context, m Monitor) (Conn, control.HelloAck
 	return c, control.HelloAck{Trusted: true, Name: m.Name}, nil
 }
 
-func (l *nightLink) Rediscover(ctx context.Context, m Monitor) (string, error) {
+func (l *nightLink) Rediscover(ctx context.Context, m PairedMonitor) (string, error) {
 	return "", errors.New("night: discovery is off")
 }
 
@@ -242,7 +242,7 @@ func TestSessionNight(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		link := newNightLink()
-		s := startSession(nil, Monitor{Name: "Nursery", Address: "192.0.2.1:48080"}, SessionOptions{dialer: link}, Policy{Backoff: DefaultBackoff})
+		s := startSession(nil, PairedMonitor{Name: "Nursery", Address: "192.0.2.1:48080"}, SessionOptions{dialer: link}, Policy{Backoff: DefaultBackoff})
 		defer s.Close()
 		// The long-lived subscriber records every presence change.
 		type change struct {

@@ -23,7 +23,7 @@ type PairRequest struct {
 }
 
 // Pair runs pairing with a monitor and stores it on success.
-func (l *Listener) Pair(ctx context.Context, req PairRequest) (Monitor, error) {
+func (l *Listener) Pair(ctx context.Context, req PairRequest) (PairedMonitor, error) {
 	var pin identity.Fingerprint
 	var port uint16
 	code := req.Code
@@ -31,63 +31,63 @@ func (l *Listener) Pair(ctx context.Context, req PairRequest) (Monitor, error) {
 		pin, code, port = req.Payload.Fingerprint, req.Payload.Code, req.Payload.Port
 	}
 	if code == "" {
-		return Monitor{}, ErrNoCode
+		return PairedMonitor{}, ErrNoCode
 	}
 	if req.Target == "" && req.Payload == nil {
-		return Monitor{}, errors.New("listener: give the monitor's HOST:PORT or its name")
+		return PairedMonitor{}, errors.New("listener: give the monitor's HOST:PORT or its name")
 	}
 	addr, err := l.resolveTarget(ctx, req.Target, pin, port)
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	c, ack, err := transport.Dial(ctx, addr, l.id, pin, l.hello(), l.transportConfig())
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	defer c.Close(control.CodeNone, "paired")
 	if !ack.Trusted && !ack.PairingOpen {
 		// The monitor closes this connection at once (its close may not
 		// have arrived yet): say why without asking.
-		return Monitor{}, &control.Error{Code: control.CodePairingClosed, Remote: true}
+		return PairedMonitor{}, &control.Error{Code: control.CodePairingClosed, Remote: true}
 	}
 	binding, err := c.Exporter()
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	exchange, err := pake.NewInitiator(pake.Params{Code: string(code), ListenerID: l.id.Fingerprint, MonitorID: c.Peer(), Binding: binding}, rand.Reader)
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	pA, err := exchange.Start()
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	if err := c.Send(ctx, control.PairStart{Name: l.cfg.Name, PA: pA}); err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	reply, err := recvPairing[control.PairReply](ctx, c)
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	cA, err := exchange.Finish(reply.PB)
 	if err != nil {
-		return Monitor{}, fmt.Errorf("%w: %v", ErrImpostor, err)
+		return PairedMonitor{}, fmt.Errorf("%w: %v", ErrImpostor, err)
 	}
 	if err := c.Send(ctx, control.PairConfirm{CA: cA}); err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	done, err := recvPairing[control.PairDone](ctx, c)
 	if err != nil {
-		return Monitor{}, err
+		return PairedMonitor{}, err
 	}
 	if _, err := exchange.Verify(done.CB); err != nil {
-		return Monitor{}, fmt.Errorf("%w: %v", ErrImpostor, err)
+		return PairedMonitor{}, fmt.Errorf("%w: %v", ErrImpostor, err)
 	}
 	name := done.Name
 	if name == "" {
 		name = ack.Name
 	}
-	m := Monitor{DeviceID: c.Peer().DeviceID(), Name: name, Fingerprint: c.Peer(), Address: addr, PairedAt: time.Now()}
+	m := PairedMonitor{DeviceID: c.Peer().DeviceID(), Name: name, Fingerprint: c.Peer(), Address: addr, PairedAt: time.Now()}
 	err = l.withStore(func(st *store.Store) error {
 		_, err := st.Append(ctx, store.MonitorPaired{DeviceID: m.DeviceID, Name: m.Name, Fingerprint: m.Fingerprint, Address: m.Address, At: m.PairedAt})
 		return err

@@ -12,7 +12,7 @@ import (
 // the parents did not try it, someone on their network may be guessing
 // the code. Every subscription gets it.
 type PairingEvent struct {
-	Monitor Monitor
+	Monitor PairedMonitor
 	State   control.PairingState
 	At      time.Time
 }

@@ -21,7 +21,7 @@ const (
 
 // Change is a presence change (or a fresh report) for one monitor.
 type Change struct {
-	Monitor  Monitor
+	Monitor  PairedMonitor
 	Presence Presence
 	At       time.Time
 	Address  string        // the address in use (online) or last tried

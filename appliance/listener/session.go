@@ -56,10 +56,10 @@ type Conn interface {
 type Dialer interface {
 	// Dial connects to m at m.Address, pinning m.Fingerprint, and returns
 	// once the monitor's hello_ack said it trusts this listener.
-	Dial(ctx context.Context, m Monitor) (Conn, control.HelloAck, error)
+	Dial(ctx context.Context, m PairedMonitor) (Conn, control.HelloAck, error)
 	// Rediscover finds m's current address (mDNS), for when its last one
 	// stopped answering.
-	Rediscover(ctx context.Context, m Monitor) (string, error)
+	Rediscover(ctx context.Context, m PairedMonitor) (string, error)
 }
 
 // SessionOptions tune a Session; zero values take defaults.
@@ -142,7 +142,7 @@ type SessionStats struct {
 
 // Start keeps m connected (and streaming, per opt.Stream) until Close. It
 // returns at once; subscribe to see what happens.
-func (l *Listener) Start(m Monitor, opt SessionOptions) *Session {
+func (l *Listener) Start(m PairedMonitor, opt SessionOptions) *Session {
 	if opt.Logger == nil {
 		opt.Logger = l.log
 	}
@@ -152,7 +152,7 @@ func (l *Listener) Start(m Monitor, opt SessionOptions) *Session {
 	return startSession(l, m, opt, Policy{Backoff: opt.Backoff, Discovery: l.cfg.Discovery})
 }
 
-func startSession(l *Listener, m Monitor, opt SessionOptions, pol Policy) *Session {
+func startSession(l *Listener, m PairedMonitor, opt SessionOptions, pol Policy) *Session {
 	if opt.AnswerTimeout <= 0 {
 		opt.AnswerTimeout = 10 * time.Second
 	}
@@ -246,7 +246,7 @@ func (s *Session) runTimer() {
 }
 
 // Monitor is the session's monitor (with its latest address).
-func (s *Session) Monitor() Monitor {
+func (s *Session) Monitor() PairedMonitor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.core.mon

@@ -20,7 +20,7 @@ var errNet = errors.New("fake: network unreachable")
 func fakeSession(t *testing.T, d *fakeDialer, discovery bool, opt SessionOptions) *Session {
 	t.Helper()
 	opt.dialer = d
-	s := startSession(nil, Monitor{Name: "Nursery", Address: "127.0.0.1:1"}, opt, Policy{Backoff: DefaultBackoff, Discovery: discovery})
+	s := startSession(nil, PairedMonitor{Name: "Nursery", Address: "127.0.0.1:1"}, opt, Policy{Backoff: DefaultBackoff, Discovery: discovery})
 	t.Cleanup(func() { s.Close() })
 	return s
 }

@@ -20,7 +20,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // setup runs a monitor and a listener paired with it through a relay.
-func setup(t testing.TB, mcfg ...monitor.Config) (*monitor.Monitor, *Listener, Monitor, *relay) {
+func setup(t testing.TB, mcfg ...monitor.Config) (*monitor.Monitor, *Listener, PairedMonitor, *relay) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := monitor.Config{}

@@ -169,7 +169,7 @@ func benchDuration(d time.Duration) time.Duration {
 	return d
 }
 
-func benchSetup(b *testing.B) (*Monitor, *listener.Listener, listener.Monitor) {
+func benchSetup(b *testing.B) (*Monitor, *listener.Listener, listener.PairedMonitor) {
 	b.Helper()
 	m, err := Open(Config{StateDir: b.TempDir(), Listen: "127.0.0.1:0", limits: pairing.WindowConfig{}})
 	if err != nil {

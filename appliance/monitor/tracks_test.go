@@ -17,7 +17,7 @@ import (
 )
 
 // pairedListener pairs a new listener with m and connects it.
-func pairedListener(t *testing.T, m *Monitor, name string) (*listener.Listener, listener.Monitor) {
+func pairedListener(t *testing.T, m *Monitor, name string) (*listener.Listener, listener.PairedMonitor) {
 	t.Helper()
 	l, err := listener.Open(listener.Config{StateDir: filepath.Join(t.TempDir(), name), Name: name})
 	if err != nil {
@@ -37,7 +37,7 @@ func pairedListener(t *testing.T, m *Monitor, name string) (*listener.Listener, 
 
 type streaming struct{ s *listener.Session }
 
-func startStream(t *testing.T, l *listener.Listener, mon listener.Monitor) *streaming {
+func startStream(t *testing.T, l *listener.Listener, mon listener.PairedMonitor) *streaming {
 	t.Helper()
 	st := &streaming{s: l.Start(mon, listener.SessionOptions{Stream: listener.StreamAudio})}
 	t.Cleanup(st.stop)

@@ -399,7 +399,7 @@ func TestEventsSnapshotAndPresence(t *testing.T) {
 // per monitor.
 func TestStatusThrottle(t *testing.T) {
 	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
-	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
+	e := &monEntry{mon: listener.PairedMonitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	c := testTab(t, h)
 	status := func(at time.Time, noise bool) {

@@ -65,8 +65,8 @@ func (f *modeLink) streamMode() listener.StreamMode {
 func TestListenChangesReachTheSessionInOrder(t *testing.T) {
 	sp := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 64)
 	f := &modeLink{ended: make(chan struct{})}
-	sp.start = func(listener.Monitor) (sessionLink, *listener.Session) { return f, nil }
-	sp.add(listener.Monitor{DeviceID: "AAAAAAA"})
+	sp.start = func(listener.PairedMonitor) (sessionLink, *listener.Session) { return f, nil }
+	sp.add(listener.PairedMonitor{DeviceID: "AAAAAAA"})
 	defer func() {
 		close(f.ended)
 		sp.close()
@@ -95,12 +95,12 @@ func TestListenChangesReachTheSessionInOrder(t *testing.T) {
 func TestListensOutliveAReplacedSession(t *testing.T) {
 	sp := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 4)
 	var links []*modeLink
-	sp.start = func(listener.Monitor) (sessionLink, *listener.Session) {
+	sp.start = func(listener.PairedMonitor) (sessionLink, *listener.Session) {
 		f := &modeLink{ended: make(chan struct{})}
 		links = append(links, f) // add runs on this goroutine only
 		return f, nil
 	}
-	m := listener.Monitor{DeviceID: "AAAAAAA"}
+	m := listener.PairedMonitor{DeviceID: "AAAAAAA"}
 	sp.add(m)
 	c := testTab(t, sp)
 	if _, err := sp.tabListen(c.id, m.DeviceID, false); err != nil {

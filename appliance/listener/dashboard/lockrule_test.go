@@ -124,7 +124,7 @@ func TestPoolNeverCallsSessionsUnderItsLock(t *testing.T) {
 		mu    sync.Mutex
 		links []*probingLink
 	)
-	h.start = func(listener.Monitor) (sessionLink, *listener.Session) {
+	h.start = func(listener.PairedMonitor) (sessionLink, *listener.Session) {
 		f := newProbingLink(t, h)
 		f.probe("Start")
 		mu.Lock()
@@ -137,7 +137,7 @@ func TestPoolNeverCallsSessionsUnderItsLock(t *testing.T) {
 		defer mu.Unlock()
 		return links[i]
 	}
-	m := listener.Monitor{DeviceID: "AAAAAAA", Name: "nursery"}
+	m := listener.PairedMonitor{DeviceID: "AAAAAAA", Name: "nursery"}
 	h.add(m)
 	c, err := h.addClient(false)
 	if err != nil {

@@ -43,7 +43,7 @@ func newListener(t testing.TB) (*listener.Listener, string) {
 }
 
 // pairWith pairs l with mon directly (as `cradle pair` would).
-func pairWith(t testing.TB, l *listener.Listener, mon *monitor.Monitor) listener.Monitor {
+func pairWith(t testing.TB, l *listener.Listener, mon *monitor.Monitor) listener.PairedMonitor {
 	t.Helper()
 	if _, err := mon.OpenPairing(0); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func (s *server) monitors(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ms == nil {
-		ms = []listener.Monitor{}
+		ms = []listener.PairedMonitor{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"monitors": ms})
 }

@@ -20,7 +20,7 @@ import (
 // opens; a snapshot counts the remaining time down.
 func TestPairingView(t *testing.T) {
 	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
-	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
+	e := &monEntry{mon: listener.PairedMonitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}
 	c := testTab(t, h)

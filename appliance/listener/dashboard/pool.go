@@ -32,8 +32,8 @@ var (
 // Lock order: listenMu before mu.
 type sessionPool struct {
 	log        *slog.Logger
-	list       func() ([]listener.Monitor, error) // the paired monitors
-	start      func(listener.Monitor) (sessionLink, *listener.Session)
+	list       func() ([]listener.PairedMonitor, error) // the paired monitors
+	start      func(listener.PairedMonitor) (sessionLink, *listener.Session)
 	maxListens int
 
 	ctx    context.Context // ends with close: stops the pumps
@@ -93,7 +93,7 @@ func (l liveLink) Close() {
 // events that follow it) and its listen counts. Its fields but mon,
 // link and sess are guarded by the pool's mu.
 type monEntry struct {
-	mon  listener.Monitor
+	mon  listener.PairedMonitor
 	link sessionLink       // what the pool calls; nil in tests of the views
 	sess *listener.Session // handed to the handlers; nil with a fake link
 
@@ -112,7 +112,7 @@ func newSessionPool(l *listener.Listener, log *slog.Logger, sopt listener.Sessio
 		mons: map[string]*monEntry{}, clients: map[string]*client{}}
 	if l != nil {
 		sp.list = l.Monitors
-		sp.start = func(m listener.Monitor) (sessionLink, *listener.Session) {
+		sp.start = func(m listener.PairedMonitor) (sessionLink, *listener.Session) {
 			opt := sopt
 			opt.Stream = listener.StreamOff
 			sess := l.Start(m, opt)
@@ -136,7 +136,7 @@ func (sp *sessionPool) load() error {
 
 // add starts a session for m unless one runs; a new pairing with a
 // monitor whose session ended (its identity changed, say) replaces it.
-func (sp *sessionPool) add(m listener.Monitor) {
+func (sp *sessionPool) add(m listener.PairedMonitor) {
 	sp.mu.Lock()
 	old, closed := sp.mons[m.DeviceID], sp.closed
 	sp.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 // events said, and offline once the session ended, whatever it said last.
 func TestPagePresence(t *testing.T) {
 	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
-	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}, presence: listener.Connecting}
+	e := &monEntry{mon: listener.PairedMonitor{DeviceID: "AAAAAAA"}, presence: listener.Connecting}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}
 	snapshot := func() string {

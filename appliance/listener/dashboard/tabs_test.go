@@ -46,7 +46,7 @@ func nextMsg(t *testing.T, c *client) []byte {
 // keeps the newest status.
 func TestSlowTabKeepsChanges(t *testing.T) {
 	h := newSessionPool(nil, slog.New(slog.DiscardHandler), listener.SessionOptions{}, 1)
-	e := &monEntry{mon: listener.Monitor{DeviceID: "AAAAAAA"}}
+	e := &monEntry{mon: listener.PairedMonitor{DeviceID: "AAAAAAA"}}
 	h.mons["AAAAAAA"] = e
 	h.order = []string{"AAAAAAA"}
 	c := testTab(t, h)

@@ -246,7 +246,7 @@ func (e *env) monitors(l *listener.Listener, args []string) error {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if ms == nil {
-			ms = []listener.Monitor{}
+			ms = []listener.PairedMonitor{}
 		}
 		return enc.Encode(ms)
 	}

@@ -47,13 +47,13 @@ func (e *env) status(ctx context.Context, l *listener.Listener, args []string) e
 	if err != nil {
 		return err
 	}
-	var mons []listener.Monitor
+	var mons []listener.PairedMonitor
 	if target != "" {
 		m, err := l.Resolve(target)
 		if err != nil {
 			return err
 		}
-		mons = []listener.Monitor{m}
+		mons = []listener.PairedMonitor{m}
 	} else {
 		var err error
 		if mons, err = l.Monitors(); err != nil {
@@ -85,7 +85,7 @@ func (e *env) status(ctx context.Context, l *listener.Listener, args []string) e
 	return tw.Flush()
 }
 
-func (e *env) watch(ctx context.Context, l *listener.Listener, mons []listener.Monitor, asJSON bool) error {
+func (e *env) watch(ctx context.Context, l *listener.Listener, mons []listener.PairedMonitor, asJSON bool) error {
 	ctx, stop := notifyContext(ctx)
 	defer stop()
 	var mu sync.Mutex

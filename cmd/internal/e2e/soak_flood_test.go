@@ -109,7 +109,7 @@ func TestSoakFlood(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pairIn := func(name string) (*listener.Listener, listener.Monitor) {
+	pairIn := func(name string) (*listener.Listener, listener.PairedMonitor) {
 		t.Helper()
 		mon.admin(t, "pair")
 		l, err := listener.Open(listener.Config{StateDir: filepath.Join(dir, name), Name: name})
@@ -523,7 +523,7 @@ type redialer struct {
 	errs      map[string]int
 }
 
-func (r *redialer) run(ctx context.Context, l *listener.Listener, m listener.Monitor) {
+func (r *redialer) run(ctx context.Context, l *listener.Listener, m listener.PairedMonitor) {
 	r.errs = map[string]int{}
 	for tick := time.NewTicker(2 * time.Second); ; {
 		select {
