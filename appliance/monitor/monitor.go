@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/pion/webrtc/v4"
@@ -265,12 +264,7 @@ func (m *Monitor) loadIdentity() error {
 	}
 	m.code = code
 	if created || m.st.State().SetupCode == nil {
-		gen, err := pairing.NewCodeID(rand.Reader)
-		if err != nil {
-			return err
-		}
-		// Only a random generation id: the event log never holds the code.
-		if _, err := m.st.Append(context.Background(), store.SetupCodeSet{Scheme: "generation-id", Salt: gen[:]}); err != nil {
+		if err := recordCodeGeneration(m.st); err != nil {
 			return err
 		}
 	}

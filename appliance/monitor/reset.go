@@ -36,11 +36,19 @@ func (m *Monitor) renewCode() {
 	m.codeMu.Lock()
 	m.code = code
 	m.codeMu.Unlock()
-	if gen, err := pairing.NewCodeID(rand.Reader); err == nil {
-		// Only a random generation id: the event log never holds the code.
-		if _, err := m.events.Append(context.Background(), store.SetupCodeSet{Scheme: "generation-id", Salt: gen[:]}); err != nil {
-			m.log.Error("cannot record the new setup code's generation", "err", err)
-		}
+	if err := recordCodeGeneration(m.events); err != nil {
+		m.log.Error("cannot record the new setup code's generation", "err", err)
 	}
 	m.log.Warn("factory reset: a new setup code was made; read it with `cradled setup-code` (or from cradle-setup.txt on the card's boot partition)")
+}
+
+// recordCodeGeneration appends a setup-code-set event for a new code:
+// only a random generation id, as the event log never holds the code.
+func recordCodeGeneration(events eventLog) error {
+	gen, err := pairing.NewCodeID(rand.Reader)
+	if err != nil {
+		return err
+	}
+	_, err = events.Append(context.Background(), store.SetupCodeSet{Scheme: "generation-id", Salt: gen[:]})
+	return err
 }
