@@ -214,18 +214,9 @@ func (c *Conn) Err() error {
 // until a HelloAck has been queued, Send of any other message blocks (as
 // when the queue is full), and the connection sends no ping or pong.
 func (c *Conn) Send(ctx context.Context, m control.Message) error {
-	f, err := encodeFrame(m)
+	f, isAck, err := c.frameFor(m)
 	if err != nil {
 		return err
-	}
-	select {
-	case <-c.closing:
-		return closedError(c.Err())
-	default:
-	}
-	_, isAck := m.(control.HelloAck)
-	if isAck && !c.server {
-		return fmt.Errorf("transport: only a monitor sends %s", control.TypeHelloAck)
 	}
 	if !isAck {
 		select {
@@ -257,18 +248,9 @@ func (c *Conn) Send(ctx context.Context, m control.Message) error {
 // goroutine that carries out its decisions) uses it, and closes a peer
 // whose queue is full.
 func (c *Conn) TrySend(m control.Message) error {
-	f, err := encodeFrame(m)
+	f, isAck, err := c.frameFor(m)
 	if err != nil {
 		return err
-	}
-	select {
-	case <-c.closing:
-		return closedError(c.Err())
-	default:
-	}
-	_, isAck := m.(control.HelloAck)
-	if isAck && !c.server {
-		return fmt.Errorf("transport: only a monitor sends %s", control.TypeHelloAck)
 	}
 	if !isAck {
 		select {
@@ -286,6 +268,25 @@ func (c *Conn) TrySend(m control.Message) error {
 	default:
 		return ErrSendQueueFull
 	}
+}
+
+// frameFor encodes m for Send and TrySend, which queue it: an error once
+// the connection is closing, or for a HelloAck from a listener. isAck: m
+// is the HelloAck, which may go before any other message.
+func (c *Conn) frameFor(m control.Message) (f []byte, isAck bool, err error) {
+	if f, err = encodeFrame(m); err != nil {
+		return nil, false, err
+	}
+	select {
+	case <-c.closing:
+		return nil, false, closedError(c.Err())
+	default:
+	}
+	_, isAck = m.(control.HelloAck)
+	if isAck && !c.server {
+		return nil, false, fmt.Errorf("transport: only a monitor sends %s", control.TypeHelloAck)
+	}
+	return f, isAck, nil
 }
 
 // Recv returns the next message from the peer, in order. Pings, pongs
