@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,5 +63,26 @@ func TestAdminClient(t *testing.T) {
 	}
 	if evs, err := c.Events(ctx, 0); err != nil || len(evs) == 0 {
 		t.Errorf("Events: %d %v", len(evs), err)
+	}
+}
+
+// TestStatusListsConnectionsByID: `cradled status` lists the live
+// connections in the order they came (by connection id), whatever order
+// the peer table keeps them in.
+func TestStatusListsConnectionsByID(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	if _, err := m.OpenPairing(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // one a device: at most 2 unpaired come from one address
+		c := newClientFrom(t, fmt.Sprintf("127.0.0.%d", 2+i))
+		c.dial(m)
+	}
+	waitFor(t, func() bool { return len(m.Status().Connections) == 4 })
+	conns := m.Status().Connections
+	for i := 1; i < len(conns); i++ {
+		if conns[i-1].ID >= conns[i].ID {
+			t.Fatalf("connections out of order: %d before %d", conns[i-1].ID, conns[i].ID)
+		}
 	}
 }

@@ -114,7 +114,9 @@ func TestAdmissionScripts(t *testing.T) {
 			{3 * s, "began 3", ""},
 			{3 * s, "began 4", ""},
 			{4 * s, "admit 5 x", "busy"},
+			{4 * s, "counts", "accepted=4 refused=1 evicted=1 expired=0"},
 			{5 * s, "admit 6 z", "admitted evict=2"},
+			{5 * s, "counts", "accepted=5 refused=1 evicted=2 expired=0"},
 		}},
 		{"lifetime: idle ones expire, pairing ones wait; an ended attempt is idle again", admissionConfig{MaxUnpaired: 8, MaxUnpairedPerAddr: 2, Lifetime: 30 * s}, []cstep{
 			{0, "next", "none"},
