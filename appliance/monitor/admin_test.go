@@ -10,6 +10,8 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/admin"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
+	"github.com/cradle-monitor/cradle/hw"
+	"github.com/cradle-monitor/cradle/hw/sim"
 )
 
 // TestAdminClient: the typed admin client against a running monitor; the
@@ -84,5 +86,38 @@ func TestStatusListsConnectionsByID(t *testing.T) {
 		if conns[i-1].ID >= conns[i].ID {
 			t.Fatalf("connections out of order: %d before %d", conns[i-1].ID, conns[i].ID)
 		}
+	}
+}
+
+// TestAdminOpenPairingWithSimulatedButton: with the simulated panel,
+// `cradled pair` opens the default window (by pressing its button, the
+// parent's path), and a window asked for with a duration opens for that
+// duration, not the button's.
+func TestAdminOpenPairingWithSimulatedButton(t *testing.T) {
+	dev, err := sim.New(hw.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Device: dev, limits: pairing.WindowConfig{DefaultOpen: 3 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := adminBackend{m}
+	for _, tc := range []struct {
+		d, want time.Duration
+	}{{0, 3 * time.Minute}, {7 * time.Minute, 7 * time.Minute}} {
+		before := time.Now()
+		until, err := b.OpenPairing(ctx, tc.d)
+		if err != nil {
+			t.Fatalf("OpenPairing(%v): %v", tc.d, err)
+		}
+		if got := until.Sub(before); got < tc.want-10*time.Second || got > tc.want+10*time.Second {
+			t.Errorf("OpenPairing(%v) opened for %v, want %v", tc.d, got.Round(time.Second), tc.want)
+		}
+		m.ClosePairing()
 	}
 }
