@@ -30,7 +30,7 @@ import (
 func TestGuardLoopback(t *testing.T) {
 	l, _ := newListener(t)
 	ts := startServer(t, Options{Listener: l}, true)
-	port := ts.guard.port
+	port := ts.guard.Port
 	for _, tc := range []struct {
 		name         string
 		method, path string
@@ -82,7 +82,7 @@ func bodyOf(resp *http.Response) string {
 func TestGuardToken(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
-	tok := ts.guard.token
+	tok := ts.access.token
 	if len(tok) != 2*tokenBytes {
 		t.Fatalf("token %q: want %d hex digits", tok, 2*tokenBytes)
 	}
@@ -117,7 +117,7 @@ func TestGuardToken(t *testing.T) {
 	check("state change with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://"+ts.host), 404)
 	check("foreign origin with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://evil.example"), 403)
 	check("events from another site with the cookie", ts.request(t, "GET", "/api/events", "", "Cookie", cookie, "Origin", "http://evil.example"), 403)
-	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.guard.port), 421)
+	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.guard.Port), 421)
 
 	// The token is kept: a second start reads the same one; --new-token rotates it.
 	again, err := loadToken(filepath.Join(dir, "dashboard"), false)
@@ -226,15 +226,13 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-// TestBodyTimeout: a body that does not arrive within bodyTimeout ends the
+// TestBodyTimeout: a body that does not arrive within the guard's BodyTimeout ends the
 // connection, on a handler that reads it and on one that does not; a body
 // that arrives in time leaves a long handler's context alone.
 func TestBodyTimeout(t *testing.T) {
-	old := bodyTimeout
-	bodyTimeout = 200 * time.Millisecond
-	t.Cleanup(func() { bodyTimeout = old })
 	l, _ := newListener(t)
 	ts := startServer(t, Options{Listener: l}, true)
+	ts.guard.BodyTimeout = 200 * time.Millisecond
 	for _, path := range []string{"/api/session", "/nowhere"} {
 		conn, err := net.Dial("tcp", ts.host)
 		if err != nil {
@@ -250,65 +248,6 @@ func TestBodyTimeout(t *testing.T) {
 	}
 	if resp := ts.request(t, "POST", "/api/session", `{"token":""}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign in: %s", resp.Status)
-	}
-}
-
-// TestConnLimit: connections beyond the limit are closed at once, and a
-// closed one frees its slot.
-func TestConnLimit(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := newLimitListener(raw, 2)
-	defer ln.Close()
-	accepted := make(chan net.Conn)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	next := func(what string) net.Conn {
-		select {
-		case c := <-accepted:
-			return c
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s not accepted", what)
-			return nil
-		}
-	}
-	dial()
-	first := next("first")
-	dial()
-	second := next("second")
-	defer second.Close()
-	third := dial()
-	third.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := third.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("third connection over the limit: %v, want it closed (EOF)", err)
-	}
-	first.Close()
-	first.Close() // a second Close gives back nothing more
-	dial()
-	fourth := next("fourth, after one closed")
-	defer fourth.Close()
-	fifth := dial()
-	fifth.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fifth.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("fifth connection over the limit: %v, want it closed (EOF)", err)
 	}
 }
 
