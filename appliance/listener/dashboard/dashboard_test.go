@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -142,8 +143,10 @@ func TestServeHTTPS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
 	done := make(chan error, 1)
+	var logged bytes.Buffer // written by Serve's goroutines until it returns
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logged}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		done <- Serve(ctx, Options{Listener: l, StateDir: dir, Addr: "0.0.0.0:0", OnReady: func(u string) { urls <- u }})
+		done <- Serve(ctx, Options{Listener: l, StateDir: dir, Addr: "0.0.0.0:0", Logger: log, OnReady: func(u string) { urls <- u }})
 	}()
 	var u string
 	select {
@@ -156,6 +159,14 @@ func TestServeHTTPS(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
+		}
+		// The log, at every level, has the link but never the token.
+		tok := u[strings.Index(u, "#token=")+len("#token="):]
+		if strings.Contains(logged.String(), tok) {
+			t.Errorf("the log holds the access token:\n%s", logged.String())
+		}
+		if !strings.Contains(logged.String(), strings.TrimSuffix(u, "#token="+tok)) {
+			t.Errorf("the log does not give the link (without its token):\n%s", logged.String())
 		}
 	}()
 	if !strings.HasPrefix(u, "https://") || !strings.Contains(u, "/#token=") {
@@ -588,4 +599,16 @@ func TestMonitorInfo(t *testing.T) {
 	if info.Port != mon.Addr().Port || len(info.Connections) != 1 || !info.Connections[0].You || !info.Connections[0].Trusted {
 		t.Fatalf("info %+v, want port %d and this trusted listener's connection", info, mon.Addr().Port)
 	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
