@@ -41,6 +41,12 @@ const MaxHeaderBytes = 16 << 10
 // listener to serve srv on: ln, with the limits, then TLS with tlsCfg
 // unless it is nil. Closing the returned listener closes ln.
 func Protect(srv *http.Server, ln net.Listener, tlsCfg *tls.Config, lim Limits) net.Listener {
+	l, _ := protect(srv, ln, tlsCfg, lim)
+	return l
+}
+
+// protect is Protect, and gives the table for tests.
+func protect(srv *http.Server, ln net.Listener, tlsCfg *tls.Config, lim Limits) (net.Listener, *table) {
 	t := newTable(lim)
 	srv.ReadHeaderTimeout = lim.HeaderTimeout
 	srv.IdleTimeout = lim.Idle
@@ -56,7 +62,7 @@ func Protect(srv *http.Server, ln net.Listener, tlsCfg *tls.Config, lim Limits) 
 	if tlsCfg != nil {
 		l = tls.NewListener(l, tlsCfg)
 	}
-	return l
+	return l, t
 }
 
 // Trust marks the connection of the request whose context is ctx as a

@@ -3,9 +3,15 @@ package page
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -98,7 +104,7 @@ func newRig(t *testing.T, lim Limits) *rig {
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<!doctype html><title>page</title>") })
 	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"quiet":true}`) })
 	srv := &http.Server{Handler: g.Wrap(mux)}
-	ln := Protect(srv, raw, nil, lim)
+	ln, tab := protect(srv, raw, nil, lim)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -107,7 +113,7 @@ func newRig(t *testing.T, lim Limits) *rig {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &rig{t: t, addr: raw.Addr().String(), tab: ln.(*limitListener).t}
+	return &rig{t: t, addr: raw.Addr().String(), tab: tab}
 }
 
 // dial connects from the loopback address from.
@@ -277,5 +283,55 @@ func TestStrangerIdle(t *testing.T) {
 	// The phone has been idle longer than the stranger was.
 	if st, err := r.get(phone, pbr, "/api/state", "c=ok"); err != nil || st != 200 {
 		t.Fatalf("signed-in phone after a stranger's idle time: %d %v", st, err)
+	}
+}
+
+// TestTrustOverTLS: behind TLS, a request with the credential moves its
+// connection out of the strangers' pool too.
+func TestTrustOverTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(raw.Addr().String())
+	g := &Guard{Port: port, Hosts: map[string]bool{"127.0.0.1": true}, Authorized: func(r *http.Request) bool { return r.Header.Get("Cookie") == "c=ok" }}
+	srv := &http.Server{Handler: g.Wrap(http.NotFoundHandler())}
+	ln, tb := protect(srv, raw, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, DefaultLimits)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	defer tr.CloseIdleConnections()
+	counts := func() (int, int) {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		return tb.total, len(tb.strangers)
+	}
+	for _, cookie := range []string{"", "c=ok"} {
+		req, _ := http.NewRequest("GET", "https://"+raw.Addr().String()+"/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		total, strangers := counts()
+		if want := map[string]int{"": 1, "c=ok": 0}[cookie]; total != 1 || strangers != want {
+			t.Fatalf("cookie %q: %d connections, %d strangers', want 1 and %d", cookie, total, strangers, want)
+		}
 	}
 }
