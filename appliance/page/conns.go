@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Limits bound a server's connections (see the package doc).
+// Limits bound a server's connections (see the package doc). Zero
+// fields take DefaultLimits'.
 type Limits struct {
 	Total         int           // connections open at once, all clients
 	Strangers     int           // of them, connections not signed in
@@ -33,6 +34,28 @@ var DefaultLimits = Limits{
 	Idle:          2 * time.Minute,
 }
 
+// withDefaults fills zero fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&l.Total, d.Total}, {&l.Strangers, d.Strangers}, {&l.PerAddr, d.PerAddr}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&l.HeaderTimeout, d.HeaderTimeout}, {&l.StrangerIdle, d.StrangerIdle}, {&l.StrangerWrite, d.StrangerWrite}, {&l.Idle, d.Idle}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	return l
+}
+
 // MaxHeaderBytes bounds a request's headers.
 const MaxHeaderBytes = 16 << 10
 
@@ -48,8 +71,8 @@ func Protect(srv *http.Server, ln net.Listener, tlsCfg *tls.Config, lim Limits) 
 // protect is Protect, and gives the table for tests.
 func protect(srv *http.Server, ln net.Listener, tlsCfg *tls.Config, lim Limits) (net.Listener, *table) {
 	t := newTable(lim)
-	srv.ReadHeaderTimeout = lim.HeaderTimeout
-	srv.IdleTimeout = lim.Idle
+	srv.ReadHeaderTimeout = t.lim.HeaderTimeout
+	srv.IdleTimeout = t.lim.Idle
 	srv.MaxHeaderBytes = MaxHeaderBytes
 	srv.ConnState = t.connState
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
@@ -123,6 +146,7 @@ type table struct {
 }
 
 func newTable(lim Limits) *table {
+	lim = lim.withDefaults()
 	return &table{lim: lim, perAddr: map[string]int{}, strangers: map[*conn]struct{}{}}
 }
 
