@@ -312,24 +312,20 @@ func TestTrustOverTLS(t *testing.T) {
 		srv.Close()
 		<-done
 	}()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	defer tr.CloseIdleConnections()
-	counts := func() (int, int) {
-		tb.mu.Lock()
-		defer tb.mu.Unlock()
-		return tb.total, len(tb.strangers)
+	c, err := tls.Dial("tcp", raw.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	r := &rig{t: t, addr: raw.Addr().String()}
 	for _, cookie := range []string{"", "c=ok"} {
-		req, _ := http.NewRequest("GET", "https://"+raw.Addr().String()+"/", nil)
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		if err != nil {
+		if _, err := r.get(c, br, "/", cookie); err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		total, strangers := counts()
+		tb.mu.Lock()
+		total, strangers := tb.total, len(tb.strangers)
+		tb.mu.Unlock()
 		if want := map[string]int{"": 1, "c=ok": 0}[cookie]; total != 1 || strangers != want {
 			t.Fatalf("cookie %q: %d connections, %d strangers', want 1 and %d", cookie, total, strangers, want)
 		}
