@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
+	"github.com/cradle-monitor/cradle/appliance/page"
 )
 
 //go:embed assets
@@ -91,7 +93,7 @@ func Serve(ctx context.Context, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("dashboard: --listen %q: give HOST:PORT, e.g. 127.0.0.1:48090 or 0.0.0.0:48090", opt.Addr)
 	}
-	loopback := isLoopbackBind(host)
+	loopback := page.IsLoopbackBind(host)
 	if !loopback && opt.StateDir == "" {
 		return errors.New("dashboard: Options.StateDir is required beyond loopback")
 	}
@@ -120,28 +122,24 @@ func Serve(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer s.close()
-	ln = newLimitListener(ln, maxConns)
-	if s.tls != nil {
-		ln = tlsListener(ln, s.tls)
-	}
-	return s.serve(ctx, ln)
+	return s.serve(ctx, ln, s.tls)
 }
 
-// serve runs the HTTP server on ln until ctx ends.
-func (s *server) serve(ctx context.Context, ln net.Listener) error {
+// serve runs the HTTP server on ln until ctx ends, with package page's
+// connection limits, and TLS unless tlsCfg is nil.
+func (s *server) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
 	base, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := &http.Server{
-		Handler:           s.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Handler:     s.handler(),
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = page.Protect(srv, ln, tlsCfg, s.limits)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("dashboard listening", "url", s.url)
+	// Never the token: a service's log is read by more than the parents.
+	s.log.Info("dashboard listening", "url", s.publicURL)
 	if s.opt.OnReady != nil {
 		s.opt.OnReady(s.url)
 	}
@@ -162,15 +160,18 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 
 // server is the dashboard: its guard, its pool and its handlers.
 type server struct {
-	opt     Options
-	log     *slog.Logger
-	guard   *requestGuard
-	pool    *sessionPool
-	url     string
-	tls     *tlsConfig
-	streams chan struct{} // a slot per open event or audio stream
-	pairing chan struct{} // one pairing or discovery at a time
-	wav     []byte
+	opt       Options
+	log       *slog.Logger
+	guard     *page.Guard
+	access    *access
+	limits    page.Limits
+	pool      *sessionPool
+	url       string // to open: beyond loopback with the token in its fragment
+	publicURL string // url without the token, for the log
+	tls       *tlsConfig
+	streams   chan struct{} // a slot per open event or audio stream
+	pairing   chan struct{} // one pairing or discovery at a time
+	wav       []byte
 
 	badTokenAt atomic.Int64 // unix nanoseconds of the last wrong token warned of
 }
@@ -184,10 +185,19 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	if opt.Session.Logger == nil {
 		opt.Session.Logger = opt.Logger
 	}
-	hosts, ips, names := hostsFor(addr.IP)
+	hosts, ips, names := page.HostsFor(addr.IP)
+	acc := &access{loopback: loopback}
 	s := &server{
 		opt: opt, log: opt.Logger,
-		guard:   &requestGuard{loopback: loopback, port: strconv.Itoa(addr.Port), hosts: hosts},
+		access: acc,
+		guard: &page.Guard{
+			Port:       strconv.Itoa(addr.Port),
+			Hosts:      hosts,
+			Authorized: acc.authorized,
+			Public:     func(path string) bool { return path == signInPath },
+			Refuse:     refuse,
+		},
+		limits:  page.DefaultLimits,
 		streams: make(chan struct{}, maxStreams),
 		pairing: make(chan struct{}, 1),
 		wav:     alarmWAV(),
@@ -199,13 +209,14 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	urlHost = net.JoinHostPort(urlHost, strconv.Itoa(addr.Port))
 	if loopback {
 		s.url = "http://" + urlHost + "/"
+		s.publicURL = s.url
 	} else {
 		dir := filepath.Join(opt.StateDir, "dashboard")
 		tok, err := loadToken(dir, opt.NewToken)
 		if err != nil {
 			return nil, err
 		}
-		s.guard.token = tok
+		acc.token = tok
 		id, _, err := identity.LoadOrCreate(filepath.Join(opt.StateDir, "identity"), identity.RoleListener, opt.Listener.Name())
 		if err != nil {
 			return nil, err
@@ -218,7 +229,8 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 			return nil, err
 		}
 		s.tls = newTLSConfig(cert)
-		s.url = "https://" + urlHost + "/#token=" + tok
+		s.publicURL = "https://" + urlHost + "/"
+		s.url = s.publicURL + "#token=" + tok
 	}
 	s.pool = newSessionPool(opt.Listener, opt.Logger, opt.Session, maxListens)
 	if err := s.pool.load(); err != nil {
@@ -272,7 +284,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
-	return s.guard.wrap(mux)
+	return s.guard.Wrap(mux)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -30,7 +31,7 @@ import (
 func TestGuardLoopback(t *testing.T) {
 	l, _ := newListener(t)
 	ts := startServer(t, Options{Listener: l}, true)
-	port := ts.guard.port
+	port := ts.guard.Port
 	for _, tc := range []struct {
 		name         string
 		method, path string
@@ -82,7 +83,7 @@ func bodyOf(resp *http.Response) string {
 func TestGuardToken(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
-	tok := ts.guard.token
+	tok := ts.access.token
 	if len(tok) != 2*tokenBytes {
 		t.Fatalf("token %q: want %d hex digits", tok, 2*tokenBytes)
 	}
@@ -117,7 +118,7 @@ func TestGuardToken(t *testing.T) {
 	check("state change with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://"+ts.host), 404)
 	check("foreign origin with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://evil.example"), 403)
 	check("events from another site with the cookie", ts.request(t, "GET", "/api/events", "", "Cookie", cookie, "Origin", "http://evil.example"), 403)
-	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.guard.port), 421)
+	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.guard.Port), 421)
 
 	// The token is kept: a second start reads the same one; --new-token rotates it.
 	again, err := loadToken(filepath.Join(dir, "dashboard"), false)
@@ -142,8 +143,10 @@ func TestServeHTTPS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
 	done := make(chan error, 1)
+	var logged bytes.Buffer // written by Serve's goroutines until it returns
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logged}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		done <- Serve(ctx, Options{Listener: l, StateDir: dir, Addr: "0.0.0.0:0", OnReady: func(u string) { urls <- u }})
+		done <- Serve(ctx, Options{Listener: l, StateDir: dir, Addr: "0.0.0.0:0", Logger: log, OnReady: func(u string) { urls <- u }})
 	}()
 	var u string
 	select {
@@ -156,6 +159,14 @@ func TestServeHTTPS(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
+		}
+		// The log, at every level, has the link but never the token.
+		tok := u[strings.Index(u, "#token=")+len("#token="):]
+		if strings.Contains(logged.String(), tok) {
+			t.Errorf("the log holds the access token:\n%s", logged.String())
+		}
+		if !strings.Contains(logged.String(), strings.TrimSuffix(u, "#token="+tok)) {
+			t.Errorf("the log does not give the link (without its token):\n%s", logged.String())
 		}
 	}()
 	if !strings.HasPrefix(u, "https://") || !strings.Contains(u, "/#token=") {
@@ -226,15 +237,13 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-// TestBodyTimeout: a body that does not arrive within bodyTimeout ends the
+// TestBodyTimeout: a body that does not arrive within the guard's BodyTimeout ends the
 // connection, on a handler that reads it and on one that does not; a body
 // that arrives in time leaves a long handler's context alone.
 func TestBodyTimeout(t *testing.T) {
-	old := bodyTimeout
-	bodyTimeout = 200 * time.Millisecond
-	t.Cleanup(func() { bodyTimeout = old })
 	l, _ := newListener(t)
 	ts := startServer(t, Options{Listener: l}, true)
+	ts.guard.BodyTimeout = 200 * time.Millisecond
 	for _, path := range []string{"/api/session", "/nowhere"} {
 		conn, err := net.Dial("tcp", ts.host)
 		if err != nil {
@@ -250,65 +259,6 @@ func TestBodyTimeout(t *testing.T) {
 	}
 	if resp := ts.request(t, "POST", "/api/session", `{"token":""}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign in: %s", resp.Status)
-	}
-}
-
-// TestConnLimit: connections beyond the limit are closed at once, and a
-// closed one frees its slot.
-func TestConnLimit(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := newLimitListener(raw, 2)
-	defer ln.Close()
-	accepted := make(chan net.Conn)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	next := func(what string) net.Conn {
-		select {
-		case c := <-accepted:
-			return c
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s not accepted", what)
-			return nil
-		}
-	}
-	dial()
-	first := next("first")
-	dial()
-	second := next("second")
-	defer second.Close()
-	third := dial()
-	third.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := third.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("third connection over the limit: %v, want it closed (EOF)", err)
-	}
-	first.Close()
-	first.Close() // a second Close gives back nothing more
-	dial()
-	fourth := next("fourth, after one closed")
-	defer fourth.Close()
-	fifth := dial()
-	fifth.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fifth.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("fifth connection over the limit: %v, want it closed (EOF)", err)
 	}
 }
 
@@ -649,4 +599,16 @@ func TestMonitorInfo(t *testing.T) {
 	if info.Port != mon.Addr().Port || len(info.Connections) != 1 || !info.Connections[0].You || !info.Connections[0].Trusted {
 		t.Fatalf("info %+v, want port %d and this trusted listener's connection", info, mon.Addr().Port)
 	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

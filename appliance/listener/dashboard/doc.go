@@ -40,10 +40,16 @@
 // key, and needs the access token (128 random bits kept in
 // STATE_DIR/dashboard/token): the printed URL carries it in its fragment,
 // the page posts it to /api/session once and gets an HttpOnly, Secure,
-// SameSite=Strict cookie. On every request the Host header must name this
-// server; the event stream and every POST must come from the page's own
-// origin and POSTs must be JSON; bodies are bounded (64 KiB), and so are
-// the open event and audio streams (16) and the listens (16).
+// SameSite=Strict cookie. The HTTP layer is package page's, shared with
+// the monitor's own page: on every request the Host header must name
+// this server (the port may be left out on 443); every API call and
+// every POST must come from the page's own origin and POSTs must be
+// JSON; bodies are bounded (64 KiB); connections are bounded per source
+// address, a stranger's are kept short, and room is kept for signed-in
+// pages (see page.DefaultLimits). The dashboard bounds the open event
+// and audio streams (16) and the listens (16). The access token is never
+// logged: the log gets the link without it, and only the command's own
+// output (cradlecli) prints the link with it.
 //
 // # Goroutines
 //

@@ -9,6 +9,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
+	"github.com/cradle-monitor/cradle/appliance/page"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
@@ -119,6 +120,22 @@ var (
 	probNoDiscovery  = Problem{Code: "discovery_off", status: http.StatusNotFound, Message: "Looking for monitors on the network is switched off.", Action: "Restart cradle dashboard without --mdns=false, or pair with the monitor's address."}
 	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
 )
+
+// refuse writes the page's words for the guard's refusals.
+func refuse(w http.ResponseWriter, _ *http.Request, why page.Refusal) {
+	switch why {
+	case page.RefusedHost:
+		writeProblem(w, Problem{Code: "unknown_host", status: why.Status(), Message: probForbidden.Message, Action: probForbidden.Action})
+	case page.RefusedOrigin:
+		writeProblem(w, probForbidden)
+	case page.RefusedMediaType:
+		writeProblem(w, Problem{Code: "bad_request", status: why.Status(), Message: probBadRequest.Message, Action: probBadRequest.Action})
+	case page.RefusedTooLarge:
+		writeProblem(w, probTooLarge)
+	default:
+		writeProblem(w, probUnauthorized)
+	}
+}
 
 func writeProblem(w http.ResponseWriter, p Problem) {
 	if p.status == 0 {

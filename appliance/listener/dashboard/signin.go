@@ -37,8 +37,8 @@ type signInResult struct {
 // signInState serves GET signInPath.
 func (s *server) signInState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, signInStatus{
-		Loopback:    s.guard.loopback,
-		SignedIn:    s.guard.authorized(r),
+		Loopback:    s.access.loopback,
+		SignedIn:    s.access.authorized(r),
 		Discovery:   s.opt.Discovery,
 		Relay:       s.opt.Relay != nil,
 		Ogg:         s.opt.Ogg != nil,
@@ -54,11 +54,11 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if s.guard.loopback {
+	if s.access.loopback {
 		writeJSON(w, http.StatusOK, signInResult{SignedIn: true})
 		return
 	}
-	if !s.guard.tokenOK(req.Token) {
+	if !s.access.tokenOK(req.Token) {
 		// A stranger can send wrong tokens as fast as the network allows:
 		// one warning a minute, the rest at debug level.
 		level := slog.LevelDebug
@@ -70,6 +70,6 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, probUnauthorized)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.guard.token, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: 400 * 24 * 3600})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.access.token, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: 400 * 24 * 3600})
 	writeJSON(w, http.StatusOK, signInResult{SignedIn: true})
 }

@@ -2,9 +2,7 @@ package dashboard
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/binary"
-	"net"
 
 	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/media/play"
@@ -36,12 +34,3 @@ func alarmWAV() []byte {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
-
-// tlsConfig is the HTTPS server's configuration.
-type tlsConfig = tls.Config
-
-func newTLSConfig(cert tls.Certificate) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-}
-
-func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.NewListener(ln, cfg) }

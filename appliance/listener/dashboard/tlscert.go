@@ -89,3 +89,10 @@ func covers(c *x509.Certificate, key crypto.Signer, ips []net.IP, names []string
 	}
 	return true
 }
+
+// tlsConfig is the HTTPS server's configuration.
+type tlsConfig = tls.Config
+
+func newTLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+}
