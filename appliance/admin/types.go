@@ -7,11 +7,17 @@ import "time"
 
 // Status is the answer to Status.
 type Status struct {
-	Name        string           `json:"name"`
-	DeviceID    string           `json:"device_id"`
-	Fingerprint string           `json:"fingerprint"`
-	Addr        string           `json:"addr"`
-	Port        int              `json:"port"`
+	Name        string `json:"name"`
+	DeviceID    string `json:"device_id"`
+	Fingerprint string `json:"fingerprint"`
+	Addr        string `json:"addr"`
+	Port        int    `json:"port"`
+	// Host is the .local name the monitor answers mDNS address queries
+	// for (docs/DISCOVERY.md), HostAddrs the addresses it answers with
+	// now; both absent when it does not advertise (and from monitors
+	// older than these fields).
+	Host        string           `json:"host,omitempty"`
+	HostAddrs   []string         `json:"host_addrs,omitempty"`
 	Pairing     PairingStatus    `json:"pairing"`
 	Connections []ConnectionInfo `json:"connections"`
 }

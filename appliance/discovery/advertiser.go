@@ -57,7 +57,7 @@ type AdvertiseConfig struct {
 // one goroutine, which polls the addresses, rebuilds the mDNS server when
 // they change and sends the announcements.
 type Advertiser struct {
-	label, host string
+	label, host string // host: HostName's, fully qualified
 	port        int
 	ips         []netip.Addr // fixed addresses, or nil to poll
 	iface       string
@@ -65,6 +65,7 @@ type Advertiser struct {
 	mdnsLog     *slog.Logger
 
 	zone   zone
+	shown  atomic.Pointer[[]netip.Addr] // addrs, for Addrs
 	reqs   chan pairRequest
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -84,34 +85,6 @@ type pairRequest struct {
 	open bool
 	done chan error
 }
-
-// zone serves the current service; the run goroutine swaps it when the
-// TXT record or the addresses change, without restarting the server. It
-// also tells the run goroutine when a question that asked for a multicast
-// answer (no QU bit) matched: hashicorp/mdns answers it by unicast only.
-type zone struct {
-	svc     atomic.Pointer[mdns.MDNSService]
-	queried chan struct{} // capacity 1
-}
-
-func (z *zone) Records(q dns.Question) []dns.RR {
-	s := z.svc.Load()
-	if s == nil {
-		return nil
-	}
-	rrs := s.Records(q)
-	if len(rrs) > 0 && q.Qclass&qclassUnicast == 0 {
-		select {
-		case z.queried <- struct{}{}:
-		default:
-		}
-	}
-	return rrs
-}
-
-// qclassUnicast is the top bit of a question's class: "QU", the querier
-// asks for a unicast answer. In a record's class it is the cache-flush bit.
-const qclassUnicast = 1 << 15
 
 // NewAdvertiser checks cfg and starts advertising. It returns an error if
 // cfg is invalid (ErrInvalidConfig) or if the mDNS server cannot start
@@ -182,7 +155,7 @@ func newAdvertiser(cfg AdvertiseConfig) (*Advertiser, time.Duration, error) {
 	log = log.With("component", "discovery")
 	return &Advertiser{
 		label:   label,
-		host:    "cradle-" + strings.ToLower(fp.DeviceID()) + "." + domain,
+		host:    HostName(cfg.Instance, fp) + ".",
 		port:    cfg.Port,
 		ips:     slices.Compact(ips),
 		iface:   cfg.Interface,
@@ -198,6 +171,19 @@ func newAdvertiser(cfg AdvertiseConfig) (*Advertiser, time.Duration, error) {
 			PairingOpen: cfg.PairingOpen,
 		},
 	}, cfg.PollInterval, nil
+}
+
+// HostName is the .local name the Advertiser answers address queries
+// for, without the final dot (see HostName the function).
+func (a *Advertiser) HostName() string { return strings.TrimSuffix(a.host, ".") }
+
+// Addrs returns the addresses the Advertiser answers with now, sorted;
+// none while the network is down.
+func (a *Advertiser) Addrs() []netip.Addr {
+	if p := a.shown.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
 }
 
 // SetPairingOpen updates the pair= flag and announces the change. It
@@ -315,6 +301,7 @@ func (a *Advertiser) rebuild(addrs []netip.Addr) error {
 	// vanishing from phones' lists for a moment.
 	a.stop(len(addrs) == 0)
 	a.addrs = addrs
+	a.shown.Store(nil)
 	if len(addrs) == 0 {
 		a.log.Warn("no network address: not advertising", "interface", a.iface)
 		return nil
@@ -339,11 +326,12 @@ func (a *Advertiser) rebuild(addrs []netip.Addr) error {
 		return fmt.Errorf("discovery: cannot answer mDNS queries on port 5353 (is the network up?): %w", err)
 	}
 	a.srv = srv
+	a.shown.Store(&addrs)
 	if a.ann, err = openAnnouncer(ifi); err != nil {
 		a.log.Warn("cannot send mDNS announcements: phones see changes only when they ask again", "err", err)
 	}
 	a.pending = announceCount
-	a.log.Info("advertising", "instance", a.label, "service", ServiceType, "port", a.port,
+	a.log.Info("advertising", "instance", a.label, "host", a.HostName(), "service", ServiceType, "port", a.port,
 		"addrs", addrs, "pairing_open", a.txt.PairingOpen)
 	return nil
 }

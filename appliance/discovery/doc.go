@@ -1,8 +1,10 @@
 // Package discovery finds monitors on the local network with mDNS / DNS-SD
 // (service type _cradle._udp), built on github.com/hashicorp/mdns.
 //
-// A monitor runs an Advertiser: its room name is the instance name, and
-// its TXT record carries the protocol version (v=1), the short device id
+// A monitor runs an Advertiser: its room name is the instance name; it
+// answers address queries for its host name (HostName: the room name
+// folded to a DNS label plus the short device id, e.g.
+// nursery-aeea6fq.local), which is also its SRV target; and its TXT record carries the protocol version (v=1), the short device id
 // (id=), the full fingerprint (fp=, the human form without dashes) and
 // whether its pairing window is open (pair=1 or pair=0). A listener calls
 // Browse. docs/DISCOVERY.md says what phones see and why.
@@ -18,7 +20,8 @@
 //     SetPairingOpen(false) when it closes, for any reason.
 //  3. Give each monitor a distinct room name: hashicorp/mdns does not
 //     probe for name conflicts, and two monitors answering for the same
-//     instance name are merged by every resolver.
+//     instance name are merged by every resolver. (Host names cannot
+//     conflict: they carry the device id.)
 //  4. Browse returns candidates; connect with the fingerprint as the pin.
 //
 // Limits of hashicorp/mdns and what this package does about them:

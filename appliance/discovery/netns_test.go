@@ -62,7 +62,8 @@ func TestHelperProcess(t *testing.T) {
 }
 
 // helperAdvertise runs an Advertiser and obeys stdin: "pair 1", "pair 0",
-// "close". It answers each with a line.
+// "host" (prints the host name and the addresses), "close". It answers
+// each with a line.
 func helperAdvertise(log *slog.Logger) error {
 	var cfg AdvertiseConfig
 	if err := json.Unmarshal([]byte(os.Getenv(envArgs)), &cfg); err != nil {
@@ -83,6 +84,8 @@ func helperAdvertise(log *slog.Logger) error {
 				return err
 			}
 			fmt.Println("ok")
+		case "host":
+			fmt.Println("host", a.HostName(), a.Addrs())
 		case "close":
 			a.Close()
 			a.Close()
@@ -563,7 +566,7 @@ func TestDig(t *testing.T) {
 		return string(out)
 	}
 	txt := fmt.Sprintf(`"v=1" "id=%s" "fp=%s" "pair=0"`, fp.DeviceID(), strings.ReplaceAll(fp.String(), "-", ""))
-	host := "cradle-" + strings.ToLower(fp.DeviceID()) + ".local."
+	host := HostName("Baby's room", fp) + "." // baby-s-room-<id>.local.
 	for _, q := range []struct{ qtype, name string }{{"PTR", serviceFQDN}, {"SRV", instance}, {"TXT", instance}} {
 		out := dig(q.qtype, q.name)
 		want := []string{}
@@ -623,8 +626,35 @@ func TestAddressChange(t *testing.T) {
 // with a private bus and run directory, and returns a function that runs
 // avahi-browse -rpt for our service there and returns its resolved lines.
 func avahi(t *testing.T, ns, iface string) func() []avahiService {
+	bus := startAvahi(t, ns, iface)
+	return func() []avahiService {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), helperWait)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "avahi-browse", "-rpt", ServiceType)
+		cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+bus)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("avahi-browse: %v\n%s", err, out)
+		}
+		var found []avahiService
+		for _, line := range strings.Split(string(out), "\n") {
+			// =;iface;IPv4;name;type;domain;host;address;port;txt
+			f := strings.SplitN(line, ";", 10)
+			if len(f) == 10 && f[0] == "=" {
+				found = append(found, avahiService{Name: unescapeAvahi(f[3]), Host: f[6], Addr: f[7], Port: f[8], TXT: f[9]})
+			}
+		}
+		return found
+	}
+}
+
+// startAvahi runs dbus-daemon and avahi-daemon in ns, restricted to
+// iface, with a private bus and run directory, and returns the bus
+// address for avahi's command-line tools.
+func startAvahi(t *testing.T, ns, iface string) (bus string) {
 	dir := t.TempDir()
-	bus := "unix:path=" + dir + "/bus"
+	bus = "unix:path=" + dir + "/bus"
 	busConf := `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -655,27 +685,7 @@ func avahi(t *testing.T, ns, iface string) func() []avahiService {
 		exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f "$1"`, "sh", dir+"/avahi.conf")
 	daemon.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+bus)
 	startProc(t, daemon, true, "Server startup complete")
-
-	return func() []avahiService {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), helperWait)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "avahi-browse", "-rpt", ServiceType)
-		cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+bus)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("avahi-browse: %v\n%s", err, out)
-		}
-		var found []avahiService
-		for _, line := range strings.Split(string(out), "\n") {
-			// =;iface;IPv4;name;type;domain;host;address;port;txt
-			f := strings.SplitN(line, ";", 10)
-			if len(f) == 10 && f[0] == "=" {
-				found = append(found, avahiService{Name: unescapeAvahi(f[3]), Host: f[6], Addr: f[7], Port: f[8], TXT: f[9]})
-			}
-		}
-		return found
-	}
+	return bus
 }
 
 type avahiService struct{ Name, Host, Addr, Port, TXT string }
@@ -732,7 +742,7 @@ func TestAvahi(t *testing.T) {
 			}
 			s := found[0]
 			return s.Name == "Baby's room" && s.Addr == monitorAddr && s.Port == "48080" &&
-				s.Host == "cradle-"+strings.ToLower(fp.DeviceID())+".local" &&
+				s.Host == HostName("Baby's room", fp) &&
 				strings.Contains(s.TXT, `"fp=`+fpText+`"`) && strings.Contains(s.TXT, `"id=`+fp.DeviceID()+`"`) &&
 				strings.Contains(s.TXT, `"v=1"`) && strings.Contains(s.TXT, `"pair=`+pair+`"`) &&
 				!strings.Contains(s.TXT, `"pair=`+map[string]string{"0": "1", "1": "0"}[pair]+`"`)

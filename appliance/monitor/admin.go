@@ -131,10 +131,26 @@ func (m *Monitor) statusOnOwner() Status {
 		u := ws.Until
 		ps.Until = &u
 	}
-	return Status{
+	st := Status{
 		Name: m.cfg.Name, DeviceID: m.id.Fingerprint.DeviceID(), Fingerprint: m.id.Fingerprint.String(),
 		Addr: m.Addr().String(), Port: m.Addr().Port, Pairing: ps, Connections: conns,
 	}
+	st.Host, st.HostAddrs = hostStatus(m.adv)
+	return st
+}
+
+// hostStatus is the .local host name and addresses adv answers for, if
+// it is advertising: "" and nil otherwise.
+func hostStatus(adv advertiser) (string, []string) {
+	h, ok := adv.(hostAdvertiser)
+	if !ok {
+		return "", nil
+	}
+	var addrs []string
+	for _, ip := range h.Addrs() {
+		addrs = append(addrs, ip.String())
+	}
+	return h.HostName(), addrs
 }
 
 // info is the control card a trusted listener asks for (info_request):

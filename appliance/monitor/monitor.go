@@ -104,6 +104,15 @@ type advertiser interface {
 	Close() error
 }
 
+// hostAdvertiser is what Status shows of mDNS, if the advertiser has it
+// (*discovery.Advertiser does).
+type hostAdvertiser interface {
+	HostName() string
+	Addrs() []netip.Addr
+}
+
+var _ hostAdvertiser = (*discovery.Advertiser)(nil)
+
 // peer is one live connection: its I/O handles, registered in
 // Monitor.peers on the owner at accept and removed there at its close.
 type peer struct {

@@ -296,6 +296,13 @@ func (e *env) status(ctx context.Context, args []string) error {
 		return printJSON(e.stdout, st)
 	}
 	fmt.Fprintf(e.stdout, "Monitor:     %s (%s)\nAddress:     %s\nFingerprint: %s\n", st.Name, st.DeviceID, st.Addr, st.Fingerprint)
+	if st.Host != "" {
+		addrs := strings.Join(st.HostAddrs, ", ")
+		if addrs == "" {
+			addrs = "no network address yet"
+		}
+		fmt.Fprintf(e.stdout, "Host name:   %s (%s; phones that cannot open .local names use the address)\n", st.Host, addrs)
+	}
 	if st.Pairing.Open {
 		fmt.Fprintf(e.stdout, "Pairing:     open until %s\n", st.Pairing.Until.Format(time.TimeOnly))
 	} else if st.Pairing.LastClose == "too-many-failures" {

@@ -21,7 +21,8 @@ type discovered struct {
 // TestDiscoveryInNamespaces runs cradled with mDNS in one network
 // namespace and the listener in another: cradle discover finds it, the
 // pairing flag follows the window, pairing by name works, and dig (an
-// mDNS client this project did not write) finds the service too.
+// mDNS client this project did not write) finds the service too, and the
+// host name that cradled status prints.
 func TestDiscoveryInNamespaces(t *testing.T) {
 	n := newNetns(t)
 	needRoot(t, "dig")
@@ -67,6 +68,17 @@ func TestDiscoveryInNamespaces(t *testing.T) {
 		t.Fatalf("dig PTR: %v\n%s", err, b)
 	}
 	t.Logf("dig: %s", strings.TrimSpace(string(b)))
+
+	// The page's host name: cradled status prints it with the address,
+	// and the monitor answers dig's A query for it from the other side.
+	host := "blue-room-" + strings.ToLower(m.DeviceID) + ".local"
+	if st := mon.admin(t, "status"); !strings.Contains(st, "Host name:   "+host+" ("+n.monIP) {
+		t.Errorf("cradled status does not show %s at %s:\n%s", host, n.monIP, st)
+	}
+	dig = exec.Command("ip", append(n.exec(n.lis)[1:], "dig", "+time=2", "+tries=2", "+noall", "+answer", "-p", "5353", "@"+n.monIP, "-c", "CLASS32769", "-t", "A", "-q", host)...)
+	if b, err = dig.CombinedOutput(); err != nil || !strings.Contains(string(b), n.monIP) {
+		t.Fatalf("dig A %s: %v\n%s", host, err, b)
+	}
 }
 
 // TestReconnectFallsBackToDiscovery: the monitor comes back at another
