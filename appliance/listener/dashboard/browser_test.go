@@ -45,8 +45,9 @@ func browser(t *testing.T) context.Context {
 }
 
 // TestBrowserCard: the page, in a real browser, shows the paired
-// monitor's card online; Listen marks it listening (and, without a
-// relay, says so in the card); a wrong setup code gets its advice.
+// monitor's card online; Listen, with neither a relay nor a stream to
+// play, leaves the card online (never "listening" while silent) and says
+// so in the card; a wrong setup code gets its advice.
 func TestBrowserCard(t *testing.T) {
 	mon := newMonitor(t)
 	l, _ := newListener(t)
@@ -67,7 +68,7 @@ func TestBrowserCard(t *testing.T) {
 	}
 	if err := chromedp.Do(ctx,
 		chromedp.Click(q(` button[data-action="listen"]`)),
-		chromedp.WaitVisible(q(`[data-state="listening"]`)),
+		chromedp.WaitVisible(q(`[data-listen="failed"]`)),
 	); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -76,6 +77,10 @@ func TestBrowserCard(t *testing.T) {
 	}
 	status, _ := chromedp.Run(ctx, chromedp.Text(q(` [data-field="listen-status"]`)))
 	t.Logf("listen status without a relay: %q", status)
+	// Nothing plays: the card must not say it listens.
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+card+`').dataset.state`)); st != "online" {
+		t.Fatalf("card state %q with nothing playing, want online", st)
+	}
 	if n, _ := ts.pool.counts(m.DeviceID); n != 1 {
 		t.Fatalf("listen count %d after Listen, want 1", n)
 	}

@@ -31,11 +31,11 @@ async function api(method, path, body) {
   try {
     res = await fetch(path, opt);
   } catch (e) {
-    throw Object.assign(new Error('The listener did not answer.'), { code: 'offline', action: 'Check that cradle dashboard still runs on the computer.' });
+    throw Object.assign(new Error('The listener did not answer.'), { code: 'offline', sentence: true, action: 'Check that cradle dashboard still runs on the computer.' });
   }
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
-    throw Object.assign(new Error(data.message || res.statusText), { code: data.code || String(res.status), action: data.action || '', status: res.status });
+    throw Object.assign(new Error(data.message || `The listener refused (${res.status}).`), { sentence: true, code: data.code || String(res.status), action: data.action || '', status: res.status });
   }
   return data;
 }
@@ -201,7 +201,8 @@ function cardState(id) {
   const v = state.monitors.get(id);
   if (v.alarm && v.alarm.active) return 'alarm';
   if (v.presence !== 'online') return 'offline';
-  if (state.listening.has(id)) return 'listening';
+  const l = state.listening.get(id);
+  if (l && l.phase === 'playing') return 'listening';
   return 'online';
 }
 
@@ -252,7 +253,8 @@ function render(id) {
   card.querySelector('[data-action="video"]').disabled = !!l && l.video;
   card.querySelector('[data-action="stop"]').disabled = !l;
   card.querySelector('video[data-role="video"]').hidden = !(l && l.video);
-  f('listen-status').textContent = l ? l.status || '' : '';
+  f('listen-status').textContent = l ? listenStatus(l) : '';
+  card.dataset.listen = l ? l.phase : '';
 
   renderPairing(id);
 
@@ -375,35 +377,90 @@ async function setPairing(id, open) {
 }
 
 // ---- listening ----
+//
+// A listen moves through phases: 'starting' (connecting, or waiting for
+// the first sound), 'playing', 'stalled' (it played, and then no sound
+// arrived), 'blocked' (the browser refused to play: the parent taps) and
+// 'failed' (a sentence saying what to do). The card says "listening"
+// only in 'playing', which only the watcher below sets: media events
+// alone cannot be trusted (a WebKit without WebRTC, a stream that never
+// starts, a remote track that plays silence), so it samples the player
+// and trusts only its time advancing, unmuted, and, over WebRTC, audio
+// packets arriving.
 
-function setStatus(id, text) {
-  const l = state.listening.get(id);
-  if (l) l.status = text;
+const WATCH_MS = 500;       // how often the watcher samples each player
+const NO_SOUND_MS = 10000;  // starting this long without sound: WebRTC falls back, the stream says so
+
+// hasWebRTC tells whether this browser can receive WebRTC (Debian's
+// WebKitGTK, for one, is built without it).
+function hasWebRTC() {
+  return typeof window.RTCPeerConnection === 'function';
+}
+
+// soundAdvanced says whether sound played between two samples of a
+// player: it plays unmuted, its time advanced, and (over WebRTC) audio
+// packets arrived. Pure: the watcher takes the samples.
+function soundAdvanced(prev, now) {
+  if (!prev || now.paused || now.muted || now.volume === 0) return false;
+  if (!(now.t > prev.t + 0.05)) return false;
+  return now.packets === null || now.packets > prev.packets;
+}
+
+function listenStatus(l) {
+  switch (l.phase) {
+    case 'playing': return l.mode === 'ogg' ? 'Listening (continuous stream, a few seconds behind).' : 'Listening.';
+    case 'stalled': return 'No sound is arriving from the monitor: waiting for it…';
+    case 'blocked': return 'The browser blocked the sound: tap the yellow button to hear the nursery.';
+    case 'failed': return l.problem;
+    default: return l.problem || 'Starting…';
+  }
+}
+
+// sentenceFor turns anything thrown while starting to listen into a
+// sentence for a parent: the listener's own problems carry one; a
+// browser's exception ("Can't find variable: …") is never shown.
+function sentenceFor(e) {
+  if (e && e.sentence) return problemText(e);
+  return 'Sound could not start in this browser. Press Listen to try again, or open this page in another browser.';
+}
+
+function setPhase(id, l, phase, problem) {
+  if (state.listening.get(id) !== l) return;
+  l.phase = phase;
+  if (problem !== undefined) l.problem = problem;
+  if (phase === 'playing' || phase === 'starting') l.since = Date.now();
   render(id);
 }
 
 async function startListening(id, video) {
   const prev = state.listening.get(id);
   if (prev) teardown(id, prev);
-  const l = { video, status: 'Connecting…' };
+  const l = { video, phase: 'starting', problem: '', since: Date.now(), last: null, stalls: 0 };
   state.listening.set(id, l);
   render(id);
   try {
     await api('POST', `/api/monitors/${encodeURIComponent(id)}/listen`, { tab: state.tab, video });
     if (state.listening.get(id) !== l) return;
-    if (state.session.relay || !state.session.ogg) {
+    const ogg = !!state.session.ogg;
+    if (hasWebRTC() && (state.session.relay || !ogg)) {
       try {
         await startWebRTC(id, l);
         return;
       } catch (e) {
-        if (e.code !== 'relay_unavailable' || !state.session.ogg) throw e;
+        if (state.listening.get(id) !== l) return;
+        if (!ogg) throw e;
+        dropWebRTC(id, l);
       }
+    }
+    if (!ogg) {
+      throw Object.assign(new Error('This browser cannot receive live sound (it has no WebRTC), and this listener has no sound stream.'),
+        { sentence: true, action: 'Open the page in Chrome or Firefox, or use cradle listen in a terminal.' });
     }
     startOgg(id, l);
   } catch (e) {
     if (state.listening.get(id) !== l) return;
-    setStatus(id, problemText(e));
-    if (e.code !== 'relay_unavailable') toast(problemText(e));
+    setPhase(id, l, 'failed', sentenceFor(e));
+    if (e.code !== 'relay_unavailable') toast(sentenceFor(e));
   }
 }
 
@@ -429,9 +486,8 @@ async function startWebRTC(id, l) {
     }
   };
   pc.onconnectionstatechange = () => {
-    if (state.listening.get(id) !== l) return;
-    const s = pc.connectionState;
-    setStatus(id, { connecting: 'Connecting…', connected: 'Listening.', disconnected: 'Connection interrupted: waiting…', failed: 'The connection failed: press Listen to try again.' }[s] || l.status);
+    if (state.listening.get(id) !== l || l.pc !== pc) return;
+    if (pc.connectionState === 'failed') fallBack(id, l);
   };
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
@@ -443,17 +499,81 @@ async function startWebRTC(id, l) {
   await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
 }
 
+function dropWebRTC(id, l) {
+  if (l.pc) l.pc.close();
+  if (debug.pcs[id] === l.pc) delete debug.pcs[id];
+  l.pc = null;
+}
+
+// fallBack leaves a WebRTC listen that failed or stayed silent for the
+// continuous stream, where the listener serves one.
+function fallBack(id, l) {
+  dropWebRTC(id, l);
+  if (!state.session.ogg) {
+    setPhase(id, l, 'failed', 'The live connection to the monitor failed. Press Listen to try again.');
+    return;
+  }
+  startOgg(id, l);
+}
+
 // startOgg plays the continuous Ogg/Opus stream (a few seconds behind,
-// but it keeps playing on a locked phone).
+// but it keeps playing on a locked phone, and WebKit plays it).
 function startOgg(id, l) {
   const player = cardOf(id).querySelector('audio[data-role="player"]');
   l.mode = 'ogg';
+  l.last = null;
+  setPhase(id, l, 'starting', l.video ? 'Starting… (sound only: video needs WebRTC)' : '');
   player.srcObject = null;
   player.src = `/api/monitors/${encodeURIComponent(id)}/audio.ogg?t=${Date.now()}`;
-  setStatus(id, 'Connecting…');
-  player.onplaying = () => { if (state.listening.get(id) === l) setStatus(id, 'Listening (continuous stream).'); };
-  player.onerror = () => { if (state.listening.get(id) === l) setStatus(id, 'The audio stream failed: press Listen to try again.'); };
+  player.onerror = () => {
+    if (state.listening.get(id) !== l) return;
+    const code = player.error && player.error.code;
+    setPhase(id, l, 'failed', code === 4
+      ? 'This browser cannot play the monitor\'s sound stream. Open the page in another browser.'
+      : 'The sound stream from the listener stopped. Press Listen to try again.');
+  };
   playChecked(id, player);
+}
+
+// watch samples every listening player: only sound advancing makes a
+// card "listening"; a listen that stays silent says so, and WebRTC that
+// stays silent falls back to the stream.
+async function watch() {
+  const now = Date.now();
+  for (const [id, l] of [...state.listening]) {
+    const card = cardOf(id);
+    if (!card || l.sampling || l.phase === 'failed') continue;
+    const player = card.querySelector('audio[data-role="player"]');
+    const s = { t: player.currentTime, paused: player.paused, muted: player.muted, volume: player.volume, packets: null };
+    if (l.mode === 'webrtc') {
+      l.sampling = true;
+      s.packets = await inboundPackets(l.pc);
+      l.sampling = false;
+      if (state.listening.get(id) !== l) continue;
+    }
+    const advanced = soundAdvanced(l.last, s);
+    l.last = s;
+    if (advanced) {
+      l.stalls = 0;
+      if (l.phase !== 'playing') { hideTap(id); setPhase(id, l, 'playing', ''); }
+      continue;
+    }
+    if (l.phase === 'playing' && ++l.stalls >= 2) setPhase(id, l, 'stalled');
+    if (l.phase === 'starting' && now - l.since > NO_SOUND_MS) {
+      if (l.mode === 'webrtc' && state.session.ogg) fallBack(id, l);
+      else if (!l.problem) setPhase(id, l, 'starting', 'No sound has arrived yet. Check that the monitor is on, or press Stop and Listen to try again.');
+    }
+  }
+}
+setInterval(watch, WATCH_MS);
+
+async function inboundPackets(pc) {
+  if (!pc) return 0;
+  let n = 0;
+  try {
+    (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n += r.packetsReceived || 0; });
+  } catch (e) { /* closed meanwhile: no packets */ }
+  return n;
 }
 
 // playChecked starts a player with sound and asks for a tap when the
@@ -462,18 +582,20 @@ function startOgg(id, l) {
 function playChecked(id, player) {
   player.muted = false;
   player.volume = 1;
-  const p = player.play();
+  let p;
+  try { p = player.play(); } catch (e) { needTap(id); return; }
   const check = () => { if (player.paused || player.muted) needTap(id); else hideTap(id); };
-  if (p && p.then) p.then(check, () => needTap(id)); else check();
+  if (p && p.then) p.then(check, (e) => { if (!e || e.name === 'NotAllowedError') needTap(id); }); else check();
 }
 
 function needTap(id) {
-  if (!state.listening.has(id)) return;
+  const l = state.listening.get(id);
+  if (!l || l.phase === 'failed') return;
   const card = cardOf(id);
   if (!card) return;
   card.querySelector('[data-action="tap"]').hidden = false;
   card.dataset.blocked = 'true';
-  setStatus(id, 'The browser blocked the sound: tap the yellow button to hear the nursery.');
+  setPhase(id, l, 'blocked');
 }
 
 function hideTap(id) {
@@ -482,7 +604,7 @@ function hideTap(id) {
   card.querySelector('[data-action="tap"]').hidden = true;
   delete card.dataset.blocked;
   const l = state.listening.get(id);
-  if (l && /blocked/.test(l.status || '')) setStatus(id, 'Listening.');
+  if (l && l.phase === 'blocked') setPhase(id, l, 'starting', '');
 }
 
 function tapToPlay(id) {
@@ -492,8 +614,7 @@ function tapToPlay(id) {
 }
 
 function teardown(id, l) {
-  if (l.pc) { l.pc.close(); }
-  if (debug.pcs[id] === l.pc) delete debug.pcs[id];
+  dropWebRTC(id, l);
   const card = cardOf(id);
   if (!card) return;
   const player = card.querySelector('audio[data-role="player"]');
