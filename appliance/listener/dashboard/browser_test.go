@@ -2,11 +2,16 @@ package dashboard
 
 import (
 	"context"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cradle-monitor/cradle/appliance/listener"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium).
@@ -105,4 +110,90 @@ func TestBrowserCard(t *testing.T) {
 	}
 	advice, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("pair-result")))
 	t.Logf("wrong code: %q", advice)
+}
+
+// TestBrowserSilentStream: the continuous stream answers but never
+// carries sound (its player is told to play and its time stays at 0):
+// the card says Starting…, never listening, however long the watcher
+// samples it; it names no browser error.
+func TestBrowserSilentStream(t *testing.T) {
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	silent := func(ctx context.Context, w http.ResponseWriter, _ *listener.Session) error {
+		w.Header().Set("Content-Type", "audio/ogg")
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		<-ctx.Done()
+		return nil
+	}
+	ts := startServer(t, Options{Listener: l, Ogg: silent}, true)
+	ctx := browser(t)
+	card := `.card[data-monitor="` + m.DeviceID + `"]`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-state="online"]`)),
+		chromedp.Click(chromedp.CSS(card+` button[data-action="listen"]`)),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-listen="starting"]`)),
+	); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	ticks, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.cradleDebug.watchTicks || 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Six samples (3 s) of a player told to play, with no sound.
+	got, err := chromedp.Run(ctx, chromedp.Poll[map[string]any](`(() => {
+  const c = document.querySelector('`+card+`');
+  const p = window.cradleDebug.players['`+m.DeviceID+`'];
+  if (c.dataset.state === 'listening' || window.cradleDebug.watchTicks >= `+strconv.Itoa(ticks+6)+`)
+    return { state: c.dataset.state, status: c.querySelector('[data-field="listen-status"]').textContent, paused: p.paused, t: p.currentTime, src: p.currentSrc };
+  return null;
+})()`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after 6 samples of a silent stream: %v", got)
+	if got["state"] != "online" || got["status"] != "Starting…" || !strings.Contains(got["src"].(string), "/audio.ogg") {
+		t.Fatalf("card %v, want online, Starting…, playing the stream", got)
+	}
+}
+
+// TestBrowserNoWebRTC: a browser without RTCPeerConnection (Debian's
+// WebKit) and a listener with no stream to fall back to: Listen ends in a
+// sentence saying what to do, never the browser's exception, and the
+// card never says listening.
+func TestBrowserNoWebRTC(t *testing.T) {
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	ts := startServer(t, Options{Listener: l}, true)
+	ctx := browser(t)
+	card := `.card[data-monitor="` + m.DeviceID + `"]`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-state="online"]`)),
+		chromedp.Evaluate[chromedp.Void](`window.RTCPeerConnection = undefined`),
+		chromedp.Click(chromedp.CSS(card+` button[data-action="listen"]`)),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-listen="failed"]`)),
+	); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+card+`').textContent + ' ' + document.querySelector('#toasts').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(card+` [data-field="listen-status"]`)))
+	t.Logf("listen status: %q", status)
+	if !strings.Contains(status, "no WebRTC") || !strings.Contains(status, "Open the page in") {
+		t.Errorf("status %q, want what is missing and what to do", status)
+	}
+	for _, raw := range []string{"RTCPeerConnection", "not a constructor", "TypeError", "Can't find variable", "undefined"} {
+		if strings.Contains(text, raw) {
+			t.Fatalf("the page shows a raw exception (%q): %q", raw, text)
+		}
+	}
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+card+`').dataset.state`)); st != "online" {
+		t.Fatalf("card state %q, want online", st)
+	}
 }

@@ -280,7 +280,7 @@ func TestDashboardWebKit(t *testing.T) {
 	var f firstListening
 	wd.must("POST", "/execute/sync", map[string]any{"script": `window.cradleTest.firstObs.disconnect(); return window.cradleTest.first`, "args": []any{}}, &f)
 	t.Logf("the card first said listening with the player at %.2f s (paused %v, muted %v), status %q, phases %v", f.T, f.Paused, f.Muted, f.Status, f.Phases)
-	if !f.Seen || f.Paused || f.Muted || f.T <= 0 {
+	if f.early() {
 		t.Fatalf("the card said listening before sound played: %+v", f)
 	}
 	var t0 float64

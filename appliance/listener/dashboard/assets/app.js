@@ -540,6 +540,7 @@ function startOgg(id, l) {
 // stays silent falls back to the stream.
 async function watch() {
   const now = Date.now();
+  debug.watchTicks = (debug.watchTicks || 0) + 1;
   for (const [id, l] of [...state.listening]) {
     const card = cardOf(id);
     if (!card || l.sampling || l.phase === 'failed') continue;
