@@ -197,3 +197,61 @@ func TestBrowserNoWebRTC(t *testing.T) {
 		t.Fatalf("card state %q, want online", st)
 	}
 }
+
+// TestBrowserNightLook: at phone size (390x844) the page is dark and dim,
+// every button, disclosure and field a finger uses is at least 48 px
+// each way, and the card speaks a parent's words: the level as a word,
+// with RTT, address and dBFS only under Details.
+func TestBrowserNightLook(t *testing.T) {
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	ts := startServer(t, Options{Listener: l}, true)
+	ctx := browser(t)
+	card := `.card[data-monitor="` + m.DeviceID + `"]`
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(ts.base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-state="online"]`)),
+	); err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Poll[map[string]any](`(() => {
+  const c = document.querySelector('`+card+`');
+  const word = c.querySelector('[data-field="level-word"]').textContent;
+  if (!['Quiet', 'Some sound', 'Crying level'].includes(word)) return null;
+  const lum = (css) => { const [r, g, b] = css.match(/\d+/g).map(Number); return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+  const small = [];
+  for (const e of document.querySelectorAll('button, summary, input')) {
+    if (!e.checkVisibility()) continue;
+    const r = e.getBoundingClientRect();
+    if (r.height < 48 || r.width < 48) small.push((e.dataset.action || e.id || e.textContent.trim()) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+  }
+  return { word, shown: c.innerText, bg: lum(getComputedStyle(document.body).backgroundColor), card: lum(getComputedStyle(c).backgroundColor), fg: lum(getComputedStyle(document.body).color), small };
+})()`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		t.Fatalf("no level word on the card: %v", err)
+	}
+	t.Logf("level %q; luminance: background %.3f, card %.3f, text %.3f; shown: %q", got["word"], got["bg"], got["card"], got["fg"], got["shown"])
+	if got["bg"].(float64) > 0.05 || got["card"].(float64) > 0.1 || got["fg"].(float64) > 0.8 {
+		t.Errorf("not dark and dim: background %.3f, card %.3f, text %.3f", got["bg"], got["card"], got["fg"])
+	}
+	if small := got["small"].([]any); len(small) > 0 {
+		t.Errorf("touch targets under 48 px: %v", small)
+	}
+	shown := got["shown"].(string)
+	for _, tech := range []string{"dBFS", "Round trip", "127.0.0.1"} {
+		if strings.Contains(shown, tech) {
+			t.Errorf("the card shows %q outside Details: %q", tech, shown)
+		}
+	}
+	details, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const d = document.querySelector('`+card+` [data-field="details"]'); d.open = true; return d.innerText; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tech := range []string{"dBFS", "Round trip", "127.0.0.1"} {
+		if !strings.Contains(details, tech) {
+			t.Errorf("Details lack %q: %q", tech, details)
+		}
+	}
+}

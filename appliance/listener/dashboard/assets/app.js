@@ -206,6 +206,14 @@ function cardState(id) {
   return 'online';
 }
 
+// levelWord says the nursery's sound in a parent's words: the monitor's
+// noise detector decides "Crying level"; the level, quiet or some sound.
+// The number itself (dBFS) is under Details.
+function levelWord(st) {
+  if (st.noise) return 'Crying level';
+  return st.rms_dbfs >= -45 ? 'Some sound' : 'Quiet';
+}
+
 function ago(t) {
   if (!t) return '';
   const s = Math.max(0, Math.round((Date.now() - new Date(t).getTime()) / 1000));
@@ -224,20 +232,29 @@ function render(id) {
   f('presence').textContent = v.presence === 'online' ? 'Online' : v.presence === 'connecting' ? 'Connecting…' : 'Offline';
   f('last-seen').textContent = v.last_seen ? `Last seen ${ago(v.last_seen)}.` : '';
   f('rtt').textContent = v.presence === 'online' && v.rtt_ms ? `Round trip ${v.rtt_ms.toFixed(1)} ms.` : '';
-  f('address').textContent = v.address ? `(${v.address})` : '';
+  f('address').textContent = v.address ? `Address ${v.address}.` : '';
   const prob = f('problem');
   prob.hidden = !(v.error && v.presence !== 'online');
   prob.textContent = v.error ? problemText(v.error) : '';
 
   const st = v.status;
   const meter = card.querySelector('.meter');
-  if (st) {
+  if (st && v.presence !== 'online') {
+    // An old level is not the nursery's now: say so, empty the meter.
+    f('level').style.width = '0%';
+    f('peak').style.left = '0%';
+    f('level-word').textContent = 'No sound level: the monitor is not connected';
+    f('level-word').dataset.level = 'none';
+  } else if (st) {
     const pct = (db) => Math.max(0, Math.min(100, (db + 60) / 60 * 100));
     f('level').style.width = pct(st.rms_dbfs) + '%';
     f('peak').style.left = pct(st.peak_dbfs) + '%';
     meter.setAttribute('aria-valuenow', Math.round(Math.max(-60, st.rms_dbfs)));
-    f('level-text').textContent = `Sound level ${st.rms_dbfs.toFixed(0)} dBFS` + (st.faults && st.faults.length ? ` — problem: ${st.faults.join(', ')}` : '');
-    f('noise-flag').hidden = !st.noise;
+    const word = levelWord(st);
+    f('level-word').textContent = word;
+    f('level-word').dataset.level = word === 'Crying level' ? 'crying' : word === 'Some sound' ? 'sound' : 'quiet';
+    f('level-text').textContent = st.faults && st.faults.length ? `Microphone problem: ${st.faults.join(', ')}.` : '';
+    f('dbfs').textContent = `Sound level ${st.rms_dbfs.toFixed(0)} dBFS (peak ${st.peak_dbfs.toFixed(0)}).`;
   }
 
   const a = v.alarm || {};
