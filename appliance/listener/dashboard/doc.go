@@ -18,7 +18,7 @@
 // tab holds a listen; the Relay gets a context that ends when the listen
 // does. A page without WebRTC (Debian's WebKit), or whose WebRTC fails
 // or stays silent, plays audio.ogg instead, holding both counts until it
-// stops. The page (assets/app.js) calls a card listening only while its
+// stops. The page (assets/listen.js) calls a card listening only while its
 // player's time advances with sound; docs/DESIGN.md, "Listening in the
 // page".
 //
