@@ -112,9 +112,7 @@ func startWebKit(t testing.TB, display string, env []string) *webDriver {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cmd := exec.Command(webkitDriver, fmt.Sprintf("--port=%d", port), "--host=127.0.0.1")
-	// The web process's sandbox (bubblewrap) cannot start as root in a
-	// container; the page it loads is our own, from loopback.
-	cmd.Env = append(append(os.Environ(), env...), "DISPLAY="+display, "WEBKIT_DISABLE_SANDBOX_THIS_IS_DANGEROUS=1")
+	cmd.Env = append(append(os.Environ(), env...), "DISPLAY="+display)
 	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
