@@ -16,10 +16,12 @@ VERSION ?= 0.1.0
 # opusdec (decodes the end-to-end recording), PulseAudio with a null sink
 # (the listener plays through it; parec records it), and the JACK client
 # and ALSA plugin libraries whose start-up noise the binaries must silence,
-# and Chromium (the dashboard's browser tests drive it headless).
+# Chromium (the dashboard's browser tests drive it headless), and WebKit:
+# webkit2gtk-driver (WebKitWebDriver and MiniBrowser) under xvfb.
 BUILD_PACKAGES := gcc pkg-config libvpx-dev libasound2
 APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tools bind9-dnsutils avahi-daemon avahi-utils dbus \
-	pulseaudio pulseaudio-utils libpulse0 libjack-jackd2-0 libasound2-plugins chromium
+	pulseaudio pulseaudio-utils libpulse0 libjack-jackd2-0 libasound2-plugins chromium \
+	webkit2gtk-driver xvfb
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1

@@ -16,7 +16,11 @@
 //
 // A tab's WebRTC offer (POST .../offer) goes to the Relay only while the
 // tab holds a listen; the Relay gets a context that ends when the listen
-// does.
+// does. A page without WebRTC (Debian's WebKit), or whose WebRTC fails
+// or stays silent, plays audio.ogg instead, holding both counts until it
+// stops. The page (assets/listen.js) calls a card listening only while its
+// player's time advances with sound; docs/DESIGN.md, "Listening in the
+// page".
 //
 // # Adding a phone, and wrong setup codes
 //

@@ -59,6 +59,15 @@ type dashRig struct {
 func newDashRig(t testing.TB) *dashRig {
 	t.Helper()
 	needChromium(t)
+	r := newDashServer(t)
+	r.b = newBrowser(t)
+	r.page = r.b.first()
+	return r
+}
+
+// newDashServer is a dashRig without a browser.
+func newDashServer(t testing.TB) *dashRig {
+	t.Helper()
 	dir := t.TempDir()
 	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0", "--media", "test", "--log-level", "info")
 	lis := []string{"--state-dir", filepath.Join(dir, "listener")}
@@ -74,8 +83,6 @@ func newDashRig(t testing.TB) *dashRig {
 		t.Fatalf("monitors %+v, want the one paired", ms)
 	}
 	r.id = ms[0].DeviceID
-	r.b = newBrowser(t)
-	r.page = r.b.first()
 	return r
 }
 
@@ -180,6 +187,9 @@ func (r *dashRig) shot(t testing.TB, name, scrollTo string) {
 //     within 2 s (its sound stopped), and within 4 s the card is offline
 //     and the banner says so; the alarm sounds; Acknowledge silences it
 //     and keeps the banner; SIGCONT clears it and the audio flows again;
+//   - fallback: in a page without RTCPeerConnection (as in Debian's
+//     WebKit), Listen falls back to the continuous stream by itself; the
+//     card says listening only once the <audio> element's time advances;
 //   - ogg: the background-safe stream (audio.ogg) plays in a plain <audio>
 //     element, whose time keeps advancing while the monitor is frozen;
 //     the stream's content, fetched from Go and decoded with opusdec, is
@@ -213,10 +223,12 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("listen", func(t *testing.T) {
 		page.t = t
+		watchFirstListening(page, id)
 		page.do(10*time.Second, "Listen",
 			chromedp.Click(card(id, ` button[data-action="listen"]`)),
 			chromedp.WaitVisible(card(id, `[data-state="listening"]`)),
 		)
+		checkFirstListening(t, page)
 		first := waitJS[audioStats](page, 10*time.Second, "inbound audio",
 			`window.cradleTest.audioStats('`+id+`').then((s) => s && s.bytes > 0 && s.samples - s.concealed > 0 ? s : null)`)
 		eval[chromedp.Void](page, `window.cradleTest.rtc = window.cradleTest.watch(window.cradleTest.probe(window.cradleDebug.players['`+id+`'].srcObject)); undefined`)
@@ -277,6 +289,11 @@ func TestDashboard(t *testing.T) {
 			chromedp.Click(card(id, ` button[data-action="stop"]`)),
 			chromedp.WaitVisible(card(id, `[data-state="online"]`)),
 		)
+	})
+
+	t.Run("fallback", func(t *testing.T) {
+		page.t = t
+		listenWithoutWebRTC(t, page, id)
 	})
 
 	t.Run("ogg", func(t *testing.T) {

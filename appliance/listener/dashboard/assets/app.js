@@ -31,11 +31,11 @@ async function api(method, path, body) {
   try {
     res = await fetch(path, opt);
   } catch (e) {
-    throw Object.assign(new Error('The listener did not answer.'), { code: 'offline', action: 'Check that cradle dashboard still runs on the computer.' });
+    throw Object.assign(new Error('The listener did not answer.'), { code: 'offline', sentence: true, action: 'Check that cradle dashboard still runs on the computer.' });
   }
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
-    throw Object.assign(new Error(data.message || res.statusText), { code: data.code || String(res.status), action: data.action || '', status: res.status });
+    throw Object.assign(new Error(data.message || `The listener refused (${res.status}).`), { sentence: true, code: data.code || String(res.status), action: data.action || '', status: res.status });
   }
   return data;
 }
@@ -201,8 +201,17 @@ function cardState(id) {
   const v = state.monitors.get(id);
   if (v.alarm && v.alarm.active) return 'alarm';
   if (v.presence !== 'online') return 'offline';
-  if (state.listening.has(id)) return 'listening';
+  const l = state.listening.get(id);
+  if (l && l.phase === 'playing') return 'listening';
   return 'online';
+}
+
+// levelWord says the nursery's sound in a parent's words: the monitor's
+// noise detector decides "Crying level"; the level, quiet or some sound.
+// The number itself (dBFS) is under Details.
+function levelWord(st) {
+  if (st.noise) return 'Crying level';
+  return st.rms_dbfs >= -45 ? 'Some sound' : 'Quiet';
 }
 
 function ago(t) {
@@ -223,20 +232,29 @@ function render(id) {
   f('presence').textContent = v.presence === 'online' ? 'Online' : v.presence === 'connecting' ? 'Connecting…' : 'Offline';
   f('last-seen').textContent = v.last_seen ? `Last seen ${ago(v.last_seen)}.` : '';
   f('rtt').textContent = v.presence === 'online' && v.rtt_ms ? `Round trip ${v.rtt_ms.toFixed(1)} ms.` : '';
-  f('address').textContent = v.address ? `(${v.address})` : '';
+  f('address').textContent = v.address ? `Address ${v.address}.` : '';
   const prob = f('problem');
   prob.hidden = !(v.error && v.presence !== 'online');
   prob.textContent = v.error ? problemText(v.error) : '';
 
   const st = v.status;
   const meter = card.querySelector('.meter');
-  if (st) {
+  if (st && v.presence !== 'online') {
+    // An old level is not the nursery's now: say so, empty the meter.
+    f('level').style.width = '0%';
+    f('peak').style.left = '0%';
+    f('level-word').textContent = 'No sound level: the monitor is not connected';
+    f('level-word').dataset.level = 'none';
+  } else if (st) {
     const pct = (db) => Math.max(0, Math.min(100, (db + 60) / 60 * 100));
     f('level').style.width = pct(st.rms_dbfs) + '%';
     f('peak').style.left = pct(st.peak_dbfs) + '%';
     meter.setAttribute('aria-valuenow', Math.round(Math.max(-60, st.rms_dbfs)));
-    f('level-text').textContent = `Sound level ${st.rms_dbfs.toFixed(0)} dBFS` + (st.faults && st.faults.length ? ` — problem: ${st.faults.join(', ')}` : '');
-    f('noise-flag').hidden = !st.noise;
+    const word = levelWord(st);
+    f('level-word').textContent = word;
+    f('level-word').dataset.level = word === 'Crying level' ? 'crying' : word === 'Some sound' ? 'sound' : 'quiet';
+    f('level-text').textContent = st.faults && st.faults.length ? `Microphone problem: ${st.faults.join(', ')}.` : '';
+    f('dbfs').textContent = `Sound level ${st.rms_dbfs.toFixed(0)} dBFS (peak ${st.peak_dbfs.toFixed(0)}).`;
   }
 
   const a = v.alarm || {};
@@ -252,7 +270,8 @@ function render(id) {
   card.querySelector('[data-action="video"]').disabled = !!l && l.video;
   card.querySelector('[data-action="stop"]').disabled = !l;
   card.querySelector('video[data-role="video"]').hidden = !(l && l.video);
-  f('listen-status').textContent = l ? l.status || '' : '';
+  f('listen-status').textContent = l ? listenStatus(l) : '';
+  card.dataset.listen = l ? l.phase : '';
 
   renderPairing(id);
 
@@ -265,248 +284,9 @@ function render(id) {
 setInterval(() => { for (const id of state.monitors.keys()) render(id); }, 5000);
 setInterval(() => { for (const [id, v] of state.monitors) if (v.pairing && v.pairing.open) renderPairing(id); }, 1000);
 
-// ---- the monitor's pairing window, and wrong setup codes ----
+// ---- the monitor's pairing window: pairing.js ----
 
-// withDeadline dates a pairing state's end on this page's clock.
-function withDeadline(p) {
-  return Object.assign({}, p, { deadline: p.open ? Date.now() + (p.remaining_ms || 0) : 0 });
-}
-
-function pairingOpen(p) {
-  return !!(p && p.open && p.deadline > Date.now());
-}
-
-// applyPairing takes a pairing state (an event, or the answer to Add a
-// phone or Stop pairing) unless the card holds a newer one, and warns
-// when more wrong setup codes were tried.
-function applyPairing(v, p) {
-  if (!p) return;
-  const old = v.pairing;
-  if (old && new Date(p.at) < new Date(old.at)) return;
-  v.pairing = withDeadline(p);
-  render(v.id);
-  if (p.failed_attempts > ((old && old.failed_attempts) || 0)) {
-    const text = `${v.name}: ${wrongCodesText(p.failed_attempts)}`;
-    toast(text);
-    if (window.isSecureContext && 'Notification' in window && Notification.permission === 'granted') {
-      try { new Notification('Cradle', { body: text, tag: 'cradle-pairing-' + v.id }); } catch (e) { /* the toast shows it */ }
-    }
-  }
-}
-
-function wrongCodesText(n) {
-  return (n === 1 ? '1 wrong setup code was tried.' : `${n} wrong setup codes were tried.`) +
-    ' If that was not you, someone on your Wi-Fi may be guessing the code.';
-}
-
-// The warning, once a parent says "That was me", stays hidden in this
-// browser until another wrong code is tried.
-function warningKey(p) {
-  return `${p.failed_attempts}@${p.last_failure || ''}`;
-}
-
-function isDismissed(id, p) {
-  let k = state.dismissed.get(id);
-  try { k = localStorage.getItem('cradle-warning-' + id) || k; } catch (e) { /* private mode */ }
-  return k === warningKey(p);
-}
-
-function dismissWarning(id) {
-  const v = state.monitors.get(id);
-  if (!v || !v.pairing) return;
-  state.dismissed.set(id, warningKey(v.pairing));
-  try { localStorage.setItem('cradle-warning-' + id, warningKey(v.pairing)); } catch (e) { /* kept in memory */ }
-  render(id);
-}
-
-function renderPairing(id) {
-  const v = state.monitors.get(id);
-  const card = cardOf(id);
-  if (!v || !card) return;
-  const f = (name) => card.querySelector(`[data-field="${name}"]`);
-  const p = v.pairing;
-  const open = pairingOpen(p);
-  const failed = (p && p.failed_attempts) || 0;
-  card.dataset.pairing = open ? 'open' : 'closed';
-  card.dataset.failedAttempts = String(failed);
-  card.dataset.pairingClosed = (p && !p.open && p.closed) || '';
-
-  const online = v.presence === 'online';
-  const busy = state.pairingBusy.has(id);
-  const text = f('pairing-open');
-  text.hidden = !open || !online;
-  if (open) {
-    const s = Math.max(0, Math.ceil((p.deadline - Date.now()) / 1000));
-    text.textContent = `Pairing open — ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')} left: pair the new phone with the code on the monitor's card.`;
-  }
-  const add = card.querySelector('[data-action="open-pairing"]');
-  add.hidden = open && online;
-  add.disabled = !online || busy;
-  const stop = card.querySelector('[data-action="close-pairing"]');
-  stop.hidden = !(open && online);
-  stop.disabled = busy;
-
-  const warn = f('pairing-warning');
-  warn.hidden = failed === 0 || isDismissed(id, p);
-  if (failed > 0) {
-    f('pairing-warning-text').textContent = wrongCodesText(failed);
-    const more = [];
-    if (p.last_failure) more.push(`The last one at ${new Date(p.last_failure).toLocaleTimeString()}.`);
-    if (p.closed === 'too-many-failures') more.push('The monitor closed pairing after too many wrong codes: nobody can pair until you open it again.');
-    else if (open) more.push('Pairing is still open: press Stop pairing if you are not adding a phone now.');
-    f('pairing-warning-more').textContent = more.join(' ');
-  }
-}
-
-// setPairing opens the monitor's pairing window (Add a phone) or closes it.
-async function setPairing(id, open) {
-  state.pairingBusy.add(id);
-  renderPairing(id);
-  try {
-    const res = await api('POST', `/api/monitors/${encodeURIComponent(id)}/pairing/${open ? 'open' : 'close'}`, {});
-    const v = state.monitors.get(id);
-    if (v) applyPairing(v, res.pairing);
-  } catch (e) {
-    toast(problemText(e));
-  } finally {
-    state.pairingBusy.delete(id);
-    renderPairing(id);
-  }
-}
-
-// ---- listening ----
-
-function setStatus(id, text) {
-  const l = state.listening.get(id);
-  if (l) l.status = text;
-  render(id);
-}
-
-async function startListening(id, video) {
-  const prev = state.listening.get(id);
-  if (prev) teardown(id, prev);
-  const l = { video, status: 'Connecting…' };
-  state.listening.set(id, l);
-  render(id);
-  try {
-    await api('POST', `/api/monitors/${encodeURIComponent(id)}/listen`, { tab: state.tab, video });
-    if (state.listening.get(id) !== l) return;
-    if (state.session.relay || !state.session.ogg) {
-      try {
-        await startWebRTC(id, l);
-        return;
-      } catch (e) {
-        if (e.code !== 'relay_unavailable' || !state.session.ogg) throw e;
-      }
-    }
-    startOgg(id, l);
-  } catch (e) {
-    if (state.listening.get(id) !== l) return;
-    setStatus(id, problemText(e));
-    if (e.code !== 'relay_unavailable') toast(problemText(e));
-  }
-}
-
-async function startWebRTC(id, l) {
-  const card = cardOf(id);
-  const player = card.querySelector('audio[data-role="player"]');
-  const video = card.querySelector('video[data-role="video"]');
-  const pc = new RTCPeerConnection({ iceServers: [] });
-  l.pc = pc;
-  l.mode = 'webrtc';
-  debug.pcs[id] = pc;
-  pc.addTransceiver('audio', { direction: 'recvonly' });
-  if (l.video) pc.addTransceiver('video', { direction: 'recvonly' });
-  pc.ontrack = (ev) => {
-    const stream = ev.streams[0] || new MediaStream([ev.track]);
-    if (ev.track.kind === 'video') {
-      video.srcObject = stream;
-      video.muted = true; // its sound plays through the audio player
-      video.play().catch(() => {});
-    } else {
-      player.srcObject = stream;
-      playChecked(id, player);
-    }
-  };
-  pc.onconnectionstatechange = () => {
-    if (state.listening.get(id) !== l) return;
-    const s = pc.connectionState;
-    setStatus(id, { connecting: 'Connecting…', connected: 'Listening.', disconnected: 'Connection interrupted: waiting…', failed: 'The connection failed: press Listen to try again.' }[s] || l.status);
-  };
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  // No wait for ICE gathering: the relay answers with its own host
-  // candidates and learns the browser's address from its connectivity
-  // checks (peer-reflexive), the way browsers hide their addresses anyway.
-  const res = await api('POST', `/api/monitors/${encodeURIComponent(id)}/offer`, { tab: state.tab, sdp: pc.localDescription.sdp, video: l.video });
-  if (state.listening.get(id) !== l) return;
-  await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
-}
-
-// startOgg plays the continuous Ogg/Opus stream (a few seconds behind,
-// but it keeps playing on a locked phone).
-function startOgg(id, l) {
-  const player = cardOf(id).querySelector('audio[data-role="player"]');
-  l.mode = 'ogg';
-  player.srcObject = null;
-  player.src = `/api/monitors/${encodeURIComponent(id)}/audio.ogg?t=${Date.now()}`;
-  setStatus(id, 'Connecting…');
-  player.onplaying = () => { if (state.listening.get(id) === l) setStatus(id, 'Listening (continuous stream).'); };
-  player.onerror = () => { if (state.listening.get(id) === l) setStatus(id, 'The audio stream failed: press Listen to try again.'); };
-  playChecked(id, player);
-}
-
-// playChecked starts a player with sound and asks for a tap when the
-// browser blocks it (play() rejected, or the element stays paused or
-// muted): never play silently.
-function playChecked(id, player) {
-  player.muted = false;
-  player.volume = 1;
-  const p = player.play();
-  const check = () => { if (player.paused || player.muted) needTap(id); else hideTap(id); };
-  if (p && p.then) p.then(check, () => needTap(id)); else check();
-}
-
-function needTap(id) {
-  if (!state.listening.has(id)) return;
-  const card = cardOf(id);
-  if (!card) return;
-  card.querySelector('[data-action="tap"]').hidden = false;
-  card.dataset.blocked = 'true';
-  setStatus(id, 'The browser blocked the sound: tap the yellow button to hear the nursery.');
-}
-
-function hideTap(id) {
-  const card = cardOf(id);
-  if (!card) return;
-  card.querySelector('[data-action="tap"]').hidden = true;
-  delete card.dataset.blocked;
-  const l = state.listening.get(id);
-  if (l && /blocked/.test(l.status || '')) setStatus(id, 'Listening.');
-}
-
-function tapToPlay(id) {
-  const player = cardOf(id).querySelector('audio[data-role="player"]');
-  playChecked(id, player);
-  updateAlarmSound();
-}
-
-function teardown(id, l) {
-  if (l.pc) { l.pc.close(); }
-  if (debug.pcs[id] === l.pc) delete debug.pcs[id];
-  const card = cardOf(id);
-  if (!card) return;
-  const player = card.querySelector('audio[data-role="player"]');
-  player.onplaying = player.onerror = null;
-  player.pause();
-  player.srcObject = null;
-  player.removeAttribute('src');
-  player.load();
-  const video = card.querySelector('video[data-role="video"]');
-  video.srcObject = null;
-  card.querySelector('[data-action="tap"]').hidden = true;
-  delete card.dataset.blocked;
-}
+// ---- listening: listen.js ----
 
 // stopLocal forgets a listen without telling the server.
 function stopLocal(id) {
@@ -663,4 +443,5 @@ async function pair(ev) {
 $('#discover').onclick = discover;
 $('#pair-form').onsubmit = pair;
 $('#alarm-tap').onclick = () => { updateAlarmSound(); for (const id of state.listening.keys()) tapToPlay(id); };
-start();
+// Start once every script (listen.js, pairing.js) has run.
+document.addEventListener('DOMContentLoaded', start);
