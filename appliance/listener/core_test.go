@@ -363,8 +363,10 @@ func TestCoreStreamAndStats(t *testing.T) {
 		{0, "stream connected", "stream connected"},
 		{10 * ms, "audio", ""},
 		{20 * ms, "video", ""},
+		{30 * ms, "status", "status"},
+		{40 * ms, "status", "status"},
 	})
-	if st := c.stats; st.Streams != 1 || st.AudioPackets != 1 || st.AudioBytes != 100 || st.VideoPackets != 1 || st.Connections != 1 || !c.streaming {
+	if st := c.stats; st.Streams != 1 || st.AudioPackets != 1 || st.AudioBytes != 100 || st.VideoPackets != 1 || st.Connections != 1 || st.Statuses != 2 || !c.streaming {
 		t.Fatalf("stats %+v streaming %v", st, c.streaming)
 	}
 	runCore(t, c, []coreStep{{30 * ms, "stream interrupted", "stream interrupted"}})

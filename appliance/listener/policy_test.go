@@ -106,3 +106,26 @@ func TestPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyDefaults: a zero Policy backs off as DefaultBackoff does and
+// looks the monitor up every third failure from the second, when
+// discovery is on.
+func TestPolicyDefaults(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var r Retry
+	var d Decision
+	var rediscovered []int
+	for n := 1; n <= 8; n++ {
+		r, d = Policy{Discovery: true}.Next(r, DialFailed, errors.New("no route"), now, 0)
+		if want := now.Add(DefaultBackoff.Delay(n-1, 0)); !d.DialAt.Equal(want) {
+			t.Errorf("failure %d: dial at +%v, want +%v", n, d.DialAt.Sub(now), want.Sub(now))
+		}
+		if d.Rediscover {
+			rediscovered = append(rediscovered, n)
+		}
+	}
+	if fmt.Sprint(rediscovered) != "[2 5 8]" {
+		t.Errorf("rediscovered after failures %v, want [2 5 8]", rediscovered)
+	}
+}
+

@@ -197,6 +197,12 @@ func TestSessionDecodesTheTone(t *testing.T) {
 	if at440 < 100*at1k {
 		t.Fatalf("decoded audio: power at 440 Hz %.3g, at 1 kHz %.3g: not the tone", at440, at1k)
 	}
+	// Its subscriber gone (Close twice is one close), nobody is decoded for.
+	ev.sub.Close()
+	ev.sub.Close()
+	if n := s.pcmSubs.Load(); n != 0 {
+		t.Fatalf("%d PCM subscribers after the only one closed", n)
+	}
 }
 
 // TestSessionMonitorInfo: the monitor's control card over the control
