@@ -128,4 +128,3 @@ func TestPolicyDefaults(t *testing.T) {
 		t.Errorf("rediscovered after failures %v, want [2 5 8]", rediscovered)
 	}
 }
-
