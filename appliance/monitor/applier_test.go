@@ -229,18 +229,27 @@ func appliedInDecisionOrder(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	// Every connection has closed on the test's side; its close is a step
+	// of its own, posted by its serve goroutine: wait until every one is
+	// applied (the peer table is empty), then for the workers.
+	waitFor(t, func() bool {
+		n := -1
+		_ = m.owner.run(func() { n = len(m.peers) })
+		return n == 0
+	})
 	m.settle()
 	var led hw.State
 	var open bool
-	_ = m.owner.run(func() { led, open = m.core.LEDState(), m.core.Window().Open })
-	log.mu.Lock()
-	var got []string
-	for _, p := range log.appended {
-		got = append(got, fmt.Sprintf("%T%+v", p, p))
-	}
-	log.mu.Unlock()
-	var want []string
-	_ = m.owner.run(func() { want = append(want, decided...) })
+	var got, want []string
+	_ = m.owner.run(func() {
+		led, open = m.core.LEDState(), m.core.Window().Open
+		want = append(want, decided...)
+		log.mu.Lock()
+		for _, p := range log.appended {
+			got = append(got, fmt.Sprintf("%T%+v", p, p))
+		}
+		log.mu.Unlock()
+	})
 	if len(want) < 50 {
 		t.Fatalf("only %d appends decided: the test did too little", len(want))
 	}
