@@ -691,3 +691,20 @@ func TestCoreHelloAckForStrangers(t *testing.T) {
 		t.Fatalf("trusted hello_ack %+v, want the name and auto_stream", a)
 	}
 }
+
+// TestSourceOf: pairing's and admission's unit is the address without
+// its port, an IPv4-mapped IPv6 address counted as the IPv4 one.
+func TestSourceOf(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.1:48080":         "192.0.2.1",
+		"[::ffff:192.0.2.1]:5353": "192.0.2.1",
+		"[2001:db8::1]:443":       "2001:db8::1",
+		"[fe80::1%eth0]:1":        "fe80::1%eth0",
+		"phone.local:80":          "phone.local",
+		"no port":                 "no port",
+	} {
+		if got := sourceOf(remote); got != want {
+			t.Errorf("sourceOf(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}
