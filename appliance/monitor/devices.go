@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,20 @@ func newDeviceID(st store.State) (string, error) {
 			return id, nil
 		}
 	}
+}
+
+// deviceIDShape reports whether s looks like an id newDeviceID draws
+// (in any case), so a mistyped one is told apart from a fingerprint.
+func deviceIDShape(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for _, c := range strings.ToUpper(s) {
+		if !strings.ContainsRune(deviceIDAlphabet, c) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasDevice(st store.State, id string) bool {
