@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/store"
 )
@@ -24,7 +26,8 @@ import (
 // and for the address, recorded, told to the trusted listeners and
 // logged, exactly as a wrong key confirmation); a right one is the
 // window's Succeed, and device-trusted is appended (Must) before the
-// shell answers with the credential. The core never sees the code nor
+// shell answers with the credential and before every trusted listener
+// gets a device_added notice (name, id, time). The core never sees the code nor
 // the credential, only the credential's hash inside the payload.
 //
 // Attempts live in the window under webKey(attempt), which no
@@ -91,8 +94,16 @@ func (c *Core) webPairChecked(ev WebPairChecked) ([]Effect, error) {
 	if d.At.IsZero() {
 		d.At = ev.At
 	}
-	// Durable before the shell hands out the credential.
+	// Durable before the shell hands out the credential, and before the
+	// trusted listeners are told (a parent notices a device they do not
+	// know).
 	eff := []Effect{Append{Payload: d, Must: true}}
+	note := control.DeviceAdded{ID: d.ID, Name: d.Name, PairedAtMillis: d.At.UnixMilli()}
+	for _, id := range c.connsOf(identity.Fingerprint{}, true) {
+		if c.conns[id].trusted {
+			eff = append(eff, Send{Conn: id, Msg: note})
+		}
+	}
 	return append(eff, c.windowEffects(ev.At, weff)...), nil
 }
 

@@ -87,8 +87,10 @@ func TestCoreWebPairingScripts(t *testing.T) {
 		{"admitted, then the right code: device-trusted (Must) first, then the window closes and listeners hear it", CoreConfig{}, []cstep{
 			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0"},
+			{0, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{time.Second, "web 1", ""},
-			{time.Second, "code 1 ok", `append! device-trusted D1 "Bedside phone"; mdns pairing=false; append window-closed success; send c1 pairing_state open=false failed=0 closed=success`},
+			// Only the trusted listener hears of the new device; the stranger's window is over.
+			{time.Second, "code 1 ok", `append! device-trusted D1 "Bedside phone"; send c1 device_added; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success`},
 			{2 * time.Second, "web 2", "err=window-closed"},
 		}},
 		{"a wrong code counts as a wrong PAKE confirmation: window, address, record, alert, notice", CoreConfig{Window: small}, []cstep{
@@ -103,7 +105,7 @@ func TestCoreWebPairingScripts(t *testing.T) {
 			{2 * time.Second, "code 3 ok", "err=no-session"},
 			// Another address still has its turn, and the parent's right code works.
 			{3 * time.Second, "web 4 from=203.0.113.10", ""},
-			{3 * time.Second, "code 4 ok", `append! device-trusted D4 "Bedside phone"; mdns pairing=false; append window-closed success; send c1 pairing_state open=false failed=2 closed=success`},
+			{3 * time.Second, "code 4 ok", `append! device-trusted D4 "Bedside phone"; send c1 device_added; mdns pairing=false; append window-closed success; send c1 pairing_state open=false failed=2 closed=success`},
 		}},
 		{"web and PAKE wrong codes share the window's count and its limit", CoreConfig{Window: small}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},

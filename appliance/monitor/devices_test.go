@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/store"
 )
@@ -189,5 +190,31 @@ func TestPairDeviceAddressTurn(t *testing.T) {
 	}
 	if _, _, err := m.PairDevice(ctx, netip.MustParseAddr("127.0.0.11"), code.String(), "Bedside phone"); err != nil {
 		t.Fatalf("another address: %v", err)
+	}
+}
+
+// TestDeviceAddedToldToListeners: a trusted listener hears of a phone
+// paired on the page: its name and id.
+func TestDeviceAddedToldToListeners(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	m.OpenPairing(0)
+	c := newClient(t)
+	conn, _ := c.dial(m)
+	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
+		t.Fatal(err)
+	}
+	m.OpenPairing(0)
+	_, d, err := m.PairDevice(context.Background(), netip.MustParseAddr("127.0.0.5"), m.SetupCode().String(), "Bedside phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg := recv(t, conn) // fails the test after 5 s without a message
+		if n, ok := msg.(control.DeviceAdded); ok {
+			if n.ID != d.ID || n.Name != "Bedside phone" || n.PairedAtMillis != d.PairedAt.UnixMilli() {
+				t.Fatalf("device_added %+v for %+v", n, d)
+			}
+			return
+		}
 	}
 }
