@@ -22,10 +22,15 @@ const crashEnv = "CRADLE_STORE_CRASH_CHILD"
 
 // crashToken draws one change, written as a token the parent can replay:
 // t<n> trusts fp(n) as "L<n>", r<n> revokes it, x resets trust, o<n>/c<n>
-// open and close connection n.
+// open and close connection n, d<n> trusts web device "D<n>" (credential
+// hash fp(n)), v<n> revokes it.
 func crashToken(r *rand.Rand) string {
 	n := r.IntN(8)
-	switch k := r.IntN(20); {
+	switch k := r.IntN(24); {
+	case k >= 22:
+		return fmt.Sprint("d", n)
+	case k >= 20:
+		return fmt.Sprint("v", n)
 	case k < 7:
 		return fmt.Sprint("t", n)
 	case k < 10:
@@ -48,6 +53,10 @@ func tokenPayload(tok string) Payload {
 		return ListenerRevoked{Fingerprint: fp(n), Reason: "crash test"}
 	case 'x':
 		return TrustReset{Reason: "crash test"}
+	case 'd':
+		return DeviceTrusted{ID: fmt.Sprint("D", n), Name: fmt.Sprint("phone ", n), CredentialHash: fp(n)}
+	case 'v':
+		return DeviceRevoked{ID: fmt.Sprint("D", n), Reason: "crash test"}
 	case 'o':
 		return ConnectionOpened{ConnID: tok[1:], Fingerprint: fp(n)}
 	default:
@@ -64,6 +73,10 @@ func eventToken(e Event) string {
 		return fmt.Sprint("r", p.Fingerprint[0])
 	case TrustReset:
 		return "x"
+	case DeviceTrusted:
+		return "d" + p.ID[1:]
+	case DeviceRevoked:
+		return "v" + p.ID[1:]
 	case ConnectionOpened:
 		return "o" + p.ConnID
 	case ConnectionClosed:
@@ -181,8 +194,8 @@ func runChild(t *testing.T, path string, seed uint64, kill time.Duration) (acked
 
 // TestCrash kills a process that is appending at random points, then
 // checks that every acknowledged append survived, that a batch is stored
-// whole or not at all, and that the rebuilt allowlist is the one the
-// surviving events give.
+// whole or not at all, and that the rebuilt allowlist and trusted devices
+// are the ones the surviving events give.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -191,6 +204,7 @@ func TestCrash(t *testing.T) {
 	r := rand.New(rand.NewPCG(42, 0))
 	var log []string                        // tokens of the verified log, by seq-1
 	model := map[[32]byte]TrustedListener{} // the allowlist the verified log gives
+	devices := map[string]TrustedDevice{}   // the devices it gives
 	start := time.Now()
 	const rounds = 60
 	totalAcked := 0
@@ -235,6 +249,11 @@ func TestCrash(t *testing.T) {
 				delete(model, p.Fingerprint)
 			case TrustReset:
 				clear(model)
+				clear(devices)
+			case DeviceTrusted:
+				devices[p.ID] = TrustedDevice{ID: p.ID, Name: p.Name, CredentialHash: p.CredentialHash, PairedAt: e.Time, Seq: e.Seq}
+			case DeviceRevoked:
+				delete(devices, p.ID)
 			}
 		}
 		log = append(log, toks...)
@@ -246,6 +265,13 @@ func TestCrash(t *testing.T) {
 		}
 		if !reflect.DeepEqual(st.Allowlist, want) || st.Seq != uint64(len(log)) {
 			t.Fatalf("round %d: allowlist at seq %d = %v\nwant at seq %d: %v", round, st.Seq, st.Allowlist, len(log), want)
+		}
+		wantDev := map[string]TrustedDevice(nil)
+		if len(devices) > 0 {
+			wantDev = devices
+		}
+		if !reflect.DeepEqual(st.Devices, wantDev) {
+			t.Fatalf("round %d: devices = %v\nwant %v", round, st.Devices, wantDev)
 		}
 		if err := s.Check(); err != nil {
 			t.Fatalf("round %d: %v", round, err)

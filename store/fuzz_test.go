@@ -28,6 +28,7 @@ func sampleSnapshot() []byte {
 		st = st.Apply(Event{Seq: uint64(i + 1), Time: time.Unix(int64(i), 0).UTC(), Payload: p})
 	}
 	st = st.Apply(Event{Seq: 99, Payload: ListenerTrusted{Fingerprint: fp(9), Name: "x"}})
+	st = st.Apply(Event{Seq: 100, Payload: DeviceTrusted{ID: "D1", Name: "phone", CredentialHash: fp(8)}})
 	return encodeSnapshot(st)
 }
 
@@ -120,6 +121,10 @@ func FuzzConnectionClosed(f *testing.F)     { fuzzPayload(f, payloadSeed(TypeCon
 func FuzzMonitorPaired(f *testing.F)        { fuzzPayload(f, payloadSeed(TypeMonitorPaired)) }
 func FuzzMonitorForgotten(f *testing.F)     { fuzzPayload(f, payloadSeed(TypeMonitorForgotten)) }
 func FuzzMonitorAddressSeen(f *testing.F)   { fuzzPayload(f, payloadSeed(TypeMonitorAddressSeen)) }
+
+func FuzzDeviceTrusted(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceTrusted)) }
+func FuzzDeviceRenamed(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceRenamed)) }
+func FuzzDeviceRevoked(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceRevoked)) }
 
 func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add(sampleSnapshot())

@@ -203,9 +203,17 @@ func randPayload(r *rand.Rand) Payload {
 		return MonitorPaired{DeviceID: fmt.Sprintf("DEV-%d", r.IntN(9)), Name: "nursery", Fingerprint: f, Address: "192.0.2.7:4433", At: randTime(r)}
 	case n < 94:
 		return MonitorForgotten{Fingerprint: f}
-	default:
+	case n < 96:
 		return MonitorAddressSeen{Fingerprint: f, Address: fmt.Sprintf("192.0.2.%d:4433", r.IntN(250))}
 	}
+	id := fmt.Sprintf("D%d", r.IntN(4))
+	switch r.IntN(4) {
+	case 0:
+		return DeviceRenamed{ID: id, Name: fmt.Sprintf("phone %d", r.IntN(100))}
+	case 1:
+		return DeviceRevoked{ID: id, Reason: "parent"}
+	}
+	return DeviceTrusted{ID: id, Name: "Bedside phone", CredentialHash: fp(r.IntN(200)), At: randTime(r)}
 }
 
 // samplePayloads has one payload of every type, with every field set.
@@ -225,5 +233,8 @@ func samplePayloads() []Payload {
 		MonitorPaired{DeviceID: "ABCD-EFGH", Name: "nursery", Fingerprint: fp(4), Address: "192.0.2.7:4433", At: at},
 		MonitorForgotten{Fingerprint: fp(4)},
 		MonitorAddressSeen{Fingerprint: fp(4), Address: "192.0.2.8:4433"},
+		DeviceTrusted{ID: "K7Q2-M9XD", Name: "Bedside phone", CredentialHash: fp(5), At: at},
+		DeviceRenamed{ID: "K7Q2-M9XD", Name: "Dad's phone"},
+		DeviceRevoked{ID: "K7Q2-M9XD", Reason: "lost"},
 	}
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 )
 
 // Type identifies what an event records. Values are stored on disk: never
@@ -27,6 +29,9 @@ const (
 	TypeMonitorPaired        Type = 11
 	TypeMonitorForgotten     Type = 12
 	TypeMonitorAddressSeen   Type = 13
+	TypeDeviceTrusted        Type = 14
+	TypeDeviceRenamed        Type = 15
+	TypeDeviceRevoked        Type = 16
 )
 
 var typeNames = map[Type]string{
@@ -43,6 +48,9 @@ var typeNames = map[Type]string{
 	TypeMonitorPaired:        "monitor-paired",
 	TypeMonitorForgotten:     "monitor-forgotten",
 	TypeMonitorAddressSeen:   "monitor-address-seen",
+	TypeDeviceTrusted:        "device-trusted",
+	TypeDeviceRenamed:        "device-renamed",
+	TypeDeviceRevoked:        "device-revoked",
 }
 
 func (t Type) String() string {
@@ -128,9 +136,9 @@ type ListenerRevoked struct {
 	Reason      string
 }
 
-// TrustReset records a factory reset of trust: the allowlist, the pairing
-// state (including the lifetime failure counter) and the paired monitors
-// are cleared. The identity and setup code are kept.
+// TrustReset records a factory reset of trust: the allowlist, the trusted
+// web devices, the pairing state (including the lifetime failure counter)
+// and the paired monitors are cleared. The identity and setup code are kept.
 type TrustReset struct {
 	Reason string
 }
@@ -172,6 +180,58 @@ type MonitorAddressSeen struct {
 	Address     string
 }
 
+// DeviceTrusted records, on a monitor, a web device (a phone's browser)
+// paired on the monitor's page. The log never holds the device's
+// credential, only CredentialHash, its SHA-256. ID is the device's short
+// printable name in the log (ValidDeviceID), Name the parent's choice (at
+// most MaxDeviceNameLen bytes of UTF-8). A zero At means "when the event
+// was recorded".
+type DeviceTrusted struct {
+	ID             string
+	Name           string
+	CredentialHash [32]byte
+	At             time.Time
+}
+
+// LogValue keeps the credential's hash out of logs.
+func (p DeviceTrusted) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", p.ID), slog.String("name", p.Name))
+}
+
+// DeviceRenamed records a parent renaming a trusted web device.
+type DeviceRenamed struct {
+	ID   string
+	Name string
+}
+
+// DeviceRevoked records a web device being removed from the trusted
+// devices: its credential no longer opens anything.
+type DeviceRevoked struct {
+	ID     string
+	Reason string
+}
+
+// Bounds on web devices' fields, enforced by the decoder (so Append
+// refuses a payload beyond them with ErrInvalidPayload).
+const (
+	MaxDeviceIDLen   = 32 // bytes; see ValidDeviceID
+	MaxDeviceNameLen = 64 // bytes of UTF-8
+)
+
+// ValidDeviceID reports whether id can name a web device: 1 to
+// MaxDeviceIDLen characters among A-Z, a-z, 0-9, '-' and '_'.
+func ValidDeviceID(id string) bool {
+	if id == "" || len(id) > MaxDeviceIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Unknown is the payload of a record this release cannot interpret: a type
 // or schema version written by a newer release, or bytes that do not
 // decode. Such records stay in the log; projections skip them.
@@ -195,6 +255,9 @@ func (ConnectionClosed) EventType() Type     { return TypeConnectionClosed }
 func (MonitorPaired) EventType() Type        { return TypeMonitorPaired }
 func (MonitorForgotten) EventType() Type     { return TypeMonitorForgotten }
 func (MonitorAddressSeen) EventType() Type   { return TypeMonitorAddressSeen }
+func (DeviceTrusted) EventType() Type        { return TypeDeviceTrusted }
+func (DeviceRenamed) EventType() Type        { return TypeDeviceRenamed }
+func (DeviceRevoked) EventType() Type        { return TypeDeviceRevoked }
 func (u Unknown) EventType() Type            { return u.Type }
 
 // Payload encodings, schema version 1 for every type. Fields are written in
@@ -272,6 +335,47 @@ func (p *MonitorAddressSeen) decode(r *rbuf, _ uint16) {
 	p.Fingerprint, p.Address = r.fp(), r.str()
 }
 
+func (p DeviceTrusted) encode(w *wbuf) {
+	w.str(p.ID)
+	w.str(p.Name)
+	w.fp(p.CredentialHash)
+	w.time(p.At)
+}
+func (p *DeviceTrusted) decode(r *rbuf, _ uint16) {
+	p.ID, p.Name, p.CredentialHash, p.At = r.deviceID(), r.deviceName(), r.fp(), r.time()
+}
+
+func (p DeviceRenamed) encode(w *wbuf) { w.str(p.ID); w.str(p.Name) }
+func (p *DeviceRenamed) decode(r *rbuf, _ uint16) {
+	p.ID, p.Name = r.deviceID(), r.deviceName()
+}
+
+func (p DeviceRevoked) encode(w *wbuf) { w.str(p.ID); w.str(p.Reason) }
+func (p *DeviceRevoked) decode(r *rbuf, _ uint16) {
+	p.ID, p.Reason = r.deviceID(), r.str()
+}
+
+// deviceID reads a web device's id, failing unless ValidDeviceID.
+func (r *rbuf) deviceID() string {
+	id := r.str()
+	if r.err == nil && !ValidDeviceID(id) {
+		r.fail(errors.New("bad device id"))
+		return ""
+	}
+	return id
+}
+
+// deviceName reads a web device's name, failing beyond MaxDeviceNameLen
+// bytes or when it is not UTF-8.
+func (r *rbuf) deviceName() string {
+	n := r.str()
+	if r.err == nil && (len(n) > MaxDeviceNameLen || !utf8.ValidString(n)) {
+		r.fail(errors.New("bad device name"))
+		return ""
+	}
+	return n
+}
+
 // encoder is implemented by every payload the store can append.
 type encoder interface {
 	Payload
@@ -299,6 +403,9 @@ var codecs = map[Type]codec{
 	TypeMonitorPaired:        {1, func(r *rbuf, v uint16) Payload { var p MonitorPaired; p.decode(r, v); return p }},
 	TypeMonitorForgotten:     {1, func(r *rbuf, v uint16) Payload { var p MonitorForgotten; p.decode(r, v); return p }},
 	TypeMonitorAddressSeen:   {1, func(r *rbuf, v uint16) Payload { var p MonitorAddressSeen; p.decode(r, v); return p }},
+	TypeDeviceTrusted:        {1, func(r *rbuf, v uint16) Payload { var p DeviceTrusted; p.decode(r, v); return p }},
+	TypeDeviceRenamed:        {1, func(r *rbuf, v uint16) Payload { var p DeviceRenamed; p.decode(r, v); return p }},
+	TypeDeviceRevoked:        {1, func(r *rbuf, v uint16) Payload { var p DeviceRevoked; p.decode(r, v); return p }},
 }
 
 // decodePayload decodes the payload bytes of an event of type t written

@@ -6,20 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
 )
 
-// Snapshot layout, format 1:
+// Snapshot layout, format 2:
 //
-//	[0]     format = 1
+//	[0]     format = 2
 //	[1:5]   CRC-32C (Castagnoli) of bytes [5:]
 //	[5:]    the State, in the primitive encodings of codec.go:
-//	        seq, identity?, setup code?, allowlist, pairing, history, monitors
+//	        seq, identity?, setup code?, allowlist, pairing, history, monitors,
+//	        devices
 //
 // Optional values are a presence byte then the payload encoding; maps are
-// a count then entries sorted by fingerprint, so equal States encode to
-// equal bytes.
-const snapshotFormat = 1
+// a count then entries sorted by key (fingerprint, device id), so equal
+// States encode to equal bytes.
+//
+// Format 1 (before web devices) had no devices. A format-1 snapshot is
+// not read but ignored (a full replay instead): a release without
+// devices may have written it over a log that holds device events it
+// skipped.
+const snapshotFormat = 2
 
 // maxSnapshotSize bounds what decodeSnapshot reads.
 const maxSnapshotSize = 64 << 20
@@ -77,6 +84,16 @@ func encodeSnapshot(st State) []byte {
 		w.time(m.PairedAt)
 		w.time(m.AddressSeenAt)
 		w.uvarint(m.Seq)
+	}
+
+	w.uvarint(uint64(len(st.Devices)))
+	for _, id := range slices.Sorted(maps.Keys(st.Devices)) {
+		d := st.Devices[id]
+		w.str(d.ID)
+		w.str(d.Name)
+		w.fp(d.CredentialHash)
+		w.time(d.PairedAt)
+		w.uvarint(d.Seq)
 	}
 	binary.BigEndian.PutUint32(w.b[1:], crc32.Checksum(w.b[5:], castagnoli))
 	return w.b
@@ -148,6 +165,13 @@ func decodeSnapshot(b []byte) (State, error) {
 			st.Monitors[m.Fingerprint] = m
 		}
 	}
+	if n := r.count(1 + 1 + 32 + 2 + 1); n > 0 {
+		st.Devices = make(map[string]TrustedDevice, n)
+		for range n {
+			d := TrustedDevice{ID: r.deviceID(), Name: r.deviceName(), CredentialHash: r.fp(), PairedAt: r.time(), Seq: r.uvarint()}
+			st.Devices[d.ID] = d
+		}
+	}
 	if err := r.done(); err != nil {
 		return State{}, fmt.Errorf("snapshot does not decode: %w", err)
 	}
@@ -156,6 +180,9 @@ func decodeSnapshot(b []byte) (State, error) {
 	}
 	if len(st.Monitors) == 0 {
 		st.Monitors = nil
+	}
+	if len(st.Devices) == 0 {
+		st.Devices = nil
 	}
 	return st, nil
 }

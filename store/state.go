@@ -1,6 +1,7 @@
 package store
 
 import (
+	"log/slog"
 	"maps"
 	"time"
 )
@@ -25,6 +26,8 @@ type State struct {
 	History []ConnectionRecord
 	// Monitors is the listener's set of paired monitors.
 	Monitors map[[32]byte]PairedMonitor
+	// Devices is the monitor's set of trusted web devices, by id.
+	Devices map[string]TrustedDevice
 
 	// HistoryLen bounds History; zero means DefaultHistoryLen.
 	HistoryLen int
@@ -36,6 +39,22 @@ type TrustedListener struct {
 	Name        string
 	PairedAt    time.Time
 	Seq         uint64 // the event that trusted it
+}
+
+// TrustedDevice is a web device (a phone's browser) paired on the
+// monitor's page. CredentialHash is the SHA-256 of its credential, which
+// the store never sees.
+type TrustedDevice struct {
+	ID             string
+	Name           string
+	CredentialHash [32]byte
+	PairedAt       time.Time
+	Seq            uint64 // the event that trusted it
+}
+
+// LogValue keeps the credential's hash out of logs.
+func (d TrustedDevice) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", d.ID), slog.String("name", d.Name))
 }
 
 // PairingState is the monitor's pairing window and failure counters.
@@ -81,6 +100,12 @@ func (st State) Trusted(fp [32]byte) (TrustedListener, bool) {
 	return l, ok
 }
 
+// Device returns the trusted web device with this id.
+func (st State) Device(id string) (TrustedDevice, bool) {
+	d, ok := st.Devices[id]
+	return d, ok
+}
+
 // Monitor returns the paired monitor with fingerprint fp.
 func (st State) Monitor(fp [32]byte) (PairedMonitor, bool) {
 	m, ok := st.Monitors[fp]
@@ -109,7 +134,7 @@ func (st State) Apply(e Event) State {
 type builder struct {
 	st State
 	// ownAllow and ownMon mean st's map was made by this builder.
-	ownAllow, ownMon bool
+	ownAllow, ownMon, ownDev bool
 	// hist is the history under construction when ownHist; it may hold up
 	// to twice the limit so that trimming is amortized.
 	hist    []ConnectionRecord
@@ -136,6 +161,17 @@ func (b *builder) monitors() map[[32]byte]PairedMonitor {
 		b.ownMon = true
 	}
 	return b.st.Monitors
+}
+
+func (b *builder) devices() map[string]TrustedDevice {
+	if !b.ownDev {
+		b.st.Devices = maps.Clone(b.st.Devices)
+		if b.st.Devices == nil {
+			b.st.Devices = make(map[string]TrustedDevice)
+		}
+		b.ownDev = true
+	}
+	return b.st.Devices
 }
 
 func (b *builder) history() []ConnectionRecord {
@@ -175,7 +211,10 @@ func (b *builder) state() State {
 	if len(b.st.Monitors) == 0 {
 		b.st.Monitors = nil
 	}
-	b.ownAllow, b.ownMon = false, false
+	if len(b.st.Devices) == 0 {
+		b.st.Devices = nil
+	}
+	b.ownAllow, b.ownMon, b.ownDev = false, false, false
 	return b.st
 }
 
@@ -214,6 +253,7 @@ func (b *builder) apply(e Event) {
 	case TrustReset:
 		b.st.Allowlist, b.ownAllow = nil, false
 		b.st.Monitors, b.ownMon = nil, false
+		b.st.Devices, b.ownDev = nil, false
 		last := b.st.Pairing.LastClose
 		if b.st.Pairing.Open {
 			last = CloseReset
@@ -247,6 +287,21 @@ func (b *builder) apply(e Event) {
 	case MonitorForgotten:
 		if _, ok := b.st.Monitors[p.Fingerprint]; ok {
 			delete(b.monitors(), p.Fingerprint)
+		}
+	case DeviceTrusted:
+		at := p.At
+		if at.IsZero() {
+			at = e.Time
+		}
+		b.devices()[p.ID] = TrustedDevice{ID: p.ID, Name: p.Name, CredentialHash: p.CredentialHash, PairedAt: at, Seq: e.Seq}
+	case DeviceRenamed:
+		if d, ok := b.st.Devices[p.ID]; ok {
+			d.Name = p.Name
+			b.devices()[p.ID] = d
+		}
+	case DeviceRevoked:
+		if _, ok := b.st.Devices[p.ID]; ok {
+			delete(b.devices(), p.ID)
 		}
 	case MonitorAddressSeen:
 		if m, ok := b.st.Monitors[p.Fingerprint]; ok {

@@ -18,12 +18,15 @@ type Backend interface {
 	ClosePairing(ctx context.Context) error
 	// Status reports the monitor and its live connections.
 	Status(ctx context.Context) (Status, error)
-	// Listeners lists the trusted listeners, oldest pairing first.
+	// Listeners lists the trusted listeners, oldest pairing first, then
+	// the trusted web devices (Kind "device"), oldest pairing first.
 	Listeners(ctx context.Context) ([]ListenerInfo, error)
 	// SetupInfo returns the setup code and payload.
 	SetupInfo(ctx context.Context) (SetupInfo, error)
-	// Revoke removes a listener (by fingerprint) from the allowlist.
-	Revoke(ctx context.Context, fingerprint string) error
+	// Revoke removes a listener (by fingerprint) from the allowlist, or
+	// a web device (by its id). The wire field stays "fingerprint", so
+	// that older clients and daemons still agree; it may hold an id.
+	Revoke(ctx context.Context, fingerprintOrID string) error
 	// FactoryReset forgets every listener, as a long button press does.
 	FactoryReset(ctx context.Context) error
 	// Events returns the event log after seq since.

@@ -15,6 +15,9 @@ var (
 	ErrNotRunning = errors.New("admin: the monitor is not running (no admin socket): start it with `systemctl start cradled` or `make run`")
 	// ErrUnknownListener: Revoke named a fingerprint that is not trusted.
 	ErrUnknownListener = errors.New("admin: no trusted listener has this fingerprint: see cradled listeners")
+	// ErrUnknownDevice: Revoke named a device id that no paired web
+	// device holds.
+	ErrUnknownDevice = errors.New("admin: no paired device has this id: see cradled listeners")
 	// ErrNoEffect: a simulated button press caused nothing within its
 	// time (the monitor's log says why).
 	ErrNoEffect = errors.New("admin: the simulated button press had no effect (see the monitor's log)")
@@ -35,6 +38,7 @@ var codes = []struct {
 }{
 	{"pairing_duration", pairing.ErrWindowDuration},
 	{"unknown_listener", ErrUnknownListener},
+	{"unknown_device", ErrUnknownDevice},
 	{"bad_fingerprint", identity.ErrBadFingerprint},
 	{"no_effect", ErrNoEffect},
 	{"bad_request", ErrBadRequest},

@@ -59,13 +59,23 @@ type ConnectionInfo struct {
 	RTTMicros   int64     `json:"rtt_us"`
 }
 
-// ListenerInfo is one trusted listener.
+// ListenerInfo is one trusted listener, or one trusted web device (a
+// phone paired on the monitor's page). Kind and ID were added with web
+// devices: an older daemon sends neither (every entry is a listener).
 type ListenerInfo struct {
 	Name        string    `json:"name"`
-	Fingerprint string    `json:"fingerprint"`
+	Fingerprint string    `json:"fingerprint"` // "" for a device
 	PairedAt    time.Time `json:"paired_at"`
-	Online      bool      `json:"online"`
+	Online      bool      `json:"online"`         // a listener connected now; false for a device
+	Kind        string    `json:"kind,omitempty"` // KindListener or KindDevice
+	ID          string    `json:"id,omitempty"`   // a device's id, what Revoke takes
 }
+
+// Kinds of ListenerInfo.
+const (
+	KindListener = "listener"
+	KindDevice   = "device"
+)
 
 // SetupInfo is the answer to SetupInfo: the setup code and the payload
 // (the QR code's text).

@@ -33,6 +33,7 @@ var constructors = map[Type]func() Message{
 	TypePairOpen:     func() Message { return new(PairOpen) },
 	TypePairClose:    func() Message { return new(PairClose) },
 	TypePairingState: func() Message { return new(PairingState) },
+	TypeDeviceAdded:  func() Message { return new(DeviceAdded) },
 }
 
 // UnknownMessageError is returned by Decode for a well-formed envelope
@@ -136,6 +137,8 @@ func deref(m Message) Message {
 	case *PairClose:
 		return *v
 	case *PairingState:
+		return *v
+	case *DeviceAdded:
 		return *v
 	}
 	return m

@@ -39,6 +39,7 @@ func sampleMessages() []Message {
 		PairOpen{DurationMillis: 300000},
 		PairClose{},
 		PairingState{Open: true, RemainingMillis: 179000, FailedAttempts: 2, Closed: PairingClosedFailures},
+		DeviceAdded{ID: "K7Q2M9XD", Name: "Bedside phone", PairedAtMillis: 1772402400000},
 	}
 }
 

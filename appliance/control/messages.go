@@ -33,6 +33,7 @@ const (
 	TypePairOpen     Type = "pair_open"
 	TypePairClose    Type = "pair_close"
 	TypePairingState Type = "pairing_state"
+	TypeDeviceAdded  Type = "device_added"
 )
 
 // Message is one control message. Each concrete type below is a Message.
@@ -255,6 +256,17 @@ type PairingState struct {
 	Ref Type `json:"ref,omitempty"`
 }
 
+// DeviceAdded is a notice the monitor sends every trusted listener when
+// a phone was paired on its page (a web device): a parent who does not
+// know the device revokes it (`cradled revoke ID`, or from a page).
+type DeviceAdded struct {
+	ID   string `json:"id"`   // the device's id, what revoke takes
+	Name string `json:"name"` // the name given when it paired
+	// PairedAtMillis is when it paired, in Unix milliseconds by the
+	// monitor's clock (which may be wrong before NTP syncs).
+	PairedAtMillis int64 `json:"paired_at_ms"`
+}
+
 // PairingState.Closed values.
 const (
 	PairingClosedTimeout  = "timeout"           // its time ran out
@@ -285,6 +297,7 @@ func (Info) MessageType() Type         { return TypeInfo }
 func (PairOpen) MessageType() Type     { return TypePairOpen }
 func (PairClose) MessageType() Type    { return TypePairClose }
 func (PairingState) MessageType() Type { return TypePairingState }
+func (DeviceAdded) MessageType() Type  { return TypeDeviceAdded }
 
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the

@@ -295,6 +295,11 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		ev := PairingEvent{Monitor: c.mon, State: m, At: now}
 		c.pairing = &ev
 		return append(out, deliver{ev})
+	case control.DeviceAdded:
+		// A phone paired on the monitor's page: the parent must be able
+		// to notice one they do not know.
+		return append(out, logLine{slog.LevelWarn, "a phone was paired with the monitor on its page; if you do not know it, revoke it with `cradled revoke ID`",
+			[]any{"name", control.Truncate(m.Name, 64), "id", control.Truncate(m.ID, 32), "paired_at", time.UnixMilli(m.PairedAtMillis).UTC()}})
 	case control.WebRTCAnswer, control.WebRTCICE, control.StreamStop:
 		return append(out, toStreamer{m})
 	case control.ErrorMsg:

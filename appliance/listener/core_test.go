@@ -175,6 +175,8 @@ func coreEvent(t *testing.T, op string, now time.Time) any {
 			}
 		}
 		return received{At: now, Msg: m}
+	case "device-added":
+		return received{At: now, Msg: control.DeviceAdded{ID: "K7Q2M9XD", Name: "Bedside phone"}}
 	case "answer-sdp":
 		return received{At: now, Msg: control.WebRTCAnswer{Session: "s1"}}
 	case "unknown-msg":
@@ -349,6 +351,16 @@ func TestCoreRouting(t *testing.T) {
 		{0, "error ref=webrtc_offer", "streamer error"},
 		{0, "error", "log error from the monitor"},
 		{0, "unknown-msg", ""}, // debug log only
+	})
+}
+
+// TestCoreDeviceAdded: a phone paired on the monitor's page is a warning
+// the parent reads, not an unknown message.
+func TestCoreDeviceAdded(t *testing.T) {
+	runCore(t, newTestCore(StreamOff, false), []coreStep{
+		{0, "start", "dial +0s"},
+		{0, "dial-ok", "presence online"},
+		{0, "device-added", "log a phone was paired with the monitor on its page; if you do not know it, revoke it with `cradled revoke ID`"},
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
@@ -184,17 +185,28 @@ func (m *Monitor) Listeners() []ListenerInfo {
 	})
 	var out []ListenerInfo
 	for fp, l := range m.st.State().Allowlist {
-		out = append(out, ListenerInfo{Name: l.Name, Fingerprint: identity.Fingerprint(fp).String(), PairedAt: l.PairedAt, Online: online[fp]})
+		out = append(out, ListenerInfo{Name: l.Name, Fingerprint: identity.Fingerprint(fp).String(), PairedAt: l.PairedAt, Online: online[fp],
+			Kind: admin.KindListener})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PairedAt.Before(out[j].PairedAt) })
+	for _, d := range m.Devices() {
+		out = append(out, ListenerInfo{Name: d.Name, PairedAt: d.PairedAt, Kind: admin.KindDevice, ID: d.ID})
+	}
 	return out
 }
 
-// Revoke removes a listener from the allowlist; its connections close
-// with code revoked as soon as the event is read back.
+// Revoke removes a listener from the allowlist (by fingerprint); its
+// connections close with code revoked as soon as the event is read back.
+// Given a trusted web device's id, it revokes that device (RevokeDevice).
 func (m *Monitor) Revoke(ctx context.Context, fingerprint string) error {
+	if id := strings.ToUpper(fingerprint); hasDevice(m.st.State(), id) {
+		return m.RevokeDevice(ctx, id)
+	}
 	fp, err := identity.ParseFingerprint(fingerprint)
 	if err != nil {
+		if deviceIDShape(fingerprint) {
+			return fmt.Errorf("%w (%s)", admin.ErrUnknownDevice, fingerprint)
+		}
 		return err
 	}
 	if !m.Trusted(fp) {
@@ -263,6 +275,12 @@ func describe(p store.Payload) string {
 		return fmt.Sprintf("%s from %s (%s)", p.ConnID, p.Remote, identity.Fingerprint(p.Fingerprint).DeviceID())
 	case store.ConnectionClosed:
 		return fmt.Sprintf("%s from %s (%s) after %v: %s", p.ConnID, p.Remote, identity.Fingerprint(p.Fingerprint).DeviceID(), p.Duration.Round(time.Millisecond), p.Reason)
+	case store.DeviceTrusted:
+		return fmt.Sprintf("%q %s", p.Name, p.ID)
+	case store.DeviceRenamed:
+		return fmt.Sprintf("%s: now %q", p.ID, p.Name)
+	case store.DeviceRevoked:
+		return fmt.Sprintf("%s: %s", p.ID, p.Reason)
 	case store.Unknown:
 		return "unknown to this release: " + p.Reason
 	}

@@ -140,6 +140,8 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 			}
 		case Alert:
 			m.log.Warn(e.Msg)
+		case EndDevice:
+			m.gone.end(e.ID, e.All)
 		}
 	}
 	// 3. The workers, in step order.

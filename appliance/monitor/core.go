@@ -58,10 +58,16 @@ import (
 //     (pair_done), and its status pump starts after pair_done: if that
 //     append fails, nothing else happens. A trusted listener may open and
 //     close the window (pair_open, pair_close).
+//   - A web device (a phone on the monitor's page) pairs through the
+//     same window (coredevices.go): its attempt takes a turn (Begin, by
+//     its address) before the shell compares the code; a wrong code is
+//     the window's Fail, as a wrong key confirmation; a right one appends
+//     device-trusted (Must) before the shell answers.
 //   - From the store: listener-trusted trusts that listener's live
 //     connections; listener-revoked closes them with revoked;
 //     trust-reset resets the window and closes every connection with
-//     revoked.
+//     revoked; device-revoked and trust-reset end the web devices'
+//     access (EndDevice).
 //   - The button: a short press opens the window (as OpenPairing 0), a
 //     long press appends trust-reset.
 //   - Status counts the trusted connections and the running sessions.
@@ -183,6 +189,10 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 		})
 	case PairConfirmed:
 		return c.pairConfirmed(ev)
+	case WebPairStart:
+		return c.webPairStart(ev)
+	case WebPairChecked:
+		return c.webPairChecked(ev)
 	case StoreAppended:
 		return c.storeAppended(ev), nil
 	case Tick:

@@ -79,6 +79,8 @@ func fmtCore(effs []Effect, err error) string {
 				s += fmt.Sprintf("trusted %s %q", fpName(p.Fingerprint), p.Name)
 			case store.TrustReset:
 				s += "trust-reset"
+			case store.DeviceTrusted:
+				s += fmt.Sprintf("device-trusted %s %q", p.ID, p.Name)
 			default:
 				s += fmt.Sprintf("%T", p)
 			}
@@ -103,6 +105,12 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, "alert")
 		case RenewCode:
 			out = append(out, "renew-code")
+		case EndDevice:
+			if e.All {
+				out = append(out, "end-devices")
+			} else {
+				out = append(out, "end-device "+e.ID)
+			}
 		case Answer:
 			out = append(out, fmt.Sprintf("answer c%d %s %s", e.Conn, e.Session, e.Kind))
 		case StopSession:
@@ -427,7 +435,7 @@ func TestCoreScripts(t *testing.T) {
 			{0, "confirm 2 bad", "end-pairing c2; send c2 error pairing_failed; append attempt-failed P2; alert; mdns pairing=false; append window-closed too-many-failures; close c1 pairing_closed; close c2 pairing_closed; send c9 pairing_state open=false failed=2 closed=too-many-failures; err=pairing_failed"},
 			{0, "accept 7 7 trusted", "append opened c7 P7; send c7 hello_ack trusted=true pairing=false; send c7 pairing_state open=false failed=2 closed=too-many-failures; status c7"},
 			{0, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
-			{0, "store reset", "mdns pairing=false; append window-closed reset; send c7 pairing_state open=false failed=0 closed=reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c7 revoked; close c9 revoked"},
+			{0, "store reset", "mdns pairing=false; append window-closed reset; send c7 pairing_state open=false failed=0 closed=reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c7 revoked; close c9 revoked; end-devices"},
 			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 		}},
 		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
@@ -471,7 +479,7 @@ func TestCoreScripts(t *testing.T) {
 			{0, "store revoked 7", ""},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0; send c2 pairing_state open=true failed=0; send c3 pairing_state open=true failed=0"},
 			{0, "accept 4 4", "send c4 hello_ack trusted=false pairing=true"},
-			{0, "store reset", "mdns pairing=false; append window-closed reset; close c4 pairing_closed; send c1 pairing_state open=false failed=0 closed=reset; send c2 pairing_state open=false failed=0 closed=reset; send c3 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c3 revoked; close c4 revoked"},
+			{0, "store reset", "mdns pairing=false; append window-closed reset; close c4 pairing_closed; send c1 pairing_state open=false failed=0 closed=reset; send c2 pairing_state open=false failed=0 closed=reset; send c3 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c3 revoked; close c4 revoked; end-devices"},
 		}},
 		{"a listener paired elsewhere is trusted on its live connections, and recorded then", CoreConfig{}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},

@@ -8,7 +8,7 @@ import (
 )
 
 // coreFiles hold the pure core: Core and its sibling machines.
-var coreFiles = []string{"core.go", "corepairing.go", "events.go", "admission.go", "streams.go", "frontpanel.go"}
+var coreFiles = []string{"core.go", "corepairing.go", "events.go", "admission.go", "streams.go", "frontpanel.go", "coredevices.go"}
 
 // TestCoreImportsNoIO: the core's files import neither the transport nor
 // the WebRTC engine (nor the clock's I/O: the shell passes the limits in

@@ -87,7 +87,7 @@ func (c *Core) storeAppended(ev StoreAppended) []Effect {
 			eff = append(eff, Close{Conn: id, Code: control.CodeRevoked, Reason: "factory reset"})
 		}
 	}
-	return eff
+	return append(eff, deviceGone(ev.Payload)...)
 }
 
 // windowEffects turns the window's effects into the monitor's.

@@ -27,6 +27,34 @@
 // checks trust itself: a trusted-only request from an unpaired
 // connection is refused whatever the transport's filter let through.
 //
+// # Web devices: the page host's API
+//
+// A phone paired on the monitor's page is a web device, trusted in the
+// event log beside the listeners (devices.go; the core's part in
+// coredevices.go). The HTTPS host that serves the page calls:
+//
+//  1. PairDevice(ctx, source, code, name) when a parent taps Pair:
+//     source is the request's peer address (no port), code what was
+//     typed, name the parent's ("Bedside phone"). It returns the
+//     credential once: set it as the device's cookie and never log it.
+//     Its errors are sentences for the page; tell them apart with
+//     errors.Is: pairing.ErrWindowClosed (press the button first),
+//     pairing.ErrBusy (try again in a few seconds),
+//     pairing.ErrSourceLocked (this device's turn in this window is
+//     over), ErrWrongCode, ErrDeviceName; anything else is internal. The
+//     attempt counts in the pairing window exactly as a listener's does.
+//  2. DeviceByCredential(cookie) on every request: the Device, or false
+//     (refuse the request). It reads the store's projection: a device
+//     revoked a moment ago is refused.
+//  3. DeviceGone(id) for anything long-lived (an event stream, a media
+//     session): its channel closes when the device is revoked or the
+//     monitor is reset (within milliseconds); end what it holds then.
+//  4. Devices, RenameDevice and RevokeDevice for the page's list; a
+//     parent may also revoke with `cradled revoke ID`.
+//
+// Nothing here listens on the network: until the host lands, no web
+// device can pair.
+//
 // # Names
 //
 // A session is one listener's WebRTC peer connection (the core counts

@@ -58,6 +58,27 @@ type PairConfirmed struct {
 	Done control.PairDone
 }
 
+// WebPairStart: the monitor's page asks to pair a device from Source (an
+// address, without a port) under Name. Attempt is the shell's number for
+// this attempt (not a connection). On no error the shell compares the
+// typed code and steps WebPairChecked.
+type WebPairStart struct {
+	At      time.Time
+	Attempt uint64
+	Source  string
+	Name    string
+}
+
+// WebPairChecked: the shell's constant-time comparison of the typed code
+// for Attempt. When OK, Device is what the core records (the shell drew
+// its id and credential; it holds only the credential's hash).
+type WebPairChecked struct {
+	At      time.Time
+	Attempt uint64
+	OK      bool
+	Device  store.DeviceTrusted
+}
+
 // StoreAppended: an event read back from the store's subscription.
 type StoreAppended struct {
 	At      time.Time
@@ -110,20 +131,22 @@ type Health struct {
 	Network bool
 }
 
-func (ConnAccepted) coreEvent()  {}
-func (ConnClosed) coreEvent()    {}
-func (PairStart) coreEvent()     {}
-func (PairAborted) coreEvent()   {}
-func (PairOpen) coreEvent()      {}
-func (PairClose) coreEvent()     {}
-func (PairConfirmed) coreEvent() {}
-func (StoreAppended) coreEvent() {}
-func (Tick) coreEvent()          {}
-func (OpenPairing) coreEvent()   {}
-func (ClosePairing) coreEvent()  {}
-func (Button) coreEvent()        {}
-func (Media) coreEvent()         {}
-func (Health) coreEvent()        {}
+func (WebPairStart) coreEvent()   {}
+func (WebPairChecked) coreEvent() {}
+func (ConnAccepted) coreEvent()   {}
+func (ConnClosed) coreEvent()     {}
+func (PairStart) coreEvent()      {}
+func (PairAborted) coreEvent()    {}
+func (PairOpen) coreEvent()       {}
+func (PairClose) coreEvent()      {}
+func (PairConfirmed) coreEvent()  {}
+func (StoreAppended) coreEvent()  {}
+func (Tick) coreEvent()           {}
+func (OpenPairing) coreEvent()    {}
+func (ClosePairing) coreEvent()   {}
+func (Button) coreEvent()         {}
+func (Media) coreEvent()          {}
+func (Health) coreEvent()         {}
 
 // Effect is an output of Core.Step; the concrete types follow.
 type Effect interface{ coreEffect() }
@@ -175,6 +198,14 @@ type Alert struct{ Msg string }
 // one, printed on the card, may have been seen by anyone).
 type RenewCode struct{}
 
+// EndDevice: web device ID (every one when All) is no longer trusted:
+// end what it holds open (its watchers learn it).
+type EndDevice struct {
+	ID  string
+	All bool
+}
+
+func (EndDevice) coreEffect()   {}
 func (Send) coreEffect()        {}
 func (Close) coreEffect()       {}
 func (Append) coreEffect()      {}

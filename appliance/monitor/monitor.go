@@ -63,9 +63,11 @@ type Monitor struct {
 	events eventLog
 	adv    advertiser
 
-	known *knownAddrs   // where trusted listeners connected from
-	wake  chan struct{} // pokes the window ticker after its deadline moved
-	fatal chan error    // a failure the daemon cannot recover from
+	known       *knownAddrs   // where trusted listeners connected from
+	webAttempts atomic.Uint64 // numbers the page's pairing attempts (devices.go)
+	gone        deviceWatch   // web devices' revocation watchers (devices.go)
+	wake        chan struct{} // pokes the window ticker after its deadline moved
+	fatal       chan error    // a failure the daemon cannot recover from
 
 	once sync.Once
 }

@@ -39,8 +39,8 @@ Commands:
   setup-code             print the setup code, the setup payload and its QR code
   pair [--duration D]    open the pairing window (as a short button press does)
   status [--json]        show the monitor's address, identity, pairing window and connections
-  listeners [--json]     list trusted listeners
-  revoke FINGERPRINT     revoke a listener: its connections close at once
+  listeners [--json]     list trusted listeners and phones paired on the page
+  revoke FINGERPRINT|ID  revoke a listener or a phone: its connections close at once
   reset --yes            factory reset: forget every listener, clear the failure counter
   events [--since SEQ] [--json]   print the event log (audit trail)
   id                     print the monitor's fingerprint
@@ -353,23 +353,27 @@ func (e *env) listeners(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tONLINE\tPAIRED AT\tFINGERPRINT")
+	fmt.Fprintln(tw, "KIND\tNAME\tONLINE\tPAIRED AT\tFINGERPRINT OR ID")
 	for _, l := range ls {
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", l.Name, l.Online, l.PairedAt.Format(time.DateTime), l.Fingerprint)
+		kind, online, key := "listener", fmt.Sprint(l.Online), l.Fingerprint
+		if l.Kind == admin.KindDevice {
+			kind, online, key = "device", "-", l.ID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", kind, l.Name, online, l.PairedAt.Format(time.DateTime), key)
 	}
 	return tw.Flush()
 }
 
 func (e *env) revoke(ctx context.Context, args []string) error {
 	if len(args) != 1 {
-		return clitool.UsageError("revoke needs one FINGERPRINT (see cradled listeners)")
+		return clitool.UsageError("revoke needs one FINGERPRINT or device ID (see cradled listeners)")
 	}
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
 	if err := c.Revoke(ctx, args[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Revoked %s: its connections are closed and it can no longer connect.\n", args[0])
+	fmt.Fprintf(e.stdout, "Revoked %s: its connections are closed and it can no longer connect or open the page.\n", args[0])
 	return nil
 }
 

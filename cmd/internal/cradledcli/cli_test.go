@@ -3,10 +3,12 @@ package cradledcli
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -137,5 +139,46 @@ func TestAdminSubcommands(t *testing.T) {
 	}
 	if out, errs, code := runCLI("--state-dir", dir, "events"); code != 0 || !strings.Contains(out, "pairing-window-opened") {
 		t.Errorf("events: %d %s %s", code, out, errs)
+	}
+}
+
+// TestDevicesSubcommands: a phone paired on the page is listed beside
+// the listeners and revoked by its id.
+func TestDevicesSubcommands(t *testing.T) {
+	dir := t.TempDir()
+	m, err := monitor.Open(monitor.Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	if _, err := m.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	_, d, err := m.PairDevice(ctx, netip.MustParseAddr("127.0.0.5"), m.SetupCode().String(), "Bedside phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := runCLI("--state-dir", dir, "listeners")
+	if code != 0 || !strings.Contains(out, "device") || !strings.Contains(out, "Bedside phone") || !strings.Contains(out, d.ID) {
+		t.Fatalf("listeners: %d %s\n%s", code, errs, out)
+	}
+	if out, _, code := runCLI("--state-dir", dir, "listeners", "--json"); code != 0 || !strings.Contains(out, `"kind": "device"`) || !strings.Contains(out, `"id": "`+d.ID+`"`) {
+		t.Errorf("listeners --json: %d\n%s", code, out)
+	}
+	if _, errs, code := runCLI("--state-dir", dir, "revoke", "ABCDEFGH"); code != 1 || !strings.Contains(errs, "no paired device") {
+		t.Errorf("revoke an unknown device: %d %s", code, errs)
+	}
+	gone := m.DeviceGone(d.ID)
+	if out, errs, code := runCLI("--state-dir", dir, "revoke", strings.ToLower(d.ID)); code != 0 || !strings.Contains(out, "Revoked") {
+		t.Fatalf("revoke %s: %d %s %s", d.ID, code, out, errs)
+	}
+	select {
+	case <-gone:
+	case <-time.After(time.Second):
+		t.Fatal("the revoked device's channel is still open after 1 s")
+	}
+	if len(m.Devices()) != 0 {
+		t.Errorf("devices after revoke: %+v", m.Devices())
 	}
 }
