@@ -438,6 +438,11 @@ func TestCoreScripts(t *testing.T) {
 			{0, "store reset", "mdns pairing=false; append window-closed reset; send c7 pairing_state open=false failed=0 closed=reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c7 revoked; close c9 revoked; end-devices"},
 			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 		}},
+		{"the only paired listener gets one answer to pair_open, not a notice too", CoreConfig{}, []cstep{
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c9 pairing_state open=true failed=0 ref=pair_open"},
+			{0, "pair-close 9", "mdns pairing=false; append window-closed manual; send c9 pairing_state open=false failed=0 closed=manual ref=pair_close"},
+		}},
 		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
 			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
 			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; status c8"},
