@@ -197,12 +197,7 @@ func TestPairDeviceAddressTurn(t *testing.T) {
 // paired on the page: its name and id.
 func TestDeviceAddedToldToListeners(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
-	m.OpenPairing(0)
-	c := newClient(t)
-	conn, _ := c.dial(m)
-	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := pairedClient(t, m)
 	m.OpenPairing(0)
 	_, d, err := m.PairDevice(context.Background(), netip.MustParseAddr("127.0.0.5"), m.SetupCode().String(), "Bedside phone")
 	if err != nil {

@@ -41,12 +41,7 @@ func TestButtonOpensPairingAndLEDFollows(t *testing.T) {
 	waitFor(t, func() bool { return panel.Pattern().Name == hw.PatternReady.Name })
 
 	// Long press: a trusted listener is forgotten.
-	m.OpenPairing(0)
-	c := newClient(t)
-	conn, _ := c.dial(m)
-	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := pairedClient(t, m)
 	button.EdgesChan <- gpio.Low
 	waitFor(t, func() bool { return len(m.Listeners()) == 0 })
 	button.EdgesChan <- gpio.High

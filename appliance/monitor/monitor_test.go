@@ -60,6 +60,19 @@ func newClientFrom(t *testing.T, ip string) *client {
 	return c
 }
 
+// pairedClient opens m's pairing window and pairs a new listener on a
+// connection it keeps open (the window stays open for the default time).
+func pairedClient(t *testing.T, m *Monitor) (*client, *transport.Conn) {
+	t.Helper()
+	m.OpenPairing(0)
+	c := newClient(t)
+	conn, _ := c.dial(m)
+	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
+		t.Fatal(err)
+	}
+	return c, conn
+}
+
 func (c *client) dial(m *Monitor) (*transport.Conn, control.HelloAck) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -429,12 +442,7 @@ func TestRelayedTranscriptFails(t *testing.T) {
 // revoked; a new connection is untrusted.
 func TestRevokeClosesLiveConnection(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
-	m.OpenPairing(0)
-	c := newClient(t)
-	conn, _ := c.dial(m)
-	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
-		t.Fatal(err)
-	}
+	c, conn := pairedClient(t, m)
 	t0 := time.Now()
 	if err := m.Revoke(context.Background(), c.id.Fingerprint.String()); err != nil {
 		t.Fatal(err)

@@ -15,12 +15,7 @@ import (
 // bad_request that leaves the window as it was.
 func TestPairOpenFromListener(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
-	m.OpenPairing(0)
-	c := newClient(t)
-	conn, _ := c.dial(m)
-	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := pairedClient(t, m)
 	m.ClosePairing()
 	// answer returns the answer to the request named ref, skipping notices.
 	answer := func(ref control.Type) control.Message {

@@ -105,12 +105,7 @@ func TestFourListenersShareOneCapture(t *testing.T) {
 // offer flood, are answered with errors and leak no peer connection.
 func TestStreamRequestErrors(t *testing.T) {
 	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
-	m.OpenPairing(0)
-	c := newClient(t)
-	conn, _ := c.dial(m)
-	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := pairedClient(t, m)
 	expectError := func(msg control.Message, code string) {
 		t.Helper()
 		send(t, conn, msg)
