@@ -7,6 +7,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/store"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -54,6 +55,31 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want an error about %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestIdentityAndCodeRecordedOnce: the first start records the identity
+// and the setup code's generation; a restart records neither again.
+func TestIdentityAndCodeRecordedOnce(t *testing.T) {
+	dir := t.TempDir()
+	count := func(m *Monitor) map[store.Type]int {
+		t.Helper()
+		n := map[store.Type]int{}
+		if err := m.st.Events(0, func(e store.Event) error { n[e.Type]++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for start := range 2 {
+		m, err := Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := count(m)
+		m.Close()
+		if n[store.TypeIdentityCreated] != 1 || n[store.TypeSetupCodeSet] != 1 {
+			t.Fatalf("start %d: %d identity-created and %d setup-code-set events, want 1 of each", start+1, n[store.TypeIdentityCreated], n[store.TypeSetupCodeSet])
 		}
 	}
 }
