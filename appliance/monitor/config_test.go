@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/store"
+	"github.com/pion/webrtc/v4"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -81,5 +83,14 @@ func TestIdentityAndCodeRecordedOnce(t *testing.T) {
 		if n[store.TypeIdentityCreated] != 1 || n[store.TypeSetupCodeSet] != 1 {
 			t.Fatalf("start %d: %d identity-created and %d setup-code-set events, want 1 of each", start+1, n[store.TypeIdentityCreated], n[store.TypeSetupCodeSet])
 		}
+	}
+}
+
+// TestDefaultVideoCodec: without a choice in the WebRTC configuration the
+// shared video track is VP8, which every browser decodes.
+func TestDefaultVideoCodec(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	if got := m.tracks.video.Codec().MimeType; got != webrtc.MimeTypeVP8 {
+		t.Errorf("video track %q, want %q", got, webrtc.MimeTypeVP8)
 	}
 }
