@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/store"
-	"github.com/pion/webrtc/v4"
 )
 
 func TestConfigDefaults(t *testing.T) {
