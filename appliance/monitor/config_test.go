@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +95,23 @@ func TestDefaultVideoCodec(t *testing.T) {
 	if got := m.tracks.video.Codec().MimeType; got != webrtc.MimeTypeVP8 {
 		t.Errorf("video track %q, want %q", got, webrtc.MimeTypeVP8)
 	}
+}
+
+// TestCloseReleasesMedia: Close turns the capture off, whoever still
+// holds a subscription, and stops the shared tracks' pumps.
+func TestCloseReleasesMedia(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	levels, err := m.hub.SubscribeLevels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer levels.Close()
+	if err := m.tracks.set(Pumps{Audio: true}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if err := levels.Err(); !errors.Is(err, media.ErrClosed) {
+		t.Errorf("a level subscription after Close: %v, want media.ErrClosed", err)
+	}
+	// The pump ends with its subscription; goleak checks after the tests.
 }
