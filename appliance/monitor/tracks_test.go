@@ -226,3 +226,26 @@ func TestDroppedFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionLimits: the core's session limits are the engine's: its
+// defaults when the configuration leaves them zero, its values otherwise.
+func TestSessionLimits(t *testing.T) {
+	if p, n := sessionLimits(rtc.Config{}); p != rtc.DefaultMaxSessionsPerConn || n != rtc.DefaultMaxSessions {
+		t.Errorf("defaults: %d per connection, %d in all", p, n)
+	}
+	if p, n := sessionLimits(rtc.Config{MaxSessionsPerConn: 3, MaxSessions: 5}); p != 3 || n != 5 {
+		t.Errorf("3 and 5 configured: %d per connection, %d in all", p, n)
+	}
+}
+
+// TestTracksOfKind: an audio session sends the audio track; an
+// audio+video one both shared tracks.
+func TestTracksOfKind(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	if tr := m.tracks.tracks(control.StreamAudio); len(tr) != 1 || tr[0] != m.tracks.audio {
+		t.Errorf("audio: %v", tr)
+	}
+	if tr := m.tracks.tracks(control.StreamAudioVideo); len(tr) != 2 || tr[0] != m.tracks.audio || tr[1] != m.tracks.video {
+		t.Errorf("audio+video: %v", tr)
+	}
+}
