@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
 // TestConnLimit: beyond Total, with every place held by a signed-in
@@ -125,22 +127,7 @@ func (r *rig) dial(from string) (net.Conn, error) {
 // get sends GET path on c (keep-alive) and returns the status, or an
 // error when the connection is closed or slow.
 func (r *rig) get(c net.Conn, br *bufio.Reader, path, cookie string) (int, error) {
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n", path, r.addr)
-	if cookie != "" {
-		req += "Cookie: " + cookie + "\r\n"
-	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		return 0, err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return 0, err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, err
+	return pagetest.Get(c, br, r.addr, path, cookie)
 }
 
 // client is an http.Client whose connections come from the loopback

@@ -3,14 +3,13 @@ package dashboard
 import (
 	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/page"
+	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
 // TestLockOut: the dashboard beyond loopback (its rules over plain HTTP)
@@ -34,22 +33,7 @@ func TestLockOut(t *testing.T) {
 		return c
 	}
 	get := func(c net.Conn, br *bufio.Reader, path, cookie string) (int, error) {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		defer c.SetDeadline(time.Time{})
-		req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n", path, ts.host)
-		if cookie != "" {
-			req += "Cookie: " + cookie + "\r\n"
-		}
-		if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-			return 0, err
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			return 0, err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, err
+		return pagetest.Get(c, br, ts.host, path, cookie)
 	}
 	signedIn := dial("127.0.0.4")
 	sbr := bufio.NewReader(signedIn)
