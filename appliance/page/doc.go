@@ -1,8 +1,10 @@
-// Package page is the parents' web page's one package for its two hosts:
+// Package page is the parents' web page, one package for its two hosts:
 // the monitor's own page (served by cradled, to the parents' phones) and
 // `cradle dashboard` (a listener's page, a laptop watching several
-// monitors). Both serve the page through the same HTTP layer; neither
-// forks it. So far it holds that layer:
+// monitors). Both serve the same assets, through the same handlers and
+// the same HTTP layer; neither forks them.
+//
+// # The HTTP layer
 //   - Guard (guard.go): the rules every request passes. The Host header
 //     names this server (DNS rebinding), with or without the port when
 //     the port is the scheme's default (443, 80); the API and every POST
@@ -37,4 +39,87 @@
 // Callers: build the http.Server, pass it and the listener to Protect,
 // serve on the listener Protect returns, and wrap the handler with a
 // Guard whose Authorized checks the credential.
+//
+// # The page
+//
+// A card per monitor with its presence (from the heartbeat), sound
+// level, recent noise and alarm; Listen, Video and Stop; discovery and
+// pairing; all on one local HTTP server, with plain HTML, CSS and
+// JavaScript embedded (no build step, nothing from the internet).
+//
+// # Sessions and listening
+//
+// The dashboard starts one listener.Session per paired monitor (and one
+// more after each pairing), shared by every open tab. A session streams
+// while its listen count is above zero; the count is held by:
+//   - a tab that pressed Listen or Video (POST /api/monitors/{id}/listen),
+//     until Stop, or until the tab's event stream ends (it closed or lost
+//     its connection: it listens again after reconnecting);
+//   - each GET /api/monitors/{id}/audio.ogg, for as long as it lasts.
+//
+// A tab's WebRTC offer (POST .../offer) goes to the Relay only while the
+// tab holds a listen; the Relay gets a context that ends when the listen
+// does. A page without WebRTC (Debian's WebKit), or whose WebRTC fails
+// or stays silent, plays audio.ogg instead, holding both counts until it
+// stops. The page (assets/listen.js) calls a card listening only while its
+// player's time advances with sound; docs/DESIGN.md, "Listening in the
+// page".
+//
+// # Adding a phone, and wrong setup codes
+//
+// A card's "Add a phone" (POST /api/monitors/{id}/pairing/open) asks the
+// monitor, over the paired session, to open its pairing window for its
+// default time, so that a new phone pairs with the setup code without
+// anyone pressing the monitor's button; "Stop pairing" (.../pairing/close)
+// closes it. The monitor tells every paired listener when the window
+// opens or closes and when a wrong setup code is tried; the card shows
+// the window with the time left and, prominently, how many wrong codes
+// were tried: if the parents did not try them, someone on their network
+// may be guessing the code. The warning stays after the window closes
+// (in every tab, and after a reload: the pool keeps it; a dashboard
+// started later hears it from the monitor when its session connects)
+// until the next window opens; "That was me" hides it in one browser.
+//
+// # Security
+//
+// On loopback (the default) the page is plain HTTP with no token. Beyond
+// loopback it is HTTPS, with a certificate signed by the listener's own
+// key, and needs the access token (128 random bits kept in
+// STATE_DIR/dashboard/token): the printed URL carries it in its fragment,
+// the page posts it to /api/session once and gets an HttpOnly, Secure,
+// SameSite=Strict cookie. The HTTP layer is package page's, shared with
+// the monitor's own page: on every request the Host header must name
+// this server (the port may be left out on 443); every API call and
+// every POST must come from the page's own origin and POSTs must be
+// JSON; bodies are bounded (64 KiB); connections are bounded per source
+// address, a stranger's are kept short, and room is kept for signed-in
+// pages (see DefaultLimits). The dashboard bounds the open event
+// and audio streams (16) and the listens (16). The access token is never
+// logged: the log gets the link without it, and only the command's own
+// output (cradlecli) prints the link with it.
+//
+// # Goroutines
+//
+// Serve owns all of them and stops them all before it returns:
+//   - the HTTP server's accept loop and its connection goroutines
+//     (net/http): when ctx ends, Serve cancels the requests' base context
+//     (ending the event streams and audio streams), then Shutdown waits;
+//   - per monitor, a pump that reads the session's subscription and fans
+//     events out to the tabs: stopped by the pool's close, which cancels
+//     its context and waits;
+//   - each session's own goroutines (see listener.Session): stopped by
+//     Session.Close in the pool's close, or when a monitor is forgotten;
+//   - the relay's peer connections: stopped by Relay.Close.
+//
+// Each event stream is served on its request's goroutine, with its own
+// queue (a media/fanout subscription it reads with Next). A tab that
+// falls behind loses its oldest status events, never a presence, alarm,
+// noise, chime, stream, listen or pairing change.
+//
+// # Locks
+//
+// The session pool (one listener.Session per monitor, shared by the
+// tabs) never holds its lock while it calls into a session: a session
+// that is slow, or that calls back, cannot stall the other tabs, their
+// event streams or the other monitors. See sessionPool.
 package page

@@ -9,7 +9,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/cradle-monitor/cradle/appliance/listener"
-	"github.com/cradle-monitor/cradle/appliance/listener/dashboard"
+	"github.com/cradle-monitor/cradle/appliance/page"
 )
 
 // dashboard serves the listener's web page until Ctrl-C.
@@ -29,7 +29,7 @@ func (e *env) dashboard(ctx context.Context, l *listener.Listener, args []string
 	}
 	ctx, stop := notifyContext(ctx)
 	defer stop()
-	return dashboard.Serve(ctx, dashboard.Options{
+	return page.Serve(ctx, page.Options{
 		Listener:  l,
 		StateDir:  e.cfg.StateDir,
 		Addr:      *addr,

@@ -1,4 +1,4 @@
-package dashboard
+package page
 
 import (
 	"context"
@@ -20,7 +20,6 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
-	"github.com/cradle-monitor/cradle/appliance/page"
 )
 
 //go:embed assets
@@ -93,7 +92,7 @@ func Serve(ctx context.Context, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("dashboard: --listen %q: give HOST:PORT, e.g. 127.0.0.1:48090 or 0.0.0.0:48090", opt.Addr)
 	}
-	loopback := page.IsLoopbackBind(host)
+	loopback := IsLoopbackBind(host)
 	if !loopback && opt.StateDir == "" {
 		return errors.New("dashboard: Options.StateDir is required beyond loopback")
 	}
@@ -135,7 +134,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 		BaseContext: func(net.Listener) context.Context { return base },
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	ln = page.Protect(srv, ln, tlsCfg, s.limits)
+	ln = Protect(srv, ln, tlsCfg, s.limits)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// Never the token: a service's log is read by more than the parents.
@@ -162,9 +161,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 type server struct {
 	opt       Options
 	log       *slog.Logger
-	guard     *page.Guard
+	guard     *Guard
 	access    *access
-	limits    page.Limits
+	limits    Limits
 	pool      *sessionPool
 	url       string // to open: beyond loopback with the token in its fragment
 	publicURL string // url without the token, for the log
@@ -185,19 +184,19 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	if opt.Session.Logger == nil {
 		opt.Session.Logger = opt.Logger
 	}
-	hosts, ips, names := page.HostsFor(addr.IP)
+	hosts, ips, names := HostsFor(addr.IP)
 	acc := &access{loopback: loopback}
 	s := &server{
 		opt: opt, log: opt.Logger,
 		access: acc,
-		guard: &page.Guard{
+		guard: &Guard{
 			Port:       strconv.Itoa(addr.Port),
 			Hosts:      hosts,
 			Authorized: acc.authorized,
 			Public:     func(path string) bool { return path == signInPath },
 			Refuse:     refuse,
 		},
-		limits:  page.DefaultLimits,
+		limits:  DefaultLimits,
 		streams: make(chan struct{}, maxStreams),
 		pairing: make(chan struct{}, 1),
 		wav:     alarmWAV(),

@@ -1,4 +1,4 @@
-package dashboard
+package page
 
 import (
 	"bufio"
@@ -8,17 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cradle-monitor/cradle/appliance/page"
 	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
-// TestLockOut: the dashboard beyond loopback (its rules over plain HTTP)
+// TestDashboardLockOut: the dashboard beyond loopback (its rules over plain HTTP)
 // with one device holding far more idle connections after a public
 // GET / than the server accepts in all (the LAN attack that locked
 // everyone out): a fresh device still gets the page and a signed-in page
 // still gets its API answers, on its open connection and on a new one.
 // The layer's own tests (package page) cover the rest.
-func TestLockOut(t *testing.T) {
+func TestDashboardLockOut(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
 	cookie := cookieName + "=" + ts.access.token
@@ -40,7 +39,7 @@ func TestLockOut(t *testing.T) {
 	if st, err := get(signedIn, sbr, "/api/monitors", cookie); err != nil || st != 200 {
 		t.Fatalf("signed-in page before the flood: %d %v", st, err)
 	}
-	for range 2 * page.DefaultLimits.Total {
+	for range 2 * DefaultLimits.Total {
 		c := dial("127.0.0.2")
 		get(c, bufio.NewReader(c), "/", "") // refused or evicted ones fail: that is the point
 	}

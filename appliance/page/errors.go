@@ -1,4 +1,4 @@
-package dashboard
+package page
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
-	"github.com/cradle-monitor/cradle/appliance/page"
+
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
@@ -122,15 +122,15 @@ var (
 )
 
 // refuse writes the page's words for the guard's refusals.
-func refuse(w http.ResponseWriter, _ *http.Request, why page.Refusal) {
+func refuse(w http.ResponseWriter, _ *http.Request, why Refusal) {
 	switch why {
-	case page.RefusedHost:
+	case RefusedHost:
 		writeProblem(w, Problem{Code: "unknown_host", status: why.Status(), Message: probForbidden.Message, Action: probForbidden.Action})
-	case page.RefusedOrigin:
+	case RefusedOrigin:
 		writeProblem(w, probForbidden)
-	case page.RefusedMediaType:
+	case RefusedMediaType:
 		writeProblem(w, Problem{Code: "bad_request", status: why.Status(), Message: probBadRequest.Message, Action: probBadRequest.Action})
-	case page.RefusedTooLarge:
+	case RefusedTooLarge:
 		writeProblem(w, probTooLarge)
 	default:
 		writeProblem(w, probUnauthorized)
