@@ -116,8 +116,12 @@ func (m *Monitor) statusOnOwner() Status {
 		if l, ok := allow[c.Peer()]; ok {
 			name = l.Name
 		}
+		fp := c.Peer().String()
+		if p.local != nil {
+			fp = "" // an in-process connection: the page's (Remote: the phone's address, or "page")
+		}
 		conns = append(conns, ConnectionInfo{
-			ID: c.ID(), Name: name, Fingerprint: c.Peer().String(), Remote: c.RemoteAddr().String(),
+			ID: c.ID(), Name: name, Fingerprint: fp, Remote: c.RemoteAddr().String(),
 			Trusted: c.Trusted(), Since: p.since, LastSeen: hs.LastSeen,
 			RTT: hs.SRTT.Round(time.Microsecond).String(), RTTMicros: hs.SRTT.Microseconds(),
 		})
@@ -163,8 +167,12 @@ func (m *Monitor) info(asker *peer) control.Info {
 	info := control.Info{Name: st.Name, Port: st.Port, PairingOpen: st.Pairing.Open, Connections: []control.InfoConnection{}}
 	for _, c := range st.Connections {
 		fp, _ := identity.ParseFingerprint(c.Fingerprint)
+		id := fp.DeviceID()
+		if p := m.peers[c.ID]; p != nil && p.local != nil {
+			id = pageName(p.local.Device) // a web device's id, or "page"
+		}
 		ic := control.InfoConnection{
-			DeviceID: fp.DeviceID(), Name: c.Name, Trusted: c.Trusted, You: c.ID == asker.conn.ID(),
+			DeviceID: id, Name: c.Name, Trusted: c.Trusted, You: c.ID == asker.conn.ID(),
 			ConnectedMillis: now.Sub(c.Since).Milliseconds(), RTTMicros: c.RTTMicros,
 		}
 		if !c.LastSeen.IsZero() {

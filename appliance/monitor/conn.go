@@ -59,6 +59,9 @@ func (m *Monitor) serveAccept(ctx context.Context) error {
 func (m *Monitor) serve(p *peer) {
 	c := p.conn
 	log := m.log.With("conn", c.ID(), "peer", c.Peer(), "remote", c.RemoteAddr().String())
+	if p.local != nil {
+		log = m.log.With("conn", c.ID(), "page", pageName(p.local.Device), "remote", c.RemoteAddr().String())
+	}
 	// A stranger's comings and goings (and the name it chose) are debug
 	// lines: it can connect as often as it likes.
 	log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelInfo), "listener connected", "trusted", c.Trusted(), "name", control.Truncate(p.hello.Name, maxPeerText))
@@ -101,10 +104,16 @@ func (m *Monitor) serve(p *peer) {
 func (m *Monitor) handle(p *peer, msg control.Message) error {
 	id := p.conn.ID()
 	switch msg := msg.(type) {
-	case control.PairStart:
-		return m.pairStart(p, msg)
-	case control.PairConfirm:
-		return m.pairConfirm(p, msg)
+	case control.PairStart, control.PairConfirm:
+		if p.local != nil {
+			// Nothing to pair: the page's device paired with PairDevice,
+			// and the page host is the monitor.
+			return control.Errorf(control.CodeProtocol, "%s on an in-process connection, which is trusted already", msg.MessageType())
+		}
+		if msg, ok := msg.(control.PairStart); ok {
+			return m.pairStart(p, msg)
+		}
+		return m.pairConfirm(p, msg.(control.PairConfirm))
 	case control.Bye:
 		p.conn.Close(control.CodeNone, "bye")
 		return nil

@@ -67,7 +67,13 @@ import (
 //     connections; listener-revoked closes them with revoked;
 //     trust-reset resets the window and closes every connection with
 //     revoked; device-revoked and trust-reset end the web devices'
-//     access (EndDevice).
+//     access (EndDevice), and device-revoked closes, with revoked, the
+//     in-process connections that device's page holds.
+//   - An in-process connection (the monitor's page, local.go) comes
+//     trusted: the shell checked, on the owner, that its web device is
+//     trusted. From there it is a trusted connection like any other
+//     (recorded with a zero fingerprint and Remote "page:<device id>",
+//     or "page" for the page host; counted in the stream limits).
 //   - The button: a short press opens the window (as OpenPairing 0), a
 //     long press appends trust-reset.
 //   - Status counts the trusted connections and the running sessions.
@@ -122,6 +128,7 @@ const keepConnections = 1000
 
 type coreConn struct {
 	peer     identity.Fingerprint
+	device   string // the web device an in-process connection speaks for
 	remote   string
 	source   string // remote's address without the port: pairing's unit
 	trusted  bool
@@ -306,7 +313,7 @@ func (c *Core) streamStep(ev Event) ([]Effect, error, bool) {
 }
 
 func (c *Core) accepted(ev ConnAccepted) []Effect {
-	cc := &coreConn{peer: ev.Peer, remote: ev.Remote, source: sourceOf(ev.Remote), trusted: ev.Trusted, since: ev.At}
+	cc := &coreConn{peer: ev.Peer, device: ev.Device, remote: ev.Remote, source: sourceOf(ev.Remote), trusted: ev.Trusted, since: ev.At}
 	ack := control.HelloAck{
 		Protocol: control.ProtocolVersion, Role: control.RoleMonitor, DeviceID: c.cfg.DeviceID,
 		Trusted: ev.Trusted, PairingOpen: c.window.Status().Open,
@@ -465,4 +472,16 @@ func checkListenerName(name string) error {
 	return nil
 }
 
-func connName(id uint64) string { return fmt.Sprintf("c%d", id) }
+// connName is a connection's name in the event log: c1, c2, ... for the
+// transport's, page1, page2, ... for in-process ones (localConnBit).
+func connName(id uint64) string {
+	if id&localConnBit != 0 && id&(1<<63) == 0 {
+		return fmt.Sprintf("page%d", id&^localConnBit)
+	}
+	return fmt.Sprintf("c%d", id)
+}
+
+// localConnBit marks the ids of in-process connections (local.go):
+// transport numbers its connections from 1 and never reaches it, and
+// webKey's attempts set the bit above it.
+const localConnBit = 1 << 62

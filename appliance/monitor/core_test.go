@@ -39,7 +39,7 @@ func fmtCore(effs []Effect, err error) string {
 	for _, e := range effs {
 		switch e := e.(type) {
 		case Send:
-			s := fmt.Sprintf("send c%d %s", e.Conn, e.Msg.MessageType())
+			s := fmt.Sprintf("send %s %s", connName(e.Conn), e.Msg.MessageType())
 			switch m := e.Msg.(type) {
 			case control.HelloAck:
 				s += fmt.Sprintf(" trusted=%v pairing=%v", m.Trusted, m.PairingOpen)
@@ -58,7 +58,7 @@ func fmtCore(effs []Effect, err error) string {
 			}
 			out = append(out, s)
 		case Close:
-			out = append(out, fmt.Sprintf("close c%d %s", e.Conn, e.Code))
+			out = append(out, fmt.Sprintf("close %s %s", connName(e.Conn), e.Code))
 		case Append:
 			s := "append "
 			if e.Must {
@@ -67,8 +67,15 @@ func fmtCore(effs []Effect, err error) string {
 			switch p := e.Payload.(type) {
 			case store.ConnectionOpened:
 				s += fmt.Sprintf("opened %s %s", p.ConnID, fpName(p.Fingerprint))
+				if p.Fingerprint == ([32]byte{}) {
+					s += " " + p.Remote // an in-process connection's
+				}
 			case store.ConnectionClosed:
-				s += fmt.Sprintf("closed %s %s reason=%s after=%v", p.ConnID, fpName(p.Fingerprint), p.Reason, p.Duration)
+				s += fmt.Sprintf("closed %s %s", p.ConnID, fpName(p.Fingerprint))
+				if p.Fingerprint == ([32]byte{}) {
+					s += " " + p.Remote
+				}
+				s += fmt.Sprintf(" reason=%s after=%v", p.Reason, p.Duration)
 			case store.PairingWindowOpened:
 				s += fmt.Sprintf("window-opened for=%v", p.Duration)
 			case store.PairingWindowClosed:
@@ -88,11 +95,11 @@ func fmtCore(effs []Effect, err error) string {
 		case Compact:
 			out = append(out, fmt.Sprintf("compact %d", e.Keep))
 		case Trust:
-			out = append(out, fmt.Sprintf("trust c%d", e.Conn))
+			out = append(out, fmt.Sprintf("trust %s", connName(e.Conn)))
 		case StartStatus:
-			out = append(out, fmt.Sprintf("status c%d", e.Conn))
+			out = append(out, fmt.Sprintf("status %s", connName(e.Conn)))
 		case EndPairing:
-			out = append(out, fmt.Sprintf("end-pairing c%d", e.Conn))
+			out = append(out, fmt.Sprintf("end-pairing %s", connName(e.Conn)))
 		case Advertise:
 			out = append(out, fmt.Sprintf("mdns pairing=%v", e.PairingOpen))
 		case LED:
@@ -112,9 +119,9 @@ func fmtCore(effs []Effect, err error) string {
 				out = append(out, "end-device "+e.ID)
 			}
 		case Answer:
-			out = append(out, fmt.Sprintf("answer c%d %s %s", e.Conn, e.Session, e.Kind))
+			out = append(out, fmt.Sprintf("answer %s %s %s", connName(e.Conn), e.Session, e.Kind))
 		case StopSession:
-			out = append(out, fmt.Sprintf("stop-session c%d %s", e.Conn, e.Session))
+			out = append(out, fmt.Sprintf("stop-session %s %s", connName(e.Conn), e.Session))
 		case Pumps:
 			s := "pumps off"
 			switch {
@@ -129,9 +136,9 @@ func fmtCore(effs []Effect, err error) string {
 		case KeyFrame:
 			out = append(out, "keyframe")
 		case AddCandidate:
-			out = append(out, fmt.Sprintf("add-candidate c%d %s", e.Conn, e.ICE.Session))
+			out = append(out, fmt.Sprintf("add-candidate %s %s", connName(e.Conn), e.ICE.Session))
 		case SendInfo:
-			out = append(out, fmt.Sprintf("send-info c%d", e.Conn))
+			out = append(out, fmt.Sprintf("send-info %s", connName(e.Conn)))
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -160,6 +167,8 @@ type cstep struct {
 // parseOp builds the event of a script line:
 //
 //	accept C P [trusted] [from=ADDR] (ADDR defaults to 192.0.2.P)
+//	page pageN DEVICE|-   (an in-process connection, for DEVICE or the page host;
+//	                       pageN names it in every op, as connName does)
 //	close C [revoked|idle|going_away|eof]
 //	pair C [NAME]   pair-abort C   confirm C ok|bad   pair-open C [DUR]   pair-close C
 //	store trusted P|revoked P|reset
@@ -172,8 +181,11 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 	f := strings.Fields(op)
 	num := func(i int) uint64 {
 		var n uint64
-		if _, err := fmt.Sscan(f[i], &n); err != nil {
+		if _, err := fmt.Sscan(strings.TrimPrefix(f[i], "page"), &n); err != nil {
 			t.Fatalf("%q: %v", op, err)
+		}
+		if strings.HasPrefix(f[i], "page") { // an in-process connection (connName)
+			n |= localConnBit
 		}
 		return n
 	}
@@ -194,6 +206,12 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 			}
 		}
 		return ConnAccepted{At: now, Conn: num(1), Peer: pfp(byte(num(2))), Remote: remote, Trusted: has("trusted")}
+	case "page":
+		dev, remote := f[2], "page:"+f[2]
+		if dev == "-" {
+			dev, remote = "", "page"
+		}
+		return ConnAccepted{At: now, Conn: num(1), Remote: remote, Trusted: true, Device: dev}
 	case "close":
 		var err error
 		switch {

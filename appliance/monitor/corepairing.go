@@ -86,6 +86,12 @@ func (c *Core) storeAppended(ev StoreAppended) []Effect {
 		for _, id := range c.connsOf(identity.Fingerprint{}, true) {
 			eff = append(eff, Close{Conn: id, Code: control.CodeRevoked, Reason: "factory reset"})
 		}
+	case store.DeviceRevoked:
+		for _, id := range c.connsOf(identity.Fingerprint{}, true) {
+			if d := c.conns[id].device; d != "" && d == p.ID {
+				eff = append(eff, Close{Conn: id, Code: control.CodeRevoked, Reason: "this phone was removed"})
+			}
+		}
 	}
 	return append(eff, deviceGone(ev.Payload)...)
 }

@@ -16,13 +16,17 @@ import (
 // Event is an input of Core.Step; the concrete types follow.
 type Event interface{ coreEvent() }
 
-// ConnAccepted: the transport handed over a connection (after hello).
+// ConnAccepted: the transport handed over a connection (after hello),
+// or the monitor's page opened an in-process one (local.go: Trusted,
+// Peer zero, Remote "page" or "page:<device id>", Device the web device
+// it speaks for, "" for the page host itself).
 type ConnAccepted struct {
 	At      time.Time
 	Conn    uint64
 	Peer    identity.Fingerprint
 	Remote  string
-	Trusted bool // on the allowlist at the handshake
+	Trusted bool   // on the allowlist at the handshake (an in-process one: always)
+	Device  string // the trusted web device an in-process connection speaks for
 }
 
 // ConnClosed: a connection ended; Reason names why, for the event log

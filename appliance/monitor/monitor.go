@@ -65,6 +65,7 @@ type Monitor struct {
 
 	known       *knownAddrs   // where trusted listeners connected from
 	webAttempts atomic.Uint64 // numbers the page's pairing attempts (devices.go)
+	localIDs    atomic.Uint64 // numbers the in-process connections (local.go)
 	gone        deviceWatch   // web devices' revocation watchers (devices.go)
 	wake        chan struct{} // pokes the window ticker after its deadline moved
 	fatal       chan error    // a failure the daemon cannot recover from
@@ -126,6 +127,7 @@ type peer struct {
 	status   sync.Once // starts the status pump once the peer is trusted
 	hello    control.Hello
 	since    time.Time
+	local    *LocalPeer // an in-process connection's (local.go); nil for QUIC
 	// The PAKE in progress, if any: set by the connection's goroutine
 	// after pair_start, taken at pair_confirm, dropped by EndPairing.
 	pake atomic.Pointer[pake.Responder]

@@ -16,6 +16,7 @@ var errStopped = errors.New("monitor: stopped")
 type parts struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	mu     sync.Mutex // orders Go's check and Add before stop's cancel
 	wg     sync.WaitGroup
 	onErr  func(error)
 }
@@ -25,12 +26,15 @@ func newParts(onErr func(error)) *parts {
 	return &parts{ctx: ctx, cancel: cancel, onErr: onErr}
 }
 
-// Go runs serve as a part, unless the parts are stopping. Call it from a
-// running part or before stop: a WaitGroup may not grow from zero while
-// stop waits.
-func (g *parts) Go(serve func(context.Context) error) {
+// Go runs serve as a part, unless the parts are stopping; it reports
+// whether it did. Any goroutine may call it (ConnectLocal's callers are
+// the page host's): the check and the Add happen before stop cancels, so
+// the WaitGroup never grows from zero while stop waits.
+func (g *parts) Go(serve func(context.Context) error) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.ctx.Err() != nil {
-		return
+		return false
 	}
 	g.wg.Add(1)
 	go func() {
@@ -39,11 +43,14 @@ func (g *parts) Go(serve func(context.Context) error) {
 			g.onErr(err)
 		}
 	}()
+	return true
 }
 
 // stop cancels every part and waits for them. It is idempotent.
 func (g *parts) stop() {
+	g.mu.Lock()
 	g.cancel()
+	g.mu.Unlock()
 	g.wg.Wait()
 }
 
