@@ -46,7 +46,8 @@ apt-install:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  : "another apt (a second make, unattended-upgrades) holds the lock: wait for it, and fail if the install fails"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing || exit 1; \
 	  if [ -d /run/systemd/system ]; then \
 	    : "the tests run their own avahi inside network namespaces: keep the host's off"; \
 	    $(SUDO) systemctl disable --now avahi-daemon.service avahi-daemon.socket >/dev/null 2>&1 || true; \
@@ -80,8 +81,9 @@ run: build
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener pair 127.0.0.1:48080 --code <the setup code above>"
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener listen 127.0.0.1:48080   # hear the monitor on your speakers (a test tone without a microphone); Enter acknowledges an alarm"
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener status --watch  # online/offline from the heartbeat"
+	@echo "Or in a browser on this computer: https://127.0.0.1:8443/ (the monitor's own page; accept the certificate warning once, pair with the setup code above)"
 	@echo
-	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080
+	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 --page-listen 127.0.0.1:8443
 
 ## test: everything `go test` can check, with the race detector.
 test: deps

@@ -298,8 +298,9 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 	case control.DeviceAdded:
 		// A phone paired on the monitor's page: the parent must be able
 		// to notice one they do not know.
+		dev := DeviceEvent{Monitor: c.mon, ID: control.Truncate(m.ID, 32), Name: control.Truncate(m.Name, 64), PairedAt: time.UnixMilli(m.PairedAtMillis).UTC()}
 		return append(out, logLine{slog.LevelWarn, "a phone was paired with the monitor on its page; if you do not know it, revoke it with `cradled revoke ID`",
-			[]any{"name", control.Truncate(m.Name, 64), "id", control.Truncate(m.ID, 32), "paired_at", time.UnixMilli(m.PairedAtMillis).UTC()}})
+			[]any{"name", dev.Name, "id", dev.ID, "paired_at", dev.PairedAt}}, deliver{dev})
 	case control.WebRTCAnswer, control.WebRTCICE, control.StreamStop:
 		return append(out, toStreamer{m})
 	case control.ErrorMsg:

@@ -77,6 +77,8 @@ func fmtCoreEffects(effs []effect) string {
 				out = append(out, "stream "+ev.State.String())
 			case PairingEvent:
 				out = append(out, fmt.Sprintf("pairing open=%v", ev.State.Open))
+			case DeviceEvent:
+				out = append(out, "device "+ev.ID+" "+ev.Name)
 			default:
 				out = append(out, fmt.Sprintf("deliver %T", ev))
 			}
@@ -360,7 +362,7 @@ func TestCoreDeviceAdded(t *testing.T) {
 	runCore(t, newTestCore(StreamOff, false), []coreStep{
 		{0, "start", "dial +0s"},
 		{0, "dial-ok", "presence online"},
-		{0, "device-added", "log a phone was paired with the monitor on its page; if you do not know it, revoke it with `cradled revoke ID`"},
+		{0, "device-added", "log a phone was paired with the monitor on its page; if you do not know it, revoke it with `cradled revoke ID`; device K7Q2M9XD Bedside phone"},
 	})
 }
 

@@ -15,8 +15,8 @@ import (
 )
 
 // Event is what a Subscription delivers: one of PresenceEvent,
-// StatusEvent, StreamEvent, MediaEvent, PCMEvent, AlarmEvent, ChimeEvent
-// and PairingEvent.
+// StatusEvent, StreamEvent, MediaEvent, PCMEvent, AlarmEvent, ChimeEvent,
+// PairingEvent and DeviceEvent.
 type Event interface{ isEvent() }
 
 // PresenceEvent: the monitor came online or went offline (heartbeat).
@@ -98,6 +98,16 @@ type ChimeEvent struct {
 	At      time.Time
 }
 
+// DeviceEvent: a phone was paired with the monitor on its page
+// (device_added). A parent must be able to notice one they do not know.
+type DeviceEvent struct {
+	Monitor  PairedMonitor
+	ID       string
+	Name     string
+	PairedAt time.Time
+}
+
+func (DeviceEvent) isEvent()   {}
 func (PresenceEvent) isEvent() {}
 func (StatusEvent) isEvent()   {}
 func (StreamEvent) isEvent()   {}

@@ -152,6 +152,16 @@ func (l *Listener) Start(m PairedMonitor, opt SessionOptions) *Session {
 	return startSession(l, m, opt, Policy{Backoff: opt.Backoff, Discovery: l.cfg.Discovery})
 }
 
+// StartSession starts a session with m reached through d instead of a
+// Listener's QUIC dial: the monitor's own page follows its monitor over
+// an in-process connection this way, with the same core, presence and
+// events as every listener. Such a session has no WebRTC engine: keep
+// its Stream StreamOff. Close stops it.
+func StartSession(m PairedMonitor, d Dialer, opt SessionOptions) *Session {
+	opt.dialer = d
+	return startSession(nil, m, opt, Policy{Backoff: opt.Backoff})
+}
+
 func startSession(l *Listener, m PairedMonitor, opt SessionOptions, pol Policy) *Session {
 	if opt.AnswerTimeout <= 0 {
 		opt.AnswerTimeout = 10 * time.Second

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/cradle-monitor/cradle/appliance/monitor"
 )
 
 // Limits a stranger on the network cannot exceed.
@@ -31,18 +33,47 @@ const tokenBytes = 16
 // (see signin.go). The HTTP layer itself (Host, Origin and
 // Sec-Fetch-Site checks, JSON-only POSTs, body and connection limits) is
 // package page's, shared with the monitor's page.
+//
+// On the monitor's host the credential is a device's own (devices.go):
+// a phone pairs with the setup code and gets a cookie of 256 random
+// bits, of which the monitor's log keeps only a hash.
 type access struct {
-	loopback bool   // bound to loopback: plain HTTP, no token
-	token    string // hex; empty on loopback
+	loopback bool        // the dashboard bound to loopback: plain HTTP, no token
+	token    string      // the dashboard's; hex; empty on loopback
+	devices  MonitorHost // the monitor's host: a cookie per device
 }
 
-// authorized: loopback, or the request carries the token's cookie.
+// authorized: loopback, or the request carries the token's cookie, or
+// (the monitor's host) a trusted device's cookie.
 func (a *access) authorized(r *http.Request) bool {
+	if a.devices != nil {
+		_, ok := a.device(r)
+		return ok
+	}
 	if a.loopback {
 		return true
 	}
 	c, err := r.Cookie(cookieName)
 	return err == nil && a.tokenOK(c.Value)
+}
+
+// device is the trusted device whose cookie r carries (the monitor's
+// host); the zero Device and false otherwise.
+func (a *access) device(r *http.Request) (monitor.Device, bool) {
+	if a.devices == nil {
+		return monitor.Device{}, false
+	}
+	c, err := r.Cookie(deviceCookie)
+	if err != nil {
+		return monitor.Device{}, false
+	}
+	return a.devices.DeviceByCredential(c.Value)
+}
+
+// public reports whether an /api/ path is served without a credential:
+// the sign-in state, and on the monitor's host the phone's pairing.
+func (a *access) public(path string) bool {
+	return path == signInPath || a.devices != nil && path == devicePairPath
 }
 
 func (a *access) tokenOK(t string) bool {

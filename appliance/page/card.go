@@ -57,11 +57,12 @@ func (s *server) offer(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, poolProblem(err))
 		return
 	}
-	if s.opt.Relay == nil {
+	if s.relay == nil {
 		writeProblem(w, probNoRelay)
 		return
 	}
-	answer, err := s.opt.Relay.Answer(hd.ctx, sess, req.SDP, req.Video && hd.video)
+	dev, _ := s.access.device(r)
+	answer, err := s.relay.Answer(hd.ctx, offer{Session: sess, SDP: req.SDP, Video: req.Video && hd.video, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)})
 	if err != nil {
 		writeProblem(w, problemFor(err))
 		return
@@ -79,7 +80,7 @@ func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, poolProblem(err))
 		return
 	}
-	if s.opt.Ogg == nil {
+	if s.oggStream == nil {
 		writeProblem(w, probNoRelay)
 		return
 	}
@@ -92,7 +93,8 @@ func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.pool.unlisten(id)
-	if err := s.opt.Ogg(r.Context(), w, sess); err != nil && r.Context().Err() == nil {
+	dev, _ := s.access.device(r)
+	if err := s.oggStream(r.Context(), w, offer{Session: sess, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)}); err != nil && r.Context().Err() == nil {
 		s.log.Info("dashboard: audio stream ended", "monitor", id, "err", err)
 	}
 }

@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +41,31 @@ type Relay interface {
 	Close() error
 }
 
+// offer is a tab's request for media: its WebRTC offer (SDP) or its
+// continuous stream (no SDP), with who asks.
+type offer struct {
+	Session *listener.Session // the monitor's session (the dashboard's host)
+	SDP     string
+	Video   bool
+	Device  string         // the phone's device id (the monitor's host)
+	Remote  netip.AddrPort // the phone's address
+}
+
+// relay answers a tab's offer: the dashboard's through its Relay, the
+// monitor's straight from the monitor (directRelay).
+type relay interface {
+	Answer(ctx context.Context, o offer) (string, error)
+	Close() error
+}
+
+// sessionRelay is the dashboard's Relay as a relay.
+type sessionRelay struct{ r Relay }
+
+func (s sessionRelay) Answer(ctx context.Context, o offer) (string, error) {
+	return s.r.Answer(ctx, o.Session, o.SDP, o.Video)
+}
+func (s sessionRelay) Close() error { return s.r.Close() }
+
 // OggFunc writes the session's audio as one continuous Ogg/Opus HTTP
 // response until ctx ends (package webrelay's ServeOgg). The dashboard
 // holds a listen on the session while it runs.
@@ -48,25 +75,39 @@ type OggFunc func(ctx context.Context, w http.ResponseWriter, sess *listener.Ses
 // section of a card). The result is sent to the page as JSON.
 type MonitorInfoFunc func(ctx context.Context, sess *listener.Session) (any, error)
 
-// Options configure Serve. Zero values take defaults.
+// Options configure Serve. Zero values take defaults. Exactly one of
+// Listener (the dashboard's host) and Monitor (the monitor's host) is
+// set.
 type Options struct {
-	Listener *listener.Listener // required
-	// StateDir is the listener's state directory: the page's access token
-	// and HTTPS certificate are kept in StateDir/dashboard. Required
-	// beyond loopback.
+	// Listener is the dashboard's host: a card per monitor it paired with.
+	Listener *listener.Listener
+	// Monitor is the monitor's host (cradled): its own card, phones
+	// paired on the page, media straight from the monitor. Always HTTPS,
+	// with a certificate from the monitor's identity key.
+	Monitor MonitorHost
+	// Names are more host names the page is reached by (the monitor's
+	// mDNS name): accepted in Host and named in the certificate.
+	Names []string
+	// StateDir is the state directory: the page's access token and HTTPS
+	// certificate are kept in StateDir/dashboard (the monitor's host:
+	// StateDir/page). Required beyond loopback, and on the monitor's host.
 	StateDir string
-	// Addr is HOST:PORT to listen on (default DefaultAddr). A loopback
-	// address serves plain HTTP without a token; any other address
-	// serves HTTPS with the listener's own key and requires the token.
-	Addr   string
+	// Addr is HOST:PORT to listen on (default DefaultAddr). On the
+	// dashboard's host a loopback address serves plain HTTP without a
+	// token; any other address serves HTTPS with the listener's own key
+	// and requires the token.
+	Addr string
+	// Socket, when set, is served instead of listening on Addr (systemd
+	// socket activation of port 443); Addr then only names it.
+	Socket net.Listener
 	Logger *slog.Logger
 	// Discovery lets the page list the monitors on the network (mDNS).
 	Discovery bool
 	// NewToken replaces the access token: pages signed in before must
 	// open the new link.
 	NewToken bool
-	// Relay and Ogg carry the audio to the browser; Serve uses package
-	// webrelay's when they are nil.
+	// Relay and Ogg carry the audio to the browser on the dashboard's
+	// host; Serve uses package webrelay's when they are nil.
 	Relay Relay
 	Ogg   OggFunc
 	// MonitorInfo serves GET /api/monitors/{id}/info; Serve uses
@@ -75,32 +116,37 @@ type Options struct {
 	// Session tunes the sessions (their Stream is managed here).
 	Session listener.SessionOptions
 	// OnReady is called once the server listens, with the URL to open
-	// (beyond loopback it carries the token in its fragment).
+	// (the dashboard's beyond loopback carries the token in its fragment).
 	OnReady func(url string)
 }
 
-// Serve runs the dashboard until ctx ends; it then stops every session
-// it started and returns nil. It fails at once when it cannot listen.
+// Serve runs the page until ctx ends; it then stops every session it
+// started and returns nil. It fails at once when it cannot listen.
 func Serve(ctx context.Context, opt Options) error {
-	if opt.Listener == nil {
-		return errors.New("dashboard: Options.Listener is required")
+	if (opt.Listener == nil) == (opt.Monitor == nil) {
+		return errors.New("page: set one of Options.Listener and Options.Monitor")
 	}
 	if opt.Addr == "" {
 		opt.Addr = DefaultAddr
 	}
+	ln := opt.Socket
+	if ln != nil {
+		opt.Addr = ln.Addr().String()
+	}
 	host, _, err := net.SplitHostPort(opt.Addr)
 	if err != nil {
-		return fmt.Errorf("dashboard: --listen %q: give HOST:PORT, e.g. 127.0.0.1:48090 or 0.0.0.0:48090", opt.Addr)
+		return fmt.Errorf("page: --listen %q: give HOST:PORT, e.g. 127.0.0.1:48090 or 0.0.0.0:48090", opt.Addr)
 	}
 	loopback := IsLoopbackBind(host)
-	if !loopback && opt.StateDir == "" {
-		return errors.New("dashboard: Options.StateDir is required beyond loopback")
+	if (!loopback || opt.Monitor != nil) && opt.StateDir == "" {
+		return errors.New("page: Options.StateDir is required")
 	}
-	ln, err := net.Listen("tcp", opt.Addr)
-	if err != nil {
-		return fmt.Errorf("dashboard: %w", err)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", opt.Addr); err != nil {
+			return fmt.Errorf("page: %w", err)
+		}
 	}
-	if opt.Relay == nil {
+	if opt.Monitor == nil && opt.Relay == nil {
 		r, err := webrelay.New(webrelay.Config{Logger: opt.Logger, IncludeLoopback: loopback})
 		if err != nil {
 			ln.Close()
@@ -116,7 +162,9 @@ func Serve(ctx context.Context, opt Options) error {
 	}
 	s, err := newServer(opt, ln.Addr().(*net.TCPAddr), loopback)
 	if err != nil {
-		opt.Relay.Close()
+		if opt.Relay != nil {
+			opt.Relay.Close()
+		}
 		ln.Close()
 		return err
 	}
@@ -157,7 +205,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	return nil
 }
 
-// server is the dashboard: its guard, its pool and its handlers.
+// server is the page: its guard, its pool and its handlers.
 type server struct {
 	opt       Options
 	log       *slog.Logger
@@ -165,8 +213,10 @@ type server struct {
 	access    *access
 	limits    Limits
 	pool      *sessionPool
-	url       string // to open: beyond loopback with the token in its fragment
-	publicURL string // url without the token, for the log
+	relay     relay                                                           // nil: no media in the browser
+	oggStream func(ctx context.Context, w http.ResponseWriter, o offer) error // the continuous stream
+	url       string                                                          // to open: the dashboard's beyond loopback with the token in its fragment
+	publicURL string                                                          // url without the token, for the log
 	tls       *tlsConfig
 	streams   chan struct{} // a slot per open event or audio stream
 	pairing   chan struct{} // one pairing or discovery at a time
@@ -175,8 +225,8 @@ type server struct {
 	badTokenAt atomic.Int64 // unix nanoseconds of the last wrong token warned of
 }
 
-// newServer builds the dashboard for a server bound to addr and starts a
-// session for every paired monitor.
+// newServer builds the page for a server bound to addr and starts a
+// session for every monitor of its host.
 func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -185,7 +235,13 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 		opt.Session.Logger = opt.Logger
 	}
 	hosts, ips, names := HostsFor(addr.IP)
-	acc := &access{loopback: loopback}
+	for _, n := range opt.Names {
+		if n = NormHost(n); n != "" && !hosts[n] {
+			hosts[n] = true
+			names = append(names, n)
+		}
+	}
+	acc := &access{loopback: loopback && opt.Monitor == nil, devices: opt.Monitor}
 	s := &server{
 		opt: opt, log: opt.Logger,
 		access: acc,
@@ -193,45 +249,73 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 			Port:       strconv.Itoa(addr.Port),
 			Hosts:      hosts,
 			Authorized: acc.authorized,
-			Public:     func(path string) bool { return path == signInPath },
-			Refuse:     refuse,
+			Public:     acc.public,
 		},
 		limits:  DefaultLimits,
 		streams: make(chan struct{}, maxStreams),
 		pairing: make(chan struct{}, 1),
 		wav:     alarmWAV(),
 	}
+	s.guard.Refuse = s.refuse
 	urlHost := addr.IP.String()
 	if addr.IP.IsUnspecified() {
 		urlHost = firstLANAddr(ips)
 	}
-	urlHost = net.JoinHostPort(urlHost, strconv.Itoa(addr.Port))
-	if loopback {
+	if addr.Port != 443 {
+		urlHost = net.JoinHostPort(urlHost, strconv.Itoa(addr.Port))
+	} else if strings.Contains(urlHost, ":") {
+		urlHost = "[" + urlHost + "]"
+	}
+	var id *identity.Identity
+	var certDir string
+	switch {
+	case opt.Monitor != nil:
+		id, certDir = opt.Monitor.Identity(), filepath.Join(opt.StateDir, "page")
+		s.relay = &directRelay{h: opt.Monitor}
+		s.oggStream = monitorOgg(opt.Monitor)
+	case loopback:
 		s.url = "http://" + urlHost + "/"
 		s.publicURL = s.url
-	} else {
-		dir := filepath.Join(opt.StateDir, "dashboard")
-		tok, err := loadToken(dir, opt.NewToken)
+	default:
+		certDir = filepath.Join(opt.StateDir, "dashboard")
+		tok, err := loadToken(certDir, opt.NewToken)
 		if err != nil {
 			return nil, err
 		}
 		acc.token = tok
-		id, _, err := identity.LoadOrCreate(filepath.Join(opt.StateDir, "identity"), identity.RoleListener, opt.Listener.Name())
+		lid, _, err := identity.LoadOrCreate(filepath.Join(opt.StateDir, "identity"), identity.RoleListener, opt.Listener.Name())
 		if err != nil {
 			return nil, err
 		}
-		if id.Fingerprint != opt.Listener.Fingerprint() {
+		if lid.Fingerprint != opt.Listener.Fingerprint() {
 			return nil, errors.New("dashboard: the state directory holds another listener's identity")
 		}
-		cert, err := serverCert(id, dir, ips, names, time.Now())
+		id = lid
+	}
+	if opt.Monitor == nil {
+		if opt.Relay != nil {
+			s.relay = sessionRelay{opt.Relay}
+		}
+		if ogg := opt.Ogg; ogg != nil {
+			s.oggStream = func(ctx context.Context, w http.ResponseWriter, o offer) error { return ogg(ctx, w, o.Session) }
+		}
+	}
+	if id != nil {
+		cert, err := serverCert(id, certDir, ips, names, time.Now())
 		if err != nil {
 			return nil, err
 		}
 		s.tls = newTLSConfig(cert)
 		s.publicURL = "https://" + urlHost + "/"
-		s.url = s.publicURL + "#token=" + tok
+		s.url = s.publicURL
+		if acc.token != "" {
+			s.url += "#token=" + acc.token
+		}
 	}
 	s.pool = newSessionPool(opt.Listener, opt.Logger, opt.Session, maxListens)
+	if opt.Monitor != nil {
+		monitorSessions(s.pool, opt.Monitor, opt.Session)
+	}
 	if err := s.pool.load(); err != nil {
 		s.pool.close()
 		return nil, err
@@ -242,8 +326,8 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 // close stops the sessions and the relay.
 func (s *server) close() {
 	s.pool.close()
-	if s.opt.Relay != nil {
-		s.opt.Relay.Close()
+	if s.relay != nil {
+		s.relay.Close()
 	}
 }
 
@@ -271,18 +355,24 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET "+signInPath, s.signInState)
 	mux.HandleFunc("POST "+signInPath, s.signIn)
 	mux.HandleFunc("GET /api/events", s.events)
-	mux.HandleFunc("GET /api/monitors", s.monitors)
-	mux.HandleFunc("GET /api/discover", s.discover)
-	mux.HandleFunc("POST /api/pair", s.pair)
+	if s.opt.Listener != nil { // the dashboard pairs with monitors; the monitor's page pairs phones
+		mux.HandleFunc("GET /api/monitors", s.monitors)
+		mux.HandleFunc("GET /api/discover", s.discover)
+		mux.HandleFunc("POST /api/pair", s.pair)
+		mux.HandleFunc("POST /api/monitors/{id}/forget", s.forget)
+	}
 	mux.HandleFunc("POST /api/monitors/{id}/listen", s.listen)
 	mux.HandleFunc("POST /api/monitors/{id}/stop", s.stop)
 	mux.HandleFunc("POST /api/monitors/{id}/offer", s.offer)
 	mux.HandleFunc("POST /api/monitors/{id}/ack", s.ack)
-	mux.HandleFunc("POST /api/monitors/{id}/forget", s.forget)
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/open", s.pairingWindow(true))
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
+	mux.HandleFunc("POST "+devicePairPath, s.pairDevice)
+	mux.HandleFunc("GET /api/devices", s.devicesList)
+	mux.HandleFunc("POST /api/devices/{id}/rename", s.deviceRename)
+	mux.HandleFunc("POST /api/devices/{id}/revoke", s.deviceRevoke)
 	return s.guard.Wrap(mux)
 }
 

@@ -118,12 +118,21 @@ var (
 	probNoRelay      = Problem{Code: "relay_unavailable", status: http.StatusServiceUnavailable, Message: "Live audio in the browser is not available in this version of the listener.", Action: "Use cradle listen in a terminal meanwhile."}
 	probNoInfo       = Problem{Code: "not_implemented", status: http.StatusNotImplemented, Message: "This listener cannot ask the monitor for its details yet.", Action: "Update Cradle on this computer and on the monitor."}
 	probNoDiscovery  = Problem{Code: "discovery_off", status: http.StatusNotFound, Message: "Looking for monitors on the network is switched off.", Action: "Restart cradle dashboard without --mdns=false, or pair with the monitor's address."}
+	probNotPaired    = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This phone is not paired with the monitor (or it was removed).", Action: "Pair it with the setup code from the monitor's card."}
+	probNotHere      = Problem{Code: "not_here", status: http.StatusNotFound, Message: "This page does not do that here.", Action: "Reload the page."}
+	probWrongCode    = Problem{Code: "wrong_code", status: http.StatusForbidden, Message: "That is not the monitor's setup code.", Action: "Check the 8 digits on the monitor's card and try again. Every paired phone is told of wrong codes."}
 	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
 )
 
 // refuse writes the page's words for the guard's refusals.
-func refuse(w http.ResponseWriter, _ *http.Request, why Refusal) {
+func (s *server) refuse(w http.ResponseWriter, _ *http.Request, why Refusal) {
 	switch why {
+	case RefusedUnauthorized:
+		if s.access.devices != nil {
+			writeProblem(w, probNotPaired)
+			return
+		}
+		writeProblem(w, probUnauthorized)
 	case RefusedHost:
 		writeProblem(w, Problem{Code: "unknown_host", status: why.Status(), Message: probForbidden.Message, Action: probForbidden.Action})
 	case RefusedOrigin:
@@ -155,6 +164,8 @@ func poolProblem(err error) Problem {
 		return probTooMany
 	case errors.Is(err, errNotListening):
 		return probNotListening
+	case errors.Is(err, errUnauthorized):
+		return probNotPaired
 	}
-	return problemFor(err)
+	return deviceProblem(err)
 }

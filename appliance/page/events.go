@@ -45,6 +45,22 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.pool.removeClient(c)
+	ctx := r.Context()
+	if dev, ok := s.access.device(r); ok {
+		// A removed phone's stream ends at once: the page then finds it
+		// is no longer paired.
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		gone := s.access.devices.DeviceGone(dev.ID)
+		go func() { // owned here: ends with ctx, which the defer cancels
+			select {
+			case <-gone:
+				stop()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -54,13 +70,13 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		// A comment line after keepaliveAfter without an event keeps
 		// proxies and the browser from closing an idle stream.
-		ctx, cancel := context.WithTimeout(r.Context(), keepaliveAfter)
-		m, err := c.sub.Next(ctx)
+		nctx, cancel := context.WithTimeout(ctx, keepaliveAfter)
+		m, err := c.sub.Next(nctx)
 		cancel()
 		switch {
 		case err == nil:
 			_, err = fmt.Fprintf(w, "data: %s\n\n", m.data)
-		case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			_, err = fmt.Fprint(w, ": keepalive\n\n")
 		}
 		if err != nil { // the tab left, the pool closed, or the write failed

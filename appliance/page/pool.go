@@ -17,6 +17,7 @@ var (
 	errTabGone        = errors.New("dashboard: no such tab")
 	errTooMany        = errors.New("dashboard: too many listens")
 	errNotListening   = errors.New("dashboard: the tab does not listen to that monitor")
+	errUnauthorized   = errors.New("page: this phone is not paired with the monitor (any more)")
 )
 
 // sessionPool is the listener sessions the dashboard shares between its

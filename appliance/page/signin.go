@@ -15,13 +15,17 @@ const signInPath = "/api/session"
 // signInStatus is the answer to GET signInPath: whether the page must
 // sign in, and what this server offers.
 type signInStatus struct {
-	Loopback    bool `json:"loopback"`
-	SignedIn    bool `json:"signed_in"`
-	Discovery   bool `json:"discovery"`
-	Relay       bool `json:"relay"`
-	Ogg         bool `json:"ogg"`
-	HTTPS       bool `json:"https"`
-	MonitorInfo bool `json:"monitor_info"`
+	// Host is "monitor" on the monitor's own page (a phone pairs with the
+	// setup code), "listener" on the dashboard (the token signs in).
+	Host        string      `json:"host"`
+	Device      *deviceView `json:"device,omitempty"` // this phone, once paired (the monitor's host)
+	Loopback    bool        `json:"loopback"`
+	SignedIn    bool        `json:"signed_in"`
+	Discovery   bool        `json:"discovery"`
+	Relay       bool        `json:"relay"`
+	Ogg         bool        `json:"ogg"`
+	HTTPS       bool        `json:"https"`
+	MonitorInfo bool        `json:"monitor_info"`
 }
 
 // signInRequest is the body of POST signInPath.
@@ -36,15 +40,24 @@ type signInResult struct {
 
 // signInState serves GET signInPath.
 func (s *server) signInState(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, signInStatus{
+	st := signInStatus{
+		Host:        "listener",
 		Loopback:    s.access.loopback,
 		SignedIn:    s.access.authorized(r),
 		Discovery:   s.opt.Discovery,
-		Relay:       s.opt.Relay != nil,
-		Ogg:         s.opt.Ogg != nil,
+		Relay:       s.relay != nil,
+		Ogg:         s.oggStream != nil,
 		HTTPS:       r.TLS != nil,
 		MonitorInfo: s.opt.MonitorInfo != nil,
-	})
+	}
+	if s.access.devices != nil {
+		st.Host, st.Discovery = "monitor", false
+		if d, ok := s.access.device(r); ok {
+			v := viewOf(d, d.ID)
+			st.Device = &v
+		}
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 // signIn serves POST signInPath: it exchanges the token (from the URL's
@@ -52,6 +65,10 @@ func (s *server) signInState(w http.ResponseWriter, r *http.Request) {
 func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	var req signInRequest
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if s.access.devices != nil { // phones pair instead (devices.go)
+		writeProblem(w, probNotPaired)
 		return
 	}
 	if s.access.loopback {

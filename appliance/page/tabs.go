@@ -87,3 +87,13 @@ func (sp *sessionPool) encode(ev event) (tabMsg, bool) {
 	}
 	return tabMsg{data: b, droppable: ev.Type == "status"}, true
 }
+
+// notify tells every tab of ev (a change the pool does not follow itself,
+// such as the monitor's list of phones).
+func (sp *sessionPool) notify(ev event) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if !sp.closed {
+		sp.broadcastLocked(ev)
+	}
+}

@@ -71,6 +71,11 @@ func (sp *sessionPool) onEvent(e *monEntry, ev listener.Event) {
 			msg.Error = &p
 		}
 		sp.broadcastLocked(msg)
+	case listener.DeviceEvent:
+		// A phone paired with the monitor: every page says so, so that a
+		// parent notices one they do not know.
+		at := ev.PairedAt
+		sp.broadcastLocked(event{Type: "device", Monitor: e.mon.DeviceID, Device: &deviceView{ID: ev.ID, Name: ev.Name, PairedAt: ev.PairedAt}, At: &at})
 	case listener.PairingEvent:
 		pv := pairingFrom(ev.State, ev.At, v.Pairing)
 		v.Pairing = &pv
@@ -223,7 +228,7 @@ func (v *pairingView) at(now time.Time) *pairingView {
 
 // event is one message of the event stream; Type says which fields are set.
 type event struct {
-	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing
+	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing, device, devices
 	Tab      string        `json:"tab,omitempty"`
 	Secure   bool          `json:"secure,omitempty"`
 	Monitors []monitorView `json:"monitors,omitempty"`
@@ -240,4 +245,5 @@ type event struct {
 	Kind     string        `json:"kind,omitempty"`
 	Stream   string        `json:"stream,omitempty"`
 	Pairing  *pairingView  `json:"pairing,omitempty"`
+	Device   *deviceView   `json:"device,omitempty"`
 }

@@ -35,9 +35,14 @@ fi
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null 2>&1 || true
 	if [ "$1" = configure ] && [ -z "$2" ]; then
-		systemctl enable cradled.service >/dev/null 2>&1 || true
+		systemctl enable cradled.service cradled-https.socket cradled-http.socket >/dev/null 2>&1 || true
 		systemctl restart cradled.service >/dev/null 2>&1 || true
 	else
+		# An upgrade from a release without the phones' page: its sockets
+		# follow the monitor (enabled only where cradled is).
+		if systemctl is-enabled --quiet cradled.service 2>/dev/null; then
+			systemctl enable --now cradled-https.socket cradled-http.socket >/dev/null 2>&1 || true
+		fi
 		systemctl try-restart cradled.service >/dev/null 2>&1 || true
 		for unit in $(systemctl list-units --plain --no-legend --state=active 'cradle-listen@*.service' 2>/dev/null | awk '{print $1}'); do
 			systemctl try-restart "$unit" >/dev/null 2>&1 || true

@@ -216,7 +216,7 @@ in_root apt-get install -y -q /tmp/cradle.deb
 rm -f "$ROOT/tmp/cradle.deb"
 # The package's postinst enables the unit only when systemd is running;
 # offline, systemctl enable just creates the wants symlink.
-in_root systemctl enable cradled.service
+in_root systemctl enable cradled.service cradled-https.socket cradled-http.socket
 
 log "hostname, fstab, network, first-boot unit"
 echo "$HOST_NAME" >"$ROOT/etc/hostname"

@@ -68,6 +68,20 @@ func ServeOgg(ctx context.Context, w http.ResponseWriter, sess *listener.Session
 // serveOgg is ServeOgg; onFlush, when set (benchmarks), is told the
 // arrival time of every monitor packet each flush delivered.
 func serveOgg(ctx context.Context, w http.ResponseWriter, sess *listener.Session, onFlush func(arrived []time.Time, flushed time.Time)) error {
+	sub := sess.Subscribe(listener.SubscribeOptions{Audio: true})
+	defer sub.Close()
+	return serveOggFrom(ctx, w, sub.Next, onFlush)
+}
+
+// ServeOggFrom is ServeOgg fed by next instead of a session: the
+// monitor's own page feeds it the monitor's Opus frames (as MediaEvents)
+// straight from its capture. next returns an error when the source ended
+// (ServeOggFrom returns it) or ctx ended.
+func ServeOggFrom(ctx context.Context, w http.ResponseWriter, next func(context.Context) (listener.Event, error)) error {
+	return serveOggFrom(ctx, w, next, nil)
+}
+
+func serveOggFrom(ctx context.Context, w http.ResponseWriter, next func(context.Context) (listener.Event, error), onFlush func(arrived []time.Time, flushed time.Time)) error {
 	enc, err := media.NewOpusEncoder(media.Config{AudioFrame: OggFrame})
 	if err != nil {
 		return fmt.Errorf("webrelay: ogg stream: %w", err)
@@ -75,15 +89,16 @@ func serveOgg(ctx context.Context, w http.ResponseWriter, sess *listener.Session
 	defer enc.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sub := sess.Subscribe(listener.SubscribeOptions{Audio: true})
+	var ended error
 	events := make(chan listener.Event, 64)
 	pumped := make(chan struct{})
 	go func() { // owned here: stopped by cancel and sub.Close, waited for below
 		defer close(pumped)
 		defer close(events)
 		for {
-			ev, err := sub.Next(ctx)
+			ev, err := next(ctx)
 			if err != nil {
+				ended = err
 				return
 			}
 			select {
@@ -95,7 +110,6 @@ func serveOgg(ctx context.Context, w http.ResponseWriter, sess *listener.Session
 	}()
 	defer func() {
 		cancel()
-		sub.Close()
 		<-pumped
 	}()
 
@@ -121,7 +135,8 @@ func serveOgg(ctx context.Context, w http.ResponseWriter, sess *listener.Session
 				if ctx.Err() != nil {
 					return nil
 				}
-				return listener.ErrSessionClosed
+				<-pumped
+				return ended
 			}
 			if err := s.event(ev, time.Now()); err != nil {
 				return err

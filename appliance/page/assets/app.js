@@ -66,10 +66,21 @@ async function start() {
     $('#connection').textContent = e.message;
     return;
   }
+  const onMonitor = state.session.host === 'monitor';
+  document.body.dataset.host = onMonitor ? 'monitor' : 'listener';
+  if (onMonitor) document.title = 'Cradle: the nursery';
   if (!state.session.signed_in) {
+    if (onMonitor) {
+      showPhonePairing(); // phones.js
+      return;
+    }
     $('#signin').hidden = false;
     $('#connection').textContent = 'Not signed in.';
     return;
+  }
+  if (onMonitor) {
+    $('#pairing').hidden = true;
+    showPhones(); // phones.js
   }
   $('#discovery').hidden = !state.session.discovery;
   setupNotifications();
@@ -79,10 +90,11 @@ async function start() {
 function connect() {
   const es = new EventSource('/api/events');
   debug.eventSource = es;
-  es.onopen = () => { $('#connection').textContent = 'Connected to the listener.'; };
+  es.onopen = () => { $('#connection').textContent = state.session.host === 'monitor' ? 'Connected to the monitor.' : 'Connected to the listener.'; };
   es.onerror = () => {
-    $('#connection').textContent = 'Connection to the listener lost: reconnecting…';
+    $('#connection').textContent = state.session.host === 'monitor' ? 'Connection to the monitor lost: reconnecting…' : 'Connection to the listener lost: reconnecting…';
     for (const id of state.monitors.keys()) render(id);
+    if (state.session.host === 'monitor') checkStillPaired(es); // phones.js
   };
   es.onmessage = (msg) => {
     let ev;
@@ -146,6 +158,12 @@ function onEvent(ev) {
       break;
     case 'pairing':
       if (v) applyPairing(v, ev.pairing);
+      break;
+    case 'device':
+      onDeviceAdded(ev); // phones.js
+      break;
+    case 'devices':
+      if (state.session.host === 'monitor') loadPhones(); // phones.js
       break;
   }
 }

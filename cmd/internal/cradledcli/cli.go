@@ -57,6 +57,8 @@ type env struct {
 	logLevel       string
 	hwMode         string
 	configPath     string // the configuration file (its drop-ins are next to it)
+	pageListen     string // the phones' page (HTTPS); "off" serves none
+	pageHTTP       string // plain HTTP that redirects to it; "" serves none
 }
 
 // Main runs cradled with args (without the program name) and returns the
@@ -87,6 +89,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.BoolVar(&e.cfg.Advertise, "mdns", true, "advertise the monitor over mDNS (_cradle._udp)")
 	fs.StringVar(&e.cfg.AdvertiseInterface, "mdns-interface", "", "advertise on this interface only (default: all)")
 	fs.BoolVar(&e.cfg.PairWhenNew, "pair-when-new", true, "open pairing at start, for 15m, while no listener is trusted")
+	fs.StringVar(&e.pageListen, "page-listen", DefaultPageListen, "TCP address of the phones' page (HTTPS), or off; systemd's socket named https replaces it")
+	fs.StringVar(&e.pageHTTP, "page-http", "", "TCP address that redirects plain HTTP to the page (default none); systemd's socket named http replaces it")
 	configPath := fs.String("config", DefaultConfigFile, "TOML configuration file (flags override it)")
 	if err := fs.Parse(args); err != nil {
 		return clitool.ExitUsage
@@ -152,9 +156,15 @@ func (e *env) serve(ctx context.Context) error {
 	fmt.Fprintf(e.stdout, "cradled: serving %q on %s, fingerprint %s\n", cfg.Name, m.Addr(), m.Fingerprint())
 	fmt.Fprintf(e.stdout, "To pair a listener: run `cradled --state-dir %s pair` (or press the button), then on the listener:\n", cfg.StateDir)
 	fmt.Fprintf(e.stdout, "  cradle pair %s --code XXXX-XXXX   (the code: `cradled --state-dir %s setup-code`)\n", dialAddr(m.Addr()), cfg.StateDir)
-	notify(cfg.Logger, daemon.SdNotifyReady+"\nSTATUS=serving on "+m.Addr().String())
 	var wg sync.WaitGroup
 	wctx, wcancel := context.WithCancel(ctx)
+	pageDone, err := e.servePage(wctx, m, cfg.Logger, &wg)
+	if err != nil {
+		wcancel()
+		m.Close()
+		return err
+	}
+	notify(cfg.Logger, daemon.SdNotifyReady+"\nSTATUS=serving on "+m.Addr().String())
 	wg.Go(func() { watchdog(wctx, m, cfg.Logger) })
 	var fatal error
 	select {
@@ -162,6 +172,8 @@ func (e *env) serve(ctx context.Context) error {
 		cfg.Logger.Info("shutting down: closing connections with going_away")
 	case fatal = <-m.Fatal():
 		cfg.Logger.Error("fatal error: exiting so that systemd restarts the monitor", "err", fatal)
+	case fatal = <-pageDone:
+		cfg.Logger.Error("the phones' page stopped: exiting so that systemd restarts the monitor", "err", fatal)
 	}
 	wcancel()
 	wg.Wait()

@@ -46,6 +46,8 @@ type fileConfig struct {
 	MDNS            *bool     `toml:"mdns"`
 	MDNSInterface   *string   `toml:"mdns_interface"`
 	PairWhenNew     *bool     `toml:"pair_when_new"`
+	PageListen      *string   `toml:"page_listen"`
+	PageHTTP        *string   `toml:"page_http"`
 }
 
 // duration is a TOML string such as "3m" or "500ms".
@@ -136,6 +138,8 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("led-pin", &e.cfg.HW.LEDPin, fc.LEDPin)
 	str("button-pin", &e.cfg.HW.ButtonPin, fc.ButtonPin)
 	str("mdns-interface", &e.cfg.AdvertiseInterface, fc.MDNSInterface)
+	str("page-listen", &e.pageListen, fc.PageListen)
+	str("page-http", &e.pageHTTP, fc.PageHTTP)
 	if fc.LongPress != nil && !set["long-press"] {
 		e.cfg.HW.LongPress = fc.LongPress.Duration
 	}

@@ -26,7 +26,7 @@ func BenchmarkMonitorResources(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			t := b
 			dir := b.TempDir()
-			p := start(t, nil, "cradled", "--state-dir", filepath.Join(dir, "m"), "--listen", "127.0.0.1:0", "--media", "test", "--log-level", "warn")
+			p := start(t, nil, "cradled", "--state-dir", filepath.Join(dir, "m"), "--listen", "127.0.0.1:0", "--page-listen", "127.0.0.1:0", "--media", "test", "--log-level", "warn")
 			defer p.kill()
 			_, line := p.waitLine(0, servingRE, 20*time.Second)
 			addr := servingRE.FindStringSubmatch(line)[1]

@@ -33,7 +33,12 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		name  string
 		files [][2]string // file in deploy/, name to verify it as
 	}{
-		{"cradled.service", [][2]string{{"systemd/cradled.service", "cradled.service"}}},
+		// the monitor with the sockets of the phones' page (443, 80)
+		{"cradled.service", [][2]string{
+			{"systemd/cradled.service", "cradled.service"},
+			{"systemd/cradled-https.socket", "cradled-https.socket"},
+			{"systemd/cradled-http.socket", "cradled-http.socket"},
+		}},
 		// a template verifies as an instance
 		{"cradle-listen@.service", [][2]string{{"systemd/cradle-listen@.service", "cradle-listen@Nursery.service"}}},
 		{"cradle-firstboot.service", [][2]string{{"image/cradle-firstboot.service", "cradle-firstboot.service"}}},

@@ -232,7 +232,7 @@ func startMonitor(t testing.TB, prefix []string, state, listen string, extra ...
 	// network namespaces). Pairing opens by the (simulated) button only,
 	// as on a monitor that has been paired before; TestPairWhenNew passes
 	// --pair-when-new=true to test the factory-new window.
-	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug", "--hw", "sim", "--long-press", "4s", "--mdns=false", "--pair-when-new=false"}, extra...)
+	args := append([]string{"--state-dir", state, "--listen", listen, "--log-level", "debug", "--hw", "sim", "--long-press", "4s", "--mdns=false", "--pair-when-new=false", "--page-listen", "127.0.0.1:0"}, extra...)
 	p := start(t, prefix, "cradled", args...)
 	_, line := p.waitLine(0, servingRE, 20*time.Second)
 	return &monitor{proc: p, state: state, addr: servingRE.FindStringSubmatch(line)[1], prefix: prefix}

@@ -1,0 +1,107 @@
+package cradledcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+
+	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/appliance/page"
+)
+
+// DefaultPageListen is where the phones' page listens without systemd's
+// sockets: a port above 1023, so cradled needs no capability. The
+// package's cradled.socket hands it ports 443 and 80 instead.
+const DefaultPageListen = ":8443"
+
+// servePage starts the monitor's own page (package page, the monitor's
+// host) on systemd's socket named "https" or on --page-listen, and the
+// redirect from plain HTTP on the socket named "http" or on --page-http.
+// The goroutines are wg's and end with ctx; the channel says why the page
+// stopped early.
+func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logger, wg *sync.WaitGroup) (<-chan error, error) {
+	done := make(chan error, 1)
+	socks, err := activation.ListenersWithNames()
+	if err != nil {
+		return nil, fmt.Errorf("page: systemd sockets: %w", err)
+	}
+	httpsLn, httpLn := first(socks["https"]), first(socks["http"])
+	if httpsLn == nil && e.pageListen == "off" {
+		return done, nil
+	}
+	if httpLn == nil && e.pageHTTP != "" {
+		if httpLn, err = net.Listen("tcp", e.pageHTTP); err != nil {
+			return nil, fmt.Errorf("page: --page-http: %w", err)
+		}
+	}
+	if httpsLn == nil {
+		if httpsLn, err = net.Listen("tcp", e.pageListen); err != nil {
+			if httpLn != nil {
+				httpLn.Close()
+			}
+			return nil, fmt.Errorf("page: --page-listen %s: %w (choose another port, or --page-listen off)", e.pageListen, err)
+		}
+	}
+	port := httpsLn.Addr().(*net.TCPAddr).Port
+	st := m.Status()
+	var names []string
+	if st.Host != "" {
+		names = append(names, st.Host)
+	}
+	ready := make(chan string, 1)
+	opt := page.Options{
+		Monitor: page.ForMonitor(m), Names: names, StateDir: e.cfg.StateDir, Socket: httpsLn, Logger: log,
+		OnReady: func(url string) { ready <- url },
+	}
+	wg.Go(func() {
+		if err := page.Serve(ctx, opt); err != nil {
+			done <- err
+		}
+	})
+	if httpLn != nil {
+		wg.Go(func() {
+			if err := page.ServeRedirect(ctx, httpLn, port); err != nil {
+				done <- err
+			}
+		})
+	}
+	select {
+	case u := <-ready:
+		fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network", u)
+		if st.Host != "" {
+			fmt.Fprintf(e.stdout, " (or https://%s%s/)", st.Host, portSuffix(port))
+		}
+		fmt.Fprintf(e.stdout, ", accept the certificate warning once, and pair with the setup code.\n")
+	case err := <-done:
+		return nil, err
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("page: did not start within 10 s")
+	}
+	return done, nil
+}
+
+func portSuffix(port int) string {
+	if port == 443 {
+		return ""
+	}
+	return ":" + strconv.Itoa(port)
+}
+
+func first(ls []net.Listener) net.Listener {
+	for i, l := range ls {
+		if i > 0 {
+			l.Close()
+		}
+	}
+	if len(ls) == 0 {
+		return nil
+	}
+	return ls[0]
+}

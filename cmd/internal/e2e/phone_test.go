@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The phones' path: the real cradled (--media test, its 440 Hz tone)
+// serves its own page over HTTPS; two phone-size chromiums (two phones:
+// separate profiles, so separate cookies) pair on it with the setup code,
+// listen, and one removes the other.
+
+var phonePageRE = regexp.MustCompile(`^Phones: open (https://\S+) on a phone`)
+
+// phoneTab opens a browser of its own at phone size on the page.
+func phoneTab(t *testing.T, base string) *tab {
+	t.Helper()
+	tb := newBrowser(t).first()
+	tb.do(20*time.Second, "the monitor's page at phone size",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitReady(`body`),
+	)
+	installProbes(tb)
+	return tb
+}
+
+// pairPhone fills the pairing form and presses Pair.
+func pairPhone(tb *tab, name, code string) {
+	tb.do(10*time.Second, "the pairing form",
+		chromedp.WaitVisible(`#phone-pair-form`),
+		chromedp.SetValue(`#phone-name`, name),
+		chromedp.SetValue(`#phone-code`, code),
+		chromedp.Click(`#phone-pair-button`),
+	)
+}
+
+// TestPhonePage: a phone with only a browser pairs with cradled's own
+// page and hears the nursery straight from the monitor.
+func TestPhonePage(t *testing.T) {
+	needChromium(t)
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0", "--media", "test", "--log-level", "info")
+	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
+	base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+	if !strings.HasPrefix(base, "https://127.0.0.1:") {
+		t.Fatalf("page address %q, want https://127.0.0.1:PORT", base)
+	}
+	mon.admin(t, "pair")
+	code := mon.code(t)
+
+	// The first phone pairs: it can then see the others' wrong codes.
+	kitchen := phoneTab(t, base)
+	pairPhone(kitchen, "Kitchen tablet", code)
+	kitchen.do(20*time.Second, "the card online on the first phone",
+		chromedp.WaitVisible(`.card[data-state="online"]`),
+		chromedp.WaitVisible(`#phones li.phone`),
+	)
+	id := eval[string](kitchen, `document.querySelector('.card').dataset.monitor`)
+
+	// The second phone: a wrong code first. (A pairing closes the window:
+	// the parents open it again, with the button or `cradled pair`.)
+	mon.admin(t, "pair")
+	bedside := phoneTab(t, base)
+	bedside.do(10*time.Second, "not paired yet", chromedp.WaitVisible(`#phone-pair`))
+	pairPhone(bedside, "Bedside phone", wrongSetupCode(t, code))
+	msg := waitJS[string](bedside, 10*time.Second, "the wrong code's sentence",
+		`(() => { const t = document.querySelector('#phone-pair-result').textContent; return t && t !== 'Pairing…' ? t : ''; })()`)
+	if !strings.Contains(msg, "not the monitor's setup code") || rawException(msg) {
+		t.Errorf("wrong code: %q", msg)
+	}
+	warn := waitJS[string](kitchen, 10*time.Second, "the wrong code on the other phone's card",
+		`(() => { const w = document.querySelector('.card [data-field="pairing-warning"]'); return w && w.checkVisibility() ? w.textContent : ''; })()`)
+	t.Logf("the paired phone shows: %q", strings.Join(strings.Fields(warn), " "))
+
+	pairPhone(bedside, "Bedside phone", code)
+	bedside.do(20*time.Second, "the card online on the new phone", chromedp.WaitVisible(`.card[data-state="online"]`))
+	waitJS[bool](kitchen, 10*time.Second, "the first phone lists the new one",
+		`[...document.querySelectorAll('#phones li.phone')].some((li) => li.textContent.includes('Bedside phone'))`)
+	if toast := eval[string](kitchen, `document.querySelector('#toasts').textContent`); !strings.Contains(toast, "Bedside phone") {
+		t.Errorf("the first phone was not told of the new one: toasts %q", toast)
+	}
+
+	// Listen: WebRTC straight from the monitor; the analyser hears 440 Hz.
+	start := time.Now()
+	bedside.do(10*time.Second, "Listen",
+		chromedp.Click(card(id, ` button[data-action="listen"]`)),
+		chromedp.WaitVisible(card(id, `[data-state="listening"]`)),
+	)
+	t.Logf("listening %v after the tap", time.Since(start).Round(time.Millisecond))
+	if mode := eval[string](bedside, `window.cradleDebug.state.listening.get('`+id+`').mode`); mode != "webrtc" {
+		t.Errorf("listening by %q, want webrtc from the monitor", mode)
+	}
+	eval[chromedp.Void](bedside, `window.cradleTest.rtc = window.cradleTest.watch(window.cradleTest.probe(window.cradleDebug.players['`+id+`'].srcObject)); undefined`)
+	tone := waitJS[map[string]float64](bedside, 5*time.Second, "440 Hz in what the phone plays",
+		`window.cradleTest.rtc.tones >= 20 ? window.cradleTest.rtc : null`)
+	t.Logf("Web Audio on the phone's stream: %v", tone)
+
+	// The first phone removes the second: it loses sound and access
+	// within 1 s.
+	eval[chromedp.Void](kitchen, `window.confirm = () => true; undefined`)
+	kitchen.do(5*time.Second, "Remove the bedside phone",
+		chromedp.Click(`#phones li.phone:not(:first-child) button[data-action="revoke"]`),
+	)
+	removed := time.Now()
+	waitJS[bool](bedside, time.Second, "the removed phone silent and asked to pair again within 1 s",
+		`(() => { const pc = window.cradleDebug.pcs['`+id+`']; return document.querySelector('#phone-pair').checkVisibility() && window.cradleDebug.state.listening.size === 0 && (!pc || pc.connectionState !== 'connected'); })()`)
+	t.Logf("the removed phone stopped %v after the removal", time.Since(removed).Round(time.Millisecond))
+	if txt := eval[string](bedside, `document.querySelector('#connection').textContent`); !strings.Contains(txt, "removed") {
+		t.Errorf("the removed phone says %q, want why", txt)
+	}
+	if raw := eval[string](bedside, `document.body.innerText`); rawException(raw) {
+		t.Errorf("a raw exception on the removed phone: %q", raw)
+	}
+}
