@@ -61,10 +61,20 @@ type proc struct {
 
 func start(t testing.TB, prefix []string, bin string, args ...string) *proc {
 	t.Helper()
+	return startWith(t, nil, prefix, bin, args...)
+}
+
+// startWith is start with setup called on the command before it starts
+// (extra files, environment).
+func startWith(t testing.TB, setup func(*exec.Cmd), prefix []string, bin string, args ...string) *proc {
+	t.Helper()
 	args = hostArgs(prefix, bin, args)
 	argv := append(append([]string{}, prefix...), filepath.Join(binDir, bin))
 	argv = append(argv, args...)
 	p := &proc{t: t, cmd: exec.Command(argv[0], argv[1:]...), cond: make(chan struct{}), done: make(chan struct{})}
+	if setup != nil {
+		setup(p.cmd)
+	}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

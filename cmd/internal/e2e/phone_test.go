@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"regexp"
 	"strings"
 	"testing"
@@ -116,5 +122,64 @@ func TestPhonePage(t *testing.T) {
 	}
 	if raw := eval[string](bedside, `document.body.innerText`); rawException(raw) {
 		t.Errorf("a raw exception on the removed phone: %q", raw)
+	}
+}
+
+// TestPageSocketActivation: under systemd, cradled serves the page on the
+// sockets it is handed (cradled-https.socket on 443, cradled-http.socket
+// on 80, here two loopback ports), without binding anything itself; the
+// plain-HTTP one only redirects to the page.
+func TestPageSocketActivation(t *testing.T) {
+	httpsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer httpsLn.Close()
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer httpLn.Close()
+	files := []*os.File{}
+	for _, ln := range []net.Listener{httpsLn, httpLn} {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	// What systemd does: the sockets from fd 3 on, named, for this pid.
+	prefix := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=https:http exec "$0" "$@"`}
+	dir := t.TempDir()
+	mon := startWith(t, func(c *exec.Cmd) { c.ExtraFiles = files }, prefix, "cradled",
+		"--state-dir", filepath.Join(dir, "monitor"), "--listen", "127.0.0.1:0", "--log-level", "debug", "--hw", "sim",
+		"--mdns=false", "--pair-when-new=false", "--media", "test", "--page-listen", "127.0.0.1:1") // never bound: the socket replaces it
+	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
+	want := "https://" + httpsLn.Addr().String() + "/"
+	if got := phonePageRE.FindStringSubmatch(line)[1]; got != want {
+		t.Fatalf("page at %s, want the socket's %s", got, want)
+	}
+	c := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
+	}
+	resp, err := c.Get(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("GET the page on the https socket: %s", resp.Status)
+	}
+	resp, err = c.Get("http://" + httpLn.Addr().String() + "/api/session?x=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusPermanentRedirect || loc != "https://127.0.0.1:"+strconv.Itoa(httpsLn.Addr().(*net.TCPAddr).Port)+"/api/session" {
+		t.Fatalf("plain HTTP: %s to %q, want 308 to the page", resp.Status, loc)
 	}
 }
