@@ -1,0 +1,122 @@
+package page
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cradle-monitor/cradle/appliance/rtc"
+)
+
+var tabRE = regexp.MustCompile(`"type":"hello","tab":"([0-9a-f]+)"`)
+
+// TestMonitorPageWebRTC: a phone's offer on the monitor's page is answered
+// by the monitor itself (one peer connection, monitor to phone) and its
+// audio arrives; when another phone removes it, its audio stops within 1 s
+// from the server's side (the page's hold ends with its event stream and
+// the monitor closes the phone's connection; package monitor tests the
+// latter alone), not because the phone stops playing.
+func TestMonitorPageWebRTC(t *testing.T) {
+	mon := newMonitor(t)
+	p := startMonitorPage(t, mon)
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	code := string(mon.SetupCode())
+	a := p.phone(t, "127.0.0.2")
+	if resp := a.pair("Bedside phone", code); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pair: %s", resp.Status)
+	}
+	me := a.me()
+	_, ev := a.open("/api/events")
+	var tab string
+	deadline := time.After(5 * time.Second)
+	var seen []byte
+	for tab == "" {
+		select {
+		case b := <-ev:
+			seen = append(seen, b...)
+			if m := tabRE.FindSubmatch(seen); m != nil {
+				tab = string(m[1])
+			}
+		case <-deadline:
+			t.Fatal("no hello on the event stream")
+		}
+	}
+	id := mon.Fingerprint().DeviceID()
+
+	eng, err := rtc.NewEngine(rtc.Config{IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := eng.API().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { pc.Close(); wg.Wait() }()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	var packets, lastAt atomic.Int64
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		wg.Add(1)
+		defer wg.Done()
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			packets.Add(1)
+			lastAt.Store(time.Now().UnixNano())
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if resp := a.do(http.MethodPost, "/api/monitors/"+id+"/listen", `{"tab":"`+tab+`"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("listen: %s %+v", resp.Status, problemOf(t, resp))
+	}
+	body, _ := json.Marshal(map[string]any{"tab": tab, "sdp": pc.LocalDescription().SDP})
+	resp := a.do(http.MethodPost, "/api/monitors/"+id+"/offer", string(body))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("offer: %s %+v", resp.Status, problemOf(t, resp))
+	}
+	var ans struct{ SDP string }
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "audio from the monitor", func() bool { return packets.Load() >= 50 })
+
+	b := p.phone(t, "127.0.0.3")
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	if resp := b.pair("Kitchen tablet", code); resp.StatusCode != http.StatusOK {
+		t.Fatalf("second phone: %s", resp.Status)
+	}
+	if resp := b.do(http.MethodPost, "/api/devices/"+me.ID+"/revoke", "{}"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %s", resp.Status)
+	}
+	revoked := time.Now()
+	// The test's own peer connection stays open: only the server can
+	// stop the audio.
+	waitFor(t, time.Second, "the removed phone's audio stopped", func() bool {
+		return time.Since(time.Unix(0, lastAt.Load())) > 200*time.Millisecond
+	})
+	t.Logf("audio stopped %v after the removal (last packet %v after it)", time.Since(revoked).Round(time.Millisecond), time.Unix(0, lastAt.Load()).Sub(revoked).Round(time.Millisecond))
+}
