@@ -298,3 +298,64 @@ func TestDashboardWebKit(t *testing.T) {
 	wd.click(cardSel + ` button[data-action="stop"]`)
 	wd.wait(5*time.Second, "the card online after Stop", `return `+cardJS+`.dataset.state === 'online'`)
 }
+
+// TestPhonePageWebKit: the monitor's own page in WebKit (no WebRTC):
+// the phone pairs with the setup code, and Listen plays the nursery
+// through the page's fallback, the monitor's continuous stream; the card
+// says listening only once sound plays, and the 440 Hz tone comes out of
+// the browser's sound output.
+func TestPhonePageWebKit(t *testing.T) {
+	needWebKit(t)
+	srv := pulsetest.Start(t)
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, dir+"/monitor", "127.0.0.1:0", "--media", "test", "--log-level", "info")
+	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
+	base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+	mon.admin(t, "pair")
+	code := mon.code(t)
+	display := startXvfb(t)
+	wd := startWebKit(t, display, srv.Env())
+
+	exec := func(script string, out any) {
+		t.Helper()
+		wd.must("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
+	}
+	wd.must("POST", "/url", map[string]string{"url": base + "/#code=" + code}, nil)
+	wd.wait(20*time.Second, "the pairing form, the code from the link filled in", `return document.querySelector('#phone-pair').checkVisibility() && document.querySelector('#phone-code').value === '`+code+`' && location.hash === ''`)
+	exec(`document.querySelector('#phone-name').value = 'Bedside phone'; return null`, nil)
+	wd.click(`#phone-pair-button`)
+	wd.wait(20*time.Second, "the card online", `const c = document.querySelector('.card'); return c !== null && c.dataset.state === 'online'`)
+	var id string
+	exec(`return document.querySelector('.card').dataset.monitor`, &id)
+	cardSel := `.card[data-monitor="` + id + `"]`
+	cardJS := `document.querySelector('` + cardSel + `')`
+	exec(firstListeningJS+`('`+id+`')`, nil)
+
+	rec := srv.StartRecording(t)
+	recStart := time.Now()
+	wd.click(cardSel + ` button[data-action="listen"]`)
+	wd.wait(20*time.Second, "the card listening", `return `+cardJS+`.dataset.state === 'listening'`)
+	var f firstListening
+	exec(`window.cradleTest.firstObs.disconnect(); return window.cradleTest.first`, &f)
+	if f.early() {
+		t.Fatalf("the card said listening before sound played: %+v", f)
+	}
+	var src string
+	exec(`return window.cradleDebug.players['`+id+`'].currentSrc`, &src)
+	if !strings.Contains(src, "/api/monitors/"+id+"/audio.ogg") {
+		t.Fatalf("WebKit plays %q, want the monitor's continuous stream", src)
+	}
+	var t0 float64
+	exec(`return window.cradleDebug.players['`+id+`'].currentTime`, &t0)
+	wd.wait(6*time.Second, "the player's time advancing 3 s", `return window.cradleDebug.players['`+id+`'].currentTime > `+strconv.FormatFloat(t0+3, 'f', 3, 64))
+	var text string
+	exec(`return document.body.innerText`, &text)
+	if rawException(text) {
+		t.Fatalf("the page shows a raw exception: %q", text)
+	}
+	ws := classify(rec.Stop())
+	if n := count(ws, 0, len(ws), tone); n < 40 {
+		t.Fatalf("the tone played for %d windows of %v in %v, want at least 2 s:%s", n, window, time.Since(recStart).Round(time.Millisecond), summary(ws))
+	}
+	t.Logf("recorded from WebKit's output: %d windows of tone in %v", count(ws, 0, len(ws), tone), time.Since(recStart).Round(time.Millisecond))
+}
