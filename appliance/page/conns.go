@@ -166,9 +166,9 @@ type conn struct {
 }
 
 // admit counts a new connection, evicting strangers' new or idle
-// connections (oldest first) to make room: first one of its own address
-// when the address is at PerAddr, then one of anyone's when the
-// strangers' pool or the whole table is full. It returns nil when there
+// connections to make room: first its own address's oldest when the
+// address is at PerAddr, then, when the strangers' pool or the whole
+// table is full, the oldest of the address holding the most. It returns nil when there
 // is no room.
 func (t *table) admit(raw net.Conn) *conn {
 	addr := raw.RemoteAddr().String()
@@ -208,15 +208,26 @@ func (t *table) admit(raw net.Conn) *conn {
 	return c
 }
 
-// oldestEvictable is the oldest stranger's connection (of address from,
-// unless it is "") that is new or idle. Called with mu held.
+// oldestEvictable is the stranger's connection to give up for a
+// newcomer, among those that are new or idle: the oldest of address from,
+// or (from "") the oldest of the address that holds the most strangers'
+// connections. A flood from many addresses thus evicts its own: a phone
+// that opens one connection during it (it woke, it reloads) keeps it
+// until it has signed in. Called with mu held.
 func (t *table) oldestEvictable(from string) *conn {
 	var old *conn
 	for c := range t.strangers {
 		if (from != "" && c.addr != from) || (c.state != http.StateNew && c.state != http.StateIdle) {
 			continue
 		}
-		if old == nil || c.seq < old.seq {
+		switch {
+		case old == nil:
+			old = c
+		case from == "" && t.perAddr[c.addr] != t.perAddr[old.addr]:
+			if t.perAddr[c.addr] > t.perAddr[old.addr] {
+				old = c
+			}
+		case c.seq < old.seq:
 			old = c
 		}
 	}

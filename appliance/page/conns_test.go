@@ -318,3 +318,40 @@ func TestTrustOverTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictFairShare: with the strangers' pool full, a newcomer's place
+// comes from the address holding the most connections, not from the
+// oldest connection: a phone's one new connection (here older than the
+// flood's) survives a flood from other addresses until it signs in.
+func TestEvictFairShare(t *testing.T) {
+	lim := DefaultLimits
+	lim.Strangers, lim.PerAddr, lim.StrangerIdle = 4, 4, time.Minute
+	r := newRig(t, lim)
+	phone, err := r.dial("127.0.0.2") // new: no request yet (a TLS handshake, say)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	waitFor(t, 5*time.Second, "the phone's connection counted", func() bool {
+		r.tab.mu.Lock()
+		defer r.tab.mu.Unlock()
+		return r.tab.perAddr["127.0.0.2"] == 1
+	})
+	for i := range 10 { // a flood from two addresses, one after the other
+		c, err := r.dial(fmt.Sprintf("127.0.0.%d", 3+i%2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		want := min(i+2, 4)
+		waitFor(t, 5*time.Second, "the flood's connection counted", func() bool {
+			r.tab.mu.Lock()
+			defer r.tab.mu.Unlock()
+			return len(r.tab.strangers) == want && r.tab.seq == uint64(i+2)
+		})
+	}
+	br := bufio.NewReader(phone)
+	if st, err := r.get(phone, br, "/api/state", "c=ok"); err != nil || st != 200 {
+		t.Fatalf("the phone's connection after the flood: %d %v, want it kept and answered", st, err)
+	}
+}
