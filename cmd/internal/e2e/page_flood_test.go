@@ -356,8 +356,17 @@ func (p *phoneClient) stream(t testing.TB, url string) <-chan []byte {
 	return out
 }
 
-// readUntil reads chunks until their text holds want; it returns the text.
+// readUntil reads chunks until their text holds want; it returns the
+// event stream message that holds it, and what follows.
 func readUntil(t testing.TB, ch <-chan []byte, d time.Duration, want string) string {
+	t.Helper()
+	s := readThrough(t, ch, d, want)
+	return s[strings.LastIndex(s[:strings.Index(s, want)], "data: "):]
+}
+
+// readThrough reads chunks until their text holds want; it returns all
+// the text read.
+func readThrough(t testing.TB, ch <-chan []byte, d time.Duration, want string) string {
 	t.Helper()
 	var sb strings.Builder
 	deadline := time.After(d)
@@ -368,9 +377,8 @@ func readUntil(t testing.TB, ch <-chan []byte, d time.Duration, want string) str
 				t.Fatalf("stream ended before %s", want)
 			}
 			sb.Write(b)
-			if i := strings.Index(sb.String(), want); i >= 0 {
-				s := sb.String()
-				return s[strings.LastIndex(s[:i], "data: "):]
+			if strings.Contains(sb.String(), want) {
+				return sb.String()
 			}
 		case <-deadline:
 			t.Fatalf("no %s within %v", want, d)
