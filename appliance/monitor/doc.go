@@ -52,8 +52,13 @@
 //  4. Devices, RenameDevice and RevokeDevice for the page's list; a
 //     parent may also revoke with `cradled revoke ID`.
 //
-// Nothing here listens on the network: until the host lands, no web
-// device can pair.
+//  5. ConnectLocal(device) for what the page does as a listener: the
+//     card's session (device "") and each phone's WebRTC offer, answered
+//     by the same answerer, limits and trust checks as a QUIC listener's;
+//     a phone's connections close when it is revoked.
+//
+// Nothing here listens on the network: the HTTPS server is package
+// page's (cradled starts it).
 //
 // # Names
 //

@@ -243,10 +243,12 @@ func Open(cfg Config) (*Monitor, error) {
 }
 
 // pairWhenNew opens the pairing window for maxOpen (0 = the window's
-// maximum) when no listener is trusted: the first pairing needs only the
-// setup code, not the button. A locked monitor stays locked.
+// maximum) when nothing is trusted, neither a listener nor a phone: the
+// first pairing needs only the setup code, not the button. A locked
+// monitor stays locked, and a monitor with only phones paired does not
+// open at every restart.
 func (m *Monitor) pairWhenNew(maxOpen time.Duration) {
-	if n := len(m.st.State().Allowlist); n > 0 {
+	if st := m.st.State(); len(st.Allowlist) > 0 || len(st.Devices) > 0 {
 		return
 	}
 	if maxOpen <= 0 {

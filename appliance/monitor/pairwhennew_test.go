@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -65,6 +66,27 @@ func TestPairWhenNew(t *testing.T) {
 	}
 	if n := len(m2.Store().State().Allowlist); n != 1 {
 		t.Fatalf("allowlist has %d listeners after restart, want 1", n)
+	}
+}
+
+// A monitor with only a phone paired (on its page) is not new: a restart
+// leaves the window closed.
+func TestPairWhenNewPhoneOnly(t *testing.T) {
+	dir := t.TempDir()
+	m := openNew(t, dir, pairing.WindowConfig{})
+	if !m.Status().Pairing.Open {
+		m.Close()
+		t.Fatal("factory-new monitor: pairing window closed at start, want open")
+	}
+	if _, _, err := m.PairDevice(t.Context(), netip.MustParseAddr("192.0.2.7"), string(m.SetupCode()), "Bedside phone"); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	m.Close()
+	m2 := openNew(t, dir, pairing.WindowConfig{})
+	defer m2.Close()
+	if m2.Status().Pairing.Open {
+		t.Fatal("a monitor with a phone paired opened its window at start")
 	}
 }
 

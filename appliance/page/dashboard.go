@@ -300,12 +300,19 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 			s.oggStream = func(ctx context.Context, w http.ResponseWriter, o offer) error { return ogg(ctx, w, o.Session) }
 		}
 	}
+	if addr.IP.IsUnspecified() {
+		s.guard.Local = (&localAddrs{}).has
+	}
 	if id != nil {
 		cert, err := serverCert(id, certDir, ips, names, time.Now())
 		if err != nil {
 			return nil, err
 		}
 		s.tls = newTLSConfig(cert)
+		if addr.IP.IsUnspecified() {
+			lc := &liveCert{id: id, dir: certDir, names: names, now: time.Now, ips: ips, cert: cert}
+			s.tls = lc.tlsConfig()
+		}
 		s.publicURL = "https://" + urlHost + "/"
 		s.url = s.publicURL
 		if acc.token != "" {

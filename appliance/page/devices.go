@@ -135,9 +135,11 @@ func deviceProblem(err error) Problem {
 		return Problem{Code: "unknown_device", status: http.StatusNotFound, Message: "That phone is not paired (any more).", Action: "Reload the page to see the phones paired now."}
 	case errors.Is(err, pairing.ErrWindowClosed):
 		return Problem{Code: "pairing_closed", status: http.StatusConflict, Message: "The monitor is not taking new phones right now.",
-			Action: "Press the button on the monitor once (its light blinks), or tap \"Add a phone\" on a phone already paired, then pair within 5 minutes."}
+			Action: "Press the button on the monitor once (its light blinks), or tap \"Add a phone\" on a phone already paired, then pair while it is open (a few minutes)."}
 	case errors.Is(err, pairing.ErrBusy):
 		return Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another phone is pairing with the monitor right now.", Action: "Try again in a few seconds."}
+	case errors.Is(err, pairing.ErrNoSession):
+		return Problem{Code: "pairing_expired", status: http.StatusConflict, Message: "Pairing took too long, or the monitor's pairing ended meanwhile.", Action: "Press Pair again."}
 	case errors.Is(err, pairing.ErrSourceLocked):
 		return Problem{Code: "too_many_tries", status: http.StatusTooManyRequests, Message: "Too many wrong codes from this phone.",
 			Action: "Check the code on the card, then open pairing again on the monitor (its button) and retry."}

@@ -49,6 +49,10 @@ type Guard struct {
 	// Hosts are the host names and addresses a Host header may name
 	// (normalized by NormHost; see HostsFor).
 	Hosts map[string]bool
+	// Local, when set, also accepts a Host that is an address of this
+	// machine now (a server bound to every interface keeps working on an
+	// address it gained after its start).
+	Local func(host string) bool
 	// Authorized reports whether a request carries a valid credential
 	// (nil: none does). A request that does marks its connection as a
 	// signed-in device's (Trust).
@@ -146,7 +150,7 @@ func (g *Guard) HostOK(r *http.Request) bool {
 	if port == "" {
 		port = defaultPort(r)
 	}
-	return port == g.Port && g.Hosts[NormHost(host)]
+	return port == g.Port && (g.Hosts[NormHost(host)] || g.Local != nil && g.Local(host))
 }
 
 // splitHost splits a Host header into host and port ("" when it has

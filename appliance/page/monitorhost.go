@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,9 +116,9 @@ func monitorSessions(sp *sessionPool, h MonitorHost, sopt listener.SessionOption
 // lasts as long as the tab listens (ctx): the monitor counts it against
 // its listener limits and closes it when the device is revoked.
 type directRelay struct {
-	h       MonitorHost
-	timeout time.Duration
-	n       atomic.Uint64
+	h  MonitorHost
+	n  atomic.Uint64
+	wg sync.WaitGroup // the drains
 }
 
 // answerTimeout bounds the monitor's answer to a phone's offer.
@@ -145,7 +146,23 @@ func (d *directRelay) Answer(ctx context.Context, o offer) (string, error) {
 	}
 	// The connection (and with it the monitor's peer connection) lasts
 	// while the tab listens; the monitor ends it first on a revocation.
-	context.AfterFunc(ctx, func() { c.Close(control.CodeGoingAway, "the page stopped listening") })
+	// Until then it is read and what comes is dropped: the monitor sends
+	// its status to every trusted connection, and a connection that does
+	// not read is closed as a slow peer (and the phone's sound with it).
+	stop := context.AfterFunc(ctx, func() { c.Close(control.CodeGoingAway, "the page stopped listening") })
+	d.wg.Go(func() {
+		defer stop()
+		for {
+			m, err := c.Recv(context.Background()) // ends when c is closed, by ctx or by the monitor
+			if err != nil {
+				return
+			}
+			if ss, ok := m.(control.StreamStop); ok && ss.Session == session {
+				c.Close(control.CodeGoingAway, "the monitor ended the stream")
+				return
+			}
+		}
+	})
 	return answer, nil
 }
 
@@ -178,7 +195,12 @@ func offerOver(ctx context.Context, c listener.Conn, session, kind, sdp string) 
 	}
 }
 
-func (d *directRelay) Close() error { return nil }
+// Close waits for the drains: the server's base context has ended every
+// tab's listen, and with it every phone's connection.
+func (d *directRelay) Close() error {
+	d.wg.Wait()
+	return nil
+}
 
 // monitorOgg is the continuous stream on the monitor's host: the
 // monitor's Opus frames, as they are sent to every listener, until the

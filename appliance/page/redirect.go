@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -42,7 +43,8 @@ func redirectHandler(httpsPort int) http.Handler {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		if host == "" || len(host) > 253 {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]") // an IPv6 address without a port
+		if host == "" || len(host) > 253 || strings.ContainsAny(host, "/\\@?#%[] \t") {
 			http.Error(w, "Open the page with https://", http.StatusBadRequest)
 			return
 		}
@@ -52,6 +54,10 @@ func redirectHandler(httpsPort int) http.Handler {
 			host = "[" + host + "]"
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, "https://"+host+r.URL.EscapedPath(), http.StatusPermanentRedirect)
+		u := "https://" + host + r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusPermanentRedirect)
 	})
 }

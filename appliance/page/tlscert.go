@@ -12,6 +12,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/identity"
@@ -95,4 +98,72 @@ type tlsConfig = tls.Config
 
 func newTLSConfig(cert tls.Certificate) *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+}
+
+// liveCert is the certificate of a server bound to every interface: an
+// address the machine gains after the start (a Pi whose DHCP lease came
+// after cradled started, a new network) is added to it the first time a
+// browser connects to that address, so the parent's phone, which only
+// knows the address, is shown the certificate for it.
+type liveCert struct {
+	id    *identity.Identity
+	dir   string
+	names []string
+	now   func() time.Time
+
+	mu   sync.Mutex
+	ips  []net.IP
+	cert tls.Certificate
+}
+
+// tlsConfig serves lc's certificate.
+func (lc *liveCert) tlsConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: lc.get}
+}
+
+func (lc *liveCert) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if hello.Conn != nil {
+		if a, ok := hello.Conn.LocalAddr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() && !slices.ContainsFunc(lc.ips, a.IP.Equal) {
+			ips := append(slices.Clone(lc.ips), a.IP)
+			if c, err := serverCert(lc.id, lc.dir, ips, lc.names, lc.now()); err == nil {
+				lc.ips, lc.cert = ips, c
+			}
+		}
+	}
+	c := lc.cert
+	return &c, nil
+}
+
+// localAddrs answers whether an address is one of the machine's now
+// (read again at most every 2 s).
+type localAddrs struct {
+	mu   sync.Mutex
+	at   time.Time
+	set  map[string]bool
+	read func() ([]net.Addr, error)
+}
+
+func (l *localAddrs) has(host string) bool {
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	if ip == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.set == nil || time.Since(l.at) > 2*time.Second {
+		l.at, l.set = time.Now(), map[string]bool{}
+		read := l.read
+		if read == nil {
+			read = net.InterfaceAddrs
+		}
+		addrs, _ := read()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				l.set[n.IP.String()] = true
+			}
+		}
+	}
+	return l.set[ip.String()]
 }

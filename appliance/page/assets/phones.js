@@ -40,10 +40,12 @@ function showPhonePairing(why) {
   };
 }
 
-// showPhones shows the list of paired phones.
+// showPhones shows the list of paired phones. A phone removed with
+// `cradled revoke` tells no page: the list is read again every 30 s too.
 function showPhones() {
   $('#phones').hidden = false;
   loadPhones();
+  if (!state.phonesTimer) state.phonesTimer = setInterval(() => { if (!$('#phones').hidden) loadPhones(); }, 30000);
 }
 
 async function loadPhones() {

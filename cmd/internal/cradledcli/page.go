@@ -33,7 +33,13 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 		return nil, fmt.Errorf("page: systemd sockets: %w", err)
 	}
 	httpsLn, httpLn := first(socks["https"]), first(socks["http"])
-	if httpsLn == nil && e.pageListen == "off" {
+	if e.pageListen == "off" { // even with systemd's sockets: no page
+		for _, l := range []net.Listener{httpsLn, httpLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		log.Info("the phones' page is off (page_listen = \"off\")")
 		return done, nil
 	}
 	if httpLn == nil && e.pageHTTP != "" {

@@ -179,7 +179,7 @@ func TestPageSocketActivation(t *testing.T) {
 	}
 	resp.Body.Close()
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusPermanentRedirect || loc != "https://127.0.0.1:"+strconv.Itoa(httpsLn.Addr().(*net.TCPAddr).Port)+"/api/session" {
+	if resp.StatusCode != http.StatusPermanentRedirect || loc != "https://127.0.0.1:"+strconv.Itoa(httpsLn.Addr().(*net.TCPAddr).Port)+"/api/session?x=1" {
 		t.Fatalf("plain HTTP: %s to %q, want 308 to the page", resp.Status, loc)
 	}
 }
