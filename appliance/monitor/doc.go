@@ -43,12 +43,15 @@
 //     pairing.ErrSourceLocked (this device's turn in this window is
 //     over), ErrWrongCode, ErrDeviceName; anything else is internal. The
 //     attempt counts in the pairing window exactly as a listener's does.
+//
 //  2. DeviceByCredential(cookie) on every request: the Device, or false
 //     (refuse the request). It reads the store's projection: a device
 //     revoked a moment ago is refused.
+//
 //  3. DeviceGone(id) for anything long-lived (an event stream, a media
 //     session): its channel closes when the device is revoked or the
 //     monitor is reset (within milliseconds); end what it holds then.
+//
 //  4. Devices, RenameDevice and RevokeDevice for the page's list; a
 //     parent may also revoke with `cradled revoke ID`.
 //
