@@ -114,11 +114,18 @@ function onEvent(ev) {
       if (old && old !== ev.tab) relisten(); // the listener forgot the old tab's listens
       break;
     }
-    case 'snapshot':
+    case 'snapshot': {
+      const old = state.monitors;
       state.monitors = new Map((ev.monitors || []).map((m) => [m.id, m]));
+      // The page's own alarm (listen.js) is not the server's to clear.
+      for (const [id, m] of state.monitors) {
+        const o = old.get(id);
+        if (o && o.alarm && o.alarm.local && !(m.alarm && m.alarm.active)) m.alarm = o.alarm;
+      }
       for (const m of state.monitors.values()) if (m.pairing) m.pairing = withDeadline(m.pairing);
       syncCards();
       break;
+    }
     case 'presence':
       if (!v) return;
       Object.assign(v, { presence: ev.presence, at: ev.at, address: ev.address, rtt_ms: ev.rtt_ms || 0, last_seen: ev.last_seen, error: ev.error || null });
@@ -142,6 +149,7 @@ function onEvent(ev) {
       break;
     case 'alarm':
       if (!v) return;
+      if (v.alarm && v.alarm.local && !(ev.alarm && ev.alarm.active)) return; // the page's own
       v.alarm = ev.alarm;
       render(ev.monitor);
       updateAlarmSound();
@@ -310,6 +318,7 @@ setInterval(() => { for (const [id, v] of state.monitors) if (v.pairing && v.pai
 function stopLocal(id) {
   const l = state.listening.get(id);
   if (!l) return;
+  clearPageAlarm(id); // listen.js: nobody listens, nothing to miss
   state.listening.delete(id);
   teardown(id, l);
 }
@@ -330,6 +339,14 @@ function relisten() {
 }
 
 async function acknowledge(id) {
+  const v = state.monitors.get(id);
+  if (v && v.alarm && v.alarm.local) { // the page's own alarm (listen.js)
+    v.alarm.sounding = false;
+    v.alarm.acknowledged = true;
+    render(id);
+    updateAlarmSound();
+    return;
+  }
   try {
     await api('POST', `/api/monitors/${encodeURIComponent(id)}/ack`, {});
   } catch (e) {

@@ -16,6 +16,7 @@
 
 const WATCH_MS = 500;       // how often the watcher samples each player
 const NO_SOUND_MS = 10000;  // starting this long without sound: WebRTC falls back, the stream says so
+const PAGE_ALARM_MS = 4000; // the monitor's page: heard, then nothing this long: the page sounds the alarm
 
 // hasWebRTC tells whether this browser can receive WebRTC (Debian's
 // WebKitGTK, for one, is built without it).
@@ -52,10 +53,35 @@ function sentenceFor(e) {
 
 function setPhase(id, l, phase, problem) {
   if (state.listening.get(id) !== l) return;
+  if ((phase === 'stalled' || phase === 'failed') && l.phase !== 'stalled' && l.phase !== 'failed') l.quietSince = Date.now();
+  if (phase === 'playing') { l.quietSince = 0; l.heard = true; }
   l.phase = phase;
   if (problem !== undefined) l.problem = problem;
   if (phase === 'playing' || phase === 'starting') l.since = Date.now();
+  if (phase === 'playing') clearPageAlarm(id);
   render(id);
+}
+
+// The monitor's own page has no listener behind it to raise the alarm
+// (the monitor cannot tell that it is gone): the page does, when a
+// listen that played hears nothing for PAGE_ALARM_MS, whatever failed
+// (the monitor, its microphone, the Wi-Fi, this phone's link). It clears
+// when sound plays again; Acknowledge silences it, the banner stays.
+function checkPageAlarm(id, l, now) {
+  if (state.session.host !== 'monitor' || !l.heard || !l.quietSince || now - l.quietSince < PAGE_ALARM_MS) return;
+  const v = state.monitors.get(id);
+  if (!v || (v.alarm && v.alarm.active)) return;
+  v.alarm = { active: true, reason: 'audio lost', since: new Date(l.quietSince).toISOString(), sounding: true, acknowledged: false, local: true };
+  render(id);
+  updateAlarmSound();
+}
+
+function clearPageAlarm(id) {
+  const v = state.monitors.get(id);
+  if (!v || !v.alarm || !v.alarm.local) return;
+  v.alarm = { active: false, reason: 'none', sounding: false, acknowledged: false };
+  render(id);
+  updateAlarmSound();
 }
 
 async function startListening(id, video) {
@@ -169,6 +195,7 @@ async function watch() {
   debug.watchTicks = (debug.watchTicks || 0) + 1;
   for (const [id, l] of [...state.listening]) {
     const card = cardOf(id);
+    if (card) checkPageAlarm(id, l, now);
     if (!card || l.sampling || l.phase === 'failed') continue;
     const player = card.querySelector('audio[data-role="player"]');
     const s = { t: player.currentTime, paused: player.paused, muted: player.muted, volume: player.volume, packets: null };

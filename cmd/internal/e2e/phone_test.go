@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,17 @@ func TestPhonePage(t *testing.T) {
 	tone := waitJS[map[string]float64](bedside, 5*time.Second, "440 Hz in what the phone plays",
 		`window.cradleTest.rtc.tones >= 20 ? window.cradleTest.rtc : null`)
 	t.Logf("Web Audio on the phone's stream: %v", tone)
+
+	// The monitor stops (frozen): no listener stands behind the phone's
+	// page to raise the alarm, so the page does, by itself.
+	frozen := time.Now()
+	mon.signal(syscall.SIGSTOP)
+	alarmed := `(() => { const c = ` + cardJS(id) + `; return c.dataset.state === 'alarm' && c.querySelector('[data-field="alarm"]').checkVisibility() && !window.cradleDebug.alarmAudio.paused ? c.querySelector('[data-field="alarm-text"]').textContent : ''; })()`
+	text := waitJS[string](bedside, 8*time.Second, "the page's own alarm, sounding", alarmed)
+	t.Logf("the phone's page alarmed %v after the monitor froze: %q", time.Since(frozen).Round(time.Millisecond), text)
+	mon.signal(syscall.SIGCONT)
+	waitJS[bool](bedside, 20*time.Second, "listening again, the alarm gone",
+		`(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && !c.querySelector('[data-field="alarm"]').checkVisibility() && window.cradleDebug.alarmAudio.paused; })()`)
 
 	// The first phone removes the second: it loses sound and access
 	// within 1 s.
