@@ -21,7 +21,8 @@ const (
 	maxListens = 16 // listens held by tabs, all monitors
 )
 
-// cookieName carries the token beyond loopback. The __Host- prefix makes
+// cookieName carries a signed-in browser's own credential beyond loopback
+// (browsers.go), never the token. The __Host- prefix makes
 // the browser refuse it unless it is Secure, for "/" and host-only.
 const cookieName = "__Host-cradle"
 
@@ -38,9 +39,10 @@ const tokenBytes = 16
 // a phone pairs with the setup code and gets a cookie of 256 random
 // bits, of which the monitor's log keeps only a hash.
 type access struct {
-	loopback bool        // the dashboard bound to loopback: plain HTTP, no token
-	token    string      // the dashboard's; hex; empty on loopback
-	devices  MonitorHost // the monitor's host: a cookie per device
+	loopback bool          // the dashboard bound to loopback: plain HTTP, no token
+	token    string        // the dashboard's; hex; empty on loopback
+	browsers *browserCreds // the dashboard's signed-in browsers (browsers.go)
+	devices  MonitorHost   // the monitor's host: a cookie per device
 }
 
 // authorized: loopback, or the request carries the token's cookie, or
@@ -54,7 +56,7 @@ func (a *access) authorized(r *http.Request) bool {
 		return true
 	}
 	c, err := r.Cookie(cookieName)
-	return err == nil && a.tokenOK(c.Value)
+	return err == nil && a.browsers != nil && a.browsers.ok(c.Value)
 }
 
 // device is the trusted device whose cookie r carries (the monitor's

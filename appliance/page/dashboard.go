@@ -103,8 +103,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Discovery lets the page list the monitors on the network (mDNS).
 	Discovery bool
-	// NewToken replaces the access token: pages signed in before must
-	// open the new link.
+	// NewToken replaces the access token and signs every browser out:
+	// pages signed in before must open the new link.
 	NewToken bool
 	// Relay and Ogg carry the audio to the browser on the dashboard's
 	// host; Serve uses package webrelay's when they are nil.
@@ -283,6 +283,9 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 			return nil, err
 		}
 		acc.token = tok
+		if acc.browsers, err = loadBrowsers(certDir, opt.NewToken); err != nil {
+			return nil, err
+		}
 		lid, _, err := identity.LoadOrCreate(filepath.Join(opt.StateDir, "identity"), identity.RoleListener, opt.Listener.Name())
 		if err != nil {
 			return nil, err
@@ -361,6 +364,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /alarm.wav", s.alarmSound)
 	mux.HandleFunc("GET "+signInPath, s.signInState)
 	mux.HandleFunc("POST "+signInPath, s.signIn)
+	mux.HandleFunc("POST "+signOutPath, s.signOut)
 	mux.HandleFunc("GET /api/events", s.events)
 	if s.opt.Listener != nil { // the dashboard pairs with monitors; the monitor's page pairs phones
 		mux.HandleFunc("GET /api/monitors", s.monitors)

@@ -87,7 +87,6 @@ func TestGuardToken(t *testing.T) {
 	if len(tok) != 2*tokenBytes {
 		t.Fatalf("token %q: want %d hex digits", tok, 2*tokenBytes)
 	}
-	cookie := cookieName + "=" + tok
 	check := func(name string, resp *http.Response, want int) {
 		t.Helper()
 		if resp.StatusCode != want {
@@ -111,14 +110,38 @@ func TestGuardToken(t *testing.T) {
 			set = c
 		}
 	}
-	if set == nil || set.Value != tok || !set.HttpOnly || !set.Secure || set.SameSite != http.SameSiteStrictMode || set.Path != "/" {
-		t.Fatalf("cookie %+v: want HttpOnly, Secure, SameSite=Strict, Path=/", set)
+	if set == nil || set.Value == "" || strings.Contains(set.Value, tok) || !set.HttpOnly || !set.Secure || set.SameSite != http.SameSiteStrictMode || set.Path != "/" {
+		t.Fatalf("cookie %+v: want a credential of its own (not the token), HttpOnly, Secure, SameSite=Strict, Path=/", set)
+	}
+	cookie := cookieName + "=" + set.Value
+	check("api with the token as the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookieName+"="+tok), 401)
+	other := ts.signIn(t)
+	if other == cookie {
+		t.Fatal("two browsers signed in with the same credential")
 	}
 	check("api with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie), 200)
 	check("state change with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://"+ts.host), 404)
 	check("foreign origin with the cookie", ts.request(t, "POST", "/api/monitors/NOSUCH1/ack", "{}", "Cookie", cookie, "Origin", "http://evil.example"), 403)
 	check("events from another site with the cookie", ts.request(t, "GET", "/api/events", "", "Cookie", cookie, "Origin", "http://evil.example"), 403)
 	check("foreign host with the cookie", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie, "Host", "evil.example:"+ts.guard.Port), 421)
+
+	// A browser signs out: its credential opens nothing, the other's still does.
+	check("sign out", ts.request(t, "POST", signOutPath, "{}", "Cookie", other, "Origin", "http://"+ts.host), 200)
+	check("api after signing out", ts.request(t, "GET", "/api/monitors", "", "Cookie", other), 401)
+	check("the other browser after one signed out", ts.request(t, "GET", "/api/monitors", "", "Cookie", cookie), 200)
+	// Signed-in browsers are kept across a restart (the file holds only
+	// hashes); --new-token signs them all out.
+	raw, err := os.ReadFile(filepath.Join(dir, "dashboard", "browsers.json"))
+	if err != nil || strings.Contains(string(raw), strings.TrimPrefix(cookie, cookieName+"=")) {
+		t.Fatalf("browsers.json %q (%v): want hashes only", raw, err)
+	}
+	kept, err := loadBrowsers(filepath.Join(dir, "dashboard"), false)
+	if err != nil || !kept.ok(strings.TrimPrefix(cookie, cookieName+"=")) {
+		t.Fatalf("the signed-in browser after a restart: %v", err)
+	}
+	if reset, err := loadBrowsers(filepath.Join(dir, "dashboard"), true); err != nil || reset.ok(strings.TrimPrefix(cookie, cookieName+"=")) {
+		t.Fatalf("the signed-in browser after --new-token: still signed in (%v)", err)
+	}
 
 	// The token is kept: a second start reads the same one; --new-token rotates it.
 	again, err := loadToken(filepath.Join(dir, "dashboard"), false)
@@ -204,8 +227,24 @@ func TestServeHTTPS(t *testing.T) {
 	if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
 		t.Fatalf("certificate does not name 127.0.0.1: %v", err)
 	}
-	if resp := get(cookieName + "=" + tok); resp.StatusCode != 200 {
-		t.Fatalf("with the token's cookie: %s, want 200", resp.Status)
+	if resp := get(cookieName + "=" + tok); resp.StatusCode != 401 {
+		t.Fatalf("with the token itself as the cookie: %s, want 401", resp.Status)
+	}
+	sreq, _ := http.NewRequest("POST", "https://127.0.0.1:"+port+signInPath, strings.NewReader(`{"token":"`+tok+`"}`))
+	sreq.Header.Set("Content-Type", "application/json")
+	sresp, err := cl.Do(sreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sresp.Body.Close()
+	var cred string
+	for _, c := range sresp.Cookies() {
+		if c.Name == cookieName {
+			cred = c.Value
+		}
+	}
+	if resp := get(cookieName + "=" + cred); cred == "" || resp.StatusCode != 200 {
+		t.Fatalf("with the browser's own cookie: %s, want 200", resp.Status)
 	}
 	// Plain HTTP on the HTTPS port gets nothing useful.
 	if r, err := http.Get("http://127.0.0.1:" + port + "/api/monitors"); err == nil {

@@ -20,7 +20,7 @@ import (
 func TestDashboardLockOut(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
-	cookie := cookieName + "=" + ts.access.token
+	cookie := ts.signIn(t)
 	dial := func(from string) net.Conn {
 		t.Helper()
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}

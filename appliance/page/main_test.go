@@ -94,6 +94,20 @@ func startServer(t testing.TB, opt Options, loopback bool) *testServer {
 	return &testServer{server: s, base: "http://" + ln.Addr().String(), host: ln.Addr().String()}
 }
 
+// signIn signs a browser in with the access token (beyond loopback) and
+// returns its cookie ("name=value"), the browser's own credential.
+func (ts *testServer) signIn(t testing.TB) string {
+	t.Helper()
+	resp := ts.request(t, "POST", signInPath, `{"token":"`+ts.access.token+`"}`, "Origin", "http://"+ts.host)
+	for _, c := range resp.Cookies() {
+		if c.Name == cookieName && c.Value != "" {
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatalf("sign in: %s, no cookie", resp.Status)
+	return ""
+}
+
 // request sends method path with an optional JSON body and extra headers.
 func (ts *testServer) request(t testing.TB, method, path, body string, hdr ...string) *http.Response {
 	t.Helper()

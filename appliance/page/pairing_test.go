@@ -207,7 +207,7 @@ func TestPairingAPI(t *testing.T) {
 func TestPairingAPIGuard(t *testing.T) {
 	l, dir := newListener(t)
 	ts := startServer(t, Options{Listener: l, StateDir: dir}, false)
-	cookie := cookieName + "=" + ts.access.token
+	cookie := ts.signIn(t)
 	for _, tc := range []struct {
 		name string
 		hdr  []string

@@ -87,6 +87,31 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, probUnauthorized)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.access.token, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: 400 * 24 * 3600})
+	cred, err := s.access.browsers.add(time.Now())
+	if err != nil {
+		s.log.Error("dashboard: cannot sign a browser in", "err", err)
+		writeProblem(w, problemFor(err))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: cred, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: 400 * 24 * 3600})
 	writeJSON(w, http.StatusOK, signInResult{SignedIn: true})
+}
+
+// signOutPath signs the browser out (the dashboard beyond loopback): its
+// credential opens nothing from then on.
+const signOutPath = "/api/session/signout"
+
+func (s *server) signOut(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if c, err := r.Cookie(cookieName); err == nil && s.access.browsers != nil {
+		if err := s.access.browsers.remove(c.Value); err != nil {
+			writeProblem(w, problemFor(err))
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	writeJSON(w, http.StatusOK, map[string]bool{"signed_in": false})
 }

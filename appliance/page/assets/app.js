@@ -81,6 +81,14 @@ async function start() {
   if (onMonitor) {
     $('#pairing').hidden = true;
     showPhones(); // phones.js
+  } else if (!state.session.loopback) {
+    // The dashboard beyond loopback: this browser's own credential can be
+    // given up here (--new-token signs every browser out).
+    $('#signout').hidden = false;
+    $('#signout').onclick = async () => {
+      if (!confirm('Sign this browser out? It will need the link that cradle dashboard printed to sign in again.')) return;
+      try { await api('POST', '/api/session/signout', {}); location.reload(); } catch (e) { toast(problemText(e)); }
+    };
   }
   $('#discovery').hidden = !state.session.discovery;
   setupNotifications();

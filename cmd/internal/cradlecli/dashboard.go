@@ -17,7 +17,7 @@ func (e *env) dashboard(ctx context.Context, l *listener.Listener, args []string
 	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	addr := fs.String("listen", "127.0.0.1:48090", "HOST:PORT to serve on; beyond loopback the page is HTTPS and needs the printed link's token (port 0 picks one)")
-	newToken := fs.Bool("new-token", false, "replace the access token: phones signed in before must open the new link")
+	newToken := fs.Bool("new-token", false, "replace the access token and sign every browser out: they must open the new link")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
