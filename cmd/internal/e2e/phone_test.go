@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
