@@ -462,6 +462,11 @@ func TestLocalStreamLimits(t *testing.T) {
 	if e == nil || e.Code != control.CodeBusy.String() {
 		t.Fatalf("a second device's offer past the limit: %+v, want busy", e)
 	}
+	// Refused by the core, before the engine: the engine's own limit,
+	// its backstop, would say so with "rtc:".
+	if strings.HasPrefix(e.Message, "rtc:") {
+		t.Fatalf("the core let the offer through; the engine refused it: %q", e.Message)
+	}
 
 	// A QUIC listener gets the same answer.
 	_, conn := pairedClient(t, m)
@@ -507,12 +512,16 @@ func TestLocalClose(t *testing.T) {
 	}
 	within(t, time.Second, "the monitor forgets the closed one", func() bool { return len(m.Status().Connections) == 2 })
 
-	m.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		m.Close()
+	}()
 	for _, lc := range []*LocalConn{b, c} {
 		select {
 		case <-lc.Done():
 		case <-time.After(time.Second):
-			t.Fatal("a LocalConn outlived Monitor.Close")
+			t.Fatal("a LocalConn outlived Monitor.Close") // (and Close waits for its serve)
 		}
 		var ce *control.Error
 		if err := lc.Err(); !errors.As(err, &ce) || ce.Code != control.CodeGoingAway || !ce.Remote {
@@ -522,6 +531,7 @@ func TestLocalClose(t *testing.T) {
 			t.Errorf("Recv after the close: %v", err)
 		}
 	}
+	<-closed
 	m.Close()
 	if _, _, err := m.ConnectLocal(ctx, LocalPeer{Name: "page host"}); !errors.Is(err, ErrLocalClosing) {
 		t.Fatalf("ConnectLocal after Close: err = %v", err)
