@@ -77,7 +77,8 @@ var errNoBinding = errors.New("monitor: an in-process connection has no TLS chan
 // monitor's hello_ack, what a QUIC listener gets at its handshake (Recv
 // then returns what follows it: pairing_state, status, device_added and
 // the answers to the page's requests). Close it, or Monitor.Close ends
-// it (going_away); a device's revocation closes it with revoked.
+// it (going_away); a device's revocation closes it with revoked. ctx is
+// checked on entry only: the registration is one step on the owner.
 func (m *Monitor) ConnectLocal(ctx context.Context, who LocalPeer) (*LocalConn, control.HelloAck, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, control.HelloAck{}, err
