@@ -570,3 +570,59 @@ func TestLocalSlowPageClosed(t *testing.T) {
 		t.Errorf("%d messages were queued before the close, want %d", n, transport.DefaultSendQueue)
 	}
 }
+
+// TestLocalConnectRacesRevoke: pages connect as fast as they can while
+// their device is revoked: every connection accepted is closed with
+// revoked within a second (none slips in between the store's change and
+// the core's close), and the first refusal is ErrUnknownDevice.
+func TestLocalConnectRacesRevoke(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	ctx := context.Background()
+	for round := range 8 {
+		d := pairDevice(t, m, "127.0.0.7", "Bedside phone")
+		var (
+			mu    sync.Mutex
+			conns []*LocalConn
+			wg    sync.WaitGroup
+		)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, _, err := m.ConnectLocal(ctx, LocalPeer{Device: d.ID, Name: d.Name})
+					if err != nil {
+						if !errors.Is(err, ErrUnknownDevice) {
+							t.Errorf("round %d: ConnectLocal: %v", round, err)
+						}
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+				}
+			}()
+		}
+		within(t, 5*time.Second, "pages connect", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(conns) >= 4
+		})
+		if err := m.RevokeDevice(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		deadline := time.After(time.Second)
+		for _, c := range conns {
+			select {
+			case <-c.Done():
+			case <-deadline:
+				t.Fatalf("round %d: a page connected while its device was revoked is still open after 1 s (%d connected)", round, len(conns))
+			}
+			if !errors.Is(c.Err(), control.ErrRevoked) {
+				t.Fatalf("round %d: closed with %v, want revoked", round, c.Err())
+			}
+		}
+		t.Logf("round %d: %d connections accepted before the revocation, all closed", round, len(conns))
+	}
+}
