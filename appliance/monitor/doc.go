@@ -63,6 +63,29 @@
 // Nothing here listens on the network: the HTTPS server is package
 // page's (cradled starts it).
 //
+// # In-process connections: the page follows the monitor
+//
+// The page host opens an in-process control connection with
+// ConnectLocal (local.go) for each phone's page (LocalPeer.Device, its
+// address and name) and one for itself (Device ""). It is trusted from
+// the start: a device's only while the device is trusted, checked on the
+// core's owner in the step that registers it (ErrUnknownDevice), so it
+// cannot race a revocation; a later device-revoked closes it with
+// revoked (Err matches control.ErrRevoked), trust-reset too, and
+// Monitor.Close with going_away. The LocalConn it returns has the
+// listener's Conn methods: Recv gives what a QUIC listener gets after
+// its hello_ack (which ConnectLocal returns): status, pairing_state,
+// device_added, the answers; Send takes a listener's requests
+// (stream_start, webrtc_offer, webrtc_ice, stream_stop, info_request,
+// pair_open, pair_close), which reach the core through the same serve
+// loop and handle, with the same trust checks, stream limits and
+// answerer as a QUIC connection's: a browser's offer goes straight to the
+// monitor's engine. Messages pass through the control codec (its size
+// limit and checks); the queues are bounded as the transport's, and a
+// page that does not read is closed with idle_timeout. Read Recv
+// continuously, and Close the connection when the page goes (also when
+// the device's DeviceGone channel closes: the monitor closes it anyway).
+//
 // # Names
 //
 // A session is one listener's WebRTC peer connection (the core counts
@@ -115,7 +138,8 @@
 //   - serveAccept (conn.go): takes connections from the transport and
 //     steps ConnAccepted; starts serve;
 //   - serve, one per connection: its messages turned into events until
-//     it closes, then ConnClosed;
+//     it closes, then ConnClosed (an in-process connection's is started
+//     by ConnectLocal, which steps its ConnAccepted there);
 //   - the status pump, one per trusted connection: a status every level
 //     interval until the connection or the monitor ends (it blocks only
 //     itself on a slow peer);

@@ -77,7 +77,8 @@ var errNoBinding = errors.New("monitor: an in-process connection has no TLS chan
 // monitor's hello_ack, what a QUIC listener gets at its handshake (Recv
 // then returns what follows it: pairing_state, status, device_added and
 // the answers to the page's requests). Close it, or Monitor.Close ends
-// it (going_away); a device's revocation closes it with revoked.
+// it (going_away); a device's revocation closes it with revoked. ctx is
+// checked on entry only: the registration is one step on the owner.
 func (m *Monitor) ConnectLocal(ctx context.Context, who LocalPeer) (*LocalConn, control.HelloAck, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, control.HelloAck{}, err
@@ -226,16 +227,16 @@ func roundTrip(m control.Message) (control.Message, error) {
 	return control.Decode(b)
 }
 
-// put queues m on q: without waiting (ctx nil: transport.ErrSendQueueFull
-// when full), or waiting until ctx is done. An error that Is
+// put queues m on q: without waiting (transport.ErrSendQueueFull when
+// full), or waiting until ctx is done. An error that Is
 // transport.ErrClosed once the pipe is closed.
-func (p *localPipe) put(ctx context.Context, q chan control.Message, m control.Message, page bool) error {
+func (p *localPipe) put(ctx context.Context, wait bool, q chan control.Message, m control.Message, page bool) error {
 	select {
 	case <-p.done:
 		return p.closedError(page)
 	default:
 	}
-	if ctx == nil {
+	if !wait {
 		select {
 		case q <- m:
 			return nil
@@ -306,15 +307,17 @@ func (c *localMonitorConn) Close(code control.Code, reason string) error {
 }
 
 func (c *localMonitorConn) Send(ctx context.Context, m control.Message) error {
-	return c.send(ctx, m)
+	return c.send(ctx, true, m)
 }
 
 // TrySend never waits: transport.ErrSendQueueFull when the page has not
 // read its last transport.DefaultSendQueue messages (deliver then closes
 // it with idle_timeout).
-func (c *localMonitorConn) TrySend(m control.Message) error { return c.send(nil, m) }
+func (c *localMonitorConn) TrySend(m control.Message) error {
+	return c.send(context.Background(), false, m)
+}
 
-func (c *localMonitorConn) send(ctx context.Context, m control.Message) error {
+func (c *localMonitorConn) send(ctx context.Context, wait bool, m control.Message) error {
 	m, err := roundTrip(m)
 	if err != nil {
 		return err
@@ -327,7 +330,7 @@ func (c *localMonitorConn) send(ctx context.Context, m control.Message) error {
 			return fmt.Errorf("monitor: a second %s on an in-process connection", control.TypeHelloAck)
 		}
 	}
-	return c.pipe().put(ctx, c.toPage, m, false)
+	return c.pipe().put(ctx, wait, c.toPage, m, false)
 }
 
 func (c *localMonitorConn) Recv(ctx context.Context) (control.Message, error) {
@@ -359,7 +362,7 @@ func (c *LocalConn) Send(ctx context.Context, m control.Message) error {
 	if err != nil {
 		return err
 	}
-	return c.pipe.put(ctx, c.pipe.toMonitor, m, true)
+	return c.pipe.put(ctx, true, c.pipe.toMonitor, m, true)
 }
 
 // Recv returns the monitor's next message. After the close it returns

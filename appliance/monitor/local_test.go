@@ -462,6 +462,11 @@ func TestLocalStreamLimits(t *testing.T) {
 	if e == nil || e.Code != control.CodeBusy.String() {
 		t.Fatalf("a second device's offer past the limit: %+v, want busy", e)
 	}
+	// Refused by the core, before the engine: the engine's own limit,
+	// its backstop, would say so with "rtc:".
+	if strings.HasPrefix(e.Message, "rtc:") {
+		t.Fatalf("the core let the offer through; the engine refused it: %q", e.Message)
+	}
 
 	// A QUIC listener gets the same answer.
 	_, conn := pairedClient(t, m)
@@ -507,12 +512,16 @@ func TestLocalClose(t *testing.T) {
 	}
 	within(t, time.Second, "the monitor forgets the closed one", func() bool { return len(m.Status().Connections) == 2 })
 
-	m.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		m.Close()
+	}()
 	for _, lc := range []*LocalConn{b, c} {
 		select {
 		case <-lc.Done():
 		case <-time.After(time.Second):
-			t.Fatal("a LocalConn outlived Monitor.Close")
+			t.Fatal("a LocalConn outlived Monitor.Close") // (and Close waits for its serve)
 		}
 		var ce *control.Error
 		if err := lc.Err(); !errors.As(err, &ce) || ce.Code != control.CodeGoingAway || !ce.Remote {
@@ -522,6 +531,7 @@ func TestLocalClose(t *testing.T) {
 			t.Errorf("Recv after the close: %v", err)
 		}
 	}
+	<-closed
 	m.Close()
 	if _, _, err := m.ConnectLocal(ctx, LocalPeer{Name: "page host"}); !errors.Is(err, ErrLocalClosing) {
 		t.Fatalf("ConnectLocal after Close: err = %v", err)
@@ -558,5 +568,61 @@ func TestLocalSlowPageClosed(t *testing.T) {
 	}
 	if n != transport.DefaultSendQueue {
 		t.Errorf("%d messages were queued before the close, want %d", n, transport.DefaultSendQueue)
+	}
+}
+
+// TestLocalConnectRacesRevoke: pages connect as fast as they can while
+// their device is revoked: every connection accepted is closed with
+// revoked within a second (none slips in between the store's change and
+// the core's close), and the first refusal is ErrUnknownDevice.
+func TestLocalConnectRacesRevoke(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	ctx := context.Background()
+	for round := range 8 {
+		d := pairDevice(t, m, "127.0.0.7", "Bedside phone")
+		var (
+			mu    sync.Mutex
+			conns []*LocalConn
+			wg    sync.WaitGroup
+		)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, _, err := m.ConnectLocal(ctx, LocalPeer{Device: d.ID, Name: d.Name})
+					if err != nil {
+						if !errors.Is(err, ErrUnknownDevice) {
+							t.Errorf("round %d: ConnectLocal: %v", round, err)
+						}
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+				}
+			}()
+		}
+		within(t, 5*time.Second, "pages connect", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(conns) >= 4
+		})
+		if err := m.RevokeDevice(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		deadline := time.After(time.Second)
+		for _, c := range conns {
+			select {
+			case <-c.Done():
+			case <-deadline:
+				t.Fatalf("round %d: a page connected while its device was revoked is still open after 1 s (%d connected)", round, len(conns))
+			}
+			if !errors.Is(c.Err(), control.ErrRevoked) {
+				t.Fatalf("round %d: closed with %v, want revoked", round, c.Err())
+			}
+		}
+		t.Logf("round %d: %d connections accepted before the revocation, all closed", round, len(conns))
 	}
 }
