@@ -16,8 +16,14 @@ type Status struct {
 	// for (docs/DISCOVERY.md), HostAddrs the addresses it answers with
 	// now; both absent when it does not advertise (and from monitors
 	// older than these fields).
-	Host        string           `json:"host,omitempty"`
-	HostAddrs   []string         `json:"host_addrs,omitempty"`
+	Host      string   `json:"host,omitempty"`
+	HostAddrs []string `json:"host_addrs,omitempty"`
+	// PagePort is the TCP port of the phones' page (HTTPS) once cradled
+	// serves it; Page the page's addresses: https://<Host>/, then one per
+	// HostAddrs, each with the port unless it is 443. Both absent without
+	// the page; Page without an address too.
+	PagePort    int              `json:"page_port,omitempty"`
+	Page        []string         `json:"page,omitempty"`
 	Pairing     PairingStatus    `json:"pairing"`
 	Connections []ConnectionInfo `json:"connections"`
 }

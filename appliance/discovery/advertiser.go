@@ -161,7 +161,7 @@ func newAdvertiser(cfg AdvertiseConfig) (*Advertiser, time.Duration, error) {
 		iface:   cfg.Interface,
 		log:     log,
 		mdnsLog: log.With("lib", "hashicorp/mdns"),
-		zone:    zone{queried: make(chan struct{}, 1)},
+		zone:    zone{alias: ShortHostName(cfg.Instance) + ".", queried: make(chan struct{}, 1)},
 		reqs:    make(chan pairRequest),
 		done:    make(chan struct{}),
 		txt: txtRecord{
@@ -174,7 +174,8 @@ func newAdvertiser(cfg AdvertiseConfig) (*Advertiser, time.Duration, error) {
 }
 
 // HostName is the .local name the Advertiser answers address queries
-// for, without the final dot (see HostName the function).
+// for, without the final dot (see HostName the function). It answers for
+// ShortHostName too.
 func (a *Advertiser) HostName() string { return strings.TrimSuffix(a.host, ".") }
 
 // Addrs returns the addresses the Advertiser answers with now, sorted;
@@ -368,7 +369,7 @@ func (a *Advertiser) multicast() {
 }
 
 func (a *Advertiser) send(ttl uint32) {
-	msg, err := announcement(a.zone.svc.Load(), ttl)
+	msg, err := announcement(a.zone.svc.Load(), a.zone.alias, ttl)
 	if err == nil {
 		err = a.ann.send(msg)
 	}
@@ -393,15 +394,26 @@ func (a *Advertiser) report(err error) {
 const ttlAnnounce = 120
 
 // announcement returns an unsolicited response carrying every record of
-// svc, with ttl 0 for goodbye. Unique records carry the cache-flush bit so
-// that caches drop an old TXT or address instead of keeping both.
-func announcement(svc *mdns.MDNSService, ttl uint32) ([]byte, error) {
+// svc, and its addresses under alias too, with ttl 0 for goodbye. Unique
+// records carry the cache-flush bit so that caches drop an old TXT or
+// address instead of keeping both. The alias's are shared records, without
+// the bit: another monitor with the same room name answers for the alias
+// too, and a flush would drop its addresses from caches (RFC 6762 section
+// 10.2). They are in the packet because a resolver that asked for the alias
+// by multicast waits for a multicast answer.
+func announcement(svc *mdns.MDNSService, alias string, ttl uint32) ([]byte, error) {
 	rrs := svc.Records(dns.Question{Name: serviceFQDN, Qtype: dns.TypePTR, Qclass: dns.ClassINET})
 	for _, rr := range rrs {
 		h := rr.Header()
 		h.Ttl = ttl
 		if h.Rrtype != dns.TypePTR && ttl > 0 {
 			h.Class |= qclassUnicast // the cache-flush bit
+		}
+	}
+	if alias != "" {
+		for _, rr := range hostRecords(svc, dns.TypeANY, alias) {
+			rr.Header().Ttl = ttl
+			rrs = append(rrs, rr)
 		}
 	}
 	msg := dns.Msg{

@@ -126,7 +126,7 @@ func TestAnnouncement(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ttl := range []uint32{ttlAnnounce, 0} {
-		wire, err := announcement(svc, ttl)
+		wire, err := announcement(svc, "x.local.", ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,15 +137,21 @@ func TestAnnouncement(t *testing.T) {
 		if !msg.Response || !msg.Authoritative || msg.Id != 0 || len(msg.Question) != 0 {
 			t.Errorf("header %+v: want an unsolicited response", msg.MsgHdr)
 		}
-		types := map[uint16]int{}
+		types, aliases := map[uint16]int{}, map[uint16]int{}
 		for _, rr := range msg.Answer {
 			h := rr.Header()
-			types[h.Rrtype]++
+			alias := h.Name == "x.local."
+			if alias {
+				aliases[h.Rrtype]++
+			} else {
+				types[h.Rrtype]++
+			}
 			if h.Ttl != ttl {
 				t.Errorf("%s: TTL %d, want %d", rr, h.Ttl, ttl)
 			}
+			// The alias's addresses are shared records: never a flush.
 			flush := h.Class&(1<<15) != 0
-			if want := ttl > 0 && h.Rrtype != dns.TypePTR; flush != want {
+			if want := ttl > 0 && h.Rrtype != dns.TypePTR && !alias; flush != want {
 				t.Errorf("%s: cache-flush %v, want %v", rr, flush, want)
 			}
 			if r, ok := rr.(*dns.PTR); ok && r.Ptr != `Baby\'s\ room._cradle._udp.local.` {
@@ -160,6 +166,9 @@ func TestAnnouncement(t *testing.T) {
 			if types[k] != v {
 				t.Errorf("record types %v, want %v", types, want)
 			}
+		}
+		if len(aliases) != 2 || aliases[dns.TypeA] != 1 || aliases[dns.TypeAAAA] != 1 {
+			t.Errorf("alias records %v, want one A and one AAAA", aliases)
 		}
 	}
 }

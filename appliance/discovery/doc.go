@@ -4,7 +4,9 @@
 // A monitor runs an Advertiser: its room name is the instance name; it
 // answers address queries for its host name (HostName: the room name
 // folded to a DNS label plus the short device id, e.g.
-// nursery-aeea6fq.local), which is also its SRV target; and its TXT record carries the protocol version (v=1), the short device id
+// nursery-aeea6fq.local), which is also its SRV target, and for its short
+// alias (ShortHostName: nursery.local, shared by monitors with the same
+// room name); and its TXT record carries the protocol version (v=1), the short device id
 // (id=), the full fingerprint (fp=, the human form without dashes) and
 // whether its pairing window is open (pair=1 or pair=0). A listener calls
 // Browse. docs/DISCOVERY.md says what phones see and why.

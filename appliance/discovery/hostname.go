@@ -26,10 +26,34 @@ import (
 // the name unique: hashicorp/mdns does not probe for conflicts, and two
 // monitors left with the default room name would otherwise both answer for
 // "nursery.local", so a phone would reach either at random and send the
-// other monitor the cookie it holds for that name. The id also lets a
+// other monitor the cookie it holds for that name (they do both answer for
+// ShortHostName, which only the card needs before the first boot). The id also lets a
 // parent match the name against the one on the card and in `cradled status`.
 func HostName(room string, fp identity.Fingerprint) string {
 	return hostLabel(room, fp.DeviceID()) + ".local"
+}
+
+// ShortHostName returns the monitor's second .local name, without the
+// final dot: the room part of HostName alone (steps 1 and 2, cut to 63
+// bytes), so "Nursery" is "nursery.local". It is known before the monitor
+// has an identity: the image build prints it on the card, with a QR code,
+// and the monitor answers address queries for it as well as for HostName.
+//
+// The trade-off: nothing makes this name unique. Two monitors with the
+// same room name both answer for it (a phone reaches either, and the page's
+// cookie for that name works on one of them only), and a room named like
+// another device of the home ("printer") answers for that device's name
+// too (hashicorp/mdns does not probe for conflicts). HostName stays
+// unique: the card is rewritten with it at the monitor's first boot, and
+// `cradled status` prints it; the short name only has to work until then.
+func ShortHostName(room string) string {
+	return roomLabel(room, maxLabel) + ".local"
+}
+
+// HostNames returns both names the monitor answers for: HostName, then
+// ShortHostName. The page's certificate names both.
+func HostNames(room string, fp identity.Fingerprint) []string {
+	return []string{HostName(room, fp), ShortHostName(room)}
 }
 
 // hostFallback is the room part of the host name when the room name gives
@@ -40,6 +64,11 @@ const hostFallback = "cradle"
 // identity.Fingerprint.DeviceID returns (base32: A-Z, 2-7).
 func hostLabel(room, deviceID string) string {
 	suffix := "-" + strings.ToLower(deviceID)
+	return roomLabel(room, maxLabel-len(suffix)) + suffix
+}
+
+// roomLabel is HostName's steps 1 and 2, the room part cut to max bytes.
+func roomLabel(room string, max int) string {
 	var b strings.Builder
 	sep := false // a separator is pending
 	add := func(s string) {
@@ -64,13 +93,13 @@ func hostLabel(room, deviceID string) string {
 		}
 	}
 	name := b.String()
-	if max := maxLabel - len(suffix); len(name) > max {
+	if len(name) > max {
 		name = strings.TrimRight(name[:max], "-") // ASCII only: any cut is at a character
 	}
 	if name == "" {
 		name = hostFallback
 	}
-	return name + suffix
+	return name
 }
 
 // latinFold maps accented Latin letters that room names in European

@@ -52,7 +52,8 @@ func digHost(t *testing.T, ns, server, qtype, name string) string {
 // namespace, to its IPv4 and IPv6 addresses, with dig (any letter case,
 // A, AAAA and ANY) and with avahi, a full mDNS resolver like a phone's,
 // started only after the advertiser's announcements so that it must ask.
-// The SRV record points at the same name.
+// The SRV record points at the same name. The alias (ShortHostName)
+// resolves too, with both.
 func TestHostNameResolves(t *testing.T) {
 	requireTools(t, "dig", "avahi-daemon", "avahi-resolve-host-name", "dbus-daemon")
 	t.Parallel()
@@ -74,7 +75,7 @@ func TestHostNameResolves(t *testing.T) {
 	}
 
 	bus := startAvahi(t, lis, "cvb")
-	resolve := func(family string) string {
+	resolve := func(family, host string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), helperWait)
 		defer cancel()
@@ -88,11 +89,16 @@ func TestHostNameResolves(t *testing.T) {
 		t.Logf("avahi-resolve-host-name %s: %s in %v", family, strings.TrimSpace(string(out)), time.Since(start).Round(time.Millisecond))
 		return strings.Join(strings.Fields(string(out)), " ")
 	}
-	if got, want := resolve("-4"), host+" "+monitorAddr; got != want {
-		t.Errorf("avahi-resolve-host-name -4: %q, want %q", got, want)
-	}
-	if got, want := resolve("-6"), host+" "+monitorAddr6; got != want {
-		t.Errorf("avahi-resolve-host-name -6: %q, want %q", got, want)
+	alias := ShortHostName("Baby's room")
+	// The alias first: avahi has not seen it in the answers to the
+	// host name's queries yet (our multicast answers carry both).
+	for _, name := range []string{alias, host} {
+		if got, want := resolve("-4", name), name+" "+monitorAddr; got != want {
+			t.Errorf("avahi-resolve-host-name -4: %q, want %q", got, want)
+		}
+		if got, want := resolve("-6", name), name+" "+monitorAddr6; got != want {
+			t.Errorf("avahi-resolve-host-name -6: %q, want %q", got, want)
+		}
 	}
 
 	for _, q := range []struct{ qtype, name, want string }{
@@ -102,6 +108,8 @@ func TestHostNameResolves(t *testing.T) {
 		{"ANY", host + ".", host + ". 120 IN A " + monitorAddr},
 		{"ANY", host + ".", host + ". 120 IN AAAA " + monitorAddr6},
 		{"SRV", `Baby\'s\ room._cradle._udp.local.`, "SRV 10 1 48080 " + host + "."},
+		{"A", "Baby-S-Room.local.", alias + ". 120 IN A " + monitorAddr},
+		{"ANY", alias + ".", alias + ". 120 IN AAAA " + monitorAddr6},
 	} {
 		if out := digHost(t, lis, monitorAddr, q.qtype, q.name); !strings.Contains(out, q.want) {
 			t.Errorf("dig %s %s: no %q in\n%s", q.qtype, q.name, q.want, out)

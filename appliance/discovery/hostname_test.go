@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,17 +41,51 @@ func TestHostLabel(t *testing.T) {
 	}
 }
 
+// TestShortHostName: the alias is the host label's room part, cut to a
+// whole label, "cradle" when the room gives nothing; HostNames is both.
+func TestShortHostName(t *testing.T) {
+	for _, tt := range []struct{ room, want string }{
+		{"Nursery", "nursery.local"},
+		{"Baby's room", "baby-s-room.local"},
+		{"Chambre bébé", "chambre-bebe.local"},
+		{"Детская", "cradle.local"},
+		{"", "cradle.local"},
+		{strings.Repeat("x", 70), strings.Repeat("x", 63) + ".local"},
+		{strings.Repeat("x", 62) + " yy", strings.Repeat("x", 62) + ".local"}, // the cut leaves no "-"
+	} {
+		got := ShortHostName(tt.room)
+		if got != tt.want {
+			t.Errorf("ShortHostName(%q) = %q, want %q", tt.room, got, tt.want)
+		}
+		checkLabel(t, tt.room, strings.TrimSuffix(got, ".local"))
+	}
+	fp := testFingerprint(1)
+	if got, want := HostNames("Nursery", fp), []string{HostName("Nursery", fp), "nursery.local"}; !slices.Equal(got, want) {
+		t.Errorf("HostNames = %q, want %q", got, want)
+	}
+}
+
 // checkHostLabel fails unless label is a hostname label (RFC 952/1123)
 // that ends with the device id.
 func checkHostLabel(t *testing.T, room, label, id string) {
 	t.Helper()
+	checkLabel(t, room, label)
+	if !strings.HasSuffix(label, "-"+strings.ToLower(id)) {
+		t.Errorf("room %q: host label %q does not end in the device id", room, label)
+	}
+}
+
+// checkLabel fails unless label is a hostname label (RFC 952/1123)
+// without "--".
+func checkLabel(t *testing.T, room, label string) {
+	t.Helper()
 	ok := len(label) > 0 && len(label) <= maxLabel && label[0] != '-' && label[len(label)-1] != '-' &&
-		!strings.Contains(label, "--") && strings.HasSuffix(label, "-"+strings.ToLower(id))
+		!strings.Contains(label, "--")
 	for _, c := range []byte(label) {
 		ok = ok && ('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-')
 	}
 	if _, isName := dns.IsDomainName(label + ".local."); !ok || !isName {
-		t.Errorf("room %q: host label %q is not a valid hostname label ending in the device id", room, label)
+		t.Errorf("room %q: label %q is not a valid hostname label", room, label)
 	}
 }
 
@@ -63,5 +98,10 @@ func FuzzHostLabel(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, room string) {
 		checkHostLabel(t, room, hostLabel(room, "AEEA6FQ"), "AEEA6FQ")
+		short, ok := strings.CutSuffix(ShortHostName(room), ".local")
+		if !ok {
+			t.Errorf("room %q: alias %q is not in .local", room, short)
+		}
+		checkLabel(t, room, short)
 	})
 }

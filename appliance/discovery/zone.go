@@ -14,6 +14,7 @@ import (
 // answer (no QU bit) matched: hashicorp/mdns answers it by unicast only.
 type zone struct {
 	svc     atomic.Pointer[mdns.MDNSService]
+	alias   string        // ShortHostName's, fully qualified; set before the server starts
 	queried chan struct{} // capacity 1
 }
 
@@ -23,23 +24,43 @@ func (z *zone) Records(q dns.Question) []dns.RR {
 		return nil
 	}
 	var rrs []dns.RR
-	if strings.EqualFold(q.Name, s.HostName) {
-		// hashicorp/mdns matches names case-sensitively and answers only
-		// A and AAAA for the host: DNS names are case-insensitive, and
-		// ANY asks for both.
-		q.Name = s.HostName
-		if q.Qtype == dns.TypeANY {
-			q.Qtype = dns.TypeA
-			rrs = s.Records(q)
-			q.Qtype = dns.TypeAAAA
-		}
+	switch {
+	case strings.EqualFold(q.Name, s.HostName):
+		// hashicorp/mdns matches names case-sensitively: DNS names are
+		// case-insensitive.
+		rrs = hostRecords(s, q.Qtype, s.HostName)
+	case z.alias != "" && strings.EqualFold(q.Name, z.alias):
+		rrs = hostRecords(s, q.Qtype, z.alias)
+	default:
+		rrs = s.Records(q)
 	}
-	rrs = append(rrs, s.Records(q)...)
 	if len(rrs) > 0 && q.Qclass&qclassUnicast == 0 {
 		select {
 		case z.queried <- struct{}{}:
 		default:
 		}
+	}
+	return rrs
+}
+
+// hostRecords returns s's address records under name (its host name or
+// the alias) for a question of type qtype: A, AAAA, or both for ANY
+// (hashicorp/mdns answers only A and AAAA for the host); nothing for other
+// types.
+func hostRecords(s *mdns.MDNSService, qtype uint16, name string) []dns.RR {
+	q := dns.Question{Name: s.HostName, Qtype: qtype, Qclass: dns.ClassINET}
+	var rrs []dns.RR
+	switch qtype {
+	case dns.TypeA, dns.TypeAAAA:
+		rrs = s.Records(q)
+	case dns.TypeANY:
+		q.Qtype = dns.TypeA
+		rrs = s.Records(q)
+		q.Qtype = dns.TypeAAAA
+		rrs = append(rrs, s.Records(q)...)
+	}
+	for _, rr := range rrs {
+		rr.Header().Name = name // records are made afresh by each call
 	}
 	return rrs
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // TestZoneHostRecords: the zone answers address questions for the host
-// name in any letter case, ANY with both families, and nothing for other
-// names or types; the SRV record points at the host name.
+// name and its alias (ShortHostName) in any letter case, ANY with both
+// families, and nothing for other names or types; the SRV record points at
+// the host name.
 func TestZoneHostRecords(t *testing.T) {
 	cfg := testConfig("")
 	cfg.IPs = []netip.Addr{netip.MustParseAddr("192.168.1.23"), netip.MustParseAddr("fd00::23")}
@@ -39,8 +40,13 @@ func TestZoneHostRecords(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
+	alias := "baby-s-room.local."
+	if a.zone.alias != alias {
+		t.Fatalf("alias %q, want %q", a.zone.alias, alias)
+	}
 	in, qu := uint16(dns.ClassINET), uint16(dns.ClassINET|qclassUnicast)
 	a4, a6 := host+" A 192.168.1.23", host+" AAAA fd00::23"
+	s4, s6 := alias+" A 192.168.1.23", alias+" AAAA fd00::23"
 	for _, tt := range []struct {
 		name  string
 		qtype uint16
@@ -55,6 +61,13 @@ func TestZoneHostRecords(t *testing.T) {
 		{host, dns.TypeTXT, in, nil},
 		{"x" + host, dns.TypeA, in, nil},
 		{strings.TrimSuffix(host, "."), dns.TypeA, in, nil},
+		{alias, dns.TypeA, in, []string{s4}},
+		{alias, dns.TypeAAAA, qu, []string{s6}},
+		{"Baby-S-Room.LOCAL.", dns.TypeANY, in, []string{s4, s6}},
+		{alias, dns.TypeTXT, in, nil},
+		{alias, dns.TypeSRV, in, nil},
+		{"baby-s-room.local", dns.TypeA, in, nil},
+		{"baby.local.", dns.TypeA, in, nil},
 	} {
 		if got := ask(tt.name, tt.qtype, tt.class); !slices.Equal(got, tt.want) {
 			t.Errorf("%s %s: %q, want %q", tt.name, dns.TypeToString[tt.qtype], got, tt.want)

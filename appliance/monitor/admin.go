@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -141,7 +142,47 @@ func (m *Monitor) statusOnOwner() Status {
 		Addr: m.Addr().String(), Port: m.Addr().Port, Pairing: ps, Connections: conns,
 	}
 	st.Host, st.HostAddrs = hostStatus(m.adv)
+	if p := int(m.pagePort.Load()); p > 0 {
+		st.PagePort = p
+		st.Page = pageURLs(st.Host, st.HostAddrs, p)
+	}
 	return st
+}
+
+// SetPagePort tells the monitor the TCP port its phones' page (HTTPS,
+// package page, started by cradled after Open) serves on, for Status; 0:
+// no page. It may be called from any goroutine.
+func (m *Monitor) SetPagePort(port int) {
+	if port < 0 || port > 65535 {
+		port = 0
+	}
+	m.pagePort.Store(int32(port))
+}
+
+// PageURL is the address of the page on port at host (a name, or an IPv4
+// or IPv6 address), as a parent types it: https://host/, with the port
+// unless it is 443.
+func PageURL(host string, port int) string {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		host = "[" + host + "]"
+	}
+	if port != 443 {
+		host += ":" + strconv.Itoa(port)
+	}
+	return "https://" + host + "/"
+}
+
+// pageURLs is Status's Page: the page by host name first, then by
+// each address.
+func pageURLs(host string, addrs []string, port int) []string {
+	var urls []string
+	if host != "" {
+		urls = append(urls, PageURL(host, port))
+	}
+	for _, a := range addrs {
+		urls = append(urls, PageURL(a, port))
+	}
+	return urls
 }
 
 // hostStatus is the .local host name and addresses adv answers for, if

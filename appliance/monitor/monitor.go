@@ -64,6 +64,7 @@ type Monitor struct {
 	adv    advertiser
 
 	known       *knownAddrs   // where trusted listeners connected from
+	pagePort    atomic.Int32  // the phones' page's TCP port, for Status (SetPagePort)
 	webAttempts atomic.Uint64 // numbers the page's pairing attempts (devices.go)
 	localIDs    atomic.Uint64 // numbers the in-process connections (local.go)
 	gone        deviceWatch   // web devices' revocation watchers (devices.go)

@@ -312,7 +312,10 @@ KVER=$(basename "$(ls -d "$ROOT"/lib/modules/* | sort -V | tail -n 1)")
 in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$KVER"
 
 # The card is the monitor's sticker: a fresh setup code for every build, and
-# the room name, on the boot partition (cradle-setup.txt, cradle-name.txt).
+# the room name, on the boot partition (cradle-setup.txt, cradle-name.txt),
+# with the phones' page by the room's short name and its pairing link as a
+# QR code (cradle-phone.txt, cradle-phone.png; first boot names the
+# monitor's unique host name instead).
 # The monitor's identity is NOT made here: it is made on the Pi at first
 # boot (like the SSH host keys), which then writes the setup payload and its
 # QR code (cradle-setup.png) next to the code. See README.md, "Provisioning".

@@ -81,6 +81,10 @@ mtype -i "$TMP/boot.img" ::/cradle-setup.txt >"$TMP/setup.txt" 2>/dev/null || : 
 check "boot: cradle-setup.txt has a setup code" grep -qE '^Setup code: [0-9]{4}-[0-9]{4}$' "$TMP/setup.txt"
 check "boot: cradle-setup.txt says how to pair" grep -q 'cradle pair ' "$TMP/setup.txt"
 check "boot: cradle-name.txt" has cradle-name.txt
+# The phones' page by the room's short name, with the code in the link.
+mtype -i "$TMP/boot.img" ::/cradle-phone.txt >"$TMP/phone.txt" 2>/dev/null || : >"$TMP/phone.txt"
+check "boot: cradle-phone.txt has the pairing link" grep -qE '^Pairing link: https://[a-z0-9-]+\.local/#code=[0-9]{8}$' "$TMP/phone.txt"
+check "boot: cradle-phone.png" has cradle-phone.png
 
 # ---- Root partition (ext4) ----
 check "root: ext4 file system is clean (e2fsck -fn)" e2fsck -fn "$TMP/root.img"

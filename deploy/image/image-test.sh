@@ -6,7 +6,9 @@
 # host's interfaces), and from the host side of that namespace:
 #
 #   1. reads the setup code and room name from the image's boot partition
-#      (mtools: what a parent reads on any computer after flashing);
+#      (mtools: what a parent reads on any computer after flashing), and
+#      checks the phones' pairing link (cradle-phone.txt: the room's short
+#      name, the same code) and its QR code;
 #   2. waits for the monitor's "monitor ready", finds it by name over mDNS
 #      (cradle discover) and pairs with the code: no button, the window of
 #      a factory-new monitor is open;
@@ -26,7 +28,7 @@
 #      test below, a factory reset's new code reaches the card too;
 #   6. powers the guest off and checks that first boot wrote the setup
 #      payload (with the monitor's fingerprint) and its QR code back to the
-#      boot partition.
+#      boot partition, and the monitor's host name to cradle-phone.txt.
 #
 # Prints the times from QEMU's start to "monitor ready", to paired and to
 # first audio. Every wait is bounded; the whole run by TIMEOUT (default 900 s).
@@ -78,6 +80,14 @@ ROOM=$(mtype -i "$FAT" ::/cradle-name.txt | tr -d '\r' | grep -v '^#' | grep -v 
 [ -n "$CODE" ] || die "no setup code in cradle-setup.txt"
 [ -n "$ROOM" ] || die "no room name in cradle-name.txt"
 echo "card: room \"$ROOM\", setup code ${CODE%%-*}-XXXX (from cradle-setup.txt)"
+# The phones' page by the room's short name, the code in the link's fragment.
+mtype -i "$FAT" ::/cradle-phone.txt | tr -d '\r' >"$TMP/phone.txt" || die "no cradle-phone.txt on the boot partition"
+case "$(sed -n 's/^Pairing link: //p' "$TMP/phone.txt")" in
+"https://"*".local/#code=${CODE%%-*}${CODE##*-}") ;;
+*) die "cradle-phone.txt: the pairing link is not https://<room>.local/#code=<the card's code>" ;;
+esac
+mdir -b -i "$FAT" ::/ | grep -q 'cradle-phone.png' || die "no cradle-phone.png on the boot partition"
+echo "card: the phones' $(sed -n 's/^Page: /page /p' "$TMP/phone.txt") (from cradle-phone.txt), with cradle-phone.png"
 
 KERNEL=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^vmlinuz-' | head -n 1)
 INITRD=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^initrd.img-' | head -n 1)
@@ -316,6 +326,11 @@ PAYLOAD_ID=$(python3 -c 'import base64,sys; b=sys.argv[1][3:-1]; raw=base64.b32d
 PAIRED_ID=$("$CRADLE" "${L[@]}" monitors --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["device_id"])')
 [ "$PAYLOAD_ID" = "$PAIRED_ID" ] || die "the card's payload names device $PAYLOAD_ID, the paired monitor is $PAIRED_ID"
 echo "card after first boot: setup payload for device $PAYLOAD_ID (the paired monitor) and cradle-setup.png"
+PAGE=$(mtype -i "$DISK_FAT" ::/cradle-phone.txt | tr -d '\r' | sed -n 's/^Page: //p')
+case "$PAGE" in
+"https://"*"-$(echo "$PAYLOAD_ID" | tr 'A-Z' 'a-z').local/") echo "card after first boot: the phones' page $PAGE" ;;
+*) die "first boot did not write the monitor's host name to cradle-phone.txt (page $PAGE)" ;;
+esac
 if [ -n "$OLD_DEB" ] && mdir -b -i "$DISK_FAT" ::/ | grep -q authorized_keys; then
 	die "authorized_keys was left on the boot partition"
 fi

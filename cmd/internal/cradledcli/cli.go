@@ -315,6 +315,13 @@ func (e *env) status(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "Host name:   %s (%s; phones that cannot open .local names use the address)\n", st.Host, addrs)
 	}
+	if st.PagePort > 0 {
+		page := strings.Join(st.Page, "  ")
+		if page == "" { // no mDNS, or no address yet: the monitor knows none
+			page = monitor.PageURL("<the monitor's address>", st.PagePort)
+		}
+		fmt.Fprintf(e.stdout, "Page:        %s\n", page)
+	}
 	if st.Pairing.Open {
 		fmt.Fprintf(e.stdout, "Pairing:     open until %s\n", st.Pairing.Until.Format(time.TimeOnly))
 	} else if st.Pairing.LastClose == "too-many-failures" {

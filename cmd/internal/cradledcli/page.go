@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
 
+	"github.com/cradle-monitor/cradle/appliance/discovery"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/appliance/page"
 )
@@ -57,9 +57,12 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 	}
 	port := httpsLn.Addr().(*net.TCPAddr).Port
 	st := m.Status()
+	// The certificate names the host name and its short alias, both
+	// answered by mDNS: the card's first QR code (written at the image's
+	// build, before the monitor had a device id) opens the alias.
 	var names []string
 	if st.Host != "" {
-		names = append(names, st.Host)
+		names = discovery.HostNames(st.Name, m.Fingerprint())
 	}
 	ready := make(chan string, 1)
 	opt := page.Options{
@@ -80,9 +83,10 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 	}
 	select {
 	case u := <-ready:
+		m.SetPagePort(port) // for Status
 		fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network", u)
 		if st.Host != "" {
-			fmt.Fprintf(e.stdout, " (or https://%s%s/)", st.Host, portSuffix(port))
+			fmt.Fprintf(e.stdout, " (or %s)", monitor.PageURL(st.Host, port))
 		}
 		fmt.Fprintf(e.stdout, ", accept the certificate warning once, and pair with the setup code.\n")
 	case err := <-done:
@@ -91,13 +95,6 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 		return nil, errors.New("page: did not start within 10 s")
 	}
 	return done, nil
-}
-
-func portSuffix(port int) string {
-	if port == 443 {
-		return ""
-	}
-	return ":" + strconv.Itoa(port)
 }
 
 func first(ls []net.Listener) net.Listener {

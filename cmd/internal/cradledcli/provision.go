@@ -18,7 +18,9 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
+	"github.com/cradle-monitor/cradle/appliance/discovery"
 	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/cmd/internal/clitool"
 )
@@ -33,6 +35,16 @@ const (
 	SetupQRFile = "cradle-setup.png"
 	// NameFile holds the room name, one line; read at every boot.
 	NameFile = "cradle-name.txt"
+	// PhoneFile holds the phones' page: its address, the setup code, the
+	// pairing link (the address with the code in its fragment) and how to
+	// pair a phone. PhoneQRFile is the pairing link as a QR code (PNG): a
+	// phone's camera opens the page with the code filled in. Both are
+	// written at the image build with the room's short name
+	// (discovery.ShortHostName: the device id does not exist yet), and
+	// rewritten at first boot with the monitor's unique host name
+	// (discovery.HostName), which it keeps.
+	PhoneFile   = "cradle-phone.txt"
+	PhoneQRFile = "cradle-phone.png"
 	// bootDropIn is the configuration file, in the drop-in directory,
 	// that carries the room name imported from NameFile.
 	bootDropIn = "50-boot-partition.toml"
@@ -79,7 +91,11 @@ func (e *env) provisionNew(dir, name string) error {
 		return err
 	}
 	os.Remove(filepath.Join(dir, SetupQRFile)) // a payload from an earlier code would be wrong
-	fmt.Fprintf(e.stdout, "cradled provision: a fresh setup code for %q is in %s\n", name, filepath.Join(dir, SetupFile))
+	if err := e.writePhoneCard(dir, name, discovery.ShortHostName(name), code, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "cradled provision: a fresh setup code for %q is in %s; the phones' page and its QR code in %s and %s\n",
+		name, filepath.Join(dir, SetupFile), PhoneFile, PhoneQRFile)
 	return nil
 }
 
@@ -135,8 +151,11 @@ func (e *env) provisionImport(dir string) error {
 	if err := writeIfChanged(filepath.Join(dir, SetupQRFile), png); err != nil {
 		return err
 	}
+	if err := e.writePhoneCard(dir, name, discovery.HostName(name, id.Fingerprint), code, false); err != nil {
+		return err
+	}
 	if created || idCreated {
-		fmt.Fprintf(e.stdout, "cradled provision: monitor %q (device %s) provisioned; its setup code, payload and QR code are in %s\n", name, id.Fingerprint.DeviceID(), dir)
+		fmt.Fprintf(e.stdout, "cradled provision: monitor %q (device %s) provisioned; its setup code, payload, QR codes and phones' page are in %s\n", name, id.Fingerprint.DeviceID(), dir)
 	}
 	return nil
 }
@@ -154,6 +173,64 @@ Setup payload: %s
 To pair: put this card in the monitor, power it on and wait until its LED blinks once a second (pairing mode); then, on a computer on the same network: cradle pair %q --code %s
 Keep this card's code private: while the monitor is in pairing mode (15 min after its first start, later a press on its button), the code lets anyone on your network pair.
 `, name, code, payload, name, code)
+}
+
+// writePhoneCard writes PhoneFile and PhoneQRFile for the page at host;
+// early: the image build's short name.
+func (e *env) writePhoneCard(dir, name, host string, code pairing.Code, early bool) error {
+	port := e.cardPagePort()
+	page := monitor.PageURL(host, port)
+	link := phoneLink(page, code)
+	byAddr := monitor.PageURL("<the monitor's address>", port)
+	png, err := qrcode.Encode(link, qrcode.Medium, 384)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(filepath.Join(dir, PhoneFile), []byte(phoneText(name, page, link, byAddr, code, early))); err != nil {
+		return err
+	}
+	return writeIfChanged(filepath.Join(dir, PhoneQRFile), png)
+}
+
+// phoneLink is the page's address with the setup code in its fragment,
+// which the browser keeps to itself: the page reads it and fills in its
+// pairing form (appliance/page/assets/phones.js).
+func phoneLink(page string, code pairing.Code) string {
+	return page + "#code=" + string(code)
+}
+
+// cardPagePort is the page's port on the card: 443, the port of the
+// image's socket (deploy/systemd/cradled-https.socket, which cradled takes
+// instead of page_listen), so the address has no port; unless page_listen
+// is set to another port than its default, for a monitor run without the
+// sockets. A page_listen with no fixed port gives 443 too, with a warning.
+func (e *env) cardPagePort() int {
+	if e.pageListen == DefaultPageListen || e.pageListen == "off" || e.pageListen == "" {
+		return 443
+	}
+	_, p, err := net.SplitHostPort(e.pageListen)
+	n, perr := strconv.ParseUint(p, 10, 16)
+	if err != nil || perr != nil || n == 0 {
+		fmt.Fprintf(e.stderr, "cradled provision: page_listen %q has no fixed port: the card shows the page on port 443 (the image's socket)\n", e.pageListen)
+		return 443
+	}
+	return int(n)
+}
+
+// phoneText is the content of PhoneFile.
+func phoneText(name, page, link, byAddr string, code pairing.Code, early bool) string {
+	note := ""
+	if early {
+		note = "(The monitor's short name: its first start writes its own, unique name here, and the QR code with it.)\n"
+	}
+	return fmt.Sprintf(`Cradle monitor %q: listen on a phone
+Page: %s
+Setup code: %s
+Pairing link: %s
+%s
+To pair a phone: on the monitor's Wi-Fi, while its LED blinks once a second (pairing mode), scan %s with the phone's camera (or open the page and type the code), accept the certificate warning once, and tap Pair; where the name does not open, use %s with the address from your router's list of clients or from `+"`cradled status`"+`.
+Keep this file private: the code lets anyone on your network pair while the monitor is in pairing mode.
+`, name, page, code, link, note, PhoneQRFile, byAddr)
 }
 
 // readCardCode finds the "Setup code:" line of a SetupFile.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skip2/go-qrcode"
+
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 )
 
@@ -66,6 +68,8 @@ func TestProvision(t *testing.T) {
 	if !strings.Contains(text, `cradle pair "Twins' room" --code `+card.String()) {
 		t.Errorf("setup file has no pairing instruction:\n%s", text)
 	}
+	// The phones' page, by the room's short name: no device id yet.
+	checkPhoneCard(t, boot, "twins-room.local", card)
 
 	// First boot.
 	out, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot)
@@ -89,18 +93,26 @@ func TestProvision(t *testing.T) {
 	if !strings.HasPrefix(png, "\x89PNG") {
 		t.Errorf("%s is not a PNG", SetupQRFile)
 	}
+	// First boot: the phones' page by the monitor's unique host name.
+	deviceID := strings.ToLower(p.Fingerprint.DeviceID())
+	checkPhoneCard(t, boot, "twins-room-"+deviceID+".local", card)
 	dropIn := filepath.Join(etc, "cradled.d", bootDropIn)
 	if got := readFile(t, dropIn); !strings.Contains(got, `name = "Twins' room"`) {
 		t.Errorf("drop-in %q", got)
 	}
 
 	// Second boot, nothing changed: nothing is rewritten.
-	st1, _ := os.Stat(filepath.Join(boot, SetupFile))
+	before := map[string]os.FileInfo{}
+	for _, f := range []string{SetupFile, SetupQRFile, PhoneFile, PhoneQRFile} {
+		before[f], _ = os.Stat(filepath.Join(boot, f))
+	}
 	if _, errs, code := runCLI("--config", cfg, "--state-dir", state, "provision", "--import", boot); code != 0 {
 		t.Fatal(errs)
 	}
-	if st2, _ := os.Stat(filepath.Join(boot, SetupFile)); !st2.ModTime().Equal(st1.ModTime()) {
-		t.Errorf("setup file rewritten without a change")
+	for f, st1 := range before {
+		if st2, _ := os.Stat(filepath.Join(boot, f)); !st2.ModTime().Equal(st1.ModTime()) {
+			t.Errorf("%s rewritten without a change", f)
+		}
 	}
 
 	// A new name on the card (from a Windows editor), and a card from
@@ -118,6 +130,7 @@ func TestProvision(t *testing.T) {
 	if !strings.Contains(text, `cradle pair "Landing" --code `+card.String()) {
 		t.Errorf("setup file after rename:\n%s", text)
 	}
+	checkPhoneCard(t, boot, "landing-"+deviceID+".local", card)
 	var sb bytes.Buffer
 	e := &env{stdout: &sb, stderr: &sb}
 	if err := e.loadConfigs(cfg, true, map[string]bool{}); err != nil || e.cfg.Name != "Landing" {
@@ -137,6 +150,55 @@ func TestProvision(t *testing.T) {
 	}
 	if _, errs, code := runCLI("--config", cfg, "provision", "--new", boot, "--room", "bad\x07name"); code != 1 || !strings.Contains(errs, "not text") {
 		t.Errorf("bad room name: exit %d %q", code, errs)
+	}
+}
+
+// checkPhoneCard fails unless the card's PhoneFile shows the page at
+// https://host/ with code, and PhoneQRFile is the QR code of its pairing
+// link https://host/#code=DIGITS.
+func checkPhoneCard(t *testing.T, boot, host string, code pairing.Code) {
+	t.Helper()
+	page := "https://" + host + "/"
+	link := page + "#code=" + string(code)
+	text := readFile(t, filepath.Join(boot, PhoneFile))
+	for _, want := range []string{"\nPage: " + page + "\n", "\nSetup code: " + code.String() + "\n", "\nPairing link: " + link + "\n", "scan " + PhoneQRFile} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s has no %q:\n%s", PhoneFile, want, text)
+		}
+	}
+	want, err := qrcode.Encode(link, qrcode.Medium, 384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if png := readFile(t, filepath.Join(boot, PhoneQRFile)); png != string(want) {
+		t.Errorf("%s is not the QR code of %s", PhoneQRFile, link)
+	}
+}
+
+// TestPhoneCardPort: the card's page has no port (the image's socket
+// serves 443) unless page_listen names another port than the default.
+func TestPhoneCardPort(t *testing.T) {
+	for _, tt := range []struct{ listen, want, warn string }{
+		{"", "https://nursery.local/", ""}, // the default :8443: the image's socket
+		{`page_listen = ":8443"`, "https://nursery.local/", ""},
+		{`page_listen = "off"`, "https://nursery.local/", ""},
+		{`page_listen = ":443"`, "https://nursery.local/", ""},
+		{`page_listen = "192.168.1.20:9443"`, "https://nursery.local:9443/", ""},
+		{`page_listen = "127.0.0.1:0"`, "https://nursery.local/", "no fixed port"},
+	} {
+		boot, etc := t.TempDir(), t.TempDir()
+		cfg := filepath.Join(etc, "cradled.toml")
+		os.WriteFile(cfg, []byte("name = \"Nursery\"\n"+tt.listen+"\n"), 0o644)
+		_, errs, code := runCLI("--config", cfg, "provision", "--new", boot)
+		if code != 0 {
+			t.Fatalf("%s: exit %d %s", tt.listen, code, errs)
+		}
+		if text := readFile(t, filepath.Join(boot, PhoneFile)); !strings.Contains(text, "\nPage: "+tt.want+"\n") {
+			t.Errorf("%s: %s has no page %s:\n%s", tt.listen, PhoneFile, tt.want, text)
+		}
+		if tt.warn == "" && errs != "" || !strings.Contains(errs, tt.warn) {
+			t.Errorf("%s: stderr %q, want %q", tt.listen, errs, tt.warn)
+		}
 	}
 }
 

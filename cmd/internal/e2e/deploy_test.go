@@ -221,7 +221,8 @@ func TestDebPostinstMakesUserAndGroups(t *testing.T) {
 // TestDeploySetupCardFollowsTheCode: the image's path unit watches the
 // file the monitor keeps its setup code in, and its service runs the same
 // import as first boot; after the code changes (a factory reset), that
-// import rewrites the card with the new code, payload and QR code.
+// import rewrites the card with the new code, payload and QR code, and the
+// phones' pairing link (cradle-phone.txt and .png) with it.
 func TestDeploySetupCardFollowsTheCode(t *testing.T) {
 	execStart := unitValues(t, "systemd/cradled.service", "ExecStart")
 	config, stateDir := flagValue(execStart, "--config"), flagValue(execStart, "--state-dir")
@@ -303,9 +304,31 @@ func TestDeploySetupCardFollowsTheCode(t *testing.T) {
 		png, _ := os.ReadFile(filepath.Join(boot, "cradle-setup.png"))
 		return code, p, string(png)
 	}
+	// phone returns the pairing link of cradle-phone.txt and the QR code.
+	phone := func() (string, string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(boot, "cradle-phone.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var link string
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pairing link: "); ok {
+				link = v
+			}
+		}
+		png, _ := os.ReadFile(filepath.Join(boot, "cradle-phone.png"))
+		return link, string(png)
+	}
 	oldCode, oldPayload, oldPNG := card()
 	if oldCode == "" || oldPayload.Code != oldCode || oldPNG == "" {
 		t.Fatalf("after first boot the card has code %q, payload %+v, PNG %d bytes", oldCode, oldPayload, len(oldPNG))
+	}
+	// The image's page is on the sockets' port 443: no port in the link.
+	host := "nursery-" + strings.ToLower(oldPayload.Fingerprint.DeviceID()) + ".local"
+	oldLink, oldPhonePNG := phone()
+	if want := "https://" + host + "/#code=" + string(oldCode); oldLink != want || !strings.HasPrefix(oldPhonePNG, "\x89PNG") {
+		t.Fatalf("after first boot cradle-phone.txt has link %q (PNG %d bytes), want %s", oldLink, len(oldPhonePNG), want)
 	}
 
 	// A factory reset: the monitor writes a new code (through a rename).
@@ -325,6 +348,9 @@ func TestDeploySetupCardFollowsTheCode(t *testing.T) {
 	if code != newCode || p.Code != newCode || p.Fingerprint != oldPayload.Fingerprint || png == oldPNG {
 		t.Errorf("after the reset the card has code %s, payload %+v (PNG changed: %t); want code %s, the same fingerprint, a new PNG",
 			code, p, png != oldPNG, newCode)
+	}
+	if link, png := phone(); link != "https://"+host+"/#code="+string(newCode) || png == oldPhonePNG {
+		t.Errorf("after the reset cradle-phone.txt has link %q (PNG changed: %t); want the new code", link, png != oldPhonePNG)
 	}
 	if strings.Contains(errs, string(newCode)) || strings.Contains(errs, newCode.String()) {
 		t.Errorf("the import printed the setup code: %s", errs)

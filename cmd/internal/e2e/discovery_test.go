@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +31,7 @@ type discovered struct {
 func TestDiscoveryInNamespaces(t *testing.T) {
 	n := newNetns(t)
 	needRoot(t, "dig")
-	mon := startMonitor(t, n.exec(n.mon), filepath.Join(t.TempDir(), "monitor"), n.monIP+":48080", "--mdns=true", "--name", "Blue Room")
+	mon := startMonitor(t, n.exec(n.mon), filepath.Join(t.TempDir(), "monitor"), n.monIP+":48080", "--mdns=true", "--name", "Blue Room", "--page-listen", ":0")
 	lis := []string{"--state-dir", filepath.Join(t.TempDir(), "listener")}
 	discover := func(wantOpen bool) discovered {
 		t.Helper()
@@ -78,6 +83,38 @@ func TestDiscoveryInNamespaces(t *testing.T) {
 	dig = exec.Command("ip", append(n.exec(n.lis)[1:], "dig", "+time=2", "+tries=2", "+noall", "+answer", "-p", "5353", "@"+n.monIP, "-c", "CLASS32769", "-t", "A", "-q", host)...)
 	if b, err = dig.CombinedOutput(); err != nil || !strings.Contains(string(b), n.monIP) {
 		t.Fatalf("dig A %s: %v\n%s", host, err, b)
+	}
+
+	// The short alias (the card's name before the first boot) answers
+	// too; status prints the page by name and by address, and the page's
+	// certificate names both names.
+	alias := "blue-room.local"
+	dig = exec.Command("ip", append(n.exec(n.lis)[1:], "dig", "+time=2", "+tries=2", "+noall", "+answer", "-p", "5353", "@"+n.monIP, "-c", "CLASS32769", "-t", "A", "-q", alias)...)
+	if b, err = dig.CombinedOutput(); err != nil || !strings.Contains(string(b), alias+".") || !strings.Contains(string(b), n.monIP) {
+		t.Fatalf("dig A %s: %v\n%s", alias, err, b)
+	}
+	pageRE := regexp.MustCompile(`(?m)^Page: +https://` + regexp.QuoteMeta(host) + `:(\d+)/  https://` + regexp.QuoteMeta(n.monIP) + `:(\d+)/$`)
+	if st := mon.admin(t, "status"); !pageRE.MatchString(st) {
+		t.Errorf("cradled status does not show the page at %s and %s:\n%s", host, n.monIP, st)
+	} else if p := pageRE.FindStringSubmatch(st); p[1] != p[2] {
+		t.Errorf("cradled status: two ports for the page: %s", p[0])
+	}
+	pemBytes, err := os.ReadFile(filepath.Join(mon.state, "page", "https.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(pemBytes)
+	if blk == nil {
+		t.Fatal("page/https.crt: no PEM block")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{host, alias} {
+		if !slices.Contains(cert.DNSNames, name) {
+			t.Errorf("the page's certificate names %q, not %s", cert.DNSNames, name)
+		}
 	}
 }
 
