@@ -136,7 +136,7 @@ image: deb-arm64
 ## the package in the running guest (older, then newer) and check that the
 ## pairing survives; prints QEMU start -> monitor ready -> paired -> first
 ## audio. See deploy/image/README.md.
-IMAGE_TEST_PACKAGES := qemu-system-arm dnsmasq-base mtools fdisk opus-tools openssh-client iproute2
+IMAGE_TEST_PACKAGES := qemu-system-arm dnsmasq-base mtools fdisk opus-tools openssh-client iproute2 curl bind9-dnsutils
 image-test: image build
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_TEST_PACKAGES)"
 	mkdir -p $(BIN)/image-test

@@ -9,9 +9,12 @@
 #      (mtools: what a parent reads on any computer after flashing), and
 #      checks the phones' pairing link (cradle-phone.txt: the room's short
 #      name, the same code) and its QR code;
-#   2. waits for the monitor's "monitor ready", finds it by name over mDNS
-#      (cradle discover) and pairs with the code: no button, the window of
-#      a factory-new monitor is open;
+#   2. waits for the monitor's "monitor ready"; a phone's path: resolves
+#      the card's page name over mDNS, pairs on the page with the card's
+#      code (the window of a factory-new monitor is open), hears the 440 Hz
+#      tone on the page's continuous stream and opens the window again
+#      from the page; then finds the monitor by name over mDNS (cradle
+#      discover) and pairs a listener with the code, no button;
 #   3. listens (cradle listen --output none --record) and checks that the
 #      recording is the 440 Hz test tone (QEMU has no microphone);
 #   4. with OLD.deb and NEW.deb: over SSH (a throw-away key dropped on the
@@ -33,7 +36,7 @@
 # Prints the times from QEMU's start to "monitor ready", to paired and to
 # first audio. Every wait is bounded; the whole run by TIMEOUT (default 900 s).
 # Needs root (network namespace), qemu-system-arm, dnsmasq-base, mtools,
-# fdisk, opus-tools, openssh-client. CRADLE is the host's cradle binary.
+# fdisk, opus-tools, openssh-client, curl, bind9-dnsutils. CRADLE is the host's cradle binary.
 set -eu
 
 [ $# = 2 ] || [ $# = 4 ] || { echo "usage: $0 IMG CRADLE [OLD.deb NEW.deb]" >&2; exit 2; }
@@ -43,7 +46,7 @@ OLD_DEB=${3:-}
 NEW_DEB=${4:-}
 TIMEOUT=${TIMEOUT:-900}
 [ "$(id -u)" = 0 ] || { echo "image-test.sh: run as root (it creates a network namespace)" >&2; exit 2; }
-for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3; do
+for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3 curl dig; do
 	command -v "$tool" >/dev/null || { echo "image-test.sh: missing $tool (make image-test installs it)" >&2; exit 2; }
 done
 
@@ -141,6 +144,57 @@ wait_for 400 '"monitor ready" on the console' grep -q 'monitor ready' "$TMP/cons
 T_READY=$(now)
 echo "monitor ready      $(since "$T0" "$T_READY") s after QEMU start"
 
+# check_tone NAME OGG: the recording decodes and its dominant frequency is
+# 440 Hz (the test tone).
+check_tone() {
+	opusdec --quiet --rate 48000 "$2" "$TMP/$1.wav" 2>/dev/null || die "the recording does not decode"
+	python3 - "$TMP/$1.wav" <<-'EOF' || die "the recording is not the 440 Hz tone"
+	import math, struct, sys, wave
+	w = wave.open(sys.argv[1]); rate = w.getframerate(); n = w.getnframes()
+	pcm = struct.unpack("<%dh" % n, w.readframes(n))
+	secs = n / rate
+	seg = pcm[n // 4: n // 4 + rate // 2]          # half a second, past the start
+	def power(f):                                  # Goertzel
+	    c = 2 * math.cos(2 * math.pi * f / rate); s1 = s2 = 0.0
+	    for x in seg:
+	        s1, s2 = x + c * s1 - s2, s1
+	    return s1 * s1 + s2 * s2 - c * s1 * s2
+	best = max(range(300, 605, 5), key=power)
+	rms = math.sqrt(sum(x * x for x in seg) / len(seg)) / 32768
+	print("  recorded %.1f s, dominant %d Hz, RMS %.1f dBFS" % (secs, best, 20 * math.log10(max(rms, 1e-9))))
+	sys.exit(0 if abs(best - 440) <= 5 and secs > 3 else 1)
+	EOF
+}
+
+# ---- 3a. A phone's path: the page by its .local name, the card's code ----
+# A phone with only a browser: the name from cradle-phone.txt (resolved by
+# mDNS from the namespace, as a phone does), the certificate accepted (-k,
+# trust on first use), pairing with the card's code through the factory-
+# new window, then the nursery as the page's continuous stream.
+PHONE_HOST=$(sed -n 's|^Page: https://\([^/:]*\).*|\1|p' "$TMP/phone.txt")
+resolve_phone() { inns dig -p 5353 @224.0.0.251 +short +time=2 +tries=1 "$PHONE_HOST" A | grep -E '^[0-9.]+$' | head -n 1; }
+wait_for 120 "mDNS address of $PHONE_HOST" resolve_phone
+PHONE_IP=$(resolve_phone)
+echo "phone: $PHONE_HOST is $PHONE_IP (mDNS)"
+PHONE=(ip netns exec "$NS" curl -sS -k --max-time 20 --resolve "$PHONE_HOST:443:$PHONE_IP" -b "$TMP/phone.jar" -c "$TMP/phone.jar")
+PAGE_URL="https://$PHONE_HOST"
+wait_for 60 "the phones' page on $PAGE_URL" "${PHONE[@]}" -o /dev/null -f "$PAGE_URL/"
+"${PHONE[@]}" -f -o "$TMP/phone-pair.json" -H 'Content-Type: application/json' -H "Origin: $PAGE_URL" \
+	--data "{\"name\":\"image-test phone\",\"code\":\"$CODE\"}" "$PAGE_URL/api/devices/pair" ||
+	die "the phone could not pair on the page: $(cat "$TMP/phone-pair.json" 2>/dev/null)"
+T_PHONE=$(now)
+echo "phone paired       $(since "$T0" "$T_PHONE") s ($(cat "$TMP/phone-pair.json"))"
+"${PHONE[@]}" -N --max-time 5 -o "$TMP/phone-events.txt" "$PAGE_URL/api/events" || true
+MON_ID=$(grep -o '"monitors":\[{"id":"[^"]*"' "$TMP/phone-events.txt" | head -n 1 | sed 's/.*"id":"//; s/"$//')
+[ -n "$MON_ID" ] || die "the phone's page shows no monitor: $(head -c 400 "$TMP/phone-events.txt")"
+"${PHONE[@]}" --max-time 10 -o "$TMP/phone.ogg" "$PAGE_URL/api/monitors/$MON_ID/audio.ogg" || true
+check_tone phone "$TMP/phone.ogg"
+echo "phone heard the tone on the page's stream"
+# A pairing closes the window: the phone's page opens it again ("Add a
+# phone"), for the listener below.
+"${PHONE[@]}" -f -o /dev/null -H 'Content-Type: application/json' -H "Origin: $PAGE_URL" --data '{}' \
+	"$PAGE_URL/api/monitors/$MON_ID/pairing/open" || die "the phone's page could not open pairing"
+
 # ---- 3. Discover by name, pair with the card's code (no button) ----
 found() { inns "$CRADLE" "${L[@]}" discover --timeout 2s | grep -F -- "$ROOM"; }
 wait_for 120 "mDNS answer for \"$ROOM\"" found
@@ -169,23 +223,7 @@ listen_check() {
 		{ cat "$TMP/$1.out" >&2; die "cradle listen failed"; }
 	line=$(grep -m1 'first audio' "$TMP/$1.out") || { cat "$TMP/$1.out" >&2; die "no audio"; }
 	FIRST_AUDIO=$(date -d "$(echo "$line" | cut -d' ' -f1)" +%s.%N)
-	opusdec --quiet --rate 48000 "$2" "$TMP/$1.wav" 2>/dev/null || die "the recording does not decode"
-	python3 - "$TMP/$1.wav" <<-'EOF' || die "the recording is not the 440 Hz tone"
-	import math, struct, sys, wave
-	w = wave.open(sys.argv[1]); rate = w.getframerate(); n = w.getnframes()
-	pcm = struct.unpack("<%dh" % n, w.readframes(n))
-	secs = n / rate
-	seg = pcm[n // 4: n // 4 + rate // 2]          # half a second, past the start
-	def power(f):                                  # Goertzel
-	    c = 2 * math.cos(2 * math.pi * f / rate); s1 = s2 = 0.0
-	    for x in seg:
-	        s1, s2 = x + c * s1 - s2, s1
-	    return s1 * s1 + s2 * s2 - c * s1 * s2
-	best = max(range(300, 605, 5), key=power)
-	rms = math.sqrt(sum(x * x for x in seg) / len(seg)) / 32768
-	print("  recorded %.1f s, dominant %d Hz, RMS %.1f dBFS" % (secs, best, 20 * math.log10(max(rms, 1e-9))))
-	sys.exit(0 if abs(best - 440) <= 5 and secs > 3 else 1)
-	EOF
+	check_tone "$1" "$2"
 }
 listen_check listen1 "$TMP/first.ogg"
 grep -E 'online|stream connected|first audio' "$TMP/listen1.out" | sed 's/^/  /'
