@@ -90,14 +90,8 @@ func (d selfDialer) Rediscover(context.Context, listener.PairedMonitor) (string,
 	return "", errors.New("page: the monitor's own page has nothing to rediscover")
 }
 
-// quietLink is the page's own session on the monitor's host: it never
-// streams (each phone streams on its own connection), so the pool's
-// listen counts do not reach it.
-type quietLink struct{ liveLink }
-
-func (quietLink) SetStream(listener.StreamMode) {}
-
-// monitorSessions makes the pool's session source the monitor itself.
+// monitorSessions makes the pool's session source the monitor itself: one
+// card, whose session runs while some page is open (lazyLink).
 func monitorSessions(sp *sessionPool, h MonitorHost, sopt listener.SessionOptions) {
 	sp.list = func() ([]listener.PairedMonitor, error) { return []listener.PairedMonitor{h.Self()}, nil }
 	sp.start = func(m listener.PairedMonitor) (sessionLink, *listener.Session) {
@@ -106,8 +100,10 @@ func monitorSessions(sp *sessionPool, h MonitorHost, sopt listener.SessionOption
 		// In process: a connection that ends is the monitor closing;
 		// come back at once.
 		opt.Backoff = listener.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-		sess := listener.StartSession(m, selfDialer{h}, opt)
-		return quietLink{liveLink{sess: sess, sub: sess.Subscribe(listener.SubscribeOptions{})}}, sess
+		return newLazyLink(m, func() liveLink {
+			sess := listener.StartSession(m, selfDialer{h}, opt)
+			return liveLink{sess: sess, sub: sess.Subscribe(listener.SubscribeOptions{})}
+		}), nil
 	}
 }
 

@@ -300,3 +300,64 @@ func readsUntil(chunks <-chan []byte, d time.Duration, want string) bool {
 		}
 	}
 }
+
+// TestMonitorPageFollowsWhileOpen: the card's session on the monitor's
+// host runs only while a page is open (and a linger after): with no page
+// open the monitor has no connection of the page's (it captures nothing
+// for it, and counts no listener); a page opened after the session
+// stopped is first told the monitor is connecting, never the old state.
+func TestMonitorPageFollowsWhileOpen(t *testing.T) {
+	mon := newMonitor(t)
+	p := startMonitorPage(t, mon)
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	a := p.phone(t, "127.0.0.2")
+	if resp := a.pair("Bedside phone", string(mon.SetupCode())); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pair: %s", resp.Status)
+	}
+	conns := func() int { return len(mon.Status().Connections) }
+	time.Sleep(200 * time.Millisecond)
+	if n := conns(); n != 0 {
+		t.Fatalf("%d connections with no page open, want none", n)
+	}
+	var link *lazyLink
+	p.pool.mu.Lock()
+	for _, e := range p.pool.mons {
+		link = e.link.(*lazyLink)
+	}
+	p.pool.mu.Unlock()
+	link.mu.Lock()
+	link.linger = 100 * time.Millisecond
+	link.mu.Unlock()
+
+	resp, ev := a.open("/api/events")
+	if !readsUntil(ev, 5*time.Second, `"presence":"online"`) {
+		t.Fatal("the card never shows the monitor online")
+	}
+	if n := conns(); n != 1 {
+		t.Fatalf("%d connections with a page open, want the page's 1", n)
+	}
+	resp.Body.Close()
+	waitFor(t, 5*time.Second, "the page's connection gone after the last page left", func() bool { return conns() == 0 })
+
+	resp, ev = a.open("/api/events")
+	defer resp.Body.Close()
+	var seen strings.Builder
+	deadline := time.After(5 * time.Second)
+	for !strings.Contains(seen.String(), `"type":"snapshot"`) {
+		select {
+		case b := <-ev:
+			seen.Write(b)
+		case <-deadline:
+			t.Fatal("no snapshot")
+		}
+	}
+	snap := seen.String()[strings.Index(seen.String(), `"type":"snapshot"`):]
+	if strings.Contains(snap[:strings.Index(snap, "\n")], `"presence":"online"`) {
+		t.Fatalf("a page opened after the session stopped is shown the old presence: %s", snap)
+	}
+	if !readsUntil(ev, 5*time.Second, `"presence":"online"`) {
+		t.Fatal("the card never comes back online")
+	}
+}

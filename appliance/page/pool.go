@@ -236,6 +236,12 @@ func (sp *sessionPool) session(id string) (*listener.Session, error) {
 	if !ok {
 		return nil, errUnknownMonitor
 	}
+	if l, ok := e.link.(*lazyLink); ok {
+		if s := l.current(); s != nil {
+			return s, nil
+		}
+		return nil, errTabGone // no page open: nobody follows the monitor
+	}
 	return e.sess, nil
 }
 

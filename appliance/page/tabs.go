@@ -51,7 +51,19 @@ func (sp *sessionPool) addClient(secure bool) (*client, error) {
 		}
 	}
 	c.sub = sp.tabs.Subscribe(clientQueue, first...) // under mu: nothing is broadcast between the snapshot and the subscription
+	sp.demandLocked(1)
 	return c, nil
+}
+
+// demandLocked tells the monitor's host's card sessions (lazyLink) that a
+// page opened or left. Called with mu held: lazyLink never calls back
+// into the pool.
+func (sp *sessionPool) demandLocked(delta int) {
+	for _, e := range sp.mons {
+		if l, ok := e.link.(*lazyLink); ok {
+			l.demandChanged(delta)
+		}
+	}
 }
 
 // removeClient forgets a tab and releases every listen it held.
@@ -60,6 +72,9 @@ func (sp *sessionPool) removeClient(c *client) {
 	defer sp.listenMu.Unlock()
 	c.sub.Close()
 	sp.mu.Lock()
+	if _, ok := sp.clients[c.id]; ok {
+		sp.demandLocked(-1)
+	}
 	delete(sp.clients, c.id)
 	var changed []*monEntry
 	for id := range c.holds {
