@@ -131,8 +131,9 @@ image: deb-arm64
 	$(SUDO) deploy/image/build.sh $(BIN)/cradle.img $(BIN)/cradle_$(VERSION)_arm64.deb
 
 ## image-test: a release step, too slow for `make test` (about 5 min from
-## the image cache): boot the image in QEMU on a private network, pair with
-## the code from its boot partition, listen (the 440 Hz test tone), upgrade
+## the image cache): boot the image in QEMU on a private network, pair a
+## phone on the monitor's page (by its .local name) and a listener with the
+## code from its boot partition, listen (the 440 Hz test tone), upgrade
 ## the package in the running guest (older, then newer) and check that the
 ## pairing survives; prints QEMU start -> monitor ready -> paired -> first
 ## audio. See deploy/image/README.md.
