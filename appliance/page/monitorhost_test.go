@@ -1,7 +1,6 @@
 package page
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/monitor"
+	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
 // monitorPage is the monitor's own page served over HTTPS on loopback,
@@ -114,41 +114,11 @@ func (ph *phone) me() deviceView {
 	return *st.Device
 }
 
-// open starts a long GET (event or audio stream) and returns its body
-// reader's first bytes channel: every chunk read, closed at the end.
+// open starts a long GET (event or audio stream) and returns what it
+// reads, chunk by chunk (closed when the server ends it).
 func (ph *phone) open(path string) (*http.Response, <-chan []byte) {
 	ph.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ph.p.base+path, nil)
-	c := *ph.c
-	c.Timeout = 0
-	resp, err := c.Do(req)
-	if err != nil {
-		cancel()
-		ph.t.Fatal(err)
-	}
-	chunks := make(chan []byte, 1024)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(chunks)
-		br := bufio.NewReader(resp.Body)
-		for {
-			b := make([]byte, 4096)
-			n, err := br.Read(b)
-			if n > 0 {
-				select {
-				case chunks <- b[:n]:
-				default: // the test reads only what it needs
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	ph.t.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
-	return resp, chunks
+	return pagetest.Stream(ph.t, ph.c, ph.p.base+path)
 }
 
 // ended waits until chunks is closed (the server ended the response).
@@ -276,29 +246,10 @@ func TestMonitorPagePhone(t *testing.T) {
 	}
 }
 
-// readsUntil reads chunks until one holds want.
+// readsUntil reads chunks until their text holds want.
 func readsUntil(chunks <-chan []byte, d time.Duration, want string) bool {
-	deadline := time.After(d)
-	var seen strings.Builder
-	for {
-		select {
-		case b, ok := <-chunks:
-			if !ok {
-				return false
-			}
-			seen.Write(b)
-			if strings.Contains(seen.String(), want) {
-				return true
-			}
-			if seen.Len() > 1<<20 {
-				s := seen.String()
-				seen.Reset()
-				seen.WriteString(s[len(s)-len(want):])
-			}
-		case <-deadline:
-			return false
-		}
-	}
+	_, ok := pagetest.ReadThrough(chunks, d, want)
+	return ok
 }
 
 // TestMonitorPageFollowsWhileOpen: the card's session on the monitor's

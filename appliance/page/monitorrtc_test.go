@@ -4,14 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
-	"github.com/cradle-monitor/cradle/appliance/rtc"
+	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
 var tabRE = regexp.MustCompile(`"type":"hello","tab":"([0-9a-f]+)"`)
@@ -51,44 +47,11 @@ func TestMonitorPageWebRTC(t *testing.T) {
 	}
 	id := mon.Fingerprint().DeviceID()
 
-	eng, err := rtc.NewEngine(rtc.Config{IncludeLoopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := eng.API().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { pc.Close(); wg.Wait() }()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	var packets, lastAt atomic.Int64
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		wg.Add(1)
-		defer wg.Done()
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			packets.Add(1)
-			lastAt.Store(time.Now().UnixNano())
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	rx := pagetest.NewReceiver(t)
 	if resp := a.do(http.MethodPost, "/api/monitors/"+id+"/listen", `{"tab":"`+tab+`"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("listen: %s %+v", resp.Status, problemOf(t, resp))
 	}
-	body, _ := json.Marshal(map[string]any{"tab": tab, "sdp": pc.LocalDescription().SDP})
+	body, _ := json.Marshal(map[string]any{"tab": tab, "sdp": rx.Offer()})
 	resp := a.do(http.MethodPost, "/api/monitors/"+id+"/offer", string(body))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("offer: %s %+v", resp.Status, problemOf(t, resp))
@@ -97,10 +60,10 @@ func TestMonitorPageWebRTC(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
 		t.Fatal(err)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+	if err := rx.Answer(ans.SDP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "audio from the monitor", func() bool { return packets.Load() >= 50 })
+	waitFor(t, 10*time.Second, "audio from the monitor", func() bool { return rx.Packets() >= 50 })
 	// The monitor tells every trusted connection of each pairing window
 	// (and sends its status every second): far more messages than a
 	// connection's queue holds. The phone's connection is read, so it is
@@ -111,8 +74,8 @@ func TestMonitorPageWebRTC(t *testing.T) {
 		}
 		mon.ClosePairing()
 	}
-	before := packets.Load()
-	waitFor(t, 3*time.Second, "audio still flowing after many notices", func() bool { return packets.Load() >= before+50 })
+	before := rx.Packets()
+	waitFor(t, 3*time.Second, "audio still flowing after many notices", func() bool { return rx.Packets() >= before+50 })
 
 	b := p.phone(t, "127.0.0.3")
 	if _, err := mon.OpenPairing(0); err != nil {
@@ -128,7 +91,7 @@ func TestMonitorPageWebRTC(t *testing.T) {
 	// The test's own peer connection stays open: only the server can
 	// stop the audio.
 	waitFor(t, time.Second, "the removed phone's audio stopped", func() bool {
-		return time.Since(time.Unix(0, lastAt.Load())) > 200*time.Millisecond
+		return time.Since(rx.LastPacket()) > 200*time.Millisecond
 	})
-	t.Logf("audio stopped %v after the removal (last packet %v after it)", time.Since(revoked).Round(time.Millisecond), time.Unix(0, lastAt.Load()).Sub(revoked).Round(time.Millisecond))
+	t.Logf("audio stopped %v after the removal (last packet %v after it)", time.Since(revoked).Round(time.Millisecond), rx.LastPacket().Sub(revoked).Round(time.Millisecond))
 }

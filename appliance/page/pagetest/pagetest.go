@@ -1,7 +1,9 @@
-// Package pagetest is test support for the page's HTTP layer: raw
-// HTTP/1.1 requests on a connection the test holds, so a test decides
-// which connection a request uses (a keep-alive kept idle, a flood from
-// one address) where http.Client would pick or drop one itself.
+// Package pagetest is test support for the page: raw HTTP/1.1 requests
+// on a connection the test holds, so a test decides which connection a
+// request uses (a keep-alive kept idle, a flood from one address) where
+// http.Client would pick or drop one itself; and a phone's browser in Go
+// (phone.go): its streams read chunk by chunk, and a receive-only WebRTC
+// peer.
 package pagetest
 
 import (

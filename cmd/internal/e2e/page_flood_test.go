@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
 // What TestPageFlood holds the monitor's page to.
@@ -69,8 +70,12 @@ func TestPageFlood(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET /api/monitors on the monitor's page: %v %v, want 404 (the dashboard's only)", err, resp)
 		}
-		ev := phone.stream(t, base+"/api/events")
-		first := readUntil(t, ev, 10*time.Second, `"type":"snapshot"`)
+		_, ev := pagetest.Stream(t, phone.long(), base+"/api/events")
+		all, ok := pagetest.ReadThrough(ev, 10*time.Second, `"type":"snapshot"`)
+		if !ok {
+			t.Fatalf("no snapshot on the event stream: %q", all)
+		}
+		first := all[strings.LastIndex(all[:strings.Index(all, `"type":"snapshot"`)], "data: "):]
 		var snap struct {
 			Monitors []struct{ ID string } `json:"monitors"`
 		}
@@ -81,7 +86,7 @@ func TestPageFlood(t *testing.T) {
 		}
 		id = snap.Monitors[0].ID
 	}
-	audio := phone.stream(t, base+"/api/monitors/"+id+"/audio.ogg")
+	_, audio := pagetest.Stream(t, phone.long(), base+"/api/monitors/"+id+"/audio.ogg")
 	var maxGap atomic.Int64
 	var audioBytes atomic.Int64
 	go func() {
@@ -342,70 +347,6 @@ func (p *phoneClient) post(url, body, origin string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// stream GETs url and delivers what it reads until the test ends.
-func (p *phoneClient) stream(t testing.TB, url string) <-chan []byte {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := p.long().Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		cancel()
-		t.Fatalf("GET %s: %v %v", url, err, resp)
-	}
-	out := make(chan []byte, 4096)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(out)
-		br := bufio.NewReader(resp.Body)
-		for {
-			b := make([]byte, 8192)
-			n, err := br.Read(b)
-			if n > 0 {
-				select {
-				case out <- b[:n]:
-				default:
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
-	return out
-}
-
-// readUntil reads chunks until their text holds want; it returns the
-// event stream message that holds it, and what follows.
-func readUntil(t testing.TB, ch <-chan []byte, d time.Duration, want string) string {
-	t.Helper()
-	s := readThrough(t, ch, d, want)
-	return s[strings.LastIndex(s[:strings.Index(s, want)], "data: "):]
-}
-
-// readThrough reads chunks until their text holds want; it returns all
-// the text read.
-func readThrough(t testing.TB, ch <-chan []byte, d time.Duration, want string) string {
-	t.Helper()
-	var sb strings.Builder
-	deadline := time.After(d)
-	for {
-		select {
-		case b, ok := <-ch:
-			if !ok {
-				t.Fatalf("stream ended before %s", want)
-			}
-			sb.Write(b)
-			if strings.Contains(sb.String(), want) {
-				return sb.String()
-			}
-		case <-deadline:
-			t.Fatalf("no %s within %v", want, d)
-		}
-	}
 }
 
 // readUntilBytes waits until n counts at least want.

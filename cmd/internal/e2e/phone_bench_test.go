@@ -9,14 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/pion/webrtc/v4"
 
-	"github.com/cradle-monitor/cradle/appliance/rtc"
+	"github.com/cradle-monitor/cradle/appliance/page/pagetest"
 )
 
 // BenchmarkPhonePage measures the monitor's own page with the real
@@ -94,8 +92,11 @@ var helloTabRE = regexp.MustCompile(`"type":"hello","tab":"([0-9a-f]+)"`)
 // it.
 func goPhoneListen(b testing.TB, ph *phoneClient, base string) {
 	b.Helper()
-	ev := ph.stream(b, base+"/api/events")
-	snap := readThrough(b, ev, 10*time.Second, `"type":"snapshot"`)
+	_, ev := pagetest.Stream(b, ph.long(), base+"/api/events")
+	snap, ok := pagetest.ReadThrough(ev, 10*time.Second, `"type":"snapshot"`)
+	if !ok {
+		b.Fatalf("no snapshot on the event stream: %q", snap)
+	}
 	var id string
 	if m := regexp.MustCompile(`"monitors":\[\{"id":"([^"]+)"`).FindStringSubmatch(snap); m != nil {
 		id = m[1]
@@ -105,46 +106,11 @@ func goPhoneListen(b testing.TB, ph *phoneClient, base string) {
 		b.Fatalf("no tab or monitor in %q", snap)
 	}
 	tab := hello[1]
-	eng, err := rtc.NewEngine(rtc.Config{IncludeLoopback: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pc, err := eng.API().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var packets atomic.Int64
-	done := make(chan struct{})
-	b.Cleanup(func() { pc.Close(); <-done })
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		b.Fatal(err)
-	}
-	var started atomic.Bool
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if !started.CompareAndSwap(false, true) {
-			return
-		}
-		defer close(done)
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			packets.Add(1)
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		b.Fatal(err)
-	}
-	<-gathered
+	rx := pagetest.NewReceiver(b)
 	if st := ph.post(base+"/api/monitors/"+id+"/listen", `{"tab":"`+tab+`"}`, base); st != http.StatusOK {
 		b.Fatalf("listen: %d", st)
 	}
-	body, _ := json.Marshal(map[string]string{"tab": tab, "sdp": pc.LocalDescription().SDP})
+	body, _ := json.Marshal(map[string]string{"tab": tab, "sdp": rx.Offer()})
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/monitors/"+id+"/offer", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", base)
@@ -158,11 +124,11 @@ func goPhoneListen(b testing.TB, ph *phoneClient, base string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+	if err := rx.Answer(ans.SDP); err != nil {
 		b.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for packets.Load() < 10 {
+	for rx.Packets() < 10 {
 		if time.Now().After(deadline) {
 			b.Fatal("no audio from the monitor within 10 s")
 		}
