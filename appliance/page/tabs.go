@@ -57,7 +57,9 @@ func (sp *sessionPool) addClient(secure bool) (*client, error) {
 
 // demandLocked tells the monitor's host's card sessions (lazyLink) that a
 // page opened or left. Called with mu held: lazyLink never calls back
-// into the pool.
+// into the pool, and starting a session (listener.StartSession) only
+// starts its goroutines, it waits for nothing; stopping one happens on
+// the linger's timer, without the pool's lock.
 func (sp *sessionPool) demandLocked(delta int) {
 	for _, e := range sp.mons {
 		if l, ok := e.link.(*lazyLink); ok {
