@@ -38,13 +38,23 @@ type browser struct {
 }
 
 // newBrowser starts chromium; the test's cleanup closes it.
-func newBrowser(t testing.TB) *browser {
+func newBrowser(t testing.TB) *browser { return startBrowser(t, "", nil) }
+
+// newAudibleBrowser starts chromium with a window on an X display (Xvfb)
+// and its sound going to the PulseAudio server in env: headless chromium
+// plays no sound at all, a window plays into PulseAudio like any program,
+// so the test can record what the browser really played.
+func newAudibleBrowser(t testing.TB, display string, env []string) *browser {
+	return startBrowser(t, display, env)
+}
+
+func startBrowser(t testing.TB, display string, env []string) *browser {
 	t.Helper()
 	needChromium(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")),
-		chromedp.Flag("headless", true),
+		chromedp.Flag("headless", display == ""),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),
 		chromedp.Flag("no-first-run", true),
@@ -54,6 +64,9 @@ func newBrowser(t testing.TB) *browser {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.IgnoreCertErrors,
 		chromedp.WindowSize(1280, 800),
+	}
+	if display != "" {
+		opts = append(opts, chromedp.Env(append(append([]string{}, env...), "DISPLAY="+display)...))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)

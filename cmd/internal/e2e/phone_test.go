@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
 // The phones' path: the real cradled (--media test, its 440 Hz tone)
@@ -27,7 +29,12 @@ var phonePageRE = regexp.MustCompile(`^Phones: open (https://\S+) on a phone`)
 // phoneTab opens a browser of its own at phone size on the page.
 func phoneTab(t *testing.T, base string) *tab {
 	t.Helper()
-	tb := newBrowser(t).first()
+	return openPhone(t, newBrowser(t), base)
+}
+
+func openPhone(t *testing.T, b *browser, base string) *tab {
+	t.Helper()
+	tb := b.first()
 	tb.do(20*time.Second, "the monitor's page at phone size",
 		chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(base+"/"),
@@ -73,7 +80,10 @@ func TestPhonePage(t *testing.T) {
 	// The second phone: a wrong code first. (A pairing closes the window:
 	// the parents open it again, with the button or `cradled pair`.)
 	mon.admin(t, "pair")
-	bedside := phoneTab(t, base)
+	// The bedside phone plays its sound into PulseAudio, recorded: what
+	// it really played is judged, not an element's flags.
+	srv := pulsetest.Start(t)
+	bedside := openPhone(t, newAudibleBrowser(t, startXvfb(t), srv.Env()), base)
 	bedside.do(10*time.Second, "not paired yet", chromedp.WaitVisible(`#phone-pair`))
 	pairPhone(bedside, "Bedside phone", wrongSetupCode(t, code))
 	msg := waitJS[string](bedside, 10*time.Second, "the wrong code's sentence",
@@ -104,17 +114,31 @@ func TestPhonePage(t *testing.T) {
 		t.Errorf("listening by %q, want webrtc from the monitor", mode)
 	}
 	eval[chromedp.Void](bedside, `window.cradleTest.rtc = window.cradleTest.watch(window.cradleTest.probe(window.cradleDebug.players['`+id+`'].srcObject)); undefined`)
-	tone := waitJS[map[string]float64](bedside, 5*time.Second, "440 Hz in what the phone plays",
+	heard := waitJS[map[string]float64](bedside, 5*time.Second, "440 Hz in what the phone plays",
 		`window.cradleTest.rtc.tones >= 20 ? window.cradleTest.rtc : null`)
-	t.Logf("Web Audio on the phone's stream: %v", tone)
+	t.Logf("Web Audio on the phone's stream: %v", heard)
+	rec := srv.StartRecording(t)
+	time.Sleep(3 * time.Second) // a recording: nothing to wait for but its length
+	ws := classify(rec.Stop())
+	if n := count(ws, 0, len(ws), tone); n < 40 {
+		t.Fatalf("the phone's browser played the tone for %d windows of %v in 3 s, want at least 2 s:%s", n, window, summary(ws))
+	}
+	t.Logf("recorded from the phone's browser: %d windows of tone in 3 s", count(ws, 0, len(ws), tone))
 
 	// The monitor stops (frozen): no listener stands behind the phone's
 	// page to raise the alarm, so the page does, by itself.
 	frozen := time.Now()
 	mon.signal(syscall.SIGSTOP)
+	rec = srv.StartRecording(t)
 	alarmed := `(() => { const c = ` + cardJS(id) + `; return c.dataset.state === 'alarm' && c.querySelector('[data-field="alarm"]').checkVisibility() && !window.cradleDebug.alarmAudio.paused ? c.querySelector('[data-field="alarm-text"]').textContent : ''; })()`
 	text := waitJS[string](bedside, 8*time.Second, "the page's own alarm, sounding", alarmed)
 	t.Logf("the phone's page alarmed %v after the monitor froze: %q", time.Since(frozen).Round(time.Millisecond), text)
+	time.Sleep(time.Second) // the alarm recorded for a second
+	ws = classify(rec.Stop())
+	if n := count(ws, 0, len(ws), alarmTone); n < 5 {
+		t.Fatalf("the phone's browser played the alarm for %d windows of %v after the monitor froze:%s", n, window, summary(ws))
+	}
+	t.Logf("recorded from the phone's browser after the freeze: %d windows of the alarm, first %v after the freeze", count(ws, 0, len(ws), alarmTone), time.Duration(first(ws, 0, alarmTone))*window)
 	mon.signal(syscall.SIGCONT)
 	waitJS[bool](bedside, 20*time.Second, "listening again, the alarm gone",
 		`(() => { const c = `+cardJS(id)+`; return c.dataset.state === 'listening' && !c.querySelector('[data-field="alarm"]').checkVisibility() && window.cradleDebug.alarmAudio.paused; })()`)
