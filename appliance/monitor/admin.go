@@ -145,8 +145,25 @@ func (m *Monitor) statusOnOwner() Status {
 	if p := int(m.pagePort.Load()); p > 0 {
 		st.PagePort = p
 		st.Page = pageURLs(st.Host, st.HostAddrs, p)
+		if ip := m.pageIP.Load(); ip != nil { // bound to one address: that one
+			st.Page = []string{PageURL(ip.String(), p)}
+			if st.Host != "" && !ip.IsLoopback() {
+				st.Page = append([]string{PageURL(st.Host, p)}, st.Page...)
+			}
+		}
 	}
 	return st
+}
+
+// SetPageIP tells the monitor the one address its page is bound to (an
+// unspecified or invalid one: every address), for Status.
+func (m *Monitor) SetPageIP(ip netip.Addr) {
+	if !ip.IsValid() || ip.IsUnspecified() {
+		m.pageIP.Store(nil)
+		return
+	}
+	ip = ip.Unmap()
+	m.pageIP.Store(&ip)
 }
 
 // SetPagePort tells the monitor the TCP port its phones' page (HTTPS,

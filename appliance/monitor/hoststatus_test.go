@@ -88,3 +88,19 @@ func TestSetPagePort(t *testing.T) {
 		}
 	}
 }
+
+// TestSetPageIP: a page bound to one address is shown by that address
+// only (a loopback one without the host name); every address again after
+// an unspecified one.
+func TestSetPageIP(t *testing.T) {
+	m := openMonitor(t, t.TempDir(), pairing.WindowConfig{})
+	m.SetPagePort(8443)
+	m.SetPageIP(netip.MustParseAddr("127.0.0.1"))
+	if got := fmt.Sprint(m.Status().Page); got != "[https://127.0.0.1:8443/]" {
+		t.Errorf("bound to 127.0.0.1: Page %s", got)
+	}
+	m.SetPageIP(netip.MustParseAddr("::"))
+	if got := m.Status().Page; len(got) != 0 { // no mDNS in tests: no address known
+		t.Errorf("bound to every address: Page %q, want none known", got)
+	}
+}

@@ -63,13 +63,14 @@ type Monitor struct {
 	events eventLog
 	adv    advertiser
 
-	known       *knownAddrs   // where trusted listeners connected from
-	pagePort    atomic.Int32  // the phones' page's TCP port, for Status (SetPagePort)
-	webAttempts atomic.Uint64 // numbers the page's pairing attempts (devices.go)
-	localIDs    atomic.Uint64 // numbers the in-process connections (local.go)
-	gone        deviceWatch   // web devices' revocation watchers (devices.go)
-	wake        chan struct{} // pokes the window ticker after its deadline moved
-	fatal       chan error    // a failure the daemon cannot recover from
+	known       *knownAddrs                // where trusted listeners connected from
+	pagePort    atomic.Int32               // the phones' page's TCP port, for Status (SetPagePort)
+	pageIP      atomic.Pointer[netip.Addr] // the one address it is bound to, if any (SetPageIP)
+	webAttempts atomic.Uint64              // numbers the page's pairing attempts (devices.go)
+	localIDs    atomic.Uint64              // numbers the in-process connections (local.go)
+	gone        deviceWatch                // web devices' revocation watchers (devices.go)
+	wake        chan struct{}              // pokes the window ticker after its deadline moved
+	fatal       chan error                 // a failure the daemon cannot recover from
 
 	once sync.Once
 }

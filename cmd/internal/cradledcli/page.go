@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -84,6 +85,11 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 	select {
 	case u := <-ready:
 		m.SetPagePort(port) // for Status
+		if a, ok := httpsLn.Addr().(*net.TCPAddr); ok {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok {
+				m.SetPageIP(ip)
+			}
+		}
 		fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network", u)
 		if st.Host != "" {
 			fmt.Fprintf(e.stdout, " (or %s)", monitor.PageURL(st.Host, port))
