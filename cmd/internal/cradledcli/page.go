@@ -91,7 +91,7 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 			}
 		}
 		fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network", u)
-		if st.Host != "" {
+		if a, ok := httpsLn.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() && st.Host != "" {
 			fmt.Fprintf(e.stdout, " (or %s)", monitor.PageURL(st.Host, port))
 		}
 		fmt.Fprintf(e.stdout, ", accept the certificate warning once, and pair with the setup code.\n")
