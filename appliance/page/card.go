@@ -62,7 +62,7 @@ func (s *server) offer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dev, _ := s.access.device(r)
-	answer, err := s.relay.Answer(hd.ctx, offer{Session: sess, SDP: req.SDP, Video: req.Video && hd.video, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)})
+	answer, err := s.relay.Answer(hd.ctx, mediaRequest{Session: sess, SDP: req.SDP, Video: req.Video && hd.video, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)})
 	if err != nil {
 		writeProblem(w, problemFor(err))
 		return
@@ -94,7 +94,7 @@ func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.pool.unlisten(id)
 	dev, _ := s.access.device(r)
-	if err := s.oggStream(r.Context(), w, offer{Session: sess, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)}); err != nil && r.Context().Err() == nil {
+	if err := s.oggStream(r.Context(), w, mediaRequest{Session: sess, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)}); err != nil && r.Context().Err() == nil {
 		s.log.Info("dashboard: audio stream ended", "monitor", id, "err", err)
 	}
 }

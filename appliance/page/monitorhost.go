@@ -120,7 +120,7 @@ type directRelay struct {
 // answerTimeout bounds the monitor's answer to a phone's offer.
 const answerTimeout = 10 * time.Second
 
-func (d *directRelay) Answer(ctx context.Context, o offer) (string, error) {
+func (d *directRelay) Answer(ctx context.Context, o mediaRequest) (string, error) {
 	if o.Device == "" {
 		return "", errUnauthorized
 	}
@@ -201,8 +201,8 @@ func (d *directRelay) Close() error {
 // monitorOgg is the continuous stream on the monitor's host: the
 // monitor's Opus frames, as they are sent to every listener, until the
 // request ends or the device is revoked.
-func monitorOgg(h MonitorHost) func(ctx context.Context, w http.ResponseWriter, o offer) error {
-	return func(ctx context.Context, w http.ResponseWriter, o offer) error {
+func monitorOgg(h MonitorHost) func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
+	return func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
 		if o.Device == "" {
 			return errUnauthorized
 		}

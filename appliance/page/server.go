@@ -41,9 +41,9 @@ type Relay interface {
 	Close() error
 }
 
-// offer is a tab's request for media: its WebRTC offer (SDP) or its
+// mediaRequest is a tab's request for media: its WebRTC offer (SDP) or its
 // continuous stream (no SDP), with who asks.
-type offer struct {
+type mediaRequest struct {
 	Session *listener.Session // the monitor's session (the dashboard's host)
 	SDP     string
 	Video   bool
@@ -54,14 +54,14 @@ type offer struct {
 // relay answers a tab's offer: the dashboard's through its Relay, the
 // monitor's straight from the monitor (directRelay).
 type relay interface {
-	Answer(ctx context.Context, o offer) (string, error)
+	Answer(ctx context.Context, o mediaRequest) (string, error)
 	Close() error
 }
 
 // sessionRelay is the dashboard's Relay as a relay.
 type sessionRelay struct{ r Relay }
 
-func (s sessionRelay) Answer(ctx context.Context, o offer) (string, error) {
+func (s sessionRelay) Answer(ctx context.Context, o mediaRequest) (string, error) {
 	return s.r.Answer(ctx, o.Session, o.SDP, o.Video)
 }
 func (s sessionRelay) Close() error { return s.r.Close() }
@@ -213,10 +213,10 @@ type server struct {
 	access    *access
 	limits    Limits
 	pool      *sessionPool
-	relay     relay                                                           // nil: no media in the browser
-	oggStream func(ctx context.Context, w http.ResponseWriter, o offer) error // the continuous stream
-	url       string                                                          // to open: the dashboard's beyond loopback with the token in its fragment
-	publicURL string                                                          // url without the token, for the log
+	relay     relay                                                                  // nil: no media in the browser
+	oggStream func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error // the continuous stream
+	url       string                                                                 // to open: the dashboard's beyond loopback with the token in its fragment
+	publicURL string                                                                 // url without the token, for the log
 	tls       *tlsConfig
 	streams   chan struct{} // a slot per open event or audio stream
 	pairing   chan struct{} // one pairing or discovery at a time
@@ -300,7 +300,7 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 			s.relay = sessionRelay{opt.Relay}
 		}
 		if ogg := opt.Ogg; ogg != nil {
-			s.oggStream = func(ctx context.Context, w http.ResponseWriter, o offer) error { return ogg(ctx, w, o.Session) }
+			s.oggStream = func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error { return ogg(ctx, w, o.Session) }
 		}
 	}
 	if addr.IP.IsUnspecified() {
