@@ -82,21 +82,23 @@
 //
 // # Security
 //
-// On loopback (the default) the page is plain HTTP with no token. Beyond
-// loopback it is HTTPS, with a certificate signed by the listener's own
-// key, and needs the access token (128 random bits kept in
+// The dashboard on loopback (its default) is plain HTTP with no token.
+// Beyond loopback it is HTTPS, with a certificate signed by the
+// listener's own key, and needs the access token (128 random bits kept in
 // STATE_DIR/dashboard/token): the printed URL carries it in its fragment,
 // the page posts it to /api/session once and gets an HttpOnly, Secure,
-// SameSite=Strict cookie. The HTTP layer is package page's, shared with
-// the monitor's own page: on every request the Host header must name
-// this server (the port may be left out on 443); every API call and
-// every POST must come from the page's own origin and POSTs must be
-// JSON; bodies are bounded (64 KiB); connections are bounded per source
-// address, a stranger's are kept short, and room is kept for signed-in
-// pages (see DefaultLimits). The dashboard bounds the open event
-// and audio streams (16) and the listens (16). The access token is never
-// logged: the log gets the link without it, and only the command's own
-// output (cradlecli) prints the link with it.
+// SameSite=Strict cookie holding a credential of that browser's own, not
+// the token (browsers.go). The monitor's page is always HTTPS, with the
+// monitor's identity key, and a phone signs in by pairing (devices.go).
+// On both, on every request the Host header must name this server (the
+// port may be left out on 443); every API call and every POST must come
+// from the page's own origin and POSTs must be JSON; bodies are bounded
+// (64 KiB); connections are bounded per source address, a stranger's are
+// kept short, and room is kept for signed-in pages (see DefaultLimits).
+// The page bounds the open event and audio streams (16) and the listens
+// (16). No credential is ever logged: the log gets the dashboard's link
+// without its token, and only the command's own output (cradlecli)
+// prints the link with it.
 //
 // # Goroutines
 //

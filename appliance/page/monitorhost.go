@@ -25,8 +25,9 @@ import (
 // It differs from the dashboard's in three things only:
 //   - its one card is the monitor itself, followed by a listener.Session
 //     over an in-process control connection (MonitorHost.Connect with no
-//     device): the card's presence, levels, pairing window and notices
-//     come through the same listener library as everywhere else;
+//     device), while some page is open (lazylink.go): the card's
+//     presence, levels, pairing window and notices come through the same
+//     listener library as everywhere else;
 //   - a page signs in by pairing the phone (the setup code, through the
 //     monitor's pairing window) and holds a cookie per device; devices
 //     are listed, renamed and revoked on the page (devices.go);
