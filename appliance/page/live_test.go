@@ -67,3 +67,26 @@ func TestLiveAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstLANAddr: the address printed for a page on every interface is
+// a network one, never the unspecified address itself (a Pi before its
+// DHCP lease printed https://[::]/).
+func TestFirstLANAddr(t *testing.T) {
+	for _, c := range []struct {
+		ips  []string
+		want string
+	}{
+		{[]string{"::", "127.0.0.1"}, "127.0.0.1"},
+		{[]string{"::", "fe80::1", "::1"}, "127.0.0.1"},
+		{[]string{"::", "fd00::5", "192.168.1.20"}, "192.168.1.20"},
+		{[]string{"0.0.0.0", "fd00::5"}, "fd00::5"},
+	} {
+		var ips []net.IP
+		for _, s := range c.ips {
+			ips = append(ips, net.ParseIP(s))
+		}
+		if got := firstLANAddr(ips); got != c.want {
+			t.Errorf("firstLANAddr(%v) = %s, want %s", c.ips, got, c.want)
+		}
+	}
+}

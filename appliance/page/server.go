@@ -186,7 +186,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// Never the token: a service's log is read by more than the parents.
-	s.log.Info("dashboard listening", "url", s.publicURL)
+	s.log.Info("page listening", "url", s.publicURL)
 	if s.opt.OnReady != nil {
 		s.opt.OnReady(s.url)
 	}
@@ -341,15 +341,19 @@ func (s *server) close() {
 	}
 }
 
-// firstLANAddr picks the address to print for a server on every interface.
+// firstLANAddr picks the address to print for a server on every
+// interface: an IPv4 one, else an IPv6 one, else (no network yet, a Pi
+// whose DHCP lease has not come) 127.0.0.1, which at least works on this
+// machine; cradled also prints its .local name.
 func firstLANAddr(ips []net.IP) string {
+	usable := func(ip net.IP) bool { return !ip.IsLoopback() && !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() }
 	for _, ip := range ips {
-		if ip.To4() != nil && !ip.IsLoopback() {
+		if ip.To4() != nil && usable(ip) {
 			return ip.String()
 		}
 	}
 	for _, ip := range ips {
-		if !ip.IsLoopback() {
+		if usable(ip) {
 			return ip.String()
 		}
 	}

@@ -172,7 +172,11 @@ check_tone() {
 # trust on first use), pairing with the card's code through the factory-
 # new window, then the nursery as the page's continuous stream.
 PHONE_HOST=$(sed -n 's|^Page: https://\([^/:]*\).*|\1|p' "$TMP/phone.txt")
-resolve_phone() { inns dig -p 5353 @224.0.0.251 +short +time=2 +tries=1 "$PHONE_HOST" A | grep -E '^[0-9.]+$' | head -n 1; }
+resolve_phone() {
+	local ip
+	ip=$(inns dig -p 5353 @224.0.0.251 +short +time=2 +tries=1 "$PHONE_HOST" A | grep -E '^[0-9.]+$' | head -n 1)
+	[ -n "$ip" ] && echo "$ip"
+}
 wait_for 120 "mDNS address of $PHONE_HOST" resolve_phone
 PHONE_IP=$(resolve_phone)
 echo "phone: $PHONE_HOST is $PHONE_IP (mDNS)"

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,9 +91,19 @@ func (e *env) servePage(ctx context.Context, m *monitor.Monitor, log *slog.Logge
 				m.SetPageIP(ip)
 			}
 		}
-		fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network", u)
-		if a, ok := httpsLn.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() && st.Host != "" {
-			fmt.Fprintf(e.stdout, " (or %s)", monitor.PageURL(st.Host, port))
+		every := false
+		if a, ok := httpsLn.Addr().(*net.TCPAddr); ok {
+			every = a.IP.IsUnspecified()
+		}
+		switch {
+		case every && st.Host != "" && strings.Contains(u, "//127.0.0.1"):
+			// No network address yet (a Pi before its DHCP lease): the
+			// name works once there is one; status lists the addresses.
+			fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network (`cradled status` lists its addresses once the network is up)", monitor.PageURL(st.Host, port))
+		case every && st.Host != "":
+			fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network (or %s)", u, monitor.PageURL(st.Host, port))
+		default:
+			fmt.Fprintf(e.stdout, "Phones: open %s on a phone on this network", u)
 		}
 		fmt.Fprintf(e.stdout, ", accept the certificate warning once, and pair with the setup code.\n")
 	case err := <-done:
