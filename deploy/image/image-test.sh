@@ -167,18 +167,24 @@ check_tone() {
 }
 
 # ---- 3a. A phone's path: the page by its .local name, the card's code ----
-# A phone with only a browser: the name from cradle-phone.txt (resolved by
-# mDNS from the namespace, as a phone does), the certificate accepted (-k,
+# A phone with only a browser: the name from cradle-phone.txt (its address
+# from the monitor's mDNS responder), the certificate accepted (-k,
 # trust on first use), pairing with the card's code through the factory-
 # new window, then the nursery as the page's continuous stream.
 PHONE_HOST=$(sed -n 's|^Page: https://\([^/:]*\).*|\1|p' "$TMP/phone.txt")
+# The name is resolved over mDNS by asking the monitor (its address from
+# the DHCP lease) with dig's QU bit, as phones' resolvers may: hashicorp's
+# responder answers that query unicast (a multicast query from dig's own
+# port gets its answer on the multicast group, which dig does not read).
+guest_ip() { awk '{print $3}' "$TMP/leases" | head -n 1; }
 resolve_phone() {
 	local ip
-	ip=$(inns dig -p 5353 @224.0.0.251 +short +time=2 +tries=1 "$PHONE_HOST" A | grep -E '^[0-9.]+$' | head -n 1)
+	ip=$(inns dig +notcp +time=2 +tries=1 +short -p 5353 "@$(guest_ip)" -c CLASS32769 -t A -q "$PHONE_HOST" | grep -E '^[0-9.]+$' | head -n 1)
 	[ -n "$ip" ] && echo "$ip"
 }
 wait_for 120 "mDNS address of $PHONE_HOST" resolve_phone
 PHONE_IP=$(resolve_phone)
+[ "$PHONE_IP" = "$(guest_ip)" ] || die "$PHONE_HOST resolves to $PHONE_IP, the guest is $(guest_ip)"
 echo "phone: $PHONE_HOST is $PHONE_IP (mDNS)"
 PHONE=(ip netns exec "$NS" curl -sS -k --max-time 20 --resolve "$PHONE_HOST:443:$PHONE_IP" -b "$TMP/phone.jar" -c "$TMP/phone.jar")
 PAGE_URL="https://$PHONE_HOST"
