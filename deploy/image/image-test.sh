@@ -194,10 +194,10 @@ wait_for 60 "the phones' page on $PAGE_URL" "${PHONE[@]}" -o /dev/null -f "$PAGE
 	die "the phone could not pair on the page: $(cat "$TMP/phone-pair.json" 2>/dev/null)"
 T_PHONE=$(now)
 echo "phone paired       $(since "$T0" "$T_PHONE") s ($(cat "$TMP/phone-pair.json"))"
-"${PHONE[@]}" -N --max-time 5 -o "$TMP/phone-events.txt" "$PAGE_URL/api/events" || true
+"${PHONE[@]}" -N --max-time 5 -o "$TMP/phone-events.txt" "$PAGE_URL/api/events" 2>/dev/null || true # ends at --max-time
 MON_ID=$(grep -o '"monitors":\[{"id":"[^"]*"' "$TMP/phone-events.txt" | head -n 1 | sed 's/.*"id":"//; s/"$//')
 [ -n "$MON_ID" ] || die "the phone's page shows no monitor: $(head -c 400 "$TMP/phone-events.txt")"
-"${PHONE[@]}" --max-time 10 -o "$TMP/phone.ogg" "$PAGE_URL/api/monitors/$MON_ID/audio.ogg" || true
+"${PHONE[@]}" --max-time 10 -o "$TMP/phone.ogg" "$PAGE_URL/api/monitors/$MON_ID/audio.ogg" 2>/dev/null || true # ends at --max-time
 check_tone phone "$TMP/phone.ogg"
 echo "phone heard the tone on the page's stream"
 # A pairing closes the window: the phone's page opens it again ("Add a
