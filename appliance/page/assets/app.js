@@ -91,6 +91,7 @@ async function start() {
     };
   }
   $('#discovery').hidden = !state.session.discovery;
+  setupAlarmTest();
   setupNotifications();
   connect();
 }
@@ -395,6 +396,7 @@ function updateAlarmSound() {
   debug.alarmAudio = sound;
   let sounding = false;
   for (const v of state.monitors.values()) if (v.alarm && v.alarm.active && v.alarm.sounding) sounding = true;
+  if (state.testAlarmUntil > Date.now()) sounding = true;
   document.body.classList.toggle('alarming', sounding);
   if (!sounding) {
     sound.pause();
@@ -407,6 +409,23 @@ function updateAlarmSound() {
   const p = sound.play();
   const blocked = () => { $('#alarm-tap').hidden = false; };
   if (p && p.then) p.then(() => { $('#alarm-tap').hidden = !(sound.paused || sound.muted); }, blocked);
+}
+
+// setupAlarmTest: "Test the alarm" plays the alarm for 3 s, so that a
+// parent hears it (and its volume) before sleeping. The tap also lets
+// the browser play the alarm later without another one.
+function setupAlarmTest() {
+  $('#alarm-test').hidden = false;
+  $('#test-alarm').onclick = () => {
+    state.testAlarmUntil = Date.now() + 3000;
+    $('#test-alarm').disabled = true;
+    updateAlarmSound();
+    setTimeout(() => {
+      state.testAlarmUntil = 0;
+      $('#test-alarm').disabled = false;
+      updateAlarmSound();
+    }, 3000);
+  };
 }
 
 // ---- noise notifications ----

@@ -31,6 +31,7 @@ function showPhonePairing(why) {
       state.session = await api('GET', '/api/session');
       $('#pairing').hidden = true;
       showPhones();
+      setupAlarmTest(); // app.js
       connect();
     } catch (err) {
       out.textContent = problemText(err);

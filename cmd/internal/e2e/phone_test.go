@@ -103,6 +103,19 @@ func TestPhonePage(t *testing.T) {
 		t.Errorf("the first phone was not told of the new one: toasts %q", toast)
 	}
 
+	// "Test the alarm": the phone really plays it, for about 3 s.
+	rec := srv.StartRecording(t)
+	bedside.do(5*time.Second, "Test the alarm", chromedp.Click(`#test-alarm`))
+	time.Sleep(4 * time.Second) // a recording: nothing to wait for but its length
+	ws := classify(rec.Stop())
+	if n := count(ws, 0, len(ws), alarmTone); n < 40 || n > 70 {
+		t.Fatalf("Test the alarm played the alarm for %d windows of %v, want about 3 s:%s", n, window, summary(ws))
+	}
+	t.Logf("Test the alarm: %d windows of the alarm recorded", count(ws, 0, len(ws), alarmTone))
+	if eval[bool](bedside, `!window.cradleDebug.alarmAudio.paused`) {
+		t.Fatal("the alarm still plays after its test")
+	}
+
 	// Listen: WebRTC straight from the monitor; the analyser hears 440 Hz.
 	start := time.Now()
 	bedside.do(10*time.Second, "Listen",
@@ -117,9 +130,9 @@ func TestPhonePage(t *testing.T) {
 	heard := waitJS[map[string]float64](bedside, 5*time.Second, "440 Hz in what the phone plays",
 		`window.cradleTest.rtc.tones >= 20 ? window.cradleTest.rtc : null`)
 	t.Logf("Web Audio on the phone's stream: %v", heard)
-	rec := srv.StartRecording(t)
+	rec = srv.StartRecording(t)
 	time.Sleep(3 * time.Second) // a recording: nothing to wait for but its length
-	ws := classify(rec.Stop())
+	ws = classify(rec.Stop())
 	if n := count(ws, 0, len(ws), tone); n < 40 {
 		t.Fatalf("the phone's browser played the tone for %d windows of %v in 3 s, want at least 2 s:%s", n, window, summary(ws))
 	}
