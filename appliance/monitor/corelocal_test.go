@@ -57,15 +57,7 @@ func TestCoreLocalScripts(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newTestCore(tt.cfg)
-			for i, s := range tt.steps {
-				got := fmtWeb(c.Step(parseWebOp(t, s.op, t0.Add(s.at))))
-				if got != s.want {
-					t.Fatalf("step %d (+%v %s):\n got: %s\nwant: %s", i, s.at, s.op, got, s.want)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { runWebScript(t, tt.cfg, tt.steps) })
 	}
 }
 
