@@ -267,7 +267,10 @@ function render(id) {
   f('presence').textContent = v.presence === 'online' ? 'Online' : v.presence === 'connecting' ? 'Connecting…' : 'Offline';
   f('last-seen').textContent = v.last_seen ? `Last seen ${ago(v.last_seen)}.` : '';
   f('rtt').textContent = v.presence === 'online' && v.rtt_ms ? `Round trip ${v.rtt_ms.toFixed(1)} ms.` : '';
-  f('address').textContent = v.address ? `Address ${v.address}.` : '';
+  // On the monitor's own page, the address to give another phone is this
+  // page's (where .local names do not open, it is the monitor's address).
+  f('address').textContent = state.session.host === 'monitor' ? `This page: ${location.origin}/ (open it on another phone on this Wi-Fi).`
+    : v.address ? `Address ${v.address}.` : '';
   const prob = f('problem');
   prob.hidden = !(v.error && v.presence !== 'online');
   prob.textContent = v.error ? problemText(v.error) : '';

@@ -76,6 +76,10 @@ func TestPhonePage(t *testing.T) {
 		chromedp.WaitVisible(`#phones li.phone`),
 	)
 	id := eval[string](kitchen, `document.querySelector('.card').dataset.monitor`)
+	// The card gives the address another phone opens (this page's).
+	if addr := eval[string](kitchen, `document.querySelector('.card [data-field="address"]').textContent`); !strings.Contains(addr, base+"/") {
+		t.Errorf("the card's address %q, want this page's %s/", addr, base)
+	}
 
 	// The second phone: a wrong code first. (A pairing closes the window:
 	// the parents open it again, with the button or `cradled pair`.)
