@@ -102,10 +102,11 @@ function connect() {
   es.onopen = () => { $('#connection').textContent = state.session.host === 'monitor' ? 'Connected to the monitor.' : 'Connected to the listener.'; };
   es.onerror = () => {
     $('#connection').textContent = state.session.host === 'monitor' ? 'Connection to the monitor lost: reconnecting…' : 'Connection to the listener lost: reconnecting…';
-    for (const id of state.monitors.keys()) render(id);
+    linkLost(); // what the page showed is no longer known to be true
     if (state.session.host === 'monitor') checkStillPaired(es); // phones.js
   };
   es.onmessage = (msg) => {
+    state.lastEventAt = Date.now();
     let ev;
     try { ev = JSON.parse(msg.data); } catch (e) { return; }
     debug.events.push(ev.type);
@@ -113,6 +114,32 @@ function connect() {
     onEvent(ev);
   };
 }
+
+// linkLost: the page no longer hears its server, so it does not know the
+// monitor's presence either: every card says connecting until the next
+// snapshot says what is true.
+function linkLost() {
+  for (const [id, v] of state.monitors) {
+    if (v.presence === 'online') v.presence = 'connecting';
+    render(id);
+  }
+}
+
+// On the monitor's own page the card's status arrives five times a second
+// while the monitor runs: a page that heard nothing for 3 s (the monitor
+// frozen, a half-dead Wi-Fi link that never errors) is not connected, and
+// starts its event stream again.
+const SILENT_LINK_MS = 3000;
+setInterval(() => {
+  const es = debug.eventSource;
+  if (state.session.host !== 'monitor' || !es || es.readyState === EventSource.CLOSED || !state.lastEventAt) return;
+  if (Date.now() - state.lastEventAt < SILENT_LINK_MS) return;
+  state.lastEventAt = 0;
+  $('#connection').textContent = 'No news from the monitor: reconnecting…';
+  linkLost();
+  es.close();
+  connect();
+}, 1000);
 
 function onEvent(ev) {
   const v = ev.monitor && state.monitors.get(ev.monitor);

@@ -148,6 +148,9 @@ func TestPhonePage(t *testing.T) {
 	mon.signal(syscall.SIGSTOP)
 	rec = srv.StartRecording(t)
 	alarmed := `(() => { const c = ` + cardJS(id) + `; return c.dataset.state === 'alarm' && c.querySelector('[data-field="alarm"]').checkVisibility() && !window.cradleDebug.alarmAudio.paused ? c.querySelector('[data-field="alarm-text"]').textContent : ''; })()`
+	waitJS[bool](bedside, 5*time.Second, "the card no longer saying Online (no news from the monitor)",
+		cardJS(id)+`.querySelector('[data-field="presence"]').textContent !== 'Online'`)
+	t.Logf("the card stopped saying Online %v after the monitor froze", time.Since(frozen).Round(time.Millisecond))
 	text := waitJS[string](bedside, 8*time.Second, "the page's own alarm, sounding", alarmed)
 	t.Logf("the phone's page alarmed %v after the monitor froze: %q", time.Since(frozen).Round(time.Millisecond), text)
 	time.Sleep(time.Second) // the alarm recorded for a second
