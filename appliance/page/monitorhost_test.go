@@ -2,11 +2,9 @@ package page
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,16 +60,7 @@ type phone struct {
 }
 
 func (p *monitorPage) phone(t testing.TB, from string) *phone {
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the self-signed page, accepted once
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &phone{t: t, p: p, c: &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}, from: from}
+	return &phone{t: t, p: p, c: pagetest.Client(t, from), from: from}
 }
 
 func (ph *phone) do(method, path, body string, hdr ...string) *http.Response {

@@ -3,9 +3,11 @@ package pagetest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,6 +94,23 @@ func (r *Receiver) LastPacket() time.Time {
 	return time.Time{}
 }
 
+// Client is a phone's browser's HTTP client: its own cookies, its
+// connections from the loopback address from, the page's self-signed
+// certificate accepted (trust on first use), 20 s per request.
+func Client(t testing.TB, from string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConnsPerHost: 64,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}
+}
+
 // Stream GETs url with c and delivers what it reads, chunk by chunk
 // (chunks the test does not take in time are dropped), until the test
 // ends or the server ends the response (the channel is then closed). It
@@ -130,8 +149,7 @@ func Stream(t testing.TB, c *http.Client, url string) (*http.Response, <-chan []
 			}
 		}
 	}()
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { cancel(); resp.Body.Close(); <-done }) })
+	t.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
 	return resp, out
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -321,17 +320,7 @@ func TestPageFlood(t *testing.T) {
 type phoneClient struct{ c *http.Client }
 
 func newPhoneClient(t testing.TB, from string) *phoneClient {
-	jar, _ := cookiejar.New(nil)
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-			return d.DialContext(ctx, network, addr)
-		},
-		MaxIdleConnsPerHost: 64,
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &phoneClient{c: &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second}}
+	return &phoneClient{c: pagetest.Client(t, from)}
 }
 
 // long is the client without a timeout, for streams.
