@@ -53,7 +53,7 @@ func TestLiveAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := &liveCert{id: id, dir: dir, names: []string{"nursery.local"}, now: time.Now, ips: start, cert: cert}
+	lc := &liveCert{id: id, dir: dir, names: []string{"nursery.local"}, now: time.Now, ips: start, cert: cert, addrs: la.read}
 	if cert.Leaf.VerifyHostname("10.99.0.7") == nil {
 		t.Fatal("the first certificate already names the gained address")
 	}
@@ -65,6 +65,16 @@ func TestLiveAddresses(t *testing.T) {
 		if err := c.Leaf.VerifyHostname(h); err != nil {
 			t.Errorf("the certificate after a connection to the gained address: %v", err)
 		}
+	}
+	// The machine lost 10.99.0.7 and gained 10.99.0.8: the next
+	// certificate names what it holds now, not every address it ever had.
+	addrs[1] = &net.IPNet{IP: net.ParseIP("10.99.0.8"), Mask: net.CIDRMask(24, 32)}
+	c, err = lc.get(&tls.ClientHelloInfo{Conn: fakeConn{local: &net.TCPAddr{IP: net.ParseIP("10.99.0.8"), Port: 443}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Leaf.VerifyHostname("10.99.0.7") == nil || c.Leaf.VerifyHostname("10.99.0.8") != nil {
+		t.Errorf("the certificate after the address changed names %v, want 10.99.0.8 and not 10.99.0.7", c.Leaf.IPAddresses)
 	}
 }
 

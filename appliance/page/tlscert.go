@@ -110,6 +110,7 @@ type liveCert struct {
 	dir   string
 	names []string
 	now   func() time.Time
+	addrs func() ([]net.Addr, error) // the machine's addresses (tests: a fake)
 
 	mu   sync.Mutex
 	ips  []net.IP
@@ -126,7 +127,21 @@ func (lc *liveCert) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	defer lc.mu.Unlock()
 	if hello.Conn != nil {
 		if a, ok := hello.Conn.LocalAddr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() && !slices.ContainsFunc(lc.ips, a.IP.Equal) {
-			ips := append(slices.Clone(lc.ips), a.IP)
+			// The machine's addresses now, not every one it ever had (IPv6
+			// temporary addresses change daily): the certificate, and its
+			// reissues, stay bounded by what the machine holds.
+			ips := []net.IP{a.IP}
+			read := lc.addrs
+			if read == nil {
+				read = net.InterfaceAddrs
+			}
+			if addrs, err := read(); err == nil {
+				for _, x := range addrs {
+					if n, ok := x.(*net.IPNet); ok && !slices.ContainsFunc(ips, n.IP.Equal) {
+						ips = append(ips, n.IP)
+					}
+				}
+			}
 			if c, err := serverCert(lc.id, lc.dir, ips, lc.names, lc.now()); err == nil {
 				lc.ips, lc.cert = ips, c
 			}
