@@ -257,6 +257,8 @@ func TestMonitorPageFollowsWhileOpen(t *testing.T) {
 		t.Fatalf("pair: %s", resp.Status)
 	}
 	conns := func() int { return len(mon.Status().Connections) }
+	// An absence has no signal to wait for: give a session that wrongly
+	// starts without a page the time it takes to connect (milliseconds).
 	time.Sleep(200 * time.Millisecond)
 	if n := conns(); n != 0 {
 		t.Fatalf("%d connections with no page open, want none", n)
