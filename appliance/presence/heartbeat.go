@@ -26,8 +26,10 @@ func Answer(p Ping) Pong { return Pong{Seq: p.Seq, EchoUnixNano: p.SentUnixNano}
 
 // Stats describe a heartbeat for logs and status pages.
 type Stats struct {
-	LastSeen time.Time     // last frame of any kind from the peer (start: New's now)
-	Deadline time.Time     // the peer is dead if silent until then
+	LastSeen time.Time     // last frame of any kind from the peer (start: New's now); for display, not life
+	LastPong time.Time     // arrival of the last valid pong (zero before the first)
+	Proven   time.Time     // send time of the newest answered ping (start: New's now)
+	Deadline time.Time     // Proven + DeadAfter: the peer is dead unless a newer ping is answered by then
 	SRTT     time.Duration // smoothed RTT (RFC 6298, alpha 1/8); 0 before the first sample
 	RTTVar   time.Duration // RTT variation (RFC 6298, beta 1/4)
 	LastRTT  time.Duration // the latest sample
@@ -72,7 +74,7 @@ func New(cfg Config, now time.Time) *Heartbeat {
 	}
 	cfg = cfg.WithDefaults()
 	h := &Heartbeat{interval: cfg.Interval, misses: cfg.Misses, nextPing: now}
-	h.st.LastSeen = now
+	h.st.LastSeen, h.st.Proven = now, now
 	h.st.Deadline = now.Add(h.deadAfter())
 	return h
 }
@@ -82,8 +84,8 @@ func (h *Heartbeat) deadAfter() time.Duration {
 }
 
 // Tick advances the heartbeat to now. It returns a Ping to send when one
-// is due, and dead once the peer has been silent for DeadAfter. Dead is
-// final: later calls keep returning it and ignore the peer.
+// is due, and dead once no ping sent in the last DeadAfter has been
+// answered (now reached Deadline). Dead is final: later calls keep returning it and ignore the peer.
 func (h *Heartbeat) Tick(now time.Time) (send *Ping, dead bool) {
 	if h.st.Dead || !now.Before(h.st.Deadline) {
 		h.st.Dead = true
@@ -113,18 +115,18 @@ func (h *Heartbeat) NextTick() time.Time {
 	return h.st.Deadline
 }
 
-// OnFrame records a frame of any kind from the peer.
+// OnFrame records a frame of any kind from the peer for Stats.LastSeen. It
+// is not a sign of life: a frame proves only the peer-to-us direction, and
+// the link may be cut the other way (see the package documentation).
 func (h *Heartbeat) OnFrame(now time.Time) {
 	if h.st.Dead || !now.After(h.st.LastSeen) {
 		return
 	}
 	h.st.LastSeen = now
-	if d := now.Add(h.deadAfter()); d.After(h.st.Deadline) {
-		h.st.Deadline = d
-	}
 }
 
 // OnPing records the peer's ping as a frame and returns the Pong to send.
+// The peer's ping is not a sign of life either.
 func (h *Heartbeat) OnPing(p Ping, now time.Time) Pong {
 	h.OnFrame(now)
 	return Answer(p)
@@ -132,8 +134,13 @@ func (h *Heartbeat) OnPing(p Ping, now time.Time) Pong {
 
 // OnPong records a pong. A pong to a ping never sent (seq 0, a future seq,
 // or an echo that does not match the remembered ping) is ignored entirely.
-// Any other pong is a sign of life; only the first pong to a remembered
-// ping gives an RTT sample, so late pongs count once, duplicates not at all.
+// A pong to a ping too old to be remembered (window pings ago, longer ago
+// than any DeadAfter) counts as a frame only. Any other pong is the sign of
+// life: it proves the round trip as of its ping's send time, so the
+// deadline becomes at least that send time + DeadAfter (a stale pong, to a
+// ping sent DeadAfter ago or more, moves it nowhere). Only the first pong
+// to a ping gives an RTT sample, so late pongs count once, duplicates not
+// at all.
 func (h *Heartbeat) OnPong(p Pong, now time.Time) {
 	if h.st.Dead || p.Seq == 0 || p.Seq > h.seq {
 		return
@@ -148,6 +155,13 @@ func (h *Heartbeat) OnPong(p Pong, now time.Time) {
 		return
 	}
 	e.answered = true
+	h.st.LastPong = now
+	if e.at.After(h.st.Proven) {
+		h.st.Proven = e.at
+		if d := e.at.Add(h.deadAfter()); d.After(h.st.Deadline) {
+			h.st.Deadline = d
+		}
+	}
 	h.st.Received++
 	h.acked = max(h.acked, p.Seq)
 	h.sampleRTT(max(now.Sub(e.at), 0))
@@ -180,7 +194,7 @@ func (h *Heartbeat) countMissed(now time.Time) {
 
 // SetInterval changes the ping interval from now on (clamped to
 // [MinInterval, MaxInterval]); the next ping is due one new interval after
-// the last one. The deadline becomes LastSeen + the new DeadAfter, except
+// the last one. The deadline becomes Proven + the new DeadAfter, except
 // that a shorter interval never declares the peer dead before now + the
 // new DeadAfter unless the old deadline was earlier still: the peer gets a
 // fair chance at the new pace, and never more time than before.
@@ -197,7 +211,7 @@ func (h *Heartbeat) SetInterval(d time.Duration, now time.Time) {
 	if h.st.Deadline.Before(deadline) {
 		deadline = h.st.Deadline
 	}
-	if d := h.st.LastSeen.Add(t); d.After(deadline) {
+	if d := h.st.Proven.Add(t); d.After(deadline) {
 		deadline = d
 	}
 	h.st.Deadline = deadline

@@ -19,7 +19,8 @@ func rel(tm time.Time) time.Duration { return tm.Sub(t0) }
 //
 // ops: tick, pong N [echo=bad], frame, ping N, interval D. A tick result is
 // "ping N", "none" or "dead". Keys after '|' check Stats and NextTick: next,
-// deadline, seen, srtt, rttvar, last (durations), sent, recv, missed (ints).
+// deadline, seen, proven, pong (LastPong), srtt, rttvar, last (durations),
+// sent, recv, missed (ints).
 func runScript(t *testing.T, cfg Config, script string) {
 	t.Helper()
 	h := New(cfg, t0)
@@ -99,6 +100,10 @@ func runScript(t *testing.T, cfg Config, script string) {
 				got = rel(st.Deadline).String()
 			case "seen":
 				got = rel(st.LastSeen).String()
+			case "proven":
+				got = rel(st.Proven).String()
+			case "pong":
+				got = rel(st.LastPong).String()
 			case "srtt":
 				got = st.SRTT.String()
 			case "rttvar":
@@ -135,38 +140,46 @@ func TestHeartbeatScripts(t *testing.T) {
 		script string
 	}{
 		{"on time", Config{}, `
-			0s tick => ping 1        | next=1s deadline=3.25s sent=1 missed=0
-			20ms pong 1              | srtt=20ms rttvar=10ms last=20ms recv=1 seen=20ms deadline=3.27s
+			0s tick => ping 1        | next=1s deadline=3.25s proven=0s sent=1 missed=0
+			20ms pong 1              | srtt=20ms rttvar=10ms last=20ms recv=1 seen=20ms pong=20ms deadline=3.25s
 			500ms tick => none       | next=1s
 			1s tick => ping 2        | missed=0 next=2s
-			1.03s pong 2             | last=30ms srtt=21.25ms rttvar=10ms recv=2 missed=0
+			1.03s pong 2             | last=30ms srtt=21.25ms rttvar=10ms recv=2 missed=0 proven=1s deadline=4.25s
 			2s tick => ping 3
-			2.02s pong 3             | last=20ms srtt=21.09375ms rttvar=7.8125ms
+			2.02s pong 3             | last=20ms srtt=21.09375ms rttvar=7.8125ms deadline=5.25s
 		`},
 		{"two lost pongs tolerated, three are death", Config{}, `
 			0s tick => ping 1
-			20ms pong 1              | deadline=3.27s
+			20ms pong 1              | deadline=3.25s
 			1s tick => ping 2        | missed=0
 			2s tick => ping 3        | missed=1
-			3s tick => ping 4        | missed=2 next=3.27s
-			3.02s pong 4             | missed=0 recv=2 seen=3.02s deadline=6.27s next=4s
+			3s tick => ping 4        | missed=2 next=3.25s
+			3.02s pong 4             | missed=0 recv=2 seen=3.02s proven=3s deadline=6.25s next=4s
 			4s tick => ping 5
 			5s tick => ping 6        | missed=1
-			6s tick => ping 7        | missed=2 next=6.27s
-			6.269s tick => none
-			6.27s tick => dead       | next=6.27s
+			6s tick => ping 7        | missed=2 next=6.25s
+			6.249s tick => none
+			6.25s tick => dead       | next=6.25s
 			6.3s pong 7
-			6.3s frame               | seen=3.02s recv=2
+			6.3s frame               | seen=3.02s recv=2 proven=3s
 			7s tick => dead
 		`},
 		{"late and duplicated pongs", Config{}, `
 			0s tick => ping 1
 			1s tick => ping 2        | missed=1
-			1.5s pong 1              | last=1.5s srtt=1.5s recv=1 seen=1.5s missed=0
-			1.52s pong 2             | last=520ms srtt=1.3775s recv=2 missed=0
-			1.6s pong 1              | last=520ms srtt=1.3775s recv=2 seen=1.6s
-			1.7s pong 2              | recv=2 seen=1.7s deadline=4.95s
+			1.5s pong 1              | last=1.5s srtt=1.5s recv=1 seen=1.5s missed=0 proven=0s deadline=3.25s
+			1.52s pong 2             | last=520ms srtt=1.3775s recv=2 missed=0 proven=1s deadline=4.25s
+			1.6s pong 1              | last=520ms srtt=1.3775s recv=2 seen=1.6s pong=1.52s deadline=4.25s
+			1.7s pong 2              | recv=2 seen=1.7s pong=1.52s deadline=4.25s
 			2s tick => ping 3
+		`},
+		{"pongs out of order: the newest ping counts", Config{}, `
+			0s tick => ping 1
+			1s tick => ping 2
+			2s tick => ping 3
+			2.1s pong 3              | proven=2s deadline=5.25s
+			2.2s pong 2              | proven=2s deadline=5.25s recv=2
+			5.25s tick => dead
 		`},
 		{"pongs for pings never sent are ignored", Config{}, `
 			0s tick => ping 1
@@ -174,29 +187,46 @@ func TestHeartbeatScripts(t *testing.T) {
 			20ms pong 2              | seen=0s recv=0
 			30ms pong 99             | seen=0s recv=0
 			40ms pong 1 echo=bad     | seen=0s recv=0 last=0s
-			50ms pong 1              | seen=50ms recv=1 last=50ms
+			50ms pong 1              | seen=50ms recv=1 last=50ms proven=0s deadline=3.25s
 		`},
-		{"any frame and the peer's pings are signs of life", Config{}, `
+		{"frames and the peer's pings are not signs of life", Config{}, `
+			0s tick => ping 1
+			10ms pong 1
+			1s tick => ping 2
+			1.5s frame               | seen=1.5s deadline=3.25s recv=1 missed=0
+			2s tick => ping 3
+			2.5s ping 7              | seen=2.5s deadline=3.25s
+			3s tick => ping 4        | missed=2
+			3.2s frame               | seen=3.2s deadline=3.25s
+			3.25s tick => dead
+		`},
+		{"stale pong released by a retransmission moves nothing", Config{}, `
 			0s tick => ping 1
 			1s tick => ping 2
+			1.5s pong 2              | proven=1s deadline=4.25s
 			2s tick => ping 3
-			2.5s frame               | seen=2.5s deadline=5.75s recv=0 missed=2
 			3s tick => ping 4
 			4s tick => ping 5
-			5s ping 7                | seen=5s deadline=8.25s
-			5s tick => ping 6        | missed=5
-			8.25s tick => dead
+			4.1s pong 1              | proven=1s deadline=4.25s recv=2 pong=4.1s last=4.1s
+			4.25s tick => dead
+		`},
+		{"a pong after the deadline does not revive a peer not yet ticked dead", Config{}, `
+			0s tick => ping 1
+			3.4s pong 1              | recv=1 deadline=3.25s
+			3.4s tick => dead
 		`},
 		{"caller ticks late: no burst of pings", Config{}, `
 			0s tick => ping 1
+			10ms pong 1
 			2.4s frame
-			2.5s tick => ping 2      | next=3.5s sent=2
+			2.5s tick => ping 2      | next=3.25s sent=2
+			2.51s pong 2             | deadline=5.75s next=3.5s
 			3.4s tick => none
 			3.5s tick => ping 3      | next=4.5s
 		`},
 		{"shorter interval: peer gets the new DeadAfter from the change", Config{}, `
 			0s tick => ping 1
-			10ms pong 1              | deadline=3.26s
+			10ms pong 1              | deadline=3.25s
 			500ms interval 200ms     | next=200ms deadline=1.15s
 			500ms tick => ping 2     | next=700ms
 			700ms tick => ping 3
@@ -215,16 +245,16 @@ func TestHeartbeatScripts(t *testing.T) {
 			10ms pong 1
 			500ms interval 200ms
 			500ms tick => ping 2
-			510ms pong 2             | deadline=1.16s
+			510ms pong 2             | deadline=1.15s
 			700ms tick => ping 3
-			710ms pong 3             | deadline=1.36s last=10ms
+			710ms pong 3             | deadline=1.35s last=10ms
 		`},
 		{"longer interval", Config{}, `
 			0s tick => ping 1
 			10ms pong 1
 			1s tick => ping 2
-			1.01s pong 2             | deadline=4.26s
-			1.5s interval 5s         | next=6s deadline=17.26s
+			1.01s pong 2             | deadline=4.25s
+			1.5s interval 5s         | next=6s deadline=17.25s
 			2s tick => none          | missed=0
 			6s tick => ping 3        | next=11s
 		`},
@@ -235,18 +265,21 @@ func TestHeartbeatScripts(t *testing.T) {
 		`},
 		{"one miss allowed", Config{Misses: 1, Interval: 100 * time.Millisecond}, `
 			0s tick => ping 1        | deadline=125ms
-			5ms pong 1               | deadline=130ms
-			100ms tick => ping 2     | next=130ms
-			130ms tick => dead
+			5ms pong 1               | deadline=125ms
+			100ms tick => ping 2     | next=125ms
+			120ms pong 2             | deadline=225ms
+			200ms tick => ping 3     | next=225ms
+			225ms tick => dead
 		`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runScript(t, tc.cfg, tc.script) })
 	}
 }
 
-// TestOldPongIsLifeSignOnly: a pong for a ping too old to be remembered
-// still proves the peer is there but gives no RTT sample.
-func TestOldPongIsLifeSignOnly(t *testing.T) {
+// TestForgottenPongIsNoLife: a pong for a ping too old to be remembered
+// (sent long before DeadAfter) counts as a frame only: no RTT sample, no
+// later deadline.
+func TestForgottenPongIsNoLife(t *testing.T) {
 	h := New(Config{}, t0)
 	var first int64
 	var now time.Time
@@ -259,13 +292,17 @@ func TestOldPongIsLifeSignOnly(t *testing.T) {
 		if p.Seq == 1 {
 			first = p.SentUnixNano
 		}
-		h.OnFrame(now.Add(time.Millisecond))
+		if i < 38 {
+			h.OnPong(Answer(*p), now.Add(time.Millisecond))
+		}
 	}
+	before := h.Stats()
 	now = now.Add(500 * time.Millisecond)
 	h.OnPong(Pong{Seq: 1, EchoUnixNano: first}, now)
 	st := h.Stats()
-	if !st.LastSeen.Equal(now) || st.Received != 0 || st.LastRTT != 0 {
-		t.Errorf("old pong: LastSeen %v Received %d LastRTT %v; want %v 0 0", rel(st.LastSeen), st.Received, st.LastRTT, rel(now))
+	if !st.LastSeen.Equal(now) || st.Received != before.Received || st.LastRTT != before.LastRTT || !st.Deadline.Equal(before.Deadline) {
+		t.Errorf("old pong: LastSeen %v Received %d LastRTT %v Deadline %v; want %v %d %v %v",
+			rel(st.LastSeen), st.Received, st.LastRTT, rel(st.Deadline), rel(now), before.Received, before.LastRTT, rel(before.Deadline))
 	}
 }
 
@@ -297,25 +334,32 @@ func TestRTTConverges(t *testing.T) {
 	}
 }
 
-// peer simulates the far end for the detection tests: it answers pings
-// after rtt, optionally sends its own pings every Interval at phase, and
-// from silentAt on nothing it sends arrives any more.
+// peer simulates the far end for the detection tests. Frames take rtt/2
+// each way. The peer answers each ping on arrival and, with phase >= 0,
+// sends its own pings every Interval from phase on. A frame crosses only
+// if it leaves before the cut of its direction: out (ours to the peer)
+// and in (the peer's to us). Zero means never cut.
 type peer struct {
-	rtt      time.Duration
-	phase    time.Duration // < 0: the peer sends no pings of its own
-	silentAt time.Time
+	rtt     time.Duration
+	phase   time.Duration // < 0: the peer sends no pings of its own
+	out, in time.Time
 }
 
-// run drives h at NextTick until it reports dead (or until limit). It
-// returns when the peer was declared dead and when its last frame arrived.
-func (p peer) run(t *testing.T, h *Heartbeat, limit time.Time) (deadAt, lastArrival time.Time) {
+func crosses(departs, cut time.Time) bool { return cut.IsZero() || departs.Before(cut) }
+
+// run drives h at NextTick until it reports dead (or fails the test at
+// limit). It returns when the peer was declared dead and the send time of
+// the newest ping whose pong arrived.
+func (p peer) run(t *testing.T, h *Heartbeat, limit time.Time) (deadAt, proven time.Time) {
 	t.Helper()
 	type arrival struct {
 		at   time.Time
+		sent time.Time
 		pong *Pong
 	}
 	var inflight []arrival
 	nextPeerPing := t0.Add(p.phase)
+	proven = t0
 	for {
 		next, idx := h.NextTick(), -1
 		for i, a := range inflight {
@@ -327,37 +371,39 @@ func (p peer) run(t *testing.T, h *Heartbeat, limit time.Time) (deadAt, lastArri
 			next, idx = nextPeerPing, -2
 		}
 		if next.After(limit) {
-			t.Fatalf("not dead by %v", rel(limit))
+			t.Fatalf("%+v: not dead by %v", p, rel(limit))
 		}
 		switch idx {
 		case -1:
 			ping, dead := h.Tick(next)
 			if dead {
-				return next, lastArrival
+				return next, proven
 			}
-			if ping != nil {
-				inflight = append(inflight, arrival{next.Add(p.rtt), &Pong{ping.Seq, ping.SentUnixNano}})
+			if ping != nil && crosses(next.Add(p.rtt/2), p.out) && crosses(next.Add(p.rtt/2), p.in) {
+				inflight = append(inflight, arrival{next.Add(p.rtt), next, &Pong{ping.Seq, ping.SentUnixNano}})
 			}
 		case -2:
 			nextPeerPing = nextPeerPing.Add(h.Interval())
-			if next.Before(p.silentAt) {
-				h.OnPing(Ping{}, next)
-				lastArrival = next
+			if crosses(next, p.in) {
+				h.OnPing(Ping{}, next.Add(p.rtt/2)) // its pong goes nowhere we care about
 			}
 		default:
 			a := inflight[idx]
 			inflight = append(inflight[:idx], inflight[idx+1:]...)
-			if a.at.Before(p.silentAt) {
-				h.OnPong(*a.pong, a.at)
-				lastArrival = a.at
+			h.OnPong(*a.pong, a.at)
+			if a.sent.After(proven) {
+				proven = a.sent
 			}
 		}
 	}
 }
 
-// TestDetectionBound: whatever the phase of the failure within the ping
-// cycle (10 ms steps), the peer is declared dead exactly DeadAfter after
-// its last frame arrived, and at most 3.5 s after it went silent.
+// TestDetectionBound: whichever direction is cut, or both, and whatever the
+// phase of the cut within the ping cycle (10 ms steps), the peer is
+// declared dead exactly DeadAfter after the send time of the newest
+// answered ping, which is at most DeadAfter (within the 3.5 s budget) and
+// at least DeadAfter - Interval - RTT after the cut. The peer's own pings
+// keep arriving when only our direction is cut and change nothing.
 func TestDetectionBound(t *testing.T) {
 	const budget = 3500 * time.Millisecond
 	cfg := Config{}
@@ -366,23 +412,78 @@ func TestDetectionBound(t *testing.T) {
 		{rtt: 2 * time.Millisecond, phase: 500 * time.Millisecond},
 		{rtt: 300 * time.Millisecond, phase: 130 * time.Millisecond},
 	} {
-		worst, best := time.Duration(0), time.Hour
-		for off := time.Duration(0); off < time.Second; off += 10 * time.Millisecond {
-			p.silentAt = t0.Add(10*time.Second + off)
-			deadAt, last := p.run(t, New(cfg, t0), p.silentAt.Add(time.Minute))
-			if got := deadAt.Sub(last); got != cfg.DeadAfter() {
-				t.Fatalf("%+v offset %v: dead %v after the last frame, want exactly %v", p, off, got, cfg.DeadAfter())
+		for _, dir := range []string{"both", "out", "in"} {
+			worst, best := time.Duration(0), time.Hour
+			for off := time.Duration(0); off < time.Second; off += 10 * time.Millisecond {
+				cut := t0.Add(10*time.Second + off)
+				q := p
+				switch dir {
+				case "both":
+					q.out, q.in = cut, cut
+				case "out":
+					q.out = cut
+				case "in":
+					q.in = cut
+				}
+				deadAt, proven := q.run(t, New(cfg, t0), cut.Add(time.Minute))
+				if got := deadAt.Sub(proven); got != cfg.DeadAfter() {
+					t.Fatalf("%+v cut %s at offset %v: dead %v after the newest answered ping was sent, want exactly %v", p, dir, off, got, cfg.DeadAfter())
+				}
+				lat := deadAt.Sub(cut)
+				worst, best = max(worst, lat), min(best, lat)
 			}
-			lat := deadAt.Sub(p.silentAt)
-			worst, best = max(worst, lat), min(best, lat)
+			t.Logf("rtt %v, peer pings at phase %v, cut %s: detection %v .. %v after the cut", p.rtt, p.phase, dir, best, worst)
+			if worst > cfg.DeadAfter() || worst > budget {
+				t.Errorf("rtt %v cut %s: worst detection %v exceeds DeadAfter %v", p.rtt, dir, worst, cfg.DeadAfter())
+			}
+			if best < cfg.DeadAfter()-cfg.WithDefaults().Interval-p.rtt {
+				t.Errorf("rtt %v cut %s: detection as early as %v: too eager", p.rtt, dir, best)
+			}
 		}
-		t.Logf("rtt %v, peer pings at phase %v: detection %v .. %v after the peer went silent", p.rtt, p.phase, best, worst)
-		if worst > budget {
-			t.Errorf("worst detection %v exceeds the %v budget", worst, budget)
+	}
+}
+
+// TestOneWayCutStateMachine: the peer's pings (and any other frame) keep
+// arriving but none of our pings is answered: dead exactly DeadAfter after
+// the last answered ping was sent; while pongs come, the peer lives.
+func TestOneWayCutStateMachine(t *testing.T) {
+	cfg := Config{}
+	h := New(cfg, t0)
+	var lastProven time.Time
+	for i := range 10 { // healthy: pongs after 5 ms
+		now := t0.Add(time.Duration(i) * time.Second)
+		p, dead := h.Tick(now)
+		if dead || p == nil {
+			t.Fatalf("healthy tick %d: ping %v dead %v", i, p, dead)
 		}
-		if best < cfg.DeadAfter()-cfg.WithDefaults().Interval {
-			t.Errorf("detection as early as %v: too eager", best)
+		h.OnPing(Ping{Seq: uint64(i + 1)}, now.Add(300*time.Millisecond))
+		h.OnPong(Answer(*p), now.Add(5*time.Millisecond))
+		lastProven = now
+	}
+	// From 10 s: the peer's pings and frames arrive every 100 ms, our pings
+	// are never answered (either direction cut: to the state machine it is
+	// the same).
+	for now := t0.Add(10 * time.Second); ; now = now.Add(10 * time.Millisecond) {
+		if now.Sub(t0)%(100*time.Millisecond) == 0 {
+			h.OnPing(Ping{Seq: 99}, now)
+			h.OnFrame(now)
 		}
+		p, dead := h.Tick(now)
+		if dead {
+			if got := now.Sub(lastProven); got != cfg.DeadAfter() {
+				t.Fatalf("dead %v after the last answered ping, want %v", got, cfg.DeadAfter())
+			}
+			break
+		}
+		if p == nil && now.Sub(t0)%time.Second == 0 {
+			t.Fatalf("no ping at %v", rel(now))
+		}
+		if now.Sub(lastProven) > cfg.DeadAfter() {
+			t.Fatalf("still alive at %v, %v after the last answered ping", rel(now), now.Sub(lastProven))
+		}
+	}
+	if st := h.Stats(); !st.Dead || st.LastSeen.Sub(lastProven) < 3*time.Second {
+		t.Errorf("stats %+v: want dead with frames seen after the last pong", st)
 	}
 }
 

@@ -634,8 +634,10 @@ func (c *Conn) untilAcked() bool {
 }
 
 // trySend queues a heartbeat ping unless the queue is full: then the
-// writer is behind and the ping would only add to it; the peer sees our
-// data frames instead.
+// writer is behind and the ping would only add to it. The next ping goes
+// once the queue drains; a queue that stays full for most of DeadAfter
+// means the peer is not taking our frames, and the heartbeat (only pongs
+// to our pings count) ends the connection.
 func (c *Conn) trySend(m control.Message) {
 	f, err := encodeFrame(m)
 	if err != nil {
@@ -673,8 +675,9 @@ func (c *Conn) teardown() {
 	}
 }
 
-// applyFrames tells the heartbeat about the last frame the reader saw.
-// hbMu must be held.
+// applyFrames tells the heartbeat about the last frame the reader saw
+// (Stats.LastSeen, for display: only pongs keep the peer alive). hbMu
+// must be held.
 func (c *Conn) applyFrames() {
 	if d := c.lastFrame.Load(); d > c.applied {
 		c.applied = d

@@ -47,10 +47,11 @@ func (hb *heartbeat) tick(now time.Time) (*control.Ping, bool) {
 
 func (hb *heartbeat) nextTick() time.Time { return hb.h.NextTick() }
 
+// onFrame records a frame for Stats.LastSeen; it is not a sign of life.
 func (hb *heartbeat) onFrame(t time.Time) { hb.h.OnFrame(t) }
 
 // onPong hands presence the pong with the echo mapped back to its
-// nanoseconds; an echo that does not match the ping's stamp is passed as
+// nanoseconds (a valid pong is the only sign of life); an echo that does not match the ping's stamp is passed as
 // a mismatch, which presence ignores.
 func (hb *heartbeat) onPong(p control.Pong, now time.Time) {
 	echo := int64(0)
