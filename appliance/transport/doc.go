@@ -16,8 +16,9 @@
 // arrived. The HelloAck is the server's first frame: a server Conn sends
 // no ping or pong, and Send of any other message waits, until a HelloAck
 // is queued. Both sides then ping on the presence interval; pings and pongs
-// stay inside Conn, and a peer silent for Misses intervals is closed with
-// idle_timeout. A peer that breaks the protocol (a frame over
+// stay inside Conn, and a peer that answers none of this side's pings for
+// DeadAfter (Misses intervals and a quarter) is closed with idle_timeout,
+// even while its own frames keep arriving (a one-way cut). A peer that breaks the protocol (a frame over
 // control.MaxFrame, or over UntrustedMaxFrame before its hello and while
 // it is untrusted; bytes that do not decode, MaxUnknown messages of
 // unknown type, a message out of order) gets an error message and a QUIC
