@@ -237,11 +237,13 @@ func (r *runner) checks() []check {
 	if !r.opts.Timeouts {
 		cs = append(cs,
 			check{name: "no hello within 2 s gets error idle_timeout, then close idle_timeout (10)", skip: "timeouts not requested"},
-			check{name: "a silent listener is closed with idle_timeout (10) by the heartbeat", skip: "timeouts not requested"})
+			check{name: "a silent listener is closed with idle_timeout (10) by the heartbeat", skip: "timeouts not requested"},
+			check{name: deafName, skip: "timeouts not requested"})
 	} else {
 		cs = append(cs,
 			check{name: "no hello within 2 s gets error idle_timeout, then close idle_timeout (10)", run: r.checkHelloTimeout},
-			check{name: "a silent listener is closed with idle_timeout (10) by the heartbeat", run: r.checkSilent})
+			check{name: "a silent listener is closed with idle_timeout (10) by the heartbeat", run: r.checkSilent},
+			check{name: deafName, run: r.checkDeaf})
 	}
 	return cs
 }
@@ -542,6 +544,61 @@ func (r *runner) checkHelloTimeout() error {
 	}
 	if d := time.Since(start); d > transport.DefaultHelloTimeout+r.opts.Wait {
 		return fmt.Errorf("closed after %v", d)
+	}
+	return nil
+}
+
+const deafName = "a listener that sends pings but answers none of the monitor's is closed with idle_timeout (10) within deadAfter"
+
+// checkDeaf plays a listener whose answers no longer reach the monitor
+// while its own pings still do (section 3.2: only a pong to the monitor's
+// own ping is a sign of life): it reads everything, pings every 500 ms and
+// answers nothing. The monitor must close it with idle_timeout within
+// DeadAfter (and Wait) of its first unanswered ping.
+func (r *runner) checkDeaf() error {
+	id := r.opts.Trusted
+	if id == nil {
+		id = r.paired
+	}
+	if id == nil {
+		id = r.stranger
+	}
+	c, _, err := r.session(id)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	start := time.Now()
+	limit := r.opts.DeadAfter + r.opts.Wait
+	go func() { // read and drop everything, pings included
+		for {
+			if _, err := c.next(limit + time.Second); err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for seq := uint64(1); ; seq++ {
+		_ = c.send(control.Ping{Seq: seq, Sent: int64(seq) * 1000})
+		select {
+		case <-c.qc.Context().Done():
+		case <-tick.C:
+			if time.Since(start) > limit {
+				return fmt.Errorf("still open after %v without a pong to the monitor's pings, though pinging it", limit)
+			}
+			continue
+		case <-time.After(limit):
+			return fmt.Errorf("still open after %v without a pong to the monitor's pings, though pinging it", limit)
+		}
+		break
+	}
+	if d := time.Since(start); d < r.opts.DeadAfter/2 {
+		return fmt.Errorf("closed after only %v", d)
+	}
+	cause := context.Cause(c.qc.Context())
+	if code, ok := appCode(cause); !ok || code != control.CodeIdleTimeout {
+		return fmt.Errorf("closed with %v, want idle_timeout (10)", cause)
 	}
 	return nil
 }
