@@ -47,9 +47,14 @@
 // Interval + Grace, Grace (2.25 s, 1.25 s, 0.25 s with the defaults). Pings
 // and Pongs ride a QUIC stream, so a lost packet delays them (QUIC
 // retransmits within tens to hundreds of ms) rather than losing them: a
-// healthy link dies only if one round trip stalls for more than 2.25 s, and
-// the next for more than 1.25 s, which with 10 % random loss takes about
-// five losses in a row of the same data (see TestRandomLossNoFalseDeath).
+// healthy link dies only if one round trip stalls for more than 2.25 s (the
+// next two stuck behind it on the stream). With 10 % random loss and
+// QUIC's doubling probe timeout that takes six losses in a row of the same
+// frame from a 50 ms first PTO (a LAN), five from 100 ms: 1e-6 or 1e-5 per
+// frame, two frames a second. No rule that detects a cut within 3.5 s can
+// outlast such a stall; one-way detection makes stalls in either direction
+// count, where frames-as-life counted those towards us only. See
+// TestRandomLossNoFalseDeath and TestRandomLossFalseDeathRate.
 // Frames other than Pongs are still recorded (Stats.LastSeen, for display)
 // and the peer's Pings are still answered; they just do not keep the peer
 // alive.
