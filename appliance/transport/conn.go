@@ -593,7 +593,9 @@ func (c *Conn) keep() {
 			next := c.hb.nextTick()
 			c.hbMu.Unlock()
 			if dead {
-				c.log.Log(context.Background(), c.level(slog.LevelInfo), "peer stopped answering", "last_seen", c.Stats().LastSeen)
+				st := c.Stats()
+				// last_seen after last_pong: frames still came, the cut is one-way.
+				c.log.Log(context.Background(), c.level(slog.LevelInfo), "peer stopped answering", "last_pong", st.LastPong, "last_seen", st.LastSeen)
 				c.shutdown(control.CodeIdleTimeout, control.Errorf(control.CodeIdleTimeout,
 					"no answer for %v", c.hb.deadAfter()), nil, false)
 				continue
