@@ -55,9 +55,10 @@ import (
 // LAME settings for the stream (see doc.go, "MP3").
 const (
 	// mp3Quality is LAME's algorithm quality, 0 best and slowest to 9
-	// worst. 7 ("fast") costs about a sixth less CPU than the default 5
-	// on noise (BenchmarkMP3Encode), and a two-tone test signal came out
-	// no worse at 48 kbit/s (SNR 74 dB against 59 dB).
+	// worst. 7 ("fast") takes about 30 % less CPU than the default 5 on
+	// noise (BenchmarkMP3Encode: 1.8 against 2.6 ms per second of audio
+	// here), and a two-tone test signal came out no worse at 48 kbit/s
+	// (SNR 74 dB against 59 dB).
 	mp3Quality = 7
 	// mp3Reservoir: false turns LAME's bit reservoir off, so every frame
 	// holds its own audio and LAME hands it over as soon as it is encoded.
