@@ -12,13 +12,14 @@ NFPM_VERSION := v2.45.2
 VERSION ?= 0.1.0
 # Debian packages the build and tests use: network namespaces and packet
 # filters (fault tests), systemd-analyze (unit check), libvpx (VP8, cgo),
+# libmp3lame (MP3, cgo, linked dynamically: LGPL),
 # ALSA (microphone; the tests play a tone through ALSA's file plugin),
 # opusdec (decodes the end-to-end recording), PulseAudio with a null sink
 # (the listener plays through it; parec records it), and the JACK client
 # and ALSA plugin libraries whose start-up noise the binaries must silence,
 # Chromium (the dashboard's browser tests drive it headless), and WebKit:
 # webkit2gtk-driver (WebKitWebDriver and MiniBrowser) under xvfb.
-BUILD_PACKAGES := gcc pkg-config libvpx-dev libasound2
+BUILD_PACKAGES := gcc pkg-config libvpx-dev libmp3lame-dev libasound2
 APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tools bind9-dnsutils avahi-daemon avahi-utils dbus \
 	pulseaudio pulseaudio-utils libpulse0 libjack-jackd2-0 libasound2-plugins chromium \
 	webkit2gtk-driver xvfb
@@ -112,10 +113,10 @@ cross: cross-deps
 	$(CROSS_ENV) $(GO) vet ./...
 
 cross-deps:
-	@if [ "$$(dpkg-query -W -f='$${Status}\n' gcc-aarch64-linux-gnu libvpx-dev:arm64 2>/dev/null | grep -c 'install ok installed')" != 2 ]; then \
+	@if [ "$$(dpkg-query -W -f='$${Status}\n' gcc-aarch64-linux-gnu libvpx-dev:arm64 libmp3lame-dev:arm64 2>/dev/null | grep -c 'install ok installed')" != 3 ]; then \
 	  echo "installing the arm64 cross toolchain"; \
 	  $(SUDO) dpkg --add-architecture arm64 && $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross libvpx-dev:arm64; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross libvpx-dev:arm64 libmp3lame-dev:arm64; \
 	fi
 
 ## deb-arm64: the .deb for the Pi, cross-built here.

@@ -48,6 +48,23 @@
 // rate and add 10 ms. Opus costs well under 1 % of a core either way.
 // mediadevices links a static libopus; nothing to install.
 //
+// # MP3
+//
+// MP3Encoder turns the same 48 kHz mono PCM into an endless CBR MP3 byte
+// stream (audio/mpeg) for a phone that plays in the background with its
+// screen locked: by default MPEG-2 Layer III, 24 kHz, 48 kbit/s, 24 ms
+// frames. Encode returns whole frames only, so each call's bytes can be
+// written and flushed to a client at once. It binds Debian's LAME
+// (libmp3lame, LGPL), linked dynamically, set up for a stream: CBR, mono,
+// no Xing/Info or ID3 tags, quality 7, no bit reservoir (each frame holds
+// its own audio and leaves as soon as it is encoded). A frame's first
+// sample is Delay old when the frame comes back: 57 ms at 24 kHz (LAME's
+// 576-sample encoder delay, the 576-sample frame and its 224-sample
+// look-ahead); with the reservoir it would be about 106 ms. Measured here
+// (amd64, per second of audio): 1.5 ms of CPU on a tone, 1.8 ms on white
+// noise (0.15–0.19 % of a core), no allocations; quality 5 takes 2.6 ms
+// on noise (BenchmarkMP3Encode).
+//
 // # Video: VP8, not H.264
 //
 // Measured here (amd64, one thread, per second of 640x480 at 15 fps, ~500
@@ -94,8 +111,9 @@
 // ("tone:3s,stall"): tone, silence and stall steps that let end-to-end
 // tests take the sound away or hang the "microphone" on cue (script.go).
 //
-// Building needs cgo and libvpx-dev (the Debian package), running needs
-// libvpx and libasound2. Without cgo the package still builds: ModeAuto
-// falls back to the test sources, levels work, and audio and video
-// subscriptions fail with ErrNoEncoder.
+// Building needs cgo, libvpx-dev and libmp3lame-dev (the Debian
+// packages), running needs libvpx, libmp3lame0 and libasound2. Without
+// cgo the package still builds: ModeAuto falls back to the test sources,
+// levels work, audio and video subscriptions fail with ErrNoEncoder, and
+// so does NewMP3Encoder.
 package media

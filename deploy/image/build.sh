@@ -48,7 +48,7 @@ BASE_REV=1
 PACKAGES="systemd systemd-sysv udev dbus systemd-timesyncd kmod
  iproute2 iputils-ping netbase wpasupplicant openssh-server
  raspi-firmware linux-image-arm64 initramfs-tools firmware-brcm80211
- alsa-utils libasound2 libvpx7 e2fsprogs fdisk"
+ alsa-utils libasound2 libvpx7 libmp3lame0 e2fsprogs fdisk"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
