@@ -87,12 +87,39 @@ func serveOggFrom(ctx context.Context, w http.ResponseWriter, next func(context.
 		return fmt.Errorf("webrelay: ogg stream: %w", err)
 	}
 	defer enc.Close()
+	h := w.Header()
+	h.Set("Content-Type", "audio/ogg")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	s := &oggStream{w: w, rc: http.NewResponseController(w), enc: enc, pcm: make([]int16, enc.FrameSamples()), onFlush: onFlush}
+	s.alarm.Stop() // the zero AlarmSound sounds; ours waits for the alarm
+	s.deadline()
+	if s.ogg, err = oggwriter.NewWith(w, media.SampleRate, 1); err != nil { // writes OpusHead and OpusTags
+		return fmt.Errorf("webrelay: ogg stream: %w", err)
+	}
+	return runPaced(ctx, next, &s.pace, s)
+}
+
+// pacedStream is a continuous stream run by runPaced: event takes what
+// the source sent, fill writes the generated audio due, flush sends what
+// was written.
+type pacedStream interface {
+	event(ev listener.Event, now time.Time) error
+	fill(now time.Time) error
+	flush() error
+}
+
+// runPaced runs s: it reads next on a goroutine of its own (stopped and
+// waited for before it returns), starts the pacer, and wakes for every
+// event and every generated frame due, until ctx ends (nil), the source
+// ends (its error) or a write fails.
+func runPaced(ctx context.Context, next func(context.Context) (listener.Event, error), pace *pacer, s pacedStream) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ended error
 	events := make(chan listener.Event, 64)
 	pumped := make(chan struct{})
-	go func() { // owned here: stopped by cancel and sub.Close, waited for below
+	go func() { // owned here: stopped by cancel, waited for below
 		defer close(pumped)
 		defer close(events)
 		for {
@@ -112,18 +139,7 @@ func serveOggFrom(ctx context.Context, w http.ResponseWriter, next func(context.
 		cancel()
 		<-pumped
 	}()
-
-	h := w.Header()
-	h.Set("Content-Type", "audio/ogg")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	s := &oggStream{w: w, rc: http.NewResponseController(w), enc: enc, pcm: make([]int16, enc.FrameSamples()), onFlush: onFlush}
-	s.alarm.Stop() // the zero AlarmSound sounds; ours waits for the alarm
-	s.deadline()
-	if s.ogg, err = oggwriter.NewWith(w, media.SampleRate, 1); err != nil { // writes OpusHead and OpusTags
-		return fmt.Errorf("webrelay: ogg stream: %w", err)
-	}
-	s.pace.start(time.Now())
+	pace.start(time.Now())
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -150,8 +166,16 @@ func serveOggFrom(ctx context.Context, w http.ResponseWriter, next func(context.
 		if err := s.flush(); err != nil {
 			return err
 		}
-		timer.Reset(s.pace.wake().Sub(now))
+		timer.Reset(pace.wake().Sub(now))
 	}
+}
+
+// flushResponse flushes rc (a recorder in tests cannot: that is fine).
+func flushResponse(rc *http.ResponseController) error {
+	if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 // oggStream is ServeOgg's state; one goroutine uses it.
@@ -234,7 +258,7 @@ func (s *oggStream) flush() error {
 	}
 	s.pending = false
 	s.deadline()
-	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := flushResponse(s.rc); err != nil {
 		return err
 	}
 	if s.onFlush != nil {
