@@ -73,14 +73,27 @@ func (s *server) offer(w http.ResponseWriter, r *http.Request) {
 // ogg streams the monitor's audio as one continuous Ogg/Opus response
 // (an <audio> element keeps playing it on a locked phone); the session
 // streams while the response lasts.
-func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
+func (s *server) ogg(w http.ResponseWriter, r *http.Request) { s.stream(w, r, s.oggStream, "audio") }
+
+// nightMP3 serves the night stream: continuous MP3 (night.go).
+func (s *server) nightMP3(w http.ResponseWriter, r *http.Request) { s.stream(w, r, s.night, "night") }
+
+// stream serves one of the continuous streams with fn, holding a listen on
+// the monitor (its session streams) while it runs.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, fn func(context.Context, http.ResponseWriter, mediaRequest) error, what string) {
 	id := r.PathValue("id")
-	sess, err := s.pool.session(id)
-	if err != nil {
+	var sess *listener.Session
+	if s.watch == nil { // the dashboard's host: the monitor's session carries it
+		var err error
+		if sess, err = s.pool.session(id); err != nil {
+			writeProblem(w, poolProblem(err))
+			return
+		}
+	} else if _, err := s.pool.entry(id); err != nil {
 		writeProblem(w, poolProblem(err))
 		return
 	}
-	if s.oggStream == nil {
+	if fn == nil {
 		writeProblem(w, probNoRelay)
 		return
 	}
@@ -94,14 +107,23 @@ func (s *server) ogg(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.pool.unlisten(id)
 	dev, _ := s.access.device(r)
-	if err := s.oggStream(r.Context(), w, mediaRequest{Session: sess, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)}); err != nil && r.Context().Err() == nil {
-		s.log.Info("dashboard: audio stream ended", "monitor", id, "err", err)
+	if err := fn(r.Context(), w, mediaRequest{Session: sess, Device: dev.ID, Remote: remoteOf(r.RemoteAddr)}); err != nil && r.Context().Err() == nil {
+		s.log.Info("page: stream ended", "stream", what, "monitor", id, "err", err)
 	}
 }
 
 func (s *server) ack(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if s.watch != nil { // the monitor's host: its night streams' alarm
+		if _, err := s.pool.entry(r.PathValue("id")); err != nil {
+			writeProblem(w, poolProblem(err))
+			return
+		}
+		s.watch.ack()
+		writeJSON(w, http.StatusOK, map[string]bool{"acknowledged": true})
 		return
 	}
 	sess, err := s.pool.session(r.PathValue("id"))

@@ -320,3 +320,24 @@ func (sp *sessionPool) readLive() map[*monEntry]liveStats {
 	}
 	return live
 }
+
+// entry reports whether monitor id is in the pool.
+func (sp *sessionPool) entry(id string) (*monEntry, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	e, ok := sp.mons[id]
+	if !ok {
+		return nil, errUnknownMonitor
+	}
+	return e, nil
+}
+
+// inject shows the pages an event about monitor id that comes from this
+// process rather than its session (the monitor's host's night alarm).
+func (sp *sessionPool) inject(id string, ev listener.Event) {
+	e, err := sp.entry(id)
+	if err != nil {
+		return
+	}
+	sp.onEvent(e, ev)
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
+	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
 	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
 )
 
@@ -110,6 +111,9 @@ type Options struct {
 	// host; Serve uses package webrelay's when they are nil.
 	Relay Relay
 	Ogg   OggFunc
+	// Night serves the night stream (continuous MP3) on the dashboard's
+	// host; Serve uses webrelay.ServeMP3 when it is nil.
+	Night OggFunc
 	// MonitorInfo serves GET /api/monitors/{id}/info; Serve uses
 	// Session.MonitorInfo when it is nil (a server without one answers 501).
 	MonitorInfo MonitorInfoFunc
@@ -156,6 +160,9 @@ func Serve(ctx context.Context, opt Options) error {
 	}
 	if opt.Ogg == nil {
 		opt.Ogg = webrelay.ServeOgg
+	}
+	if opt.Night == nil {
+		opt.Night = webrelay.ServeMP3
 	}
 	if opt.MonitorInfo == nil {
 		opt.MonitorInfo = sessionInfo
@@ -215,6 +222,8 @@ type server struct {
 	pool      *sessionPool
 	relay     relay                                                                  // nil: no media in the browser
 	oggStream func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error // the continuous stream
+	night     func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error // the night stream (MP3)
+	watch     *nightWatch                                                            // the night streams' alarm, on the monitor's host
 	url       string                                                                 // to open: the dashboard's beyond loopback with the token in its fragment
 	publicURL string                                                                 // url without the token, for the log
 	tls       *tlsConfig
@@ -273,6 +282,8 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 		id, certDir = opt.Monitor.Identity(), filepath.Join(opt.StateDir, "page")
 		s.relay = &directRelay{h: opt.Monitor}
 		s.oggStream = monitorOgg(opt.Monitor)
+		s.watch = newNightWatch(opt.Monitor, func(st alarm.State) { s.pool.inject(opt.Monitor.Self().DeviceID, listener.AlarmEvent{State: st}) })
+		s.night = monitorNight(opt.Monitor, s.watch)
 	case loopback:
 		s.url = "http://" + urlHost + "/"
 		s.publicURL = s.url
@@ -301,6 +312,11 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 		}
 		if ogg := opt.Ogg; ogg != nil {
 			s.oggStream = func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error { return ogg(ctx, w, o.Session) }
+		}
+		if night := opt.Night; night != nil {
+			s.night = func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
+				return night(ctx, w, o.Session)
+			}
 		}
 	}
 	if addr.IP.IsUnspecified() {
@@ -383,6 +399,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/open", s.pairingWindow(true))
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
+	mux.HandleFunc("GET /api/monitors/{id}/night.mp3", s.nightMP3)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
 	mux.HandleFunc("POST "+devicePairPath, s.pairDevice)
 	mux.HandleFunc("GET /api/devices", s.devicesList)

@@ -24,6 +24,7 @@ type signInStatus struct {
 	Discovery   bool        `json:"discovery"`
 	Relay       bool        `json:"relay"`
 	Ogg         bool        `json:"ogg"`
+	Night       bool        `json:"night"` // the night stream (MP3) is served
 	HTTPS       bool        `json:"https"`
 	MonitorInfo bool        `json:"monitor_info"`
 }
@@ -47,6 +48,7 @@ func (s *server) signInState(w http.ResponseWriter, r *http.Request) {
 		Discovery:   s.opt.Discovery,
 		Relay:       s.relay != nil,
 		Ogg:         s.oggStream != nil,
+		Night:       s.night != nil,
 		HTTPS:       r.TLS != nil,
 		MonitorInfo: s.opt.MonitorInfo != nil,
 	}
