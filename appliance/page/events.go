@@ -22,8 +22,10 @@ func (s *server) acquire(w http.ResponseWriter) bool {
 func (s *server) release() { <-s.streams }
 
 // keepaliveAfter is how long an event stream stays silent before it
-// sends a keepalive comment.
-const keepaliveAfter = 15 * time.Second
+// sends a beat event: the page's heartbeat (night mode raises its own
+// alarm when its server falls silent), which also keeps proxies and the
+// browser from closing an idle stream.
+const keepaliveAfter = time.Second
 
 // events is the page's live feed (Server-Sent Events, one JSON object
 // per message): hello (the tab's id), a snapshot, then presence, status,
@@ -68,8 +70,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	fl.Flush()
 	for {
-		// A comment line after keepaliveAfter without an event keeps
-		// proxies and the browser from closing an idle stream.
+		// A beat after keepaliveAfter without an event.
 		nctx, cancel := context.WithTimeout(ctx, keepaliveAfter)
 		m, err := c.sub.Next(nctx)
 		cancel()
@@ -77,7 +78,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			_, err = fmt.Fprintf(w, "data: %s\n\n", m.data)
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			_, err = fmt.Fprint(w, ": keepalive\n\n")
+			_, err = fmt.Fprint(w, "data: {\"type\":\"beat\"}\n\n")
 		}
 		if err != nil { // the tab left, the pool closed, or the write failed
 			return

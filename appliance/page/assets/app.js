@@ -8,7 +8,8 @@ const state = {
   tab: null,            // this tab's id (from the event stream's hello)
   session: {},          // GET /api/session
   monitors: new Map(),  // id -> view (see the server's monitorView)
-  listening: new Map(), // id -> {video, pc, mode: 'webrtc'|'ogg', status}
+  listening: new Map(), // id -> {video, pc, mode: 'webrtc'|'ogg'|'night', status}
+  night: null,          // night mode (night.js), while it runs
   lastNotice: new Map(),
   pairingBusy: new Set(), // ids whose Add a phone or Stop pairing is on its way
   dismissed: new Map(),   // id -> the wrong-code warning dismissed here (when localStorage is off)
@@ -107,6 +108,7 @@ function connect() {
   };
   es.onmessage = (msg) => {
     state.lastEventAt = Date.now();
+    nightHeard(); // night.js: the server is alive
     let ev;
     try { ev = JSON.parse(msg.data); } catch (e) { return; }
     debug.events.push(ev.type);
@@ -244,6 +246,7 @@ function makeCard(id) {
   card.querySelector('[data-action="listen"]').onclick = () => startListening(id, false);
   card.querySelector('[data-action="video"]').onclick = () => startListening(id, true);
   card.querySelector('[data-action="stop"]').onclick = () => stopListening(id);
+  card.querySelector('[data-action="night"]').onclick = () => startNight(id);
   card.querySelector('[data-action="ack"]').onclick = () => acknowledge(id);
   card.querySelector('[data-action="tap"]').onclick = () => tapToPlay(id);
   card.querySelector('[data-action="forget"]').onclick = () => forget(id);
@@ -334,6 +337,8 @@ function render(id) {
   card.querySelector('[data-action="listen"]').disabled = !!l && !l.video;
   card.querySelector('[data-action="video"]').disabled = !!l && l.video;
   card.querySelector('[data-action="stop"]').disabled = !l;
+  card.querySelector('[data-action="night"]').disabled = !!l && l.mode === 'night';
+  card.querySelector('[data-action="night"]').hidden = !state.session.night;
   card.querySelector('video[data-role="video"]').hidden = !(l && l.video);
   f('listen-status').textContent = l ? listenStatus(l) : '';
   card.dataset.listen = l ? l.phase : '';
@@ -357,6 +362,7 @@ setInterval(() => { for (const [id, v] of state.monitors) if (v.pairing && v.pai
 function stopLocal(id) {
   const l = state.listening.get(id);
   if (!l) return;
+  if (state.night && state.night.id === id) stopNight(); // night.js
   clearPageAlarm(id); // listen.js: nobody listens, nothing to miss
   state.listening.delete(id);
   teardown(id, l);
@@ -374,11 +380,17 @@ async function stopListening(id) {
 
 // relisten restores this tab's listens after the event stream reconnected.
 function relisten() {
-  for (const [id, l] of [...state.listening]) startListening(id, l.video);
+  for (const [id, l] of [...state.listening]) {
+    // Night mode's stream holds its own listen: only tell the new tab's
+    // listen, never touch a player that plays (or sounds the alarm).
+    if (l.mode === 'night') api('POST', `/api/monitors/${encodeURIComponent(id)}/listen`, { tab: state.tab, video: false }).catch(() => {});
+    else startListening(id, l.video);
+  }
 }
 
 async function acknowledge(id) {
   const v = state.monitors.get(id);
+  if (nightAck(id)) return; // night mode's own alarm (night.js)
   if (v && v.alarm && v.alarm.local) { // the page's own alarm (listen.js)
     v.alarm.sounding = false;
     v.alarm.acknowledged = true;
@@ -428,7 +440,9 @@ function updateAlarmSound() {
   for (const v of state.monitors.values()) if (v.alarm && v.alarm.active && v.alarm.sounding) sounding = true;
   if (state.testAlarmUntil > Date.now()) sounding = true;
   document.body.classList.toggle('alarming', sounding);
-  if (!sounding) {
+  // In night mode the alarm sounds from audio already running (night.js):
+  // the monitor's inside the stream, the page's own from its graph.
+  if (!sounding || state.night) {
     sound.pause();
     sound.currentTime = 0;
     $('#alarm-tap').hidden = true;
@@ -449,6 +463,7 @@ function setupAlarmTest() {
   $('#test-alarm').onclick = () => {
     state.testAlarmUntil = Date.now() + 3000;
     $('#test-alarm').disabled = true;
+    if (state.night) nightTestAlarm(); // night.js: the graph a real alarm would use
     updateAlarmSound();
     setTimeout(() => {
       state.testAlarmUntil = 0;

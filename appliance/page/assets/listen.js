@@ -35,7 +35,7 @@ function soundAdvanced(prev, now) {
 
 function listenStatus(l) {
   switch (l.phase) {
-    case 'playing': return l.mode === 'ogg' ? 'Listening (continuous stream, a few seconds behind).' : 'Listening.';
+    case 'playing': return l.mode === 'night' ? 'Night mode: listening. Lock the phone; it sounds the alarm if it stops hearing the monitor.' : l.mode === 'ogg' ? 'Listening (continuous stream, a few seconds behind).' : 'Listening.';
     case 'stalled': return 'No sound is arriving from the monitor: waiting for it…';
     case 'blocked': return 'The browser blocked the sound: tap the yellow button to hear the nursery.';
     case 'failed': return l.problem;
@@ -68,7 +68,7 @@ function setPhase(id, l, phase, problem) {
 // (the monitor, its microphone, the Wi-Fi, this phone's link). It clears
 // when sound plays again; Acknowledge silences it, the banner stays.
 function checkPageAlarm(id, l, now) {
-  if (state.session.host !== 'monitor' || !l.heard || !l.quietSince || now - l.quietSince < PAGE_ALARM_MS) return;
+  if (state.session.host !== 'monitor' || l.mode === 'night' || !l.heard || !l.quietSince || now - l.quietSince < PAGE_ALARM_MS) return;
   const v = state.monitors.get(id);
   if (!v || (v.alarm && v.alarm.active)) return;
   v.alarm = { active: true, reason: 'audio lost', since: new Date(l.quietSince).toISOString(), sounding: true, acknowledged: false, local: true };
