@@ -26,7 +26,7 @@
 // second is buffered ahead, so it stays close to live all night (the two
 // clocks drift apart otherwise).
 
-const NIGHT_STALL_S = 2.5;   // the stream's time stands still this long after it played: alarm
+const NIGHT_STALL_S = 3;     // the stream's time stands still this long after it played: alarm
 const NIGHT_SILENT_S = 3.5;  // no event from the server for this long: alarm
 const NIGHT_SCHEDULE_S = 20; // how far ahead the alarm's pattern is scheduled
 const NIGHT_STEP_S = 0.5;     // the alarm is pushed back in steps of this (fewer automation events)
