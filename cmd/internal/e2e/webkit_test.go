@@ -359,3 +359,59 @@ func TestPhonePageWebKit(t *testing.T) {
 	}
 	t.Logf("recorded from WebKit's output: %d windows of tone in %v", count(ws, 0, len(ws), tone), time.Since(recStart).Round(time.Millisecond))
 }
+
+// TestNightWebKit: night mode in WebKit (Debian's WebKitGTK, GStreamer):
+// a real click starts it, the night stream (MP3) plays the nursery, and
+// when the monitor freezes the page sounds its alarm within 5 s of the
+// cut, recorded from WebKit's output.
+func TestNightWebKit(t *testing.T) {
+	needWebKit(t)
+	srv := pulsetest.Start(t)
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, dir+"/monitor", "127.0.0.1:0", "--media", "test", "--log-level", "info")
+	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
+	base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+	mon.admin(t, "pair")
+	code := mon.code(t)
+	wd := startWebKit(t, startXvfb(t), srv.Env())
+	exec := func(script string, out any) {
+		t.Helper()
+		wd.must("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
+	}
+	wd.must("POST", "/url", map[string]string{"url": base + "/#code=" + code}, nil)
+	wd.wait(20*time.Second, "the pairing form", `return document.querySelector('#phone-pair').checkVisibility() && document.querySelector('#phone-code').value === '`+code+`'`)
+	wd.click(`#phone-pair-button`)
+	wd.wait(20*time.Second, "the card online", `const c = document.querySelector('.card'); return c !== null && c.dataset.state === 'online'`)
+	var id string
+	exec(`return document.querySelector('.card').dataset.monitor`, &id)
+	cardSel := `.card[data-monitor="` + id + `"]`
+	start := time.Now()
+	wd.click(cardSel + ` button[data-action="night"]`)
+	wd.wait(20*time.Second, "night mode listening", `return document.querySelector('`+cardSel+`').dataset.state === 'listening'`)
+	t.Logf("WebKit: night mode playing %v after the click", time.Since(start).Round(time.Millisecond))
+	var src string
+	exec(`return window.cradleDebug.players['`+id+`'].currentSrc`, &src)
+	if !strings.Contains(src, "/night.mp3") {
+		t.Fatalf("WebKit plays %q, want the night stream", src)
+	}
+	rec := srv.StartRecording(t)
+	time.Sleep(2500 * time.Millisecond) // the tone, recorded
+	playMarker(t, srv)
+	mon.signal(syscall.SIGSTOP)
+	time.Sleep(7 * time.Second) // the alarm, recorded
+	mon.signal(syscall.SIGCONT)
+	pcm := rec.Stop()
+	ws := classify(pcm)
+	m := markerAt(pcm)
+	if m < 0 {
+		t.Fatalf("the marker is not in the recording:%s", summary(ws))
+	}
+	if n := count(ws, 0, m, tone); n < 20 {
+		t.Fatalf("%d windows of the nursery's tone before the cut, want at least 1 s:%s", n, summary(ws))
+	}
+	a := first(ws, m+4, alarmTone)
+	if a < 0 || time.Duration(a-m)*window > 5*time.Second {
+		t.Fatalf("no alarm within 5 s of the cut (first at window %d, the cut at %d):%s", a, m, summary(ws))
+	}
+	t.Logf("WebKit: the alarm sounded %v after the monitor froze (recorded)", time.Duration(a-m)*window)
+}
