@@ -35,12 +35,13 @@ type nightWatch struct {
 	st     alarm.State
 	gen    chan struct{} // closed and replaced when st changes
 	acks   chan struct{} // one pending ack
+	fault  chan bool     // the microphone's latest fault state, from the card's status
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func newNightWatch(h MonitorHost, publish func(alarm.State)) *nightWatch {
-	return &nightWatch{h: h, publish: publish, now: time.Now, gen: make(chan struct{}), acks: make(chan struct{}, 1)}
+	return &nightWatch{h: h, publish: publish, now: time.Now, gen: make(chan struct{}), acks: make(chan struct{}, 1), fault: make(chan bool, 1)}
 }
 
 // acquire counts a night stream of device in; the first starts the watch.
@@ -86,6 +87,22 @@ func (n *nightWatch) ack() {
 	}
 }
 
+// faults records the microphone's fault state from the monitor's status
+// (the card's session): the latest wins.
+func (n *nightWatch) faults(mic bool) {
+	for {
+		select {
+		case n.fault <- mic:
+			return
+		default:
+		}
+		select {
+		case <-n.fault:
+		default:
+		}
+	}
+}
+
 func (n *nightWatch) set(st alarm.State) {
 	n.mu.Lock()
 	n.st = st
@@ -96,7 +113,8 @@ func (n *nightWatch) set(st alarm.State) {
 }
 
 // run feeds the machine until ctx ends: listening and online from the
-// start (the stream comes from this process), Audio for every frame.
+// start (the stream comes from this process), Audio for every frame, and
+// the microphone's faults as the monitor's status reports them.
 func (n *nightWatch) run(ctx context.Context, device string, done chan struct{}) {
 	defer close(done)
 	m := alarm.New(alarm.Config{})
@@ -138,6 +156,8 @@ func (n *nightWatch) run(ctx context.Context, device string, done chan struct{})
 			apply(m.Audio(n.now()))
 		case <-n.acks:
 			apply(m.Ack(n.now()))
+		case mic := <-n.fault:
+			apply(m.Faults(mic, n.now()))
 		case <-timer.C:
 			apply(m.Tick(n.now()))
 		}

@@ -129,3 +129,36 @@ func TestMonitorNightStream(t *testing.T) {
 		t.Errorf("after the ack: 1000 Hz %.3g, 1500 Hz %.3g: the alarm still sounds", lo, hi)
 	}
 }
+
+// TestMonitorNightMicrophoneFault: a monitor whose microphone is missing
+// (ModeAuto on a machine without one: its test source plays, its status
+// says the microphone is at fault) raises the night alarm with that
+// reason while its frames still flow.
+func TestMonitorNightMicrophoneFault(t *testing.T) {
+	mon, err := monitor.Open(monitor.Config{StateDir: filepath.Join(t.TempDir(), "m"), Listen: "127.0.0.1:0", Media: media.ModeAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mon.Close() })
+	p := startMonitorPage(t, mon)
+	id := mon.Fingerprint().DeviceID()
+	a := p.phone(t, "127.0.0.2")
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	if resp := a.pair("Bedside phone", string(mon.SetupCode())); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pairing: %s", resp.Status)
+	}
+	_, events := a.open("/api/events")
+	if !readsUntil(events, 10*time.Second, `"faults":["microphone"]`) {
+		t.Skip("this machine has a microphone: the fault cannot be staged here")
+	}
+	_, chunks := a.open("/api/monitors/" + id + "/night.mp3")
+	go func() {
+		for range chunks { // drain
+		}
+	}()
+	if !readsUntil(events, 5*time.Second, `"reason":"microphone fault","since"`) {
+		t.Fatal("no night alarm for the microphone fault")
+	}
+}

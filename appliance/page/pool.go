@@ -48,6 +48,9 @@ type sessionPool struct {
 	mons    map[string]*monEntry // by device id
 	order   []string             // device ids in the order of l.Monitors
 	clients map[string]*client   // by tab id
+	// onStatus, when set, sees every status of the monitors (called with
+	// mu held: it must not block). The monitor's host's night alarm.
+	onStatus func(listener.StatusEvent)
 	holds   int                  // listens held by tabs, all monitors
 	closed  bool
 }

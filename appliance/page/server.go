@@ -14,11 +14,13 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
@@ -341,6 +343,9 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	s.pool = newSessionPool(opt.Listener, opt.Logger, opt.Session, maxListens)
 	if opt.Monitor != nil {
 		monitorSessions(s.pool, opt.Monitor, opt.Session)
+		s.pool.onStatus = func(ev listener.StatusEvent) {
+			s.watch.faults(slices.Contains(ev.Status.Faults, control.FaultMicrophone))
+		}
 	}
 	if err := s.pool.load(); err != nil {
 		s.pool.close()

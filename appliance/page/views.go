@@ -42,6 +42,9 @@ func (sp *sessionPool) onEvent(e *monEntry, ev listener.Event) {
 		sp.broadcastLocked(presenceMsg(e))
 	case listener.StatusEvent:
 		st := statusFrom(ev)
+		if sp.onStatus != nil {
+			sp.onStatus(ev)
+		}
 		rising := st.Noise && (v.Status == nil || !v.Status.Noise)
 		changed := v.Status == nil || v.Status.Noise != st.Noise
 		v.Status = &st

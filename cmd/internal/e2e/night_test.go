@@ -211,6 +211,19 @@ func nightCut(t *testing.T, ph *tab, srv *pulsetest.Server, what string, cut, re
 		t.Fatalf("%s: no alarm recorded after the cut:%s", what, summary(ws))
 	}
 	onset := time.Duration(a-m) * window
+	// The nursery stopped at the cut: its last tone in the recording is
+	// how far behind live the phone played (the buffer it had).
+	last := m
+	for i := m; i < a; i++ {
+		if ws[i] == tone {
+			last = i
+		}
+	}
+	behind := time.Duration(last+1-m) * window
+	if behind > 1500*time.Millisecond {
+		t.Errorf("%s: the tone played on %v after the cut: the night stream is more than 1.5 s behind live", what, behind)
+	}
+	t.Logf("%s: the phone played %v behind live (the tone's end after the cut, recorded)", what, behind)
 	if onset > 5*time.Second {
 		t.Errorf("%s: the alarm sounded %v after the cut, want within 5 s:%s", what, onset, summary(ws))
 	}
