@@ -52,6 +52,14 @@ func TestPacer(t *testing.T) {
 	if n := p.due(ms(2000)); n != 0 {
 		t.Fatalf("%d generated right after a burst", n)
 	}
+	// Frozen for 7 s (a process stopped, a timer that never fired): no 7 s
+	// burst, only OggAhead's worth, then real time again.
+	if n, want := p.due(ms(9300)), int(OggAhead/OggFrame)+1; n < want-1 || n > want+1 {
+		t.Fatalf("%d generated after a 7 s freeze, want about %d (OggAhead)", n, want)
+	}
+	if n := p.due(ms(9310)); n != 1 {
+		t.Fatalf("%d generated 10 ms after the freeze, want 1", n)
+	}
 }
 
 func TestOpusDuration(t *testing.T) {

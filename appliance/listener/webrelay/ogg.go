@@ -281,7 +281,9 @@ func (s *oggStream) deadline() {
 //     now-OggGap: then it is dropped;
 //   - once pos falls OggGap behind now (the stream ran dry), generated
 //     packets of OggFrame are due until it no longer is; wake says when
-//     the next one falls due.
+//     the next one falls due. If it fell more than OggAhead behind (the
+//     process was frozen), only OggAhead of it is generated: the rest is
+//     skipped, never sent as a burst.
 type pacer struct{ pos time.Time }
 
 func (p *pacer) start(now time.Time) { p.pos = now.Add(-OggGap) }
@@ -303,7 +305,14 @@ func (p *pacer) packet(now time.Time, d time.Duration) bool {
 // written.
 func (p *pacer) due(now time.Time) int {
 	n := 0
-	for floor := now.Add(-OggGap); !p.pos.After(floor); n++ {
+	floor := now.Add(-OggGap)
+	if floor.Sub(p.pos) > OggAhead {
+		// The stream fell far behind (this process was frozen or starved):
+		// what it missed is gone; it goes on from now, with no burst that
+		// would put the page that much further behind live for good.
+		p.pos = floor.Add(-OggAhead)
+	}
+	for ; !p.pos.After(floor); n++ {
 		p.pos = p.pos.Add(OggFrame)
 	}
 	return n

@@ -120,28 +120,30 @@ function connect() {
 // linkLost: the page no longer hears its server, so it does not know the
 // monitor's presence either: every card says connecting until the next
 // snapshot says what is true.
-function linkLost() {
+function linkLost(presence = 'connecting') {
   for (const [id, v] of state.monitors) {
-    if (v.presence === 'online') v.presence = 'connecting';
+    if (v.presence === 'online' || v.presence === 'connecting') v.presence = presence;
     render(id);
   }
 }
 
 // On the monitor's own page the card's status arrives five times a second
-// while the monitor runs: a page that heard nothing for 3 s (the monitor
-// frozen, a half-dead Wi-Fi link that never errors) is not connected, and
-// starts its event stream again.
-const SILENT_LINK_MS = 3000;
+// while the monitor runs: a page that heard nothing for 2.5 s (the monitor
+// frozen, a half-dead Wi-Fi link that never errors, in either direction)
+// shows the monitor offline, as the heartbeat would (its rule: 3.25 s;
+// this leaves room for a cut phone's own packets, which the monitor's TCP
+// still answers for a moment), and starts its event stream again.
+const SILENT_LINK_MS = 2500;
 setInterval(() => {
   const es = debug.eventSource;
   if (state.session.host !== 'monitor' || !es || es.readyState === EventSource.CLOSED || !state.lastEventAt) return;
   if (Date.now() - state.lastEventAt < SILENT_LINK_MS) return;
   state.lastEventAt = 0;
   $('#connection').textContent = 'No news from the monitor: reconnecting…';
-  linkLost();
+  linkLost('offline');
   es.close();
   connect();
-}, 1000);
+}, 250);
 
 function onEvent(ev) {
   const v = ev.monitor && state.monitors.get(ev.monitor);
