@@ -51,8 +51,8 @@ type sessionPool struct {
 	// onStatus, when set, sees every status of the monitors (called with
 	// mu held: it must not block). The monitor's host's night alarm.
 	onStatus func(listener.StatusEvent)
-	holds   int                  // listens held by tabs, all monitors
-	closed  bool
+	holds    int // listens held by tabs, all monitors
+	closed   bool
 }
 
 // sessionLink is what the pool calls on one monitor's session: a
