@@ -103,7 +103,7 @@ verify: apt-build tools
 
 ## bench: the speed and memory targets (see docs/BENCHMARKS.md).
 bench: deps
-	$(GO) test -run '^$$' -bench . -timeout 30m ./... | tee bench.out
+	$(GO) test -run '^$$' -bench . -timeout 90m ./... | tee bench.out
 
 ## cross: the Pi's binaries (linux/arm64, cgo: Opus, VP8, ALSA, V4L2)
 ## into bin/arm64/, with Debian's cross compiler and arm64 libraries.

@@ -18,6 +18,11 @@
 //     monitor's Opus packets pass through; a gap is filled with generated
 //     packets, so the element never stalls, and while the session's alarm
 //     sounds the stream carries the alarm itself.
+//   - ServeMP3: the night stream, the same stream as MP3 (48 kHz mono,
+//     320 kbit/s), which every phone engine plays with the screen locked;
+//     the monitor's packets are decoded and encoded again. Both continuous
+//     streams share their pacing (runPaced): a stream that fell behind
+//     (its process frozen) skips what it missed rather than bursting it.
 //
 // The caller's duties:
 //

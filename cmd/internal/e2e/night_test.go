@@ -164,7 +164,7 @@ const stubTimersJS = `(() => {
 // monitor's page at base, starts night mode and puts the page in the
 // background behind another tab. It returns the page's tab and the
 // monitor's id.
-func nightPhone(t *testing.T, mon *monitor, base string, srv *pulsetest.Server, before ...string) (*tab, string) {
+func nightPhone(t testing.TB, mon *monitor, base string, srv *pulsetest.Server, before ...string) (*tab, string) {
 	t.Helper()
 	mon.admin(t, "pair")
 	code := mon.code(t)
@@ -202,7 +202,7 @@ func nightPhone(t *testing.T, mon *monitor, base string, srv *pulsetest.Server, 
 // hold, then restore() brings it back: the recording holds the nursery's
 // tone before, the alarm within 5 s of the cut, and the tone again after.
 // It returns the alarm's onset after the cut.
-func nightCut(t *testing.T, ph *tab, srv *pulsetest.Server, what string, cut, restore func(), offline bool, sourceStops ...bool) time.Duration {
+func nightCut(t testing.TB, ph *tab, srv *pulsetest.Server, what string, cut, restore func(), offline bool, sourceStops ...bool) (onset, behind time.Duration) {
 	t.Helper()
 	rec := srv.StartRecording(t)
 	time.Sleep(2500 * time.Millisecond) // the tone, recorded
@@ -238,7 +238,7 @@ func nightCut(t *testing.T, ph *tab, srv *pulsetest.Server, what string, cut, re
 	if a < 0 {
 		t.Fatalf("%s: no alarm recorded after the cut:%s", what, summary(ws))
 	}
-	onset := time.Duration(a-m) * window
+	onset = time.Duration(a-m) * window
 	// The nursery stopped at the cut: its last tone in the recording is
 	// how far behind live the phone played (the buffer it had).
 	last := m
@@ -247,7 +247,7 @@ func nightCut(t *testing.T, ph *tab, srv *pulsetest.Server, what string, cut, re
 			last = i
 		}
 	}
-	behind := time.Duration(last+1-m) * window
+	behind = time.Duration(last+1-m) * window
 	if len(sourceStops) > 0 && !sourceStops[0] {
 		// The monitor's sound still reached the phone for a moment after
 		// the cut (its TCP sends until its first timeout): not a measure
@@ -274,7 +274,7 @@ func nightCut(t *testing.T, ph *tab, srv *pulsetest.Server, what string, cut, re
 	}
 	t.Logf("%s: the alarm sounded %v after the cut (recorded); tone back in %d of the last 60 windows; marker at window %d:%s", what, onset, back, m, summary(ws))
 	t.Logf("%s: the page: %s", what, eval[string](ph, `JSON.stringify({night: !!window.cradleDebug.state.night, phase: (window.cradleDebug.state.listening.values().next().value || {}).phase, alarms: window.cradleDebug.nightAlarms, ahead: window.cradleDebug.night && window.cradleDebug.night.ahead, err: document.querySelector('audio[data-role="player"]').error && document.querySelector('audio[data-role="player"]').error.code, rs: document.querySelector('audio[data-role="player"]').readyState, paused: document.querySelector('audio[data-role="player"]').paused, ct: document.querySelector('audio[data-role="player"]').currentTime, ns: document.querySelector('audio[data-role="player"]').networkState, rate: document.querySelector('audio[data-role="player"]').playbackRate, muted: document.querySelector('audio[data-role="player"]').muted, tap: document.querySelector('.card').dataset.blocked, conn: document.querySelector('#connection').textContent})`))
-	return onset
+	return onset, behind
 }
 
 // TestNightPhone: night mode on the monitor's own page in Chromium, the
@@ -372,4 +372,31 @@ func TestNightLossSoak(t *testing.T) {
 		t.Errorf("after %v of 10 %% loss the card's listen is %q, want playing", d, ls)
 	}
 	t.Logf("%v of 10 %% loss both ways: no alarm; the stream's time stood still at most %.0f ms, the server was silent at most %.0f ms", d, st["stall"], st["silent"])
+}
+
+// TestNightDashboard: night mode on `cradle dashboard`: the stream comes
+// from the listener, whose alarm is inside it. The monitor frozen: the
+// stream carries the listener's alarm and the card goes offline within
+// 3.5 s. The dashboard itself frozen: the page's own alarm.
+func TestNightDashboard(t *testing.T) {
+	needChromium(t)
+	r := newDashServer(t)
+	srv := pulsetest.Start(t)
+	ph := newAudibleBrowser(t, startXvfb(t), srv.Env()).first()
+	ph.do(20*time.Second, "the dashboard", chromedp.Navigate(r.base+"/"), chromedp.WaitReady(`body`))
+	installProbes(ph)
+	ph.do(20*time.Second, "the card online", chromedp.WaitVisible(card(r.id, `[data-state="online"]`)))
+	eval[bool](ph, `(() => { window.cradleTest.gaps = []; let last = performance.now(); setInterval(() => { const n = performance.now(); window.cradleTest.gaps.push(Math.round(n - last)); last = n; }, 100); return true; })()`)
+	ph.do(10*time.Second, "Night mode",
+		chromedp.Click(card(r.id, ` button[data-action="night"]`)),
+		chromedp.WaitVisible(card(r.id, `[data-state="listening"]`)),
+	)
+	if src := eval[string](ph, `window.cradleDebug.players['`+r.id+`'].currentSrc`); !strings.Contains(src, "/night.mp3") {
+		t.Fatalf("the dashboard's page plays %q, want the night stream", src)
+	}
+	nightCut(t, ph, srv, "the monitor frozen (the listener's alarm in the stream)",
+		func() { r.mon.signal(syscall.SIGSTOP) }, func() { r.mon.signal(syscall.SIGCONT) }, true, false)
+	ph.do(20*time.Second, "the card online again", chromedp.WaitVisible(card(r.id, `[data-state="listening"]`)))
+	nightCut(t, ph, srv, "the dashboard frozen (the page's own alarm)",
+		func() { r.dash.signal(syscall.SIGSTOP) }, func() { r.dash.signal(syscall.SIGCONT) }, false)
 }
