@@ -148,7 +148,15 @@ function nightCheck() {
   const t = g.ctx.currentTime;
   if (g.armedAt && t >= g.armedAt && !n.alarming) nightAlarm(n);
   if (n.alarming && !n.ackedNow && g.until - t < NIGHT_SCHEDULE_S / 2) armAlarm(Math.max(t, g.armedAt));
-  if (n.alarming && n.ackedNow && n.acked && Date.now() >= n.acked) { n.ackedNow = false; n.acked = 0; armAlarm(t); render(n.id); }
+  if (n.alarming && n.ackedNow && n.acked && Date.now() >= n.acked) {
+    // The reminder: still nothing heard after NIGHT_REMINDER_MS.
+    n.ackedNow = false;
+    n.acked = 0;
+    armAlarm(t);
+    const v = state.monitors.get(n.id);
+    if (v && v.alarm && v.alarm.night) Object.assign(v.alarm, { sounding: true, acknowledged: false });
+    render(n.id);
+  }
   // The stream stalled for good (its connection ended or hangs): try
   // again every few seconds while the alarm sounds.
   const player = nightPlayer(n);

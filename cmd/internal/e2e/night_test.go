@@ -291,6 +291,18 @@ func TestNightPhone(t *testing.T) {
 		base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
 		srv := pulsetest.Start(t)
 		ph, _ := nightPhone(t, mon, base, srv)
+		// Test the alarm, in night mode: it sounds through the graph the
+		// real alarm uses, for about 3 s, over the nursery.
+		rec := srv.StartRecording(t)
+		eval[bool](ph, `document.querySelector('#test-alarm').click(); true`)
+		time.Sleep(4 * time.Second) // a recording: nothing to wait for but its length
+		ws := classify(rec.Stop())
+		if n := count(ws, 0, len(ws), alarmTone); n < 40 || n > 70 {
+			t.Fatalf("Test the alarm in night mode played the alarm for %d windows of %v, want about 3 s:%s", n, window, summary(ws))
+		}
+		if n := eval[int](ph, `window.cradleDebug.nightAlarms || 0`); n != 0 {
+			t.Fatalf("Test the alarm counted as %d real alarms", n)
+		}
 		nightCut(t, ph, srv, "monitor frozen", func() { mon.signal(syscall.SIGSTOP) }, func() { mon.signal(syscall.SIGCONT) }, true)
 	})
 	t.Run("timers stopped", func(t *testing.T) {
