@@ -166,6 +166,12 @@ function nightCheck() {
     player.src = nightURL(n.id);
     player.play().catch(() => {});
   }
+  // Progress seen from here too: timeupdate is a media event, and media
+  // events are not trusted alone.
+  if (player && player.currentTime > n.lastTime + 0.05) {
+    n.lastTime = player.currentTime;
+    n.progressAt = performance.now();
+  }
   catchUp(n, player);
   nightLife(n);
 }
