@@ -26,10 +26,8 @@
 // second is buffered ahead, so it stays close to live all night (the two
 // clocks drift apart otherwise).
 
-const NIGHT_STALL_S = 3;     // the stream's time stands still this long after it played: alarm
+const NIGHT_STALL_S = 3.5;   // the stream's time stands still this long after it played: alarm
 const NIGHT_SILENT_S = 3.5;  // no event from the server for this long: alarm
-const NIGHT_SCHEDULE_S = 20; // how far ahead the alarm's pattern is scheduled
-const NIGHT_STEP_S = 0.5;     // the alarm is pushed back in steps of this (fewer automation events)
 const NIGHT_REMINDER_MS = 5 * 60 * 1000; // an acknowledged alarm sounds again after this, if life has not returned
 const NIGHT_AHEAD_S = 0.45;  // buffered ahead beyond this (its minimum over 2 s): play faster
 const NIGHT_RATE = 1.15;
@@ -45,60 +43,57 @@ function makeNightGraph() {
   // iPhone: keep Web Audio running with the screen locked (Safari 16.4+).
   try { if (navigator.audioSession) navigator.audioSession.type = 'playback'; } catch (e) { /* not offered */ }
   const ctx = new AC();
-  const alarm = ctx.createGain();
-  alarm.connect(ctx.destination);
-  const lo = ctx.createOscillator();
-  lo.type = 'square';
-  lo.frequency.value = 1000;
-  const hi = ctx.createOscillator();
-  hi.type = 'square';
-  hi.frequency.value = 1500;
+  // The alarm's sound runs all the time, silent behind two gains: 1000 and
+  // 1500 Hz in turn, a quarter second each, switched by a 2 Hz square
+  // wave on the audio thread (no automation to renew, no timer).
+  const tone = (hz) => { const o = ctx.createOscillator(); o.type = 'square'; o.frequency.value = hz; return o; };
+  const lo = tone(1000);
+  const hi = tone(1500);
+  const lfo = tone(2);
   const loGain = ctx.createGain();
   const hiGain = ctx.createGain();
-  const loTest = ctx.createGain();
-  const hiTest = ctx.createGain();
-  for (const gn of [loGain, hiGain, loTest, hiTest]) gn.gain.value = 0;
-  lo.connect(loGain).connect(alarm);
-  hi.connect(hiGain).connect(alarm);
-  lo.connect(loTest).connect(alarm);
-  hi.connect(hiTest).connect(alarm);
-  alarm.gain.value = 1;
+  loGain.gain.value = 0.25; // 0.25 + 0.25 × the square wave: 0 or 0.5
+  hiGain.gain.value = 0.25;
+  const invert = ctx.createGain();
+  invert.gain.value = -1;
+  lfo.connect(loGain.gain);
+  lfo.connect(invert).connect(hiGain.gain);
+  const pattern = ctx.createGain();
+  lo.connect(loGain).connect(pattern);
+  hi.connect(hiGain).connect(pattern);
+  // The dead man's switch: 0 until the deadline, then the alarm.
+  const alarm = ctx.createGain();
+  alarm.gain.value = 0;
+  pattern.connect(alarm).connect(ctx.destination);
+  // Test the alarm: the same sound, its own gain.
+  const test = ctx.createGain();
+  test.gain.value = 0;
+  pattern.connect(test).connect(ctx.destination);
   // The keep-alive: a 200 Hz hum at -70 dBFS, inaudible, that keeps the
   // graph (and on a phone its audio session) alive all night.
-  const keep = ctx.createOscillator();
-  keep.frequency.value = 200;
+  const keep = tone(200);
+  keep.type = 'sine';
   const keepGain = ctx.createGain();
   keepGain.gain.value = 0.0003;
   keep.connect(keepGain).connect(ctx.destination);
-  lo.start();
-  hi.start();
-  keep.start();
-  nightGraph = { ctx, alarm, loGain, hiGain, loTest, hiTest, armedAt: 0, until: 0 };
+  for (const o of [lo, hi, lfo, keep]) o.start();
+  nightGraph = { ctx, alarm, test, armedAt: 0 };
   debug.nightGraph = nightGraph;
   return nightGraph;
 }
 
-// armAlarm schedules the alarm to start at audio time at (and to go on for
-// NIGHT_SCHEDULE_S), cancelling what was scheduled before: two tones
-// alternating every quarter second, the page's alarm sound.
+// armAlarm sets the alarm to sound from audio time at on, until the next
+// armAlarm or disarm: every sign of life moves it (two automation events).
 function armAlarm(at) {
   const g = nightGraph;
   if (!g) return;
   const now = g.ctx.currentTime;
   at = Math.max(at, now);
-  for (const p of [g.loGain.gain, g.hiGain.gain]) {
-    p.cancelScheduledValues(now);
-    p.setValueAtTime(0, now);
-  }
-  const end = at + NIGHT_SCHEDULE_S;
-  for (let t = at, i = 0; t < end; t += 0.25, i++) {
-    g.loGain.gain.setValueAtTime(i % 2 ? 0 : 0.5, t);
-    g.hiGain.gain.setValueAtTime(i % 2 ? 0.5 : 0, t);
-  }
-  g.loGain.gain.setValueAtTime(0, end);
-  g.hiGain.gain.setValueAtTime(0, end);
+  const p = g.alarm.gain;
+  p.cancelScheduledValues(now);
+  p.setValueAtTime(0, now);
+  p.setValueAtTime(1, at);
   g.armedAt = at;
-  g.until = end;
 }
 
 // disarm silences the alarm until the next armAlarm.
@@ -106,12 +101,9 @@ function disarm() {
   const g = nightGraph;
   if (!g) return;
   const now = g.ctx.currentTime;
-  for (const p of [g.loGain.gain, g.hiGain.gain]) {
-    p.cancelScheduledValues(now);
-    p.setValueAtTime(0, now);
-  }
+  g.alarm.gain.cancelScheduledValues(now);
+  g.alarm.gain.setValueAtTime(0, now);
   g.armedAt = 0;
-  g.until = 0;
 }
 
 // nightLife is called for every sign of life: it pushes the alarm back to
@@ -133,7 +125,6 @@ function nightLife(n) {
     return;
   }
   if (n.acked && Date.now() < n.acked) return;
-  if (g.armedAt && at - g.armedAt < NIGHT_STEP_S && at >= g.armedAt) return; // pushed back recently enough
   armAlarm(at);
 }
 
@@ -147,7 +138,6 @@ function nightCheck() {
   const nowWall = performance.now() / 1000;
   const t = g.ctx.currentTime;
   if (g.armedAt && t >= g.armedAt && !n.alarming) nightAlarm(n);
-  if (n.alarming && !n.ackedNow && g.until - t < NIGHT_SCHEDULE_S / 2) armAlarm(Math.max(t, g.armedAt));
   if (n.alarming && n.ackedNow && n.acked && Date.now() >= n.acked) {
     // The reminder: still nothing heard after NIGHT_REMINDER_MS.
     n.ackedNow = false;
@@ -345,11 +335,8 @@ function nightTestAlarm() {
   if (!g) return false;
   if (g.ctx.state !== 'running') g.ctx.resume().catch(() => {});
   const t = g.ctx.currentTime;
-  for (let i = 0; i < 12; i++) {
-    g.loTest.gain.setValueAtTime(i % 2 ? 0 : 0.5, t + i * 0.25);
-    g.hiTest.gain.setValueAtTime(i % 2 ? 0.5 : 0, t + i * 0.25);
-  }
-  g.loTest.gain.setValueAtTime(0, t + 3);
-  g.hiTest.gain.setValueAtTime(0, t + 3);
+  g.test.gain.cancelScheduledValues(t);
+  g.test.gain.setValueAtTime(1, t);
+  g.test.gain.setValueAtTime(0, t + 3);
   return true;
 }
