@@ -128,6 +128,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if tc := l.t.admit(c); tc != nil {
+			thinStream(c)
 			return tc, nil
 		}
 		c.Close()
