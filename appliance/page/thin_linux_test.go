@@ -35,7 +35,9 @@ func TestThinStream(t *testing.T) {
 	}
 	var v int
 	var gerr error
-	if err := raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_THIN_LINEAR_TIMEOUTS) }); err != nil || gerr != nil {
+	if err := raw.Control(func(fd uintptr) {
+		v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_THIN_LINEAR_TIMEOUTS)
+	}); err != nil || gerr != nil {
 		t.Fatal(err, gerr)
 	}
 	if v != 1 {
