@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
-
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/listener"
-	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/media"
 )
@@ -197,45 +193,6 @@ func offerOver(ctx context.Context, c listener.Conn, session, kind, sdp string) 
 func (d *directRelay) Close() error {
 	d.wg.Wait()
 	return nil
-}
-
-// monitorOgg is the continuous stream on the monitor's host: the
-// monitor's Opus frames, as they are sent to every listener, until the
-// request ends or the device is revoked.
-func monitorOgg(h MonitorHost) func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
-	return func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
-		if o.Device == "" {
-			return errUnauthorized
-		}
-		gone := h.DeviceGone(o.Device)
-		sub, err := h.PageAudio(o.Device)
-		if err != nil {
-			return err
-		}
-		defer sub.Close()
-		var pkt rtp.Packet
-		next := func(ctx context.Context) (listener.Event, error) {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-gone:
-				return nil, errUnauthorized
-			case smp, ok := <-sub.C():
-				if !ok {
-					if err := sub.Err(); err != nil {
-						return nil, err
-					}
-					return nil, listener.ErrSessionClosed
-				}
-				pkt.SequenceNumber++
-				pkt.Timestamp += uint32(smp.Duration * media.SampleRate / time.Second)
-				p := pkt
-				p.Payload = smp.Data
-				return listener.MediaEvent{Packet: &p, Arrived: time.Now()}, nil
-			}
-		}
-		return webrelay.ServeOggFrom(ctx, w, next)
-	}
 }
 
 // remoteOf is a request's source address (zero when it does not parse).

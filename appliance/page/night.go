@@ -10,7 +10,6 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/appliance/listener/alarm"
-	"github.com/cradle-monitor/cradle/appliance/listener/webrelay"
 	"github.com/cradle-monitor/cradle/media"
 )
 
@@ -164,10 +163,11 @@ func (n *nightWatch) run(ctx context.Context, device string, done chan struct{})
 	}
 }
 
-// monitorNight is the night stream on the monitor's host: the monitor's
-// Opus frames and the night watch's alarm, until the request ends or the
-// device is revoked.
-func monitorNight(h MonitorHost, watch *nightWatch) func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
+// monitorStream serves one of the continuous streams on the monitor's
+// host with serve (webrelay.ServeOggFrom or ServeMP3From): the monitor's
+// Opus frames, as they are sent to every listener, and with a watch the
+// night alarm's changes, until the request ends or the device is revoked.
+func monitorStream(h MonitorHost, watch *nightWatch, serve func(context.Context, http.ResponseWriter, func(context.Context) (listener.Event, error)) error) func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
 	return func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error {
 		if o.Device == "" {
 			return errUnauthorized
@@ -178,12 +178,15 @@ func monitorNight(h MonitorHost, watch *nightWatch) func(ctx context.Context, w 
 			return err
 		}
 		defer sub.Close()
-		release := watch.acquire(o.Device)
-		defer release()
+		state := func() (alarm.State, <-chan struct{}) { return alarm.State{}, nil }
+		if watch != nil {
+			defer watch.acquire(o.Device)()
+			state = watch.state
+		}
 		var pkt rtp.Packet
 		var told alarm.State
 		next := func(ctx context.Context) (listener.Event, error) {
-			st, changed := watch.state()
+			st, changed := state()
 			if st != told {
 				told = st
 				return listener.AlarmEvent{State: st}, nil
@@ -194,9 +197,8 @@ func monitorNight(h MonitorHost, watch *nightWatch) func(ctx context.Context, w 
 			case <-gone:
 				return nil, errUnauthorized
 			case <-changed:
-				st, _ := watch.state()
-				told = st
-				return listener.AlarmEvent{State: st}, nil
+				told, _ = state()
+				return listener.AlarmEvent{State: told}, nil
 			case smp, ok := <-sub.C():
 				if !ok {
 					if err := sub.Err(); err != nil {
@@ -211,6 +213,6 @@ func monitorNight(h MonitorHost, watch *nightWatch) func(ctx context.Context, w 
 				return listener.MediaEvent{Packet: &p, Arrived: time.Now()}, nil
 			}
 		}
-		return webrelay.ServeMP3From(ctx, w, next)
+		return serve(ctx, w, next)
 	}
 }

@@ -283,9 +283,9 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	case opt.Monitor != nil:
 		id, certDir = opt.Monitor.Identity(), filepath.Join(opt.StateDir, "page")
 		s.relay = &directRelay{h: opt.Monitor}
-		s.oggStream = monitorOgg(opt.Monitor)
+		s.oggStream = monitorStream(opt.Monitor, nil, webrelay.ServeOggFrom)
 		s.watch = newNightWatch(opt.Monitor, func(st alarm.State) { s.pool.inject(opt.Monitor.Self().DeviceID, listener.AlarmEvent{State: st}) })
-		s.night = monitorNight(opt.Monitor, s.watch)
+		s.night = monitorStream(opt.Monitor, s.watch, webrelay.ServeMP3From)
 	case loopback:
 		s.url = "http://" + urlHost + "/"
 		s.publicURL = s.url
