@@ -78,34 +78,21 @@ type mp3Stream struct {
 }
 
 func (s *mp3Stream) event(ev listener.Event, now time.Time) error {
-	switch ev := ev.(type) {
-	case listener.AlarmEvent:
-		if ev.State.Active && ev.State.Sounding {
-			s.alarm.Start()
-		} else {
-			s.alarm.Stop()
-		}
-	case listener.MediaEvent:
-		if ev.Video {
-			return nil
-		}
-		d, ok := opusDuration(ev.Packet.Payload)
-		if !ok || s.alarm.Sounding() || !s.pace.packet(now, d) {
-			s.stats.Dropped++
-			return nil
-		}
-		n, err := s.dec.Decode(ev.Packet.Payload, s.pcm)
-		if err != nil {
-			// A packet that does not decode: its time is filled with
-			// silence, the stream goes on.
-			n = int(d * media.SampleRate / time.Second)
-			clear(s.pcm[:n])
-		}
-		if s.out, err = s.enc.Encode(s.out, s.pcm[:n]); err != nil {
-			return err
-		}
-		s.stats.Passed++
+	m, d := admit(ev, now, &s.alarm, &s.pace, &s.stats)
+	if m == nil {
+		return nil
 	}
+	n, err := s.dec.Decode(m.Packet.Payload, s.pcm)
+	if err != nil {
+		// A packet that does not decode: its time is filled with
+		// silence, the stream goes on.
+		n = int(d * media.SampleRate / time.Second)
+		clear(s.pcm[:n])
+	}
+	if s.out, err = s.enc.Encode(s.out, s.pcm[:n]); err != nil {
+		return err
+	}
+	s.stats.Passed++
 	return nil
 }
 

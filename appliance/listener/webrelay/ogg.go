@@ -201,32 +201,45 @@ type oggStats struct {
 }
 
 func (s *oggStream) event(ev listener.Event, now time.Time) error {
+	m, _ := admit(ev, now, &s.alarm, &s.pace, &s.stats)
+	if m == nil {
+		return nil
+	}
+	if err := s.ogg.WriteRTP(m.Packet); err != nil {
+		return err
+	}
+	s.stats.Passed++
+	s.pending = true
+	if s.onFlush != nil {
+		s.arrived = append(s.arrived, m.Arrived)
+	}
+	return nil
+}
+
+// admit is what both continuous streams do with an event: an alarm change
+// starts or stops their alarm sound; a monitor's audio packet is returned,
+// with its duration, if it is well formed, no alarm sounds and the pacer
+// takes it (else it counts as dropped); anything else is nil.
+func admit(ev listener.Event, now time.Time, alarm *play.AlarmSound, pace *pacer, stats *oggStats) (*listener.MediaEvent, time.Duration) {
 	switch ev := ev.(type) {
 	case listener.AlarmEvent:
 		if ev.State.Active && ev.State.Sounding {
-			s.alarm.Start()
+			alarm.Start()
 		} else {
-			s.alarm.Stop()
+			alarm.Stop()
 		}
 	case listener.MediaEvent:
 		if ev.Video {
-			return nil
+			return nil, 0
 		}
 		d, ok := opusDuration(ev.Packet.Payload)
-		if !ok || s.alarm.Sounding() || !s.pace.packet(now, d) {
-			s.stats.Dropped++
-			return nil
+		if !ok || alarm.Sounding() || !pace.packet(now, d) {
+			stats.Dropped++
+			return nil, 0
 		}
-		if err := s.ogg.WriteRTP(ev.Packet); err != nil {
-			return err
-		}
-		s.stats.Passed++
-		s.pending = true
-		if s.onFlush != nil {
-			s.arrived = append(s.arrived, ev.Arrived)
-		}
+		return &ev, d
 	}
-	return nil
+	return nil, 0
 }
 
 // fill writes the generated packets due at now.
