@@ -277,6 +277,21 @@ func nightCut(t testing.TB, ph *tab, srv *pulsetest.Server, what string, cut, re
 	return onset, behind
 }
 
+// nightPhoneInNetns runs the monitor in a network namespace of the test's
+// and a night-mode phone (nightPhone) that reaches it through relayInto:
+// the namespaces' link is the one a test cuts or makes lossy.
+func nightPhoneInNetns(t *testing.T) (*netns, *tab, *pulsetest.Server) {
+	t.Helper()
+	n := newNetns(t)
+	mon := startMonitor(t, n.exec(n.mon), filepath.Join(t.TempDir(), "monitor"), n.monIP+":48080", "--media", "test", "--log-level", "info",
+		"--page-listen", fmt.Sprintf(":%d", nightPagePort))
+	mon.waitLine(0, phonePageRE, 20*time.Second)
+	relayInto(t, nightPagePort, n.lis, fmt.Sprintf("%s:%d", n.monIP, nightPagePort))
+	srv := pulsetest.Start(t)
+	ph, _ := nightPhone(t, mon, fmt.Sprintf("https://127.0.0.1:%d", nightPagePort), srv)
+	return n, ph, srv
+}
+
 // TestNightPhone: night mode on the monitor's own page in Chromium, the
 // page hidden behind another tab: the phone plays the nursery; when the
 // monitor freezes (SIGSTOP), and in a second run when its packets to the
@@ -322,14 +337,7 @@ func TestNightPhone(t *testing.T) {
 			func() { timers(true); mon.signal(syscall.SIGCONT) }, false)
 	})
 	t.Run("dropped", func(t *testing.T) {
-		n := newNetns(t)
-		dir := t.TempDir()
-		mon := startMonitor(t, n.exec(n.mon), filepath.Join(dir, "monitor"), n.monIP+":48080", "--media", "test", "--log-level", "info",
-			"--page-listen", fmt.Sprintf(":%d", nightPagePort))
-		mon.waitLine(0, phonePageRE, 20*time.Second)
-		relayInto(t, nightPagePort, n.lis, fmt.Sprintf("%s:%d", n.monIP, nightPagePort))
-		srv := pulsetest.Start(t)
-		ph, _ := nightPhone(t, mon, fmt.Sprintf("https://127.0.0.1:%d", nightPagePort), srv)
+		n, ph, srv := nightPhoneInNetns(t)
 		// One way, then the other: the monitor's packets to the phone
 		// dropped (the monitor runs on), then the phone's to the monitor.
 		toPhone := []string{"INPUT", "-s", n.monIP, "-p", "tcp", "--sport", fmt.Sprint(nightPagePort), "-j", "DROP"}
@@ -353,14 +361,8 @@ func TestNightLossSoak(t *testing.T) {
 	if os.Getenv("CRADLE_SOAK") != "" {
 		d = 10 * time.Minute
 	}
-	n := newNetns(t)
-	dir := t.TempDir()
-	mon := startMonitor(t, n.exec(n.mon), filepath.Join(dir, "monitor"), n.monIP+":48080", "--media", "test", "--log-level", "info",
-		"--page-listen", fmt.Sprintf(":%d", nightPagePort))
-	mon.waitLine(0, phonePageRE, 20*time.Second)
-	relayInto(t, nightPagePort, n.lis, fmt.Sprintf("%s:%d", n.monIP, nightPagePort))
-	srv := pulsetest.Start(t)
-	ph, id := nightPhone(t, mon, fmt.Sprintf("https://127.0.0.1:%d", nightPagePort), srv)
+	n, ph, _ := nightPhoneInNetns(t)
+	id := eval[string](ph, `document.querySelector('.card').dataset.monitor`)
 	lossy := [][]string{
 		append(n.exec(n.lis), "iptables", "-A", "INPUT", "-s", n.monIP, "-p", "tcp", "-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "DROP"),
 		append(n.exec(n.mon), "iptables", "-A", "INPUT", "-s", n.lisIP, "-p", "tcp", "-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "DROP"),
