@@ -55,7 +55,8 @@
 //   - a tab that pressed Listen or Video (POST /api/monitors/{id}/listen),
 //     until Stop, or until the tab's event stream ends (it closed or lost
 //     its connection: it listens again after reconnecting);
-//   - each GET /api/monitors/{id}/audio.ogg, for as long as it lasts.
+//   - each GET /api/monitors/{id}/audio.ogg or night.mp3, for as long as
+//     it lasts.
 //
 // A tab's WebRTC offer (POST .../offer) goes to the Relay only while the
 // tab holds a listen; the Relay gets a context that ends when the listen
@@ -63,7 +64,9 @@
 // or stays silent, plays audio.ogg instead, holding both counts until it
 // stops. The page (assets/listen.js) calls a card listening only while its
 // player's time advances with sound; docs/DESIGN.md, "Listening in the
-// page".
+// page". Night mode (assets/night.js, night.go) plays night.mp3 and
+// raises the page's own alarm from the audio clock; docs/DESIGN.md,
+// "Night mode".
 //
 // # Adding a phone, and wrong setup codes
 //
