@@ -29,14 +29,14 @@ func power(pcm []int16, hz float64) float64 {
 	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(pcm)) / float64(len(pcm))
 }
 
-// TestMonitorNightStream: on the monitor's host the night stream is MP3
-// of the monitor's sound; when its microphone hangs, the stream carries
-// the alarm and every page's card shows it sounding; the page's ack
-// silences it (the card says acknowledged) and the stream falls quiet.
-// A stranger gets nothing.
-func TestMonitorNightStream(t *testing.T) {
-	mon, err := monitor.Open(monitor.Config{StateDir: filepath.Join(t.TempDir(), "m"), Listen: "127.0.0.1:0",
-		Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:3s,stall"}})
+// nightMonitor opens a monitor with cfg (its state and address filled
+// in), serves its page, and pairs a phone on it; a stranger's request for
+// the night stream is refused first. It returns the phone and the
+// monitor's id.
+func nightMonitor(t *testing.T, cfg monitor.Config) (*phone, string) {
+	t.Helper()
+	cfg.StateDir, cfg.Listen = filepath.Join(t.TempDir(), "m"), "127.0.0.1:0"
+	mon, err := monitor.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +53,16 @@ func TestMonitorNightStream(t *testing.T) {
 	if resp := a.pair("Bedside phone", string(mon.SetupCode())); resp.StatusCode != http.StatusOK {
 		t.Fatalf("pairing: %s", resp.Status)
 	}
+	return a, id
+}
+
+// TestMonitorNightStream: on the monitor's host the night stream is MP3
+// of the monitor's sound; when its microphone hangs, the stream carries
+// the alarm and every page's card shows it sounding; the page's ack
+// silences it (the card says acknowledged) and the stream falls quiet.
+// A stranger gets nothing.
+func TestMonitorNightStream(t *testing.T) {
+	a, id := nightMonitor(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:3s,stall"}})
 	_, events := a.open("/api/events")
 	resp, chunks := a.open("/api/monitors/" + id + "/night.mp3")
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "audio/mpeg" {
@@ -135,20 +145,7 @@ func TestMonitorNightStream(t *testing.T) {
 // says the microphone is at fault) raises the night alarm with that
 // reason while its frames still flow.
 func TestMonitorNightMicrophoneFault(t *testing.T) {
-	mon, err := monitor.Open(monitor.Config{StateDir: filepath.Join(t.TempDir(), "m"), Listen: "127.0.0.1:0", Media: media.ModeAuto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mon.Close() })
-	p := startMonitorPage(t, mon)
-	id := mon.Fingerprint().DeviceID()
-	a := p.phone(t, "127.0.0.2")
-	if _, err := mon.OpenPairing(0); err != nil {
-		t.Fatal(err)
-	}
-	if resp := a.pair("Bedside phone", string(mon.SetupCode())); resp.StatusCode != http.StatusOK {
-		t.Fatalf("pairing: %s", resp.Status)
-	}
+	a, id := nightMonitor(t, monitor.Config{Media: media.ModeAuto})
 	_, events := a.open("/api/events")
 	if !readsUntil(events, 10*time.Second, `"faults":["microphone"]`) {
 		t.Skip("this machine has a microphone: the fault cannot be staged here")

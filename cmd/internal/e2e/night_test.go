@@ -135,7 +135,16 @@ func playMarker(t testing.TB, srv *pulsetest.Server) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("paplay: %v", err)
 	}
-	go cmd.Wait()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }() // paplay ends after its 100 ms; the cleanup waits for it
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
 }
 
 // markerAt is the first 50 ms window of the recording holding the marker.
