@@ -225,3 +225,31 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		<-tick.C
 	}
 }
+
+// alarmSounded reports when sess's alarm first sounds; the test's cleanup
+// stops the watch and waits for it.
+func alarmSounded(t testing.TB, sess *listener.Session) <-chan time.Time {
+	alarmed := make(chan time.Time, 1)
+	sub := sess.Subscribe(listener.SubscribeOptions{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ev, err := sub.Next(context.Background())
+			if err != nil {
+				return
+			}
+			if a, ok := ev.(listener.AlarmEvent); ok && a.State.Sounding {
+				select {
+				case alarmed <- time.Now():
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		sub.Close()
+		<-done
+	})
+	return alarmed
+}

@@ -140,23 +140,7 @@ func TestServeMP3Tone(t *testing.T) {
 // carries the alarm (1000/1500 Hz) instead of the tone.
 func TestServeMP3StallAlarm(t *testing.T) {
 	sess := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}})
-	alarmed := make(chan time.Time, 1)
-	sub := sess.Subscribe(listener.SubscribeOptions{})
-	defer sub.Close()
-	go func() {
-		for {
-			ev, err := sub.Next(context.Background())
-			if err != nil {
-				return
-			}
-			if a, ok := ev.(listener.AlarmEvent); ok && a.State.Sounding {
-				select {
-				case alarmed <- time.Now():
-				default:
-				}
-			}
-		}
-	}()
+	alarmed := alarmSounded(t, sess)
 	start, body, chunks := listenMP3(t, sess, 5500*time.Millisecond)
 	var at time.Time
 	select {

@@ -241,23 +241,7 @@ func TestServeOggTone(t *testing.T) {
 // alarm's 1000/1500 Hz instead of the tone.
 func TestServeOggStallAlarm(t *testing.T) {
 	sess := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}})
-	alarmed := make(chan time.Time, 1)
-	sub := sess.Subscribe(listener.SubscribeOptions{})
-	go func() {
-		for {
-			ev, err := sub.Next(context.Background())
-			if err != nil {
-				return
-			}
-			if a, ok := ev.(listener.AlarmEvent); ok && a.State.Sounding {
-				select {
-				case alarmed <- time.Now():
-				default:
-				}
-			}
-		}
-	}()
-	defer sub.Close()
+	alarmed := alarmSounded(t, sess)
 	start, _, pages := listenOgg(t, sess, 5500*time.Millisecond)
 	var at time.Time
 	select {
