@@ -286,6 +286,15 @@ func nightCut(t testing.TB, ph *tab, srv *pulsetest.Server, what string, cut, re
 	return onset, behind
 }
 
+// startPageMonitor starts cradled with its test sources on loopback and
+// returns it and its page's address (https://127.0.0.1:PORT).
+func startPageMonitor(t testing.TB) (*monitor, string) {
+	t.Helper()
+	mon := startMonitor(t, nil, filepath.Join(t.TempDir(), "monitor"), "127.0.0.1:0", "--media", "test", "--log-level", "info")
+	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
+	return mon, strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+}
+
 // nightPhoneInNetns runs the monitor in a network namespace of the test's
 // and a night-mode phone (nightPhone) that reaches it through relayInto:
 // the namespaces' link is the one a test cuts or makes lossy.
@@ -309,10 +318,7 @@ func nightPhoneInNetns(t *testing.T) (*netns, *tab, *pulsetest.Server) {
 func TestNightPhone(t *testing.T) {
 	needChromium(t)
 	t.Run("frozen", func(t *testing.T) {
-		dir := t.TempDir()
-		mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0", "--media", "test", "--log-level", "info")
-		_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
-		base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+		mon, base := startPageMonitor(t)
 		srv := pulsetest.Start(t)
 		ph, _ := nightPhone(t, mon, base, srv)
 		// Test the alarm, in night mode: it sounds through the graph the
@@ -334,10 +340,7 @@ func TestNightPhone(t *testing.T) {
 		// setTimeout callback skipped: a page throttled to nothing; its
 		// events still run, as on a locked phone that plays audio): the
 		// alarm is on the audio clock and sounds all the same.
-		dir := t.TempDir()
-		mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0", "--media", "test", "--log-level", "info")
-		_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
-		base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+		mon, base := startPageMonitor(t)
 		srv := pulsetest.Start(t)
 		ph, _ := nightPhone(t, mon, base, srv, stubTimersJS)
 		timers := func(on bool) { eval[bool](ph, fmt.Sprintf(`window.cradleTimersStopped = %v; true`, !on)) }

@@ -207,6 +207,15 @@ func (wd *webDriver) click(css string) {
 }
 
 // eval runs a script's body ("return …") and decodes its value into out.
+// exec returns a function that runs a script in the page, failing t on
+// error.
+func (wd *webDriver) exec(t testing.TB) func(script string, out any) {
+	return func(script string, out any) {
+		t.Helper()
+		wd.must("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
+	}
+}
+
 func (wd *webDriver) eval(script string, out any) error {
 	return wd.call("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
 }
@@ -307,19 +316,11 @@ func TestDashboardWebKit(t *testing.T) {
 func TestPhonePageWebKit(t *testing.T) {
 	needWebKit(t)
 	srv := pulsetest.Start(t)
-	dir := t.TempDir()
-	mon := startMonitor(t, nil, dir+"/monitor", "127.0.0.1:0", "--media", "test", "--log-level", "info")
-	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
-	base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+	mon, base := startPageMonitor(t)
 	mon.admin(t, "pair")
 	code := mon.code(t)
-	display := startXvfb(t)
-	wd := startWebKit(t, display, srv.Env())
-
-	exec := func(script string, out any) {
-		t.Helper()
-		wd.must("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
-	}
+	wd := startWebKit(t, startXvfb(t), srv.Env())
+	exec := wd.exec(t)
 	wd.must("POST", "/url", map[string]string{"url": base + "/#code=" + code}, nil)
 	wd.wait(20*time.Second, "the pairing form, the code from the link filled in", `return document.querySelector('#phone-pair').checkVisibility() && document.querySelector('#phone-code').value === '`+code+`' && location.hash === ''`)
 	exec(`document.querySelector('#phone-name').value = 'Bedside phone'; return null`, nil)
@@ -367,17 +368,11 @@ func TestPhonePageWebKit(t *testing.T) {
 func TestNightWebKit(t *testing.T) {
 	needWebKit(t)
 	srv := pulsetest.Start(t)
-	dir := t.TempDir()
-	mon := startMonitor(t, nil, dir+"/monitor", "127.0.0.1:0", "--media", "test", "--log-level", "info")
-	_, line := mon.waitLine(0, phonePageRE, 20*time.Second)
-	base := strings.TrimSuffix(phonePageRE.FindStringSubmatch(line)[1], "/")
+	mon, base := startPageMonitor(t)
 	mon.admin(t, "pair")
 	code := mon.code(t)
 	wd := startWebKit(t, startXvfb(t), srv.Env())
-	exec := func(script string, out any) {
-		t.Helper()
-		wd.must("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
-	}
+	exec := wd.exec(t)
 	wd.must("POST", "/url", map[string]string{"url": base + "/#code=" + code}, nil)
 	wd.wait(20*time.Second, "the pairing form", `return document.querySelector('#phone-pair').checkVisibility() && document.querySelector('#phone-code').value === '`+code+`'`)
 	wd.click(`#phone-pair-button`)
