@@ -65,7 +65,7 @@ var advice = map[Code]string{
 	CodeIdleTimeout:         "the peer stopped answering: check that it is powered and on the same network",
 	CodeGoingAway:           "the peer is shutting down or restarting: it will be back shortly",
 	CodeProtocol:            "protocol error: update both devices",
-	CodePairingLocked:       "this device tried too many wrong setup codes while the monitor's pairing window was open: check the code on the monitor's card, press the monitor's button for a new window, and try again",
+	CodePairingLocked:       "this device tried too many wrong setup codes while the monitor's pairing window was open: check the code on the monitor's card, press the monitor's button once (a press gives every device a new turn), and try again",
 	CodeBadRequest:          "the monitor refused the request",
 	CodeInternal:            "the monitor hit an internal error: check its logs (journalctl -u cradled)",
 }

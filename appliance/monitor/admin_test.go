@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/admin"
+	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/identity"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/hw"
@@ -120,4 +121,49 @@ func TestAdminOpenPairingWithSimulatedButton(t *testing.T) {
 		}
 		m.ClosePairing()
 	}
+}
+
+// TestButtonGivesAFreshTurn: at first setup a phone that tried three
+// wrong codes is refused (pairing_locked) even with the right one; a
+// press of the monitor's (simulated) button, the parent standing at the
+// monitor, gives it a new turn, and the right code from the same address
+// pairs. The window's own count of wrong codes carries on.
+func TestButtonGivesAFreshTurn(t *testing.T) {
+	dev, err := sim.New(hw.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Device: dev, limits: pairing.WindowConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b := adminBackend{m}
+	if _, err := b.OpenPairing(ctx, 0); err != nil { // the first press
+		t.Fatal(err)
+	}
+	c := newClient(t)
+	conn, _ := c.dial(m)
+	wrong := wrongCode(m.SetupCode())
+	for i := 1; i <= 3; i++ {
+		if err := c.pair(t, conn, conn, wrong); !errors.Is(err, control.ErrPairingFailed) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if err := c.pair(t, conn, conn, m.SetupCode()); !errors.Is(err, control.ErrPairingLocked) {
+		t.Fatalf("the right code after three wrong ones: %v, want pairing_locked", err)
+	}
+	if _, err := b.OpenPairing(ctx, 0); err != nil { // the parent presses the button
+		t.Fatal(err)
+	}
+	if st := m.Status().Pairing; !st.Open || st.FailedAttempts != 3 {
+		t.Fatalf("after the press: %+v, want the window open with its 3 wrong codes", st)
+	}
+	if err := c.pair(t, conn, conn, m.SetupCode()); err != nil {
+		t.Fatalf("the right code after a press of the button: %v", err)
+	}
+	waitFor(t, func() bool { return len(m.Listeners()) == 1 })
 }

@@ -19,7 +19,7 @@ var (
 	ErrBusy = errors.New("pairing: other phones are pairing with the monitor right now: wait a few seconds and try again")
 	// ErrSourceLocked: this device (network address) tried too many wrong
 	// codes, or started too many sessions, in this window.
-	ErrSourceLocked = errors.New("pairing: this device tried too many wrong setup codes in this pairing window: check the code, press the monitor's button for a new window, and try again")
+	ErrSourceLocked = errors.New("pairing: this device tried too many wrong setup codes in this pairing window: check the code, press the monitor's button once (it gives every device a new turn), and try again")
 	// ErrNoSession: Succeed named a connection that holds no pairing
 	// session (it was never begun, or it already failed or expired). The
 	// caller must not trust that listener.
@@ -242,6 +242,12 @@ func NewWindow(cfg WindowConfig, lifetimeFailures int) *Window {
 
 // Open opens the window for d (0 means the default) or extends it. It
 // returns ErrWindowDuration for d < 0 or d > MaxOpen.
+//
+// Only a parent opens the window (the monitor's button, `cradled pair`
+// on the monitor, a paired listener), so an open, even of a window
+// already open, gives every device a fresh turn: a phone that tried 3
+// wrong codes may try again at once. The window's own limits (wrong
+// codes and sessions in this window) carry on when it is extended.
 func (w *Window) Open(now time.Time, d time.Duration) ([]Effect, error) {
 	effs := w.advance(now)
 	if d == 0 {
@@ -255,6 +261,7 @@ func (w *Window) Open(now time.Time, d time.Duration) ([]Effect, error) {
 		if until.After(w.until) {
 			w.until = until
 		}
+		clear(w.sources) // a parent's press: every device's turn starts again
 		return append(effs, WindowOpened{Until: w.until, Extended: true}), nil
 	}
 	w.open, w.until, w.windowFailures, w.windowSessions = true, until, 0, 0

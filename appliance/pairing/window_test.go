@@ -256,6 +256,21 @@ func TestWindowScripts(t *testing.T) {
 			{5 * sec, "open", "opened until=+3m5s"}, // a new window: a new turn
 			{5 * sec, "begin 6 A", "started conn=6 deadline=+15s"},
 		}},
+		{"a parent's press while open gives every device a new turn; the window's counts carry on", []step{
+			{0, "open", "opened until=+3m0s"},
+			{0, "begin 1 A", "started conn=1 deadline=+10s"},
+			{1 * sec, "fail 1", "failed conn=1 window=1 lifetime=1"},
+			{1 * sec, "begin 2 A", "started conn=2 deadline=+11s"},
+			{2 * sec, "fail 2", "failed conn=2 window=2 lifetime=2"},
+			{2 * sec, "begin 3 A", "started conn=3 deadline=+12s"},
+			{3 * sec, "fail 3", "failed conn=3 window=3 lifetime=3"},
+			{3 * sec, "begin 4 A", "err=source-locked"},
+			{4 * sec, "open", "opened until=+3m4s extended"}, // the button at first setup
+			{4 * sec, "begin 5 A", "started conn=5 deadline=+14s"},
+			{5 * sec, "fail 5", "failed conn=5 window=4 lifetime=4"}, // not a new window
+			{5 * sec, "begin 6 A", "started conn=6 deadline=+15s"},
+			{6 * sec, "succeed 6", "paired conn=6; closed success"},
+		}},
 		{"factory reset closes, cancels and clears", []step{
 			{0, "open", "opened until=+3m0s"},
 			{0, "begin 1", "started conn=1 deadline=+10s"},
