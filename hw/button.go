@@ -12,9 +12,14 @@ const (
 	// LongPressReached: held for Config.LongPress, still held. The LED
 	// shows the reset pattern from now on.
 	LongPressReached
-	// LongPress: the factory reset. Emitted right after LongPressReached,
-	// at the threshold, while the button is still held.
+	// LongPress: forget the listeners (the factory reset). Emitted right
+	// after LongPressReached, at the threshold, while the button is still
+	// held.
 	LongPress
+	// WipePress: held on to Config.WipeHold, still held: wipe the monitor
+	// for giving it away. It follows LongPress (the listeners are already
+	// forgotten); the LED shows the wipe pattern from now on.
+	WipePress
 )
 
 // String returns the event's name.
@@ -26,6 +31,8 @@ func (e ButtonEvent) String() string {
 		return "long-press-reached"
 	case LongPress:
 		return "long-press"
+	case WipePress:
+		return "wipe-press"
 	}
 	return "button-event(?)"
 }
@@ -35,7 +42,7 @@ func (e ButtonEvent) String() string {
 // Tick at Deadline (or later) so thresholds fire without a new edge. Not
 // safe for concurrent use.
 type Button struct {
-	debounce, shortMax, long time.Duration
+	debounce, shortMax, long, wipe time.Duration
 
 	started  bool
 	raw      bool      // last sampled level, true = pressed
@@ -44,13 +51,14 @@ type Button struct {
 	downAt   time.Time // when the current debounced press began
 	ignore   bool      // the current press was held at start: no events
 	reached  bool      // LongPress emitted for the current press
+	wiped    bool      // WipePress emitted for the current press
 }
 
 // NewButton returns a machine with cfg's timings (zero fields take the
 // defaults). The first Input sets the initial level without an event.
 func NewButton(cfg Config) *Button {
 	cfg = cfg.WithDefaults()
-	return &Button{debounce: cfg.Debounce, shortMax: cfg.ShortMax, long: cfg.LongPress}
+	return &Button{debounce: cfg.Debounce, shortMax: cfg.ShortMax, long: cfg.LongPress, wipe: cfg.WipeHold}
 }
 
 // Input records the level sampled at now (true = pressed) and returns the
@@ -80,7 +88,7 @@ func (b *Button) Tick(now time.Time) []ButtonEvent {
 	if b.raw != b.pressed && now.Sub(b.rawSince) >= b.debounce {
 		b.pressed = b.raw
 		if b.pressed {
-			b.downAt, b.reached = b.rawSince, false
+			b.downAt, b.reached, b.wiped = b.rawSince, false, false
 		} else {
 			held := b.rawSince.Sub(b.downAt)
 			if !b.ignore && !b.reached && held < b.shortMax {
@@ -94,18 +102,22 @@ func (b *Button) Tick(now time.Time) []ButtonEvent {
 }
 
 // checkLong appends the long-press events if the press was held through
-// the threshold: still pressed, or a pending (not yet debounced) release
+// a threshold: still pressed, or a pending (not yet debounced) release
 // that began after the threshold.
 func (b *Button) checkLong(now time.Time, evs []ButtonEvent) []ButtonEvent {
-	if !b.pressed || b.ignore || b.reached {
+	if !b.pressed || b.ignore {
 		return evs
 	}
-	at := b.downAt.Add(b.long)
-	if now.Before(at) || (!b.raw && b.rawSince.Before(at)) {
-		return evs
+	heldTo := func(at time.Time) bool { return !now.Before(at) && (b.raw || !b.rawSince.Before(at)) }
+	if !b.reached && heldTo(b.downAt.Add(b.long)) {
+		b.reached = true
+		evs = append(evs, LongPressReached, LongPress)
 	}
-	b.reached = true
-	return append(evs, LongPressReached, LongPress)
+	if b.reached && !b.wiped && heldTo(b.downAt.Add(b.wipe)) {
+		b.wiped = true
+		evs = append(evs, WipePress)
+	}
+	return evs
 }
 
 // Pressed reports the debounced level.
@@ -121,8 +133,12 @@ func (b *Button) Deadline() (t time.Time, ok bool) {
 	if b.raw != b.pressed {
 		t, ok = b.rawSince.Add(b.debounce), true
 	}
-	if b.pressed && b.raw && !b.ignore && !b.reached {
-		if at := b.downAt.Add(b.long); !ok || at.Before(t) {
+	if b.pressed && b.raw && !b.ignore && !b.wiped {
+		at := b.downAt.Add(b.long)
+		if b.reached {
+			at = b.downAt.Add(b.wipe)
+		}
+		if !ok || at.Before(t) {
 			t, ok = at, true
 		}
 	}

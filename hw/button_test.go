@@ -120,7 +120,16 @@ func TestButtonDeadline(t *testing.T) {
 	b.Input(true, at(5010))
 	check(at(10100), true)
 	b.Tick(at(10100))
-	check(time.Time{}, false) // reached: only a release matters now
+	check(at(30100), true) // reached: the wipe threshold next
+	b.Input(false, at(20000))
+	check(at(20040), true) // a release before it: only the release
+	b.Tick(at(20040))
+	check(time.Time{}, false)
+	b.Input(true, at(21000))
+	b.Tick(at(21040))
+	b.Tick(at(31000))
+	b.Tick(at(51000))
+	check(time.Time{}, false) // wiped: only a release matters now
 	if !b.Pressed() {
 		t.Fatal("Pressed() = false while held")
 	}
@@ -128,7 +137,7 @@ func TestButtonDeadline(t *testing.T) {
 
 func TestButtonEventString(t *testing.T) {
 	for ev, want := range map[hw.ButtonEvent]string{
-		hw.ShortPress: "short-press", hw.LongPressReached: "long-press-reached", hw.LongPress: "long-press", 0: "button-event(?)",
+		hw.ShortPress: "short-press", hw.LongPressReached: "long-press-reached", hw.LongPress: "long-press", hw.WipePress: "wipe-press", 0: "button-event(?)",
 	} {
 		if got := ev.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(ev), got, want)
@@ -148,6 +157,8 @@ func TestConfigValidate(t *testing.T) {
 		{"debounce too long", hw.Config{Debounce: time.Second}, false},
 		{"negative debounce", hw.Config{Debounce: -time.Millisecond}, false},
 		{"long not above short", hw.Config{ShortMax: 10 * time.Second}, false},
+		{"wipe too close to the reset", hw.Config{LongPress: 10 * time.Second, WipeHold: 12 * time.Second}, false},
+		{"wipe follows a longer reset hold", hw.Config{LongPress: 15 * time.Second}, true},
 		{"short not above debounce", hw.Config{Debounce: 50 * time.Millisecond, ShortMax: 50 * time.Millisecond}, false},
 	}
 	for _, tt := range tests {

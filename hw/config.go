@@ -14,6 +14,7 @@ const (
 	DefaultDebounce  = 40 * time.Millisecond
 	DefaultShortMax  = 3 * time.Second
 	DefaultLongPress = 10 * time.Second
+	DefaultWipeHold  = 30 * time.Second
 )
 
 // ErrConfig is wrapped by every error Config.Validate returns.
@@ -26,7 +27,8 @@ type Config struct {
 	ButtonPin string        `toml:"button_pin"` // periph pin name; button to GND, internal pull-up
 	Debounce  time.Duration `toml:"debounce"`   // a level counts once stable this long
 	ShortMax  time.Duration `toml:"short_max"`  // shorter presses are ShortPress
-	LongPress time.Duration `toml:"long_press"` // held this long: factory reset
+	LongPress time.Duration `toml:"long_press"` // held this long: forget the listeners
+	WipeHold  time.Duration `toml:"wipe_hold"`  // held this long: wipe the monitor (giving it away)
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -45,6 +47,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LongPress == 0 {
 		c.LongPress = DefaultLongPress
+	}
+	if c.WipeHold == 0 {
+		c.WipeHold = c.LongPress + (DefaultWipeHold - DefaultLongPress) // 20 s more
 	}
 	return c
 }
@@ -65,6 +70,9 @@ func (c Config) Validate() error {
 	}
 	if c.LongPress <= c.ShortMax {
 		errs = append(errs, fmt.Errorf("long_press: %v must be longer than short_max (%v)", c.LongPress, c.ShortMax))
+	}
+	if c.WipeHold < c.LongPress+5*time.Second {
+		errs = append(errs, fmt.Errorf("wipe_hold: %v must be at least 5s longer than long_press (%v)", c.WipeHold, c.LongPress))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

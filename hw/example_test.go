@@ -63,4 +63,5 @@ func ExampleButton() {
 	// [] [short-press]
 	// 40ms []
 	// 10s [long-press-reached long-press]
+	// 30s [wipe-press]
 }

@@ -29,6 +29,10 @@ var (
 	PatternPairing = Pattern{Name: "pairing", Cycle: ms(500, 500)}
 	// PatternResetArmed: 10 Hz flicker; the factory reset is acknowledged.
 	PatternResetArmed = Pattern{Name: "reset", Cycle: ms(50, 50)}
+	// PatternWipe: lit, with a short dark gap every second; the wipe is
+	// acknowledged (after the reset's flicker, so a parent who holds on
+	// sees the change).
+	PatternWipe = Pattern{Name: "wipe", Cycle: ms(900, 100)}
 	// PatternOff: dark.
 	PatternOff = Pattern{Name: "off"}
 )
@@ -45,10 +49,12 @@ func ErrorPattern(code int) Pattern {
 	return p
 }
 
-// PatternFor returns the LED pattern for s. Priority, highest first: reset
-// armed > error > pairing window open > booting > streaming > ready.
+// PatternFor returns the LED pattern for s. Priority, highest first: wipe
+// armed > reset armed > error > pairing window open > booting > streaming > ready.
 func PatternFor(s State) Pattern {
 	switch {
+	case s.WipeArmed:
+		return PatternWipe
 	case s.ResetArmed:
 		return PatternResetArmed
 	case s.Faults != 0:

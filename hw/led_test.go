@@ -27,6 +27,7 @@ func TestPatternForPriority(t *testing.T) {
 		{"pairing beats booting and streaming", hw.State{Booting: true, PairingOpen: true, Streaming: 1}, "pairing"},
 		{"error beats pairing", hw.State{PairingOpen: true, Faults: hw.FaultNetwork}, "error:network"},
 		{"lowest fault code shows", hw.State{Faults: hw.FaultNetwork | hw.FaultStore}, "error:store"},
+		{"wipe", hw.State{WipeArmed: true, ResetArmed: true, Faults: all}, "wipe"},
 		{"reset beats errors", hw.State{ResetArmed: true, Faults: all, PairingOpen: true, Booting: true, Streaming: 1}, "reset"},
 		{"unknown fault bit still an error", hw.State{Faults: 1 << 6}, "error:fault7"},
 	}
@@ -125,7 +126,7 @@ func TestPatternLevelAt(t *testing.T) {
 // TestPatternNextChangeAgreesWithLevelAt checks, for every pattern, that the
 // level is constant up to NextChange and flips there.
 func TestPatternNextChangeAgreesWithLevelAt(t *testing.T) {
-	patterns := []hw.Pattern{hw.PatternBooting, hw.PatternReady, hw.PatternPairing, hw.PatternResetArmed,
+	patterns := []hw.Pattern{hw.PatternBooting, hw.PatternReady, hw.PatternPairing, hw.PatternResetArmed, hw.PatternWipe,
 		hw.ErrorPattern(1), hw.ErrorPattern(2), hw.ErrorPattern(3)}
 	for _, p := range patterns {
 		for at := time.Duration(0); at < 2*p.Period(); at += 7 * time.Millisecond {

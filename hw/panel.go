@@ -56,6 +56,7 @@ type Panel struct {
 	mu      sync.Mutex
 	state   State   // as set by the caller
 	armed   bool    // the button reached the long-press threshold and is held
+	wipe    bool    // ... and the wipe threshold
 	pattern Pattern // PatternFor(state, with armed)
 }
 
@@ -133,16 +134,17 @@ func (p *Panel) Close() error {
 	return p.closeErr
 }
 
-func (p *Panel) setArmed(armed bool) {
+func (p *Panel) setArmed(armed, wipe bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.armed = armed
+	p.armed, p.wipe = armed, wipe
 	p.updateLocked()
 }
 
 func (p *Panel) updateLocked() {
 	s := p.state
 	s.ResetArmed = s.ResetArmed || p.armed
+	s.WipeArmed = s.WipeArmed || p.wipe
 	pat := PatternFor(s)
 	if pat.Equal(p.pattern) {
 		return
@@ -239,11 +241,14 @@ func (p *Panel) runButton(b *Button, edges bool) {
 		evs := b.Input(p.button.Read() == gpio.Low, time.Now())
 		if slices.Contains(evs, LongPressReached) {
 			armed = true
-			p.setArmed(true)
+			p.setArmed(true, false)
+		}
+		if slices.Contains(evs, WipePress) {
+			p.setArmed(true, true)
 		}
 		if armed && !b.Pressed() {
 			armed = false
-			p.setArmed(false)
+			p.setArmed(false, false)
 		}
 		for _, ev := range evs {
 			p.log.Info("button", "event", ev.String())

@@ -206,6 +206,45 @@ func TestPanelLongPress(t *testing.T) {
 	})
 }
 
+// TestPanelWipeHold holds the button for 30 s of virtual time: the reset
+// at 10 s, the wipe at 30 s with its own pattern, nothing more until the
+// release.
+func TestPanelWipeHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		led, button := pins()
+		p, err := hw.New(led, button, hw.Config{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		start := time.Now()
+		button.EdgesChan <- gpio.Low
+		for _, want := range []hw.ButtonEvent{hw.LongPressReached, hw.LongPress} {
+			if ev := next(t, p); ev != want {
+				t.Fatalf("event %v, want %v", ev, want)
+			}
+		}
+		time.Sleep(19 * time.Second)
+		noEvent(t, p)
+		if ev := next(t, p); ev != hw.WipePress {
+			t.Fatalf("event %v, want WipePress", ev)
+		}
+		if el := time.Since(start); el != hw.DefaultWipeHold {
+			t.Errorf("WipePress after %v, want %v", el, hw.DefaultWipeHold)
+		}
+		synctest.Wait()
+		if got := p.Pattern().Name; got != "wipe" {
+			t.Fatalf("pattern %q at the wipe threshold, want wipe", got)
+		}
+		checkFollows(t, led, hw.PatternWipe)
+		time.Sleep(time.Minute)
+		noEvent(t, p)
+		button.EdgesChan <- gpio.High
+		time.Sleep(time.Second)
+		noEvent(t, p)
+	})
+}
+
 func TestPanelReleaseBeforeThresholdCancels(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		led, button := pins()

@@ -14,6 +14,7 @@ type State struct {
 	Streaming   int   // listeners receiving audio or video right now
 	Faults      Fault // set of current faults; any one shows the error pattern
 	ResetArmed  bool  // a factory reset was asked for and is running
+	WipeArmed   bool  // a wipe (giving the monitor away) was asked for
 }
 
 // Fault is a set of faults the LED reports, as bits.
