@@ -46,6 +46,7 @@ func (f *fakeBackend) SetupInfo(context.Context) (SetupInfo, error) {
 }
 func (f *fakeBackend) Revoke(_ context.Context, fp string) error { return f.rec("revoke %s", fp) }
 func (f *fakeBackend) FactoryReset(context.Context) error        { return f.rec("reset") }
+func (f *fakeBackend) Wipe(context.Context) error                { return f.rec("wipe") }
 func (f *fakeBackend) Events(_ context.Context, since uint64) ([]EventInfo, error) {
 	return []EventInfo{{Seq: since + 1, Type: "listener_trusted"}}, f.rec("events %d", since)
 }
@@ -92,10 +93,13 @@ func TestClientMethods(t *testing.T) {
 	if err := c.FactoryReset(ctx); err != nil {
 		t.Error(err)
 	}
+	if err := c.Wipe(ctx); err != nil {
+		t.Error(err)
+	}
 	if evs, err := c.Events(ctx, 41); err != nil || len(evs) != 1 || evs[0].Seq != 42 {
 		t.Errorf("Events: %+v %v", evs, err)
 	}
-	want := []string{"pair 5m0s", "close-pairing", "status", "listeners", "setup-code", "revoke FP", "reset", "events 41"}
+	want := []string{"pair 5m0s", "close-pairing", "status", "listeners", "setup-code", "revoke FP", "reset", "wipe", "events 41"}
 	if !reflect.DeepEqual(b.calls, want) {
 		t.Errorf("calls:\n got %q\nwant %q", b.calls, want)
 	}

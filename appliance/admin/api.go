@@ -29,6 +29,10 @@ type Backend interface {
 	Revoke(ctx context.Context, fingerprintOrID string) error
 	// FactoryReset forgets every listener, as a long button press does.
 	FactoryReset(ctx context.Context) error
+	// Wipe forgets everything (identity, history, setup code) for giving
+	// the monitor away, as holding the button to the wipe does; the
+	// monitor stops and starts again as a new one.
+	Wipe(ctx context.Context) error
 	// Events returns the event log after seq since.
 	Events(ctx context.Context, since uint64) ([]EventInfo, error)
 }
@@ -42,6 +46,7 @@ const (
 	cmdSetupCode    = "setup-code"
 	cmdRevoke       = "revoke"
 	cmdReset        = "reset"
+	cmdWipe         = "wipe"
 	cmdEvents       = "events"
 )
 
@@ -98,6 +103,7 @@ func handlers(b Backend) map[string]handler {
 			return nil, b.Revoke(ctx, args.Fingerprint)
 		},
 		cmdReset: func(ctx context.Context, _ json.RawMessage) (any, error) { return nil, b.FactoryReset(ctx) },
+		cmdWipe:  func(ctx context.Context, _ json.RawMessage) (any, error) { return nil, b.Wipe(ctx) },
 		cmdEvents: func(ctx context.Context, a json.RawMessage) (any, error) {
 			args, err := decode[eventsArgs](a)
 			if err != nil {
@@ -156,6 +162,12 @@ func (c *Client) Revoke(ctx context.Context, fingerprint string) error {
 // FactoryReset forgets every listener.
 func (c *Client) FactoryReset(ctx context.Context) error {
 	return call(ctx, c.Path, cmdReset, nil, nil)
+}
+
+// Wipe wipes the monitor for giving it away; it stops and starts again
+// as a new monitor.
+func (c *Client) Wipe(ctx context.Context) error {
+	return call(ctx, c.Path, cmdWipe, nil, nil)
 }
 
 // Events returns the event log after seq since.

@@ -70,6 +70,11 @@ func (b adminBackend) FactoryReset(ctx context.Context) error {
 	return m.FactoryReset(ctx)
 }
 
+// Wipe asks for the wipe; the monitor stops (ErrWiped) and starts again
+// as a new one. The command's --yes stands for the hold: no simulated
+// 30 s press.
+func (b adminBackend) Wipe(ctx context.Context) error { return b.m.Wipe(ctx) }
+
 func (b adminBackend) Events(_ context.Context, since uint64) ([]EventInfo, error) {
 	var out []EventInfo
 	err := b.m.st.Events(since, func(e store.Event) error {
@@ -292,6 +297,9 @@ func (m *Monitor) SetupInfo() (SetupInfo, error) {
 // code in cfg.StateDir, and takes the port from cfg.Listen.
 func OfflineSetupInfo(cfg Config) (SetupInfo, error) {
 	cfg = cfg.WithDefaults()
+	if _, err := WipeIfRequested(cfg.StateDir, cfg.Logger); err != nil {
+		return SetupInfo{}, err
+	}
 	id, _, err := identity.LoadOrCreate(filepath.Join(cfg.StateDir, "identity"), control.RoleMonitor, cfg.Name)
 	if err != nil {
 		return SetupInfo{}, err

@@ -108,6 +108,10 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 			}
 		case RenewCode:
 			m.renewCode() // a new code file, and its generation appended
+		case WipeMonitor:
+			if werr := m.Wipe(context.Background()); werr != nil {
+				m.log.Error("button: cannot wipe the monitor", "err", werr)
+			}
 		}
 	}
 	// 2. The peers, none of which waits.

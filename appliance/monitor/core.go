@@ -220,6 +220,8 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 			return c.windowEffects(ev.At, eff), err
 		case hw.LongPress:
 			return []Effect{Append{Payload: store.TrustReset{Reason: "factory reset"}}}, nil
+		case hw.WipePress:
+			return []Effect{WipeMonitor{}}, nil
 		}
 		return nil, nil
 	case Media:

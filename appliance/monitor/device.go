@@ -78,8 +78,11 @@ func (m *Monitor) serveButtons(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if ev == hw.LongPress {
-				m.log.Warn("button: factory reset")
+			switch ev {
+			case hw.LongPress:
+				m.log.Warn("button: factory reset (forget the listeners)")
+			case hw.WipePress:
+				m.log.Warn("button: wipe (giving the monitor away)")
 			}
 			if err := m.step(Button{At: m.now(), Event: ev}); err != nil {
 				m.log.Warn("button: cannot open the pairing window", "err", err)

@@ -202,6 +202,10 @@ type Alert struct{ Msg string }
 // one, printed on the card, may have been seen by anyone).
 type RenewCode struct{}
 
+// WipeMonitor: the button was held to the wipe threshold: wipe the
+// monitor (wipe.go).
+type WipeMonitor struct{}
+
 // EndDevice: web device ID (every one when All) is no longer trusted:
 // end what it holds open (its watchers learn it).
 type EndDevice struct {
@@ -221,6 +225,7 @@ func (Advertise) coreEffect()   {}
 func (LED) coreEffect()         {}
 func (Alert) coreEffect()       {}
 func (RenewCode) coreEffect()   {}
+func (WipeMonitor) coreEffect() {}
 
 // StreamStart: stream_start from Conn. Kind and Session are checked
 // (bad_request); past the requests' limit, busy.

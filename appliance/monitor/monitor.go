@@ -154,6 +154,9 @@ func Open(cfg Config) (*Monitor, error) {
 		}
 		m.log.Warn("state directory was open to others: restricted it to its owner", "dir", cfg.StateDir, "was", fi.Mode().Perm().String())
 	}
+	if _, err := WipeIfRequested(cfg.StateDir, m.log); err != nil {
+		return nil, err
+	}
 	ok := false
 	defer func() {
 		if !ok {

@@ -41,7 +41,13 @@ Commands:
   status [--json]        show the monitor's address, identity, pairing window and connections
   listeners [--json]     list trusted listeners and phones paired on the page
   revoke FINGERPRINT|ID  revoke a listener or a phone: its connections close at once
-  reset --yes            factory reset: forget every listener, clear the failure counter
+  reset --yes            forget every listener and phone, make a new setup code
+                         (as holding the button 10 s does); the monitor keeps
+                         its identity and its history
+  wipe --yes             wipe it for giving it away (as holding the button
+                         30 s does): new identity, new setup code, the event
+                         log and its history gone; on the image also the
+                         Wi-Fi and SSH credentials, then a reboot to first boot
   events [--since SEQ] [--json]   print the event log (audit trail)
   id                     print the monitor's fingerprint
   provision --new DIR [--room NAME] | --import DIR
@@ -85,7 +91,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")
-	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button for a factory reset")
+	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button to forget every listener (a wipe takes 20s more)")
 	fs.BoolVar(&e.cfg.Advertise, "mdns", true, "advertise the monitor over mDNS (_cradle._udp)")
 	fs.StringVar(&e.cfg.AdvertiseInterface, "mdns-interface", "", "advertise on this interface only (default: all)")
 	fs.BoolVar(&e.cfg.PairWhenNew, "pair-when-new", true, "open pairing at start, for 15m, while no listener is trusted")
@@ -116,6 +122,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return clitool.ExitUsage
 	}
 	err := commands.Run(ctx, e, cmd, rest)
+	var wiped wipedError
+	if errors.As(err, &wiped) {
+		return ExitWiped
+	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "cradled %s: %v\n", cmd, err)
 	}
@@ -131,6 +141,7 @@ var commands = clitool.Commands[*env]{
 	{Name: "listeners", Run: (*env).listeners},
 	{Name: "revoke", Run: (*env).revoke},
 	{Name: "reset", Run: (*env).reset},
+	{Name: "wipe", Run: (*env).wipe},
 	{Name: "events", Run: (*env).events},
 	{Name: "id", Run: func(e *env, _ context.Context, _ []string) error { return e.id() }},
 	{Name: "provision", Run: func(e *env, _ context.Context, args []string) error { return e.provision(args) }},
@@ -187,8 +198,21 @@ func (e *env) serve(ctx context.Context) error {
 		return errors.New("shutdown took longer than 4.5 s: exiting anyway")
 	}
 	cfg.Logger.Info("stopped")
+	if errors.Is(fatal, monitor.ErrWiped) {
+		fmt.Fprintln(e.stderr, "cradled: wiped: start cradled again and it is a new monitor (systemd does it by itself)")
+		return wipedError{fatal}
+	}
 	return fatal
 }
+
+// ExitWiped is cradled's exit status after a wipe: a failure to systemd
+// (Restart=on-failure starts the new monitor; on the image the unit's
+// ExecStopPost hook also clears the card and reboots).
+const ExitWiped = 75
+
+type wipedError struct{ error }
+
+func (w wipedError) Unwrap() error { return w.error }
 
 func notify(log *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
@@ -413,6 +437,25 @@ func (e *env) reset(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "Factory reset done: every listener must pair again.")
+	return nil
+}
+
+func (e *env) wipe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("wipe", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	yes := fs.Bool("yes", false, "confirm the wipe")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*yes {
+		return clitool.UsageError("a wipe forgets everything (identity, listeners, history) for giving the monitor away: add --yes to confirm; to only forget the listeners, use reset --yes")
+	}
+	c, ctx, cancel := e.admin(ctx, 0)
+	defer cancel()
+	if err := c.Wipe(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "Wipe started: the monitor forgets everything and starts again as a new monitor with a new setup code (on the image it reboots, without its Wi-Fi and SSH settings).")
 	return nil
 }
 

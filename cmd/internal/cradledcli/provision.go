@@ -63,6 +63,9 @@ func (e *env) provision(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if _, err := monitor.WipeIfRequested(e.cfg.StateDir, e.logger()); err != nil {
+		return err
+	}
 	switch {
 	case *newDir != "" && *importDir == "" && fs.NArg() == 0:
 		name := *room

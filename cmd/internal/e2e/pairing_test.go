@@ -193,3 +193,58 @@ func TestPairWhenNew(t *testing.T) {
 		t.Fatalf("second listener without the button: exit %d, %s", rc, errs)
 	}
 }
+
+// TestWipe: `cradled wipe` refuses without --yes; with it the monitor
+// exits (status 75, for systemd to start it again) and starts as a new
+// monitor: a new identity, a new setup code, no event of its old life;
+// the listener paired before is refused as an identity change.
+func TestWipe(t *testing.T) {
+	dir := t.TempDir()
+	mon := startMonitor(t, nil, filepath.Join(dir, "monitor"), "127.0.0.1:0")
+	code := mon.code(t)
+	oldFP := strings.TrimSpace(mon.admin(t, "id"))
+	lis := []string{"--state-dir", filepath.Join(dir, "parent"), "--name", "parent"}
+	mon.admin(t, "pair")
+	mustRun(t, nil, "cradle", append(lis, "pair", mon.addr, "--code", code)...)
+	oldEvents := mon.admin(t, "events", "--json")
+	if !strings.Contains(oldEvents, "listener-trusted") {
+		t.Fatalf("no pairing in the events before the wipe: %s", oldEvents)
+	}
+	if out, errs, rc := run(t, nil, "cradled", "--state-dir", mon.state, "wipe"); rc != 2 || !strings.Contains(errs, "--yes") {
+		t.Fatalf("wipe without --yes must refuse: exit %d %s %s", rc, out, errs)
+	}
+	mon.admin(t, "wipe", "--yes")
+	if rc := mon.wait(10 * time.Second); rc != 75 {
+		t.Fatalf("cradled exited %d after the wipe, want 75 (restart me)", rc)
+	}
+	again := startMonitor(t, nil, mon.state, mon.addr)
+	newFP := strings.TrimSpace(again.admin(t, "id"))
+	if newFP == "" || newFP == oldFP {
+		t.Fatalf("the identity after the wipe is %q, before %q: want a new one", newFP, oldFP)
+	}
+	if newCode := again.code(t); newCode == code {
+		t.Fatalf("the setup code is still %s after the wipe", code)
+	}
+	var evs []struct {
+		Type    string `json:"type"`
+		Details string `json:"details"`
+	}
+	out := again.admin(t, "events", "--json")
+	if err := json.Unmarshal([]byte(out), &evs); err != nil {
+		t.Fatalf("events: %v in %s", err, out)
+	}
+	for _, ev := range evs {
+		if ev.Type == "listener-trusted" || strings.Contains(ev.Details, "parent") || strings.Contains(ev.Details, oldFP) {
+			t.Errorf("an event of the monitor's old life after the wipe: %+v", ev)
+		}
+	}
+	if out := again.admin(t, "listeners"); !strings.Contains(out, "No trusted listeners") {
+		t.Errorf("listeners after the wipe: %s", out)
+	}
+	out, errs, rc := run(t, nil, "cradle", append(lis, "listen", "Nursery", "--output", "none")...)
+	errs = out + errs
+	if rc != 7 || !strings.Contains(errs, "identity") {
+		t.Fatalf("the old listener after the wipe: exit %d %q, want 7 (the monitor's identity changed)", rc, errs)
+	}
+	t.Logf("old listener: %s", strings.TrimSpace(errs))
+}
