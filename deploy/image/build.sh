@@ -265,19 +265,10 @@ in_root systemctl disable wpa_supplicant.service
 # a Pi without Wi-Fi). The placeholder has no network; first boot imports
 # /boot/firmware/wpa_supplicant.conf if the user put one there.
 mkdir -p "$ROOT/etc/wpa_supplicant" "$ROOT/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants"
-cat >"$ROOT/etc/wpa_supplicant/wpa_supplicant-wlan0.conf" <<'EOF'
-# Wi-Fi for the Cradle monitor. Put a copy of this file, with your network,
-# on the boot partition as wpa_supplicant.conf: it is moved here at boot.
-ctrl_interface=DIR=/run/wpa_supplicant GROUP=netdev
-update_config=1
-# Two-letter country code: Wi-Fi channels are regulated per country.
-#country=GB
-#network={
-#	ssid="YourNetwork"
-#	psk="your-passphrase"
-#}
-EOF
-chmod 600 "$ROOT/etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
+# (a wipe puts the placeholder back: cradle-wipe)
+install -d "$ROOT/usr/local/share/cradle-image"
+install -m 644 "$HERE/wpa_supplicant-wlan0.conf" "$ROOT/usr/local/share/cradle-image/wpa_supplicant-wlan0.conf"
+install -m 600 "$HERE/wpa_supplicant-wlan0.conf" "$ROOT/etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
 ln -sf /lib/systemd/system/wpa_supplicant@.service \
 	"$ROOT/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants/wpa_supplicant@wlan0.service"
 
@@ -299,6 +290,11 @@ in_root systemctl enable cradle-firstboot.service
 install -m 755 "$HERE/cradle-setup-card" "$ROOT/usr/local/sbin/cradle-setup-card"
 install -m 644 "$HERE/cradle-setup-card.service" "$HERE/cradle-setup-card.path" "$ROOT/etc/systemd/system/"
 in_root systemctl enable cradle-setup-card.path
+# The wipe (button held 30 s, `cradled wipe --yes`): after the monitor
+# stops, cradle-wipe clears the card's credentials and reboots.
+install -m 755 "$HERE/cradle-wipe" "$ROOT/usr/local/sbin/cradle-wipe"
+install -d "$ROOT/etc/systemd/system/cradled.service.d"
+install -m 644 "$HERE/cradle-wipe.conf" "$ROOT/etc/systemd/system/cradled.service.d/cradle-wipe.conf"
 
 # No password login anywhere: root's password is locked (documented in the
 # README: log in over SSH with a key from the boot partition).
