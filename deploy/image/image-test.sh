@@ -29,9 +29,13 @@
 #      cradled starts from a root-owned /var/lib/cradle (an upgrade from a
 #      package that ran it as root) with its pairing; after the upgrade
 #      test below, a factory reset's new code reaches the card too;
-#   6. powers the guest off and checks that first boot wrote the setup
-#      payload (with the monitor's fingerprint) and its QR code back to the
-#      boot partition, and the monitor's host name to cradle-phone.txt.
+#   6. checks that first boot wrote the setup payload (with the monitor's
+#      fingerprint) and its QR code back to the boot partition, and the
+#      monitor's host name to cradle-phone.txt;
+#   7. with OLD.deb and NEW.deb: wipes the monitor (cradled wipe --yes),
+#      which reboots it, and checks on the disk that the Wi-Fi passphrase
+#      (dropped on the card before the first boot), root's SSH key, the
+#      host keys, the monitor's state and the card's setup files are gone.
 #
 # Prints the times from QEMU's start to "monitor ready", to paired and to
 # first audio. Every wait is bounded; the whole run by TIMEOUT (default 900 s).
@@ -46,7 +50,7 @@ OLD_DEB=${3:-}
 NEW_DEB=${4:-}
 TIMEOUT=${TIMEOUT:-900}
 [ "$(id -u)" = 0 ] || { echo "image-test.sh: run as root (it creates a network namespace)" >&2; exit 2; }
-for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3 curl dig; do
+for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3 curl dig debugfs; do
 	command -v "$tool" >/dev/null || { echo "image-test.sh: missing $tool (make image-test installs it)" >&2; exit 2; }
 done
 
@@ -103,6 +107,10 @@ if [ -n "$OLD_DEB" ]; then
 	ssh-keygen -q -t ed25519 -N '' -C image-test -f "$TMP/key"
 	cp "$TMP/key.pub" "$TMP/authorized_keys"
 	mcopy -i "$DISK_FAT" "$TMP/authorized_keys" ::/authorized_keys
+	# The family's Wi-Fi, as a parent drops it (there is no wlan0 under
+	# QEMU: it is only moved in, for the wipe to remove at the end).
+	printf 'network={\n\tssid="Home"\n\tpsk="image-test-wifi-secret"\n}\n' >"$TMP/wpa_supplicant.conf"
+	mcopy -i "$DISK_FAT" "$TMP/wpa_supplicant.conf" ::/wpa_supplicant.conf
 fi
 
 # ---- 2. Network namespace, DHCP, QEMU ----
@@ -357,7 +365,23 @@ while True:
 	[ "$("${SSH[@]}" 'cradled setup-code' | sed -n 's/^Setup code: //p')" = "$RESET_CODE" ] ||
 		die "after the factory reset the card's code is not the monitor's (cradled setup-code)"
 	echo "  factory reset: the new setup code ${RESET_CODE:0:4}-XXXX is on cradle-setup.txt $(since "$T_RESET") s later, as cradled setup-code says"
-	"${SSH[@]}" 'systemctl poweroff' >/dev/null 2>&1 || true
+	# What first boot wrote on the card (checked in 6), read before the
+	# wipe below clears it.
+	"${SSH[@]}" 'cat /boot/firmware/cradle-setup.txt' >"$TMP/setup-after.txt"
+	"${SSH[@]}" 'cat /boot/firmware/cradle-phone.txt' >"$TMP/phone-after.txt"
+	"${SSH[@]}" 'ls /boot/firmware' >"$TMP/boot-ls.txt"
+	[ -n "$("${SSH[@]}" 'grep -l image-test-wifi-secret /etc/wpa_supplicant/wpa_supplicant-wlan0.conf')" ] ||
+		die "first boot did not move the card's wpa_supplicant.conf in"
+	# ---- 7. The wipe, for giving the monitor away ----
+	# cradled wipe: the monitor stops, the unit's ExecStopPost hook
+	# (cradle-wipe) clears the card and reboots (QEMU runs with
+	# -no-reboot: it exits); the disk is checked after it.
+	OLD_ID=$("${SSH[@]}" 'cradled id')
+	"${SSH[@]}" 'cradled wipe --yes' | sed 's/^/  /'
+	T_WIPE=$(now)
+	timeout 120 tail --pid="$QPID" -f /dev/null 2>/dev/null || die "the guest did not reboot within 120 s of cradled wipe"
+	echo "  cradled wipe: the guest rebooted $(since "$T_WIPE") s later"
+	grep -q 'cradle-wipe: done' "$TMP/console.log" || die "cradle-wipe did not run (no 'cradle-wipe: done' on the console)"
 else
 	kill "$QPID" 2>/dev/null || true
 fi
@@ -366,21 +390,47 @@ fi
 timeout 120 tail --pid="$QPID" -f /dev/null 2>/dev/null || kill "$QPID" 2>/dev/null || true
 wait "$QPID" 2>/dev/null || true
 QPID=""
-mtype -i "$DISK_FAT" ::/cradle-setup.txt | tr -d '\r' >"$TMP/setup-after.txt"
+if [ -z "$OLD_DEB" ]; then
+	mtype -i "$DISK_FAT" ::/cradle-setup.txt | tr -d '\r' >"$TMP/setup-after.txt"
+	mtype -i "$DISK_FAT" ::/cradle-phone.txt | tr -d '\r' >"$TMP/phone-after.txt"
+	mdir -b -i "$DISK_FAT" ::/ | sed 's|^::/||' >"$TMP/boot-ls.txt"
+fi
 PAYLOAD=$(sed -n 's/^Setup payload: \(CR:[A-Z2-7]*\)$/\1/p' "$TMP/setup-after.txt")
 [ -n "$PAYLOAD" ] || die "first boot did not write the setup payload to cradle-setup.txt"
-mdir -b -i "$DISK_FAT" ::/ | grep -q 'cradle-setup.png' || die "first boot did not write cradle-setup.png"
+grep -q 'cradle-setup.png' "$TMP/boot-ls.txt" || die "first boot did not write cradle-setup.png"
 PAYLOAD_ID=$(python3 -c 'import base64,sys; b=sys.argv[1][3:-1]; raw=base64.b32decode(b+"="*(-len(b)%8)); print(base64.b32encode(raw[1:33]).decode()[:7])' "$PAYLOAD")
 PAIRED_ID=$("$CRADLE" "${L[@]}" monitors --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["device_id"])')
 [ "$PAYLOAD_ID" = "$PAIRED_ID" ] || die "the card's payload names device $PAYLOAD_ID, the paired monitor is $PAIRED_ID"
 echo "card after first boot: setup payload for device $PAYLOAD_ID (the paired monitor) and cradle-setup.png"
-PAGE=$(mtype -i "$DISK_FAT" ::/cradle-phone.txt | tr -d '\r' | sed -n 's/^Page: //p')
+PAGE=$(sed -n 's/^Page: //p' "$TMP/phone-after.txt")
 case "$PAGE" in
 "https://"*"-$(echo "$PAYLOAD_ID" | tr 'A-Z' 'a-z').local/") echo "card after first boot: the phones' page $PAGE" ;;
 *) die "first boot did not write the monitor's host name to cradle-phone.txt (page $PAGE)" ;;
 esac
 if [ -n "$OLD_DEB" ] && mdir -b -i "$DISK_FAT" ::/ | grep -q authorized_keys; then
 	die "authorized_keys was left on the boot partition"
+fi
+
+# ---- 7 (continued). After the wipe: nothing of the family on the card ----
+if [ -n "$OLD_DEB" ]; then
+	for f in wpa_supplicant.conf authorized_keys cradle-setup.txt cradle-setup.png cradle-phone.txt cradle-phone.png cradle-name.txt; do
+		if mdir -b -i "$DISK_FAT" ::/ | sed 's|^::/||' | grep -qx "$f"; then
+			die "after the wipe $f is still on the boot partition"
+		fi
+	done
+	# The root file system, read with debugfs from its partition.
+	ROOT_START=$(sfdisk -d "$TMP/disk.img" | grep ': start=' | sed -n '2s/.*start= *\([0-9]*\).*/\1/p')
+	ROOT_SIZE=$(sfdisk -d "$TMP/disk.img" | grep ': start=' | sed -n '2s/.*size= *\([0-9]*\).*/\1/p')
+	dd if="$TMP/disk.img" of="$TMP/root.img" bs=512 skip="$ROOT_START" count="$ROOT_SIZE" conv=sparse status=none
+	dbg() { debugfs -R "$1" "$TMP/root.img" 2>&1; }
+	for f in /root/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/cradle/cradled.d/50-boot-partition.toml; do
+		dbg "stat $f" | grep -q 'File not found' || die "after the wipe $f is still on the root file system"
+	done
+	dbg "cat /etc/wpa_supplicant/wpa_supplicant-wlan0.conf" | grep -q image-test-wifi-secret &&
+		die "after the wipe the Wi-Fi passphrase is still in /etc/wpa_supplicant"
+	LEFT=$(dbg "ls -p /var/lib/cradle" | awk -F/ 'NF > 5 && $6 != "." && $6 != ".." {print $6}')
+	[ -z "$LEFT" ] || die "after the wipe /var/lib/cradle still holds: $LEFT"
+	echo "wipe: no Wi-Fi passphrase, SSH key or host key, setup or room file on the card or in the root file system; /var/lib/cradle empty (the monitor was $OLD_ID; first boot makes a new one)"
 fi
 
 echo
