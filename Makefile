@@ -27,18 +27,30 @@ APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tool
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: all run build test verify bench soak fuzz mutation deps apt apt-build apt-install tools clean deb cross cross-deps deb-arm64 image image-check image-test
+.PHONY: go-version all run build test verify bench soak fuzz mutation deps apt apt-build apt-install tools clean deb cross cross-deps deb-arm64 image image-check image-test
 
 all: build
 
+## go-version: the Go this needs (go.mod's go line), or what to do.
+GO_MIN := $(shell sed -n 's/^go \([0-9.]*\)$$/\1/p' go.mod)
+go-version:
+	@v=$$($(GO) env GOVERSION 2>/dev/null | sed 's/^go//'); \
+	if [ -z "$$v" ]; then \
+	  echo "No Go found (\"$(GO)\"): Cradle needs Go $(GO_MIN) or newer. Install it as README.md says (Two commands: Go from go.dev)."; exit 1; \
+	fi; \
+	if [ "$$(printf '%s\n%s\n' "$(GO_MIN)" "$$v" | sort -V | head -n 1)" != "$(GO_MIN)" ]; then \
+	  echo "Go $$v is too old: Cradle needs Go $(GO_MIN) or newer (Debian 12's golang package is 1.19)."; \
+	  echo "Install Go from https://go.dev/dl/ as README.md says (Two commands), then run make again."; exit 1; \
+	fi
+
 ## deps: Debian packages and Go modules the tests need (idempotent).
-deps: apt
+deps: go-version apt
 	$(GO) mod download
 
 apt:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
 
-apt-build:
+apt-build: go-version
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(BUILD_PACKAGES)"
 
 apt-install:
