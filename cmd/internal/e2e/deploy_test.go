@@ -39,6 +39,13 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			{"systemd/cradled-https.socket", "cradled-https.socket"},
 			{"systemd/cradled-http.socket", "cradled-http.socket"},
 		}},
+		// on the image, with the wipe's drop-in (appended: the same
+		// directives as the drop-in directory adds)
+		{"cradled.service+cradle-wipe.conf", [][2]string{
+			{"systemd/cradled.service+image/cradle-wipe.conf", "cradled.service"},
+			{"systemd/cradled-https.socket", "cradled-https.socket"},
+			{"systemd/cradled-http.socket", "cradled-http.socket"},
+		}},
 		// a template verifies as an instance
 		{"cradle-listen@.service", [][2]string{{"systemd/cradle-listen@.service", "cradle-listen@Nursery.service"}}},
 		{"cradle-firstboot.service", [][2]string{{"image/cradle-firstboot.service", "cradle-firstboot.service"}}},
@@ -52,9 +59,13 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			dir := t.TempDir()
 			var paths []string
 			for _, f := range tc.files {
-				unit, err := os.ReadFile(deployDir + f[0])
-				if err != nil {
-					t.Fatal(err)
+				var unit []byte
+				for _, part := range strings.Split(f[0], "+") {
+					b, err := os.ReadFile(deployDir + part)
+					if err != nil {
+						t.Fatal(err)
+					}
+					unit = append(append(unit, b...), '\n')
 				}
 				text := strings.ReplaceAll(string(unit), "/usr/bin/cradled", filepath.Join(binDir, "cradled"))
 				text = strings.ReplaceAll(text, "/usr/bin/cradle ", filepath.Join(binDir, "cradle")+" ")
