@@ -175,6 +175,10 @@ Setup payload: %s
 
 To pair: put this card in the monitor, power it on and wait until its LED blinks once a second (pairing mode); then, on a computer on the same network: cradle pair %q --code %s
 Keep this card's code private: while the monitor is in pairing mode (15 min after its first start, later a press on its button), the code lets anyone on your network pair.
+
+The button: a short press opens pairing (and gives a device that tried 3 wrong codes a new turn).
+Hold it 10 s (the light flickers) to forget every listener and phone: a new setup code is written here.
+Hold it 30 s (after the flicker the light stays on) to wipe the monitor before giving it away: a new identity, no history, and the Wi-Fi and SSH settings removed from this card; it restarts as at its first boot.
 `, name, code, payload, name, code)
 }
 
