@@ -94,8 +94,9 @@ run: build
 	@echo
 	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 --page-listen 127.0.0.1:8443
 
-## test: everything `go test` can check, with the race detector.
-test: deps
+## test: everything `go test` can check, with the race detector (nfpm:
+## deploy/deb's test builds and installs the packages).
+test: deps $(TOOLS)/nfpm
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 ## verify: formatting, vet, staticcheck, and a tidy go.mod.
