@@ -283,13 +283,20 @@ func fromPackage(calls []string, pkg string) []string {
 	return out
 }
 
-// listenerOnly fails the test if a call of the listener's scripts mentions
-// the monitor, or if anything in the root is enabled for it.
-func listenerOnly(t *testing.T, m *machine, calls []string) {
+// listenerLeftMonitor fails the test if a call of the listener's scripts
+// mentions the monitor.
+func listenerLeftMonitor(t *testing.T, calls []string) {
 	t.Helper()
 	if bad := mentioning(fromPackage(calls, "cradle"), "cradled"); len(bad) > 0 {
 		t.Errorf("the listener's scripts touched the monitor:\n%s", strings.Join(bad, "\n"))
 	}
+}
+
+// listenerOnly fails the test if a call of the listener's scripts mentions
+// the monitor, or if anything in the root is enabled for it.
+func listenerOnly(t *testing.T, m *machine, calls []string) {
+	t.Helper()
+	listenerLeftMonitor(t, calls)
 	if links := m.enabled(); len(mentioning(links, "cradled")) > 0 {
 		t.Errorf("cradled is enabled after installing the listener: %q", links)
 	}
@@ -315,6 +322,9 @@ func field(t *testing.T, deb, name string) string {
 	return strings.TrimSpace(run(t, nil, "dpkg-deb", "--field", deb, name))
 }
 
+// TestPackages builds the packages once and checks them: their contents,
+// then installs, upgrades and removals on throw-away roots, each subtest
+// on its own.
 func TestPackages(t *testing.T) {
 	debs := buildPackages(t)
 
@@ -461,10 +471,7 @@ func TestPackages(t *testing.T) {
 	t.Run("listener and monitor on one machine", func(t *testing.T) {
 		m := newMachine(t)
 		m.mustDpkg("-i", debs.listener, debs.monitor)
-		listenerOnly := mentioning(fromPackage(m.takeCalls(), "cradle"), "cradled")
-		if len(listenerOnly) > 0 {
-			t.Errorf("the listener's scripts touched the monitor: %q", listenerOnly)
-		}
+		listenerLeftMonitor(t, m.takeCalls())
 		if !m.exists("/usr/bin/cradle") || !m.exists("/usr/bin/cradled") {
 			t.Errorf("both programs are not installed")
 		}
@@ -549,10 +556,7 @@ func TestPackages(t *testing.T) {
 			}
 			m.mustDpkg(args...)
 			calls := m.takeCalls()
-			listenerOnly := mentioning(fromPackage(calls, "cradle"), "cradled")
-			if len(listenerOnly) > 0 {
-				t.Errorf("the listener's scripts touched the monitor: %q", listenerOnly)
-			}
+			listenerLeftMonitor(t, calls)
 			kept(t, m)
 			if got := m.enabled(); !slices.Equal(got, enabledLinks) {
 				t.Errorf("after the upgrade enabled %q, want %q", got, enabledLinks)
@@ -567,6 +571,7 @@ func TestPackages(t *testing.T) {
 		m := combined(t, true)
 		m.mustDpkg("-i", debs.listener, debs.monitor)
 		calls := m.takeCalls()
+		listenerLeftMonitor(t, calls)
 		kept(t, m)
 		if got := m.enabled(); len(got) > 0 {
 			t.Errorf("the parent had disabled the monitor; after the upgrade enabled %q", got)
@@ -579,9 +584,7 @@ func TestPackages(t *testing.T) {
 	t.Run("upgrade from the combined package, listener only", func(t *testing.T) {
 		m := combined(t, false)
 		out := m.mustDpkg("-i", debs.listener)
-		if bad := mentioning(fromPackage(m.takeCalls(), "cradle"), "cradled"); len(bad) > 0 {
-			t.Errorf("the listener's scripts touched the monitor: %q", bad)
-		}
+		listenerLeftMonitor(t, m.takeCalls())
 		if m.exists("/usr/bin/cradled") {
 			t.Errorf("/usr/bin/cradled stays without the package cradled")
 		}
