@@ -9,7 +9,7 @@ STATE     := $(CURDIR)/.state
 STATICCHECK_VERSION := v0.8.2
 GREMLINS_VERSION := v0.6.0
 NFPM_VERSION := v2.45.2
-VERSION ?= 0.1.0
+VERSION ?= 0.2.0
 # Debian packages the build and tests use: network namespaces and packet
 # filters (fault tests), systemd-analyze (unit check), libvpx (VP8, cgo),
 # libmp3lame (MP3, cgo, linked dynamically: LGPL),
@@ -27,7 +27,7 @@ APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tool
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: go-version all run build test verify bench soak fuzz mutation deps apt apt-build apt-install tools clean deb cross cross-deps deb-arm64 image image-check image-test
+.PHONY: go-version all run build test verify bench soak fuzz mutation deps apt apt-build apt-install tools clean deb deb-pkg cross cross-deps deb-arm64 image image-check image-test
 
 all: build
 
@@ -79,11 +79,19 @@ build: apt-build
 $(TOOLS)/nfpm:
 	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
-## deb: a Debian package of both binaries, the systemd unit and the
-## example configuration, for this machine's architecture.
+## deb: the two Debian packages, for this machine's architecture: cradle
+## (the listener: bin/cradle_VERSION_ARCH.deb) and cradled (the monitor, its
+## units and example configuration: bin/cradled_VERSION_ARCH.deb).
+## DEB_STAGE: the binaries to package; DEB_ARCH: their architecture.
+DEB_PACKAGES := cradle cradled
 deb: build $(TOOLS)/nfpm
-	mkdir -p $(BIN)/stage && cp $(BIN)/cradled $(BIN)/cradle $(BIN)/stage/
-	cd deploy/deb && ARCH=$$($(GO) env GOARCH) VERSION=$(VERSION) $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/
+	@$(MAKE) --no-print-directory deb-pkg DEB_STAGE=$(BIN) DEB_ARCH=$$($(GO) env GOARCH)
+
+deb-pkg:
+	cd deploy/deb && for p in $(DEB_PACKAGES); do \
+	  STAGE=$(DEB_STAGE) ARCH=$(DEB_ARCH) VERSION=$(VERSION) $(TOOLS)/nfpm pkg --packager deb --config $$p.yaml \
+	    --target $(BIN)/$${p}_$(VERSION)_$(DEB_ARCH).deb || exit 1; \
+	done
 
 ## run: the monitor on this machine, with its state under .state/.
 run: build
@@ -98,8 +106,9 @@ run: build
 	@echo
 	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 --page-listen 127.0.0.1:8443
 
-## test: everything `go test` can check, with the race detector.
-test: deps
+## test: everything `go test` can check, with the race detector (nfpm:
+## deploy/deb's test builds and installs the packages).
+test: deps $(TOOLS)/nfpm
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 ## verify: formatting, vet, staticcheck, and a tidy go.mod.
@@ -131,34 +140,34 @@ cross-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross libvpx-dev:arm64 libmp3lame-dev:arm64; \
 	fi
 
-## deb-arm64: the .deb for the Pi, cross-built here.
+## deb-arm64: the two .debs for the Pi, cross-built here.
 deb-arm64: cross $(TOOLS)/nfpm
-	mkdir -p $(BIN)/stage && cp $(BIN)/arm64/cradled $(BIN)/arm64/cradle $(BIN)/stage/
-	cd deploy/deb && ARCH=arm64 VERSION=$(VERSION) $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/
+	@$(MAKE) --no-print-directory deb-pkg DEB_STAGE=$(BIN)/arm64 DEB_ARCH=arm64
 
-## image: a flashable Pi SD-card image (Debian bookworm arm64 + cradled),
-## see deploy/image/README.md. 34 min from an empty cache, 24 s from it.
+## image: a flashable Pi SD-card image (Debian bookworm arm64 + the package
+## cradled), see deploy/image/README.md. 34 min from an empty cache, 24 s
+## from it.
 IMAGE_PACKAGES := debootstrap qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs
 image: deb-arm64
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_PACKAGES)"
-	$(SUDO) deploy/image/build.sh $(BIN)/cradle.img $(BIN)/cradle_$(VERSION)_arm64.deb
+	$(SUDO) deploy/image/build.sh $(BIN)/cradle.img $(BIN)/cradled_$(VERSION)_arm64.deb
 
 ## image-test: a release step, too slow for `make test` (about 5 min from
 ## the image cache): boot the image in QEMU on a private network, pair a
 ## phone on the monitor's page (by its .local name) and a listener with the
 ## code from its boot partition, listen (the 440 Hz test tone), upgrade
-## the package in the running guest (older, then newer) and check that the
-## pairing survives; prints QEMU start -> monitor ready -> paired -> first
-## audio. See deploy/image/README.md.
+## the monitor's package (cradled) in the running guest (older, then
+## newer) and check that the pairing survives; prints QEMU start -> monitor
+## ready -> paired -> first audio. See deploy/image/README.md.
 IMAGE_TEST_PACKAGES := qemu-system-arm dnsmasq-base mtools fdisk opus-tools openssh-client iproute2 curl bind9-dnsutils
 image-test: image build
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_TEST_PACKAGES)"
 	mkdir -p $(BIN)/image-test
 	cd deploy/deb && for v in 0.0.1 $(VERSION)+imagetest; do \
-	  ARCH=arm64 VERSION=$$v $(TOOLS)/nfpm pkg --packager deb --config nfpm.yaml --target $(BIN)/image-test/cradle_$${v}_arm64.deb || exit 1; \
+	  STAGE=$(BIN)/arm64 ARCH=arm64 VERSION=$$v $(TOOLS)/nfpm pkg --packager deb --config cradled.yaml --target $(BIN)/image-test/cradled_$${v}_arm64.deb || exit 1; \
 	done
 	$(SUDO) deploy/image/image-test.sh $(BIN)/cradle.img $(BIN)/cradle \
-	  $(BIN)/image-test/cradle_0.0.1_arm64.deb $(BIN)/image-test/cradle_$(VERSION)+imagetest_arm64.deb
+	  $(BIN)/image-test/cradled_0.0.1_arm64.deb $(BIN)/image-test/cradled_$(VERSION)+imagetest_arm64.deb
 
 ## image-check: verify the image without booting it (deploy/image/qemu-boot.sh
 ## boots it in QEMU in about 3 min).

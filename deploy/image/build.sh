@@ -1,10 +1,11 @@
 #!/bin/bash
 # build.sh OUT.img [DEB]: a flashable Raspberry Pi (3, 4, Zero 2 W; arm64)
-# SD-card image of Debian bookworm with Cradle's monitor (cradled) installed
-# and enabled. See README.md in this directory.
+# SD-card image of Debian bookworm with Cradle's monitor (the package
+# cradled, DEB) installed and enabled; the listener (the package cradle) is
+# not on it. See README.md in this directory.
 #
 # How: debootstrap an arm64 root file system (second stage run through
-# qemu-user binfmt), install the Pi packages and the Cradle .deb in a chroot,
+# qemu-user binfmt), install the Pi packages and the cradled .deb in a chroot,
 # then build the two partitions as plain files (mkfs.vfat + mtools for the
 # boot partition, mke2fs -d for the root) and dd them into an MBR image made
 # with sfdisk. No losetup -P, kpartx or /dev/mapper is needed.
@@ -22,13 +23,13 @@
 # image starts it while the .deb is being cross-built).
 set -eu
 
-usage() { echo "usage: $0 OUT.img [cradle_VERSION_arm64.deb]" >&2; exit 2; }
+usage() { echo "usage: $0 OUT.img [cradled_VERSION_arm64.deb]" >&2; exit 2; }
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=$1
-DEB=${2:-$(ls -1 "$REPO"/bin/cradle_*_arm64.deb 2>/dev/null | sort -V | tail -n 1)}
+DEB=${2:-$(ls -1 "$REPO"/bin/cradled_*_arm64.deb 2>/dev/null | sort -V | tail -n 1)}
 CACHE=${CRADLE_IMAGE_CACHE:-/var/cache/cradle-image}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
@@ -56,7 +57,10 @@ die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, chroot and mounts need it)"
 BASE_ONLY=${BASE_ONLY:-0}
 if [ "$BASE_ONLY" != 1 ]; then
-	[ -n "$DEB" ] && [ -f "$DEB" ] || die "no Cradle arm64 .deb: run 'make -C $REPO deb-arm64' or pass its path"
+	[ -n "$DEB" ] && [ -f "$DEB" ] || die "no cradled arm64 .deb: run 'make -C $REPO deb-arm64' or pass its path"
+	# The monitor's package; the listener's (cradle) has no cradled.
+	what=$(dpkg-deb --show --showformat='${Package} ${Architecture}' "$DEB") || die "$DEB is not a .deb"
+	[ "$what" = "cradled arm64" ] || die "$DEB is $what, not the monitor's arm64 package (cradled)"
 	DEB=$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB")
 fi
 for tool in debootstrap update-binfmts sfdisk mkfs.vfat mcopy mke2fs e2fsck chroot; do
@@ -211,9 +215,9 @@ fi
 mount_api
 
 log "installing $(basename "$DEB")"
-cp "$DEB" "$ROOT/tmp/cradle.deb"
-in_root apt-get install -y -q /tmp/cradle.deb
-rm -f "$ROOT/tmp/cradle.deb"
+cp "$DEB" "$ROOT/tmp/cradled.deb"
+in_root apt-get install -y -q /tmp/cradled.deb
+rm -f "$ROOT/tmp/cradled.deb"
 # The package's postinst enables the unit only when systemd is running;
 # offline, systemctl enable just creates the wants symlink.
 in_root systemctl enable cradled.service cradled-https.socket cradled-http.socket

@@ -95,7 +95,7 @@ RLABEL=$(dumpe2fs -h "$TMP/root.img" 2>/dev/null | sed -n 's/^Filesystem volume 
 dbg() { debugfs -R "$1" "$TMP/root.img" 2>&1; }
 # exists PATH TYPE: debugfs stat finds PATH and it has TYPE (regular, symlink, directory).
 exists() { dbg "stat $1" | grep -q "Type: $2"; }
-for f in /usr/bin/cradled /usr/bin/cradle /lib/systemd/system/cradled.service /etc/cradle/cradled.toml \
+for f in /usr/bin/cradled /lib/systemd/system/cradled.service /etc/cradle/cradled.toml \
 	/etc/fstab /etc/hostname /usr/local/sbin/cradle-firstboot /etc/systemd/system/cradle-firstboot.service \
 	/usr/local/sbin/cradle-setup-card /etc/systemd/system/cradle-setup-card.service /etc/systemd/system/cradle-setup-card.path \
 	/usr/lib/udev/rules.d/60-cradle-gpio.rules \
@@ -132,7 +132,7 @@ for g in cradle audio video gpio; do
 done
 check "root: cradled.service runs as User=cradle" sh -c "debugfs -R 'cat /lib/systemd/system/cradled.service' '$TMP/root.img' 2>/dev/null | grep -qx 'User=cradle'"
 check "root: cradled.service is Type=notify" sh -c "debugfs -R 'cat /lib/systemd/system/cradled.service' '$TMP/root.img' 2>/dev/null | grep -q '^Type=notify'"
-check "root: dpkg knows cradle is installed" sh -c "debugfs -R 'cat /var/lib/dpkg/status' '$TMP/root.img' 2>/dev/null | grep -A1 -x 'Package: cradle' | grep -q 'install ok installed'"
+check "root: dpkg knows cradled (the monitor's package) is installed" sh -c "debugfs -R 'cat /var/lib/dpkg/status' '$TMP/root.img' 2>/dev/null | grep -A1 -x 'Package: cradled' | grep -q 'install ok installed'"
 # Security: no login password, no shared secrets baked into the image.
 ROOTPW=$(dbg "cat /etc/shadow" | sed -n 's/^root:\([^:]*\):.*/\1/p')
 case $ROOTPW in '!'*|'*'*) ok "root: root's password is locked" ;; *) fail "root: root's password is locked (no password login)" ;; esac

@@ -17,9 +17,10 @@
 #      discover) and pairs a listener with the code, no button;
 #   3. listens (cradle listen --output none --record) and checks that the
 #      recording is the 440 Hz test tone (QEMU has no microphone);
-#   4. with OLD.deb and NEW.deb: over SSH (a throw-away key dropped on the
-#      scratch card's boot partition, as a parent would), installs the older
-#      and then the newer package on the running monitor and checks that its
+#   4. with OLD.deb and NEW.deb (two versions of the monitor's package,
+#      cradled): over SSH (a throw-away key dropped on the scratch card's
+#      boot partition, as a parent would), installs the older and then the
+#      newer package on the running monitor and checks that its
 #      identity, listeners and event log are unchanged and that the listener
 #      hears it again without pairing;
 #   5. over SSH as well: checks that cradled runs as user cradle with the
@@ -49,6 +50,10 @@ CRADLE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 OLD_DEB=${3:-}
 NEW_DEB=${4:-}
 TIMEOUT=${TIMEOUT:-900}
+for deb in $OLD_DEB $NEW_DEB; do
+	what=$(dpkg-deb --show --showformat='${Package}' "$deb") && [ "$what" = cradled ] ||
+		{ echo "image-test.sh: $deb is not the monitor's package (cradled)" >&2; exit 2; }
+done
 [ "$(id -u)" = 0 ] || { echo "image-test.sh: run as root (it creates a network namespace)" >&2; exit 2; }
 for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3 curl dig debugfs; do
 	command -v "$tool" >/dev/null || { echo "image-test.sh: missing $tool (make image-test installs it)" >&2; exit 2; }
@@ -338,7 +343,7 @@ while True:
 	for deb in "$OLD_DEB" "$NEW_DEB"; do
 		echo "apt install $(basename "$deb") in the guest"
 		"${SSH[@]}" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades /tmp/$(basename "$deb") 2>&1 | tail -n 2;
-			dpkg-query -W cradle; systemctl is-active cradled" | sed 's/^/  /'
+			dpkg-query -W cradled; systemctl is-active cradled" | sed 's/^/  /'
 	done
 	snapshot "$TMP/after"
 	python3 - "$TMP/before" "$TMP/after" <<-'EOF' || die "the upgrade changed the monitor's identity, listeners or event log"

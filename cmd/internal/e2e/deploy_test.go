@@ -153,12 +153,12 @@ func TestDeployUnitRunsAsCradle(t *testing.T) {
 	mustRun(t, nil, "cradled", "--config", deployDir+"cradled.toml", "--state-dir", state, "id")
 
 	// The package ships the udev rule that gives gpio the GPIO devices.
-	nfpm, err := os.ReadFile(deployDir + "deb/nfpm.yaml")
+	nfpm, err := os.ReadFile(deployDir + "deb/cradled.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(nfpm), "src: ../udev/60-cradle-gpio.rules\n    dst: /usr/lib/udev/rules.d/60-cradle-gpio.rules\n") {
-		t.Errorf("nfpm.yaml does not ship 60-cradle-gpio.rules in /usr/lib/udev/rules.d")
+		t.Errorf("cradled.yaml (the monitor's package) does not ship 60-cradle-gpio.rules in /usr/lib/udev/rules.d")
 	}
 	rules, err := os.ReadFile(deployDir + "udev/60-cradle-gpio.rules")
 	if err != nil {
@@ -191,7 +191,7 @@ func TestDebPostinstMakesUserAndGroups(t *testing.T) {
 	postinst := func(args ...string) string {
 		t.Helper()
 		os.Remove(log)
-		cmd := exec.Command("sh", append([]string{deployDir + "deb/postinst.sh"}, args...)...)
+		cmd := exec.Command("sh", append([]string{deployDir + "deb/cradled.postinst"}, args...)...)
 		cmd.Env = append(os.Environ(), "PATH="+stubs+":"+os.Getenv("PATH"), "STUB_LOG="+log, "STUB_EXISTS="+exists)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("postinst %v: %v\n%s", args, err, out)
