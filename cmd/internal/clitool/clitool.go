@@ -4,7 +4,6 @@
 package clitool
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,33 +66,54 @@ func Logger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
-// Command is one subcommand of a program whose state is an E. Run's
-// shape is a method expression's, (*env).status, so that a table lists
-// methods.
-type Command[E any] struct {
-	Name string
-	Run  func(e E, ctx context.Context, args []string) error
+// Command is one subcommand of a program whose state is an E and whose
+// commands, once parsed, are an R (a func that runs them). Parse's shape
+// is a method expression's, (*env).status, so that a table lists methods.
+//
+// Parse checks the command's arguments, its flags and its positional
+// arguments, and returns what running it does; it does nothing else (no
+// file, no socket, no network), so that the program runs every command in
+// two steps and a test of the documentation can take the first step alone
+// for every command line the docs show.
+type Command[E, R any] struct {
+	Name  string
+	Parse func(e E, args []string) (R, error)
 }
 
 // Commands is a program's subcommand table.
-type Commands[E any] []Command[E]
+type Commands[E, R any] []Command[E, R]
 
 // Lookup returns the command called name.
-func (cs Commands[E]) Lookup(name string) (Command[E], bool) {
+func (cs Commands[E, R]) Lookup(name string) (Command[E, R], bool) {
 	for _, c := range cs {
 		if c.Name == name {
 			return c, true
 		}
 	}
-	return Command[E]{}, false
+	return Command[E, R]{}, false
 }
 
-// Run runs the command called name with args. A name not in the table is
-// a UsageError.
-func (cs Commands[E]) Run(ctx context.Context, e E, name string, args []string) error {
+// Parse parses the arguments of the command called name and returns what
+// running it does. A name not in the table is a UsageError.
+func (cs Commands[E, R]) Parse(e E, name string, args []string) (R, error) {
 	c, ok := cs.Lookup(name)
 	if !ok {
-		return Usagef("unknown command %q", name)
+		var none R
+		return none, Usagef("unknown command %q", name)
 	}
-	return c.Run(e, ctx, args)
+	return c.Parse(e, args)
+}
+
+// NoArgs parses the arguments of a command that takes none: no flag
+// (but --help) and no positional argument.
+func NoArgs(name string, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return Usagef("%s takes no arguments", name)
+	}
+	return nil
 }
