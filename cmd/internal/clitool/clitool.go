@@ -29,19 +29,28 @@ func (u UsageError) Error() string { return string(u) }
 // Usagef returns a UsageError with a formatted text.
 func Usagef(format string, args ...any) error { return UsageError(fmt.Sprintf(format, args...)) }
 
-// ExitCode returns ExitOK for nil, ExitUsage for a UsageError or a flag
-// error (flag.ErrHelp included: the flag package already printed the
-// usage), and ExitError otherwise.
+// ExitCode returns ExitOK for nil, ExitUsage for a UsageError, for any
+// error of a command's Parse (a flag error, a malformed value) and for
+// flag.ErrHelp (the flag package already printed the usage), and
+// ExitError otherwise.
 func ExitCode(err error) int {
 	var ue UsageError
+	var pe parseError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue), errors.As(err, &pe), errors.Is(err, flag.ErrHelp):
 		return ExitUsage
 	}
 	return ExitError
 }
+
+// parseError is an error of a command's Parse: the command line is wrong
+// and nothing was done.
+type parseError struct{ err error }
+
+func (p parseError) Error() string { return p.err.Error() }
+func (p parseError) Unwrap() error { return p.err }
 
 // LogLevels are the values --log-level and log_level accept.
 var LogLevels = []string{"debug", "info", "warn", "error"}
@@ -94,14 +103,20 @@ func (cs Commands[E, R]) Lookup(name string) (Command[E, R], bool) {
 }
 
 // Parse parses the arguments of the command called name and returns what
-// running it does. A name not in the table is a UsageError.
+// running it does. A name not in the table is a UsageError; any error of
+// the command's Parse is one for ExitCode (it keeps its text and wraps
+// the original).
 func (cs Commands[E, R]) Parse(e E, name string, args []string) (R, error) {
 	c, ok := cs.Lookup(name)
 	if !ok {
 		var none R
 		return none, Usagef("unknown command %q", name)
 	}
-	return c.Parse(e, args)
+	r, err := c.Parse(e, args)
+	if err != nil {
+		return r, parseError{err}
+	}
+	return r, nil
 }
 
 // NoArgs parses the arguments of a command that takes none: no flag
@@ -116,4 +131,16 @@ func NoArgs(name string, args []string, stderr io.Writer) error {
 		return Usagef("%s takes no arguments", name)
 	}
 	return nil
+}
+
+// Complaint is what a program printed about a command line it refused,
+// without the usage text that follows: for Check functions' errors.
+func Complaint(stderr string) string {
+	s, _, _ := strings.Cut(stderr, "usage:")
+	s, _, _ = strings.Cut(s, "Usage of ")
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "(the usage text only)"
+	}
+	return s
 }

@@ -63,6 +63,10 @@ func TestCommands(t *testing.T) {
 	if _, err := cs.Parse(&got, "b", nil); ExitCode(err) != ExitUsage {
 		t.Fatalf("b: %v", err)
 	}
+	cs = append(cs, Command[*[]string, run]{Name: "c", Parse: func(*[]string, []string) (run, error) { return nil, errors.New("flag provided but not defined: -x") }})
+	if _, err := cs.Parse(&got, "c", nil); ExitCode(err) != ExitUsage || err.Error() != "flag provided but not defined: -x" {
+		t.Fatalf("c: %v (exit %d), want the flag error as a usage error", err, ExitCode(err))
+	}
 	_, err = cs.Parse(&got, "fly", nil)
 	if ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), `unknown command "fly"`) {
 		t.Fatalf("unknown: %v", err)

@@ -117,7 +117,7 @@ func Check(args []string) error {
 	var stderr strings.Builder
 	e := &env{stdout: io.Discard, stderr: &stderr}
 	if _, run, code := e.parse(args); run == nil {
-		return fmt.Errorf("exit %d: %s", code, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("exit %d: %s", code, clitool.Complaint(stderr.String()))
 	}
 	return nil
 }

@@ -83,7 +83,19 @@ func Check(args []string) error {
 	var stderr strings.Builder
 	e := &env{stdout: io.Discard, stderr: &stderr}
 	if _, run, code := e.parse(args, false); run == nil {
-		return fmt.Errorf("exit %d: %s", code, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("exit %d: %s", code, clitool.Complaint(stderr.String()))
+	}
+	return nil
+}
+
+// CheckConfig loads a configuration file as Main does with --config
+// path (its drop-in directory included) and validates it. The error is
+// what cradled would print.
+func CheckConfig(path string) error {
+	var stderr strings.Builder
+	e := &env{stdout: io.Discard, stderr: &stderr}
+	if _, run, code := e.parse([]string{"--config", path}, true); run == nil {
+		return fmt.Errorf("exit %d: %s", code, clitool.Complaint(stderr.String()))
 	}
 	return nil
 }
@@ -114,6 +126,8 @@ func (e *env) parse(args []string, files bool) (name string, run func(context.Co
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")
+	fs.DurationVar(&e.cfg.HW.Debounce, "debounce", hw.DefaultDebounce, "how long the button's level must be stable to count (contact bounce), at most 500ms")
+	fs.DurationVar(&e.cfg.HW.ShortMax, "short-max", hw.DefaultShortMax, "a press released sooner opens the pairing window")
 	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button for a factory reset")
 	fs.BoolVar(&e.cfg.Advertise, "mdns", true, "advertise the monitor over mDNS (_cradle._udp)")
 	fs.StringVar(&e.cfg.AdvertiseInterface, "mdns-interface", "", "advertise on this interface only (default: all)")
