@@ -67,6 +67,36 @@ func TestSimPresses(t *testing.T) {
 	})
 }
 
+// TestSimTimings: the simulated presses still count with a debounce
+// longer than ShortHold and a short short_max.
+func TestSimTimings(t *testing.T) {
+	for _, cfg := range []hw.Config{
+		{Debounce: 300 * time.Millisecond},
+		{Debounce: 10 * time.Millisecond, ShortMax: 150 * time.Millisecond},
+		{Debounce: 500 * time.Millisecond, ShortMax: 600 * time.Millisecond, LongPress: 2 * time.Second},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			s, err := sim.New(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.PressShort()
+			s.PressShort()
+			for range 2 {
+				if ev := next(t, s); ev != hw.ShortPress {
+					t.Fatalf("%+v: PressShort gave %v", cfg, ev)
+				}
+			}
+			s.PressLong()
+			if ev := next(t, s); ev != hw.LongPressReached {
+				t.Fatalf("%+v: PressLong gave %v", cfg, ev)
+			}
+			next(t, s)
+		})
+	}
+}
+
 func TestSimLED(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, err := sim.New(hw.Config{}, nil)
