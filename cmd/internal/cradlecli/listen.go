@@ -24,7 +24,7 @@ func (e *env) listen(args []string) (runner, error) {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	video := fs.Bool("video", false, "stream video too")
-	record := fs.String("record", "", "write the audio to this Ogg/Opus file (video next to it, .ivf)")
+	record := fs.String("record", "", "write the audio to this Ogg/Opus file; with --video, the video too, next to it (the name without .ogg, plus .ivf)")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
 	output := fs.String("output", "", "play on this output device (see cradle outputs); \"none\" plays nothing (default: the system's default output)")
 	volume := fs.Int("volume", 100, "nursery volume in percent, 0 to 200 (the alarm is always loud)")

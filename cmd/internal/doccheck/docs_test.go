@@ -387,3 +387,62 @@ func TestExtraction(t *testing.T) {
 		t.Errorf("logicalLines = %+v", ls)
 	}
 }
+
+// TestTroubleshootingQuotesTheCode: every message README.md's
+// Troubleshooting quotes in bold ("**"the monitor did not answer"**",
+// "**Pair says "…"**") is text the code holds, so that a parent who
+// searches for what the screen says finds it. An ellipsis stands for a
+// part that varies (a path): each side must be in the code.
+func TestTroubleshootingQuotesTheCode(t *testing.T) {
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Troubleshooting\n")
+	if !ok {
+		t.Fatal("README.md has no Troubleshooting section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	section = strings.Join(strings.Fields(section), " ")
+
+	var code strings.Builder
+	for _, dir := range []string{"appliance", "cmd", "store", "media", "hw"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			ext := filepath.Ext(path)
+			if (ext == ".go" && !strings.HasSuffix(path, "_test.go")) || ext == ".js" || ext == ".html" {
+				src, err := os.ReadFile(path)
+				code.Write(src)
+				code.WriteByte('\n')
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := code.String()
+
+	bold := regexp.MustCompile(`\*\*([^*]+)\*\*`)
+	quoted := regexp.MustCompile(`"([^"]+)"`)
+	n := 0
+	for _, m := range bold.FindAllStringSubmatch(section, -1) {
+		for _, q := range quoted.FindAllStringSubmatch(m[1], -1) {
+			n++
+			for _, part := range regexp.MustCompile(`\.\.\.|…`).Split(q[1], -1) {
+				part = strings.Trim(part, " /")
+				if part != "" && !strings.Contains(src, part) {
+					t.Errorf("Troubleshooting quotes %q, but the code has no %q", q[1], part)
+				}
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("found only %d quoted messages in Troubleshooting: is the extraction broken?", n)
+	}
+	t.Logf("%d quoted messages found in the code", n)
+}
