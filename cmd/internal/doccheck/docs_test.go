@@ -446,3 +446,37 @@ func TestTroubleshootingQuotesTheCode(t *testing.T) {
 	}
 	t.Logf("%d quoted messages found in the code", n)
 }
+
+// TestDocInlineCommands: a command in running text (`cradle pair
+// --payload`) is often partial, so only what it names is checked: its
+// subcommand and its flags (and their values) must exist.
+func TestDocInlineCommands(t *testing.T) {
+	root := repoRoot(t)
+	span := regexp.MustCompile("`((?:sudo )?(?:\\./bin/|bin/)?cradled? [^`]+)`")
+	wrongName := regexp.MustCompile(`flag provided but not defined|unknown command|invalid value|invalid boolean`)
+	n := 0
+	for _, f := range docFiles(t, root) {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			for _, m := range span.FindAllStringSubmatch(l, -1) {
+				for _, words := range shellCommands(m[1]) {
+					name, check, args := program(words)
+					if check == nil {
+						continue
+					}
+					n++
+					if err := check(fillPlaceholders(args)); err != nil && wrongName.MatchString(err.Error()) {
+						t.Errorf("%s:%d: `%s %s`: %v", f, i+1, name, strings.Join(args, " "), err)
+					}
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d commands in the docs' text: is the extraction broken?", n)
+	}
+	t.Logf("%d commands in running text checked", n)
+}
