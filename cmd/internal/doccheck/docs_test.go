@@ -366,6 +366,58 @@ func TestDocConfigsLoad(t *testing.T) {
 	if err := cradledcli.CheckConfig(filepath.Join(root, "deploy", "cradled.toml")); err != nil {
 		t.Errorf("deploy/cradled.toml: %v", err)
 	}
+
+	// A setting in running text: `media = "devices"`.
+	setting := regexp.MustCompile("`([a-z_]+ = [^`]+)`")
+	n := 0
+	for _, f := range docFiles(t, root) {
+		b, _ := os.ReadFile(filepath.Join(root, f))
+		for i, l := range strings.Split(string(b), "\n") {
+			for _, m := range setting.FindAllStringSubmatch(l, -1) {
+				n++
+				path := filepath.Join(dir, fmt.Sprintf("setting%d.toml", n))
+				if err := os.WriteFile(path, []byte(m[1]+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := cradledcli.CheckConfig(path); err != nil {
+					t.Errorf("%s:%d: `%s` does not load: %v", f, i+1, m[1], err)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no `key = value` setting in the docs' text: is the extraction broken?")
+	}
+}
+
+// TestListenDefaultsFlags: the flags deploy/cradle-listen.default offers
+// for CRADLE_LISTEN_ARGS are cradle listen's, and its value parses.
+func TestListenDefaultsFlags(t *testing.T) {
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "cradle-listen.default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CRADLE_LISTEN_ARGS="); ok {
+			args := append([]string{"listen", "Nursery"}, strings.Fields(strings.Trim(v, `"'`))...)
+			if err := cradlecli.Check(args); err != nil {
+				t.Errorf("cradle-listen.default:%d: %v", i+1, err)
+			}
+		}
+		fields := strings.Fields(strings.TrimLeft(l, "# "))
+		if !strings.HasPrefix(l, "#") || len(fields) == 0 || !strings.HasPrefix(fields[0], "--") {
+			continue
+		}
+		n++
+		if err := cradlecli.Check([]string{"listen", "Nursery", fields[0] + "=x"}); err != nil && strings.Contains(err.Error(), "not defined") {
+			t.Errorf("cradle-listen.default:%d: %v", i+1, err)
+		}
+	}
+	if n == 0 {
+		t.Error("no flag in cradle-listen.default's comments: is the extraction broken?")
+	}
 }
 
 // TestExtraction: the helpers find what a reader sees.
