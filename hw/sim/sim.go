@@ -17,8 +17,8 @@ import (
 )
 
 // Hold times of the simulated presses. PressShort holds ShortHold, or
-// with a debounce too long for that, halfway between the debounce and
-// short_max. PressLong holds past the threshold by LongMargin, so the
+// with timings that make that no short press, the debounce plus ShortHold
+// or half the way to short_max, whichever is shorter. PressLong holds past the threshold by LongMargin, so the
 // factory reset happens cfg.LongPress after the call, as it does for a
 // parent's finger.
 const (
@@ -69,7 +69,7 @@ func New(cfg hw.Config, log *slog.Logger) (*Sim, error) {
 		done:      make(chan struct{}),
 	}
 	if cfg.Debounce >= ShortHold/2 || ShortHold >= cfg.ShortMax {
-		s.shortHold = cfg.Debounce + (cfg.ShortMax-cfg.Debounce)/2
+		s.shortHold = cfg.Debounce + min(ShortHold, (cfg.ShortMax-cfg.Debounce)/2)
 	}
 	p, err := hw.New(s.led, s.button, cfg, log)
 	if err != nil {
