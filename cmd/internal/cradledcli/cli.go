@@ -104,7 +104,7 @@ func CheckConfig(path string) error {
 // configuration files (with files), then the command's arguments. It
 // returns the command's name and what running it does, or a nil run and
 // the exit code after printing why to e.stderr.
-func (e *env) parse(args []string, files bool) (name string, run func(context.Context) error, code int) {
+func (e *env) parse(args []string, files bool) (name string, run runner, code int) {
 	stderr := e.stderr
 	fs := flag.NewFlagSet("cradled", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -187,10 +187,12 @@ var programs = map[string]func([]string) error{
 
 var prefixes = []string{"", "./bin/", "bin/", "$(BIN)/", "/usr/bin/", "/usr/local/bin/"}
 
+var assignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
 // program returns the checker of a simple command that runs cradle or
 // cradled (after sudo and variable assignments), and its arguments.
 func program(words []string) (string, func([]string) error, []string) {
-	for len(words) > 0 && (regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`).MatchString(words[0]) || words[0] == "sudo") {
+	for len(words) > 0 && (assignment.MatchString(words[0]) || words[0] == "sudo") {
 		if words[0] == "sudo" {
 			words = words[1:]
 			for len(words) > 0 && strings.HasPrefix(words[0], "-") {
@@ -232,8 +234,10 @@ var placeholderValue = map[string]string{
 // monitor's card, so it can never pass for a real one.
 func isPlaceholder(v string) bool {
 	return v == "1234-5678" || strings.Contains(v, "...") || strings.Contains(v, "…") || strings.HasPrefix(v, "<") ||
-		regexp.MustCompile(`^[A-Z][A-Z_]*$|^X+-X+$`).MatchString(v)
+		capitals.MatchString(v)
 }
+
+var capitals = regexp.MustCompile(`^[A-Z][A-Z_]*$|^X+-X+$`)
 
 func fillPlaceholders(args []string) []string {
 	out := append([]string(nil), args...)
