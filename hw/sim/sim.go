@@ -16,9 +16,11 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
-// Hold times of the simulated presses. PressLong holds past the threshold
-// by LongMargin, so the factory reset happens cfg.LongPress after the call,
-// as it does for a parent's finger.
+// Hold times of the simulated presses. PressShort holds ShortHold, or
+// with timings that make that no short press, the debounce plus ShortHold
+// or half the way to short_max, whichever is shorter. PressLong holds past the threshold by LongMargin, so the
+// factory reset happens cfg.LongPress after the call, as it does for a
+// parent's finger.
 const (
 	ShortHold  = 200 * time.Millisecond
 	LongMargin = 500 * time.Millisecond
@@ -30,7 +32,9 @@ const (
 type Sim struct {
 	*hw.Panel
 	led, button *gpiotest.Pin
+	shortHold   time.Duration
 	longHold    time.Duration
+	gap         time.Duration // between presses: a release must count too
 	log         *slog.Logger
 
 	presses   chan time.Duration
@@ -55,12 +59,17 @@ func New(cfg hw.Config, log *slog.Logger) (*Sim, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sim{
-		led:      &gpiotest.Pin{N: cfg.LEDPin + "(sim)", Num: -1},
-		button:   &gpiotest.Pin{N: cfg.ButtonPin + "(sim)", Num: -1, EdgesChan: make(chan gpio.Level)},
-		longHold: cfg.LongPress + LongMargin,
-		log:      log,
-		presses:  make(chan time.Duration, 4),
-		done:     make(chan struct{}),
+		led:       &gpiotest.Pin{N: cfg.LEDPin + "(sim)", Num: -1},
+		button:    &gpiotest.Pin{N: cfg.ButtonPin + "(sim)", Num: -1, EdgesChan: make(chan gpio.Level)},
+		shortHold: ShortHold,
+		longHold:  cfg.LongPress + LongMargin,
+		gap:       max(gap, 2*cfg.Debounce),
+		log:       log,
+		presses:   make(chan time.Duration, 4),
+		done:      make(chan struct{}),
+	}
+	if cfg.Debounce >= ShortHold/2 || ShortHold >= cfg.ShortMax {
+		s.shortHold = cfg.Debounce + min(ShortHold, (cfg.ShortMax-cfg.Debounce)/2)
 	}
 	p, err := hw.New(s.led, s.button, cfg, log)
 	if err != nil {
@@ -72,9 +81,9 @@ func New(cfg hw.Config, log *slog.Logger) (*Sim, error) {
 	return s, nil
 }
 
-// PressShort presses the button for ShortHold: a ShortPress follows on
-// Events. It does not wait for it.
-func (s *Sim) PressShort() { s.press(ShortHold) }
+// PressShort presses the button briefly (ShortHold with the default
+// timings): a ShortPress follows on Events. It does not wait for it.
+func (s *Sim) PressShort() { s.press(s.shortHold) }
 
 // PressLong holds the button past the long-press threshold:
 // LongPressReached and LongPress follow on Events cfg.LongPress after the
@@ -121,7 +130,7 @@ func (s *Sim) run() {
 		case <-s.done:
 			return
 		case hold := <-s.presses:
-			if !s.push(gpio.Low) || !s.sleep(hold) || !s.push(gpio.High) || !s.sleep(gap) {
+			if !s.push(gpio.Low) || !s.sleep(hold) || !s.push(gpio.High) || !s.sleep(s.gap) {
 				return
 			}
 		}

@@ -67,6 +67,42 @@ func TestSimPresses(t *testing.T) {
 	})
 }
 
+// TestSimTimings: the simulated presses still count with a debounce
+// longer than ShortHold and a short short_max.
+func TestSimTimings(t *testing.T) {
+	for _, cfg := range []hw.Config{
+		{Debounce: 300 * time.Millisecond},
+		{Debounce: 10 * time.Millisecond, ShortMax: 150 * time.Millisecond},
+		{Debounce: 500 * time.Millisecond, ShortMax: 600 * time.Millisecond, LongPress: 2 * time.Second},
+		{Debounce: 500 * time.Millisecond, ShortMax: 9 * time.Second},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			s, err := sim.New(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Now()
+			s.PressShort()
+			if ev := next(t, s); ev != hw.ShortPress {
+				t.Fatalf("%+v: PressShort gave %v", cfg, ev)
+			}
+			if el := time.Since(start); el > 2*time.Second { // cradled pair waits 3 s for it
+				t.Errorf("%+v: ShortPress after %v", cfg, el)
+			}
+			s.PressShort()
+			if ev := next(t, s); ev != hw.ShortPress {
+				t.Fatalf("%+v: a second PressShort gave %v", cfg, ev)
+			}
+			s.PressLong()
+			if ev := next(t, s); ev != hw.LongPressReached {
+				t.Fatalf("%+v: PressLong gave %v", cfg, ev)
+			}
+			next(t, s)
+		})
+	}
+}
+
 func TestSimLED(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, err := sim.New(hw.Config{}, nil)

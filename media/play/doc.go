@@ -6,8 +6,10 @@
 // The listener's duties, in order:
 //
 //  1. out, err := play.OpenDevice(name) with name from --output ("" for
-//     the default; `cradle outputs` prints play.ListDevices()). It tries
-//     PulseAudio, then ALSA, at 48 kHz with a 10 ms period. No sound
+//     the default; `cradle outputs` prints play.ListDevices(), and every
+//     name it lists opens). It tries PulseAudio (when its server answers),
+//     then ALSA (without its "pulse" device when no PulseAudio server
+//     answers), at 48 kHz with a 10 ms period. No sound
 //     system or no speaker is an error (ErrNoAudioLibrary, ErrNoDevice)
 //     whose text tells the parent what to do: never a silent run.
 //  2. p, err := play.NewPlayer(out, cfg). It starts the device; from then

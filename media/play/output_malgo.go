@@ -52,27 +52,59 @@ func idString(id malgo.DeviceID) string {
 	return string(b)
 }
 
-// outputs lists the playback devices worth offering.
-func outputs(ctx *malgo.AllocatedContext) ([]malgo.DeviceInfo, error) {
+// alsaPulse is ALSA's device that plays through PulseAudio (its
+// description is "PulseAudio Sound Server"): listed even when no
+// PulseAudio server runs, and then it cannot be opened.
+const alsaPulse = "pulse"
+
+// outputs lists the playback devices worth offering: those a parent can
+// open. noPulse says that no PulseAudio server answered.
+func outputs(ctx *malgo.AllocatedContext, noPulse bool) ([]malgo.DeviceInfo, error) {
 	devs, err := ctx.Devices(malgo.Playback)
 	if err != nil {
 		return nil, fmt.Errorf("play: listing sound outputs: %w", err)
 	}
 	kept := devs[:0]
 	for _, d := range devs {
-		if !skipDevices[idString(d.ID)] {
+		id := idString(d.ID)
+		if !skipDevices[id] && !(noPulse && id == alsaPulse) {
 			kept = append(kept, d)
 		}
 	}
 	return kept, nil
 }
 
-func initContext() (*malgo.AllocatedContext, error) {
-	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, discardLog)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrNoAudioLibrary, err)
+// backendNames name the backends in errors.
+var backendNames = map[malgo.Backend]string{malgo.BackendPulseaudio: "PulseAudio", malgo.BackendAlsa: "ALSA"}
+
+// initContext returns a context of the first sound system that works:
+// PulseAudio when its server answers, else ALSA. noPulse says that no
+// PulseAudio server answered: ALSA's "pulse" device is then no output
+// either.
+func initContext() (ctx *malgo.AllocatedContext, noPulse bool, err error) {
+	var errs []string
+	for _, b := range backends {
+		ctx, err := malgo.InitContext([]malgo.Backend{b}, malgo.ContextConfig{}, discardLog)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", backendNames[b], err))
+			noPulse = noPulse || b == malgo.BackendPulseaudio
+			continue
+		}
+		return ctx, noPulse, nil
 	}
-	return ctx, nil
+	return nil, noPulse, fmt.Errorf("%w (%s)", ErrNoAudioLibrary, strings.Join(errs, "; "))
+}
+
+// deviceConfig is how every output is opened: 48 kHz, 16 bits, a 10 ms
+// period, the device's own channel count (mono is copied to each).
+func deviceConfig() malgo.DeviceConfig {
+	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
+	cfg.SampleRate = media.SampleRate
+	cfg.PeriodSizeInMilliseconds = 10
+	cfg.Playback.Format = malgo.FormatS16
+	cfg.Playback.Channels = 0
+	cfg.Pulse.StreamNamePlayback = "Cradle"
+	return cfg
 }
 
 func freeContext(ctx *malgo.AllocatedContext) {
@@ -83,16 +115,12 @@ func freeContext(ctx *malgo.AllocatedContext) {
 // ListDevices lists the output devices of the first sound system that
 // works (PulseAudio, then ALSA).
 func ListDevices() ([]DeviceInfo, error) {
-	ctx, err := initContext()
+	ctx, noPulse, err := initContext()
 	if err != nil {
 		return nil, err
 	}
 	defer freeContext(ctx)
-	return listDevices(ctx)
-}
-
-func listDevices(ctx *malgo.AllocatedContext) ([]DeviceInfo, error) {
-	devs, err := outputs(ctx)
+	devs, err := outputs(ctx, noPulse)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +135,11 @@ func listDevices(ctx *malgo.AllocatedContext) ([]DeviceInfo, error) {
 // 48 kHz with a 10 ms period, in the first sound system that works
 // (PulseAudio, then ALSA). Playback starts with Output.Start.
 func OpenDevice(name string) (Output, error) {
-	ctx, err := initContext()
+	ctx, noPulse, err := initContext()
 	if err != nil {
 		return nil, err
 	}
-	o, err := openDevice(ctx, name)
+	o, err := openDevice(ctx, noPulse, name)
 	if err != nil {
 		freeContext(ctx)
 		return nil, err
@@ -119,17 +147,12 @@ func OpenDevice(name string) (Output, error) {
 	return o, nil
 }
 
-func openDevice(ctx *malgo.AllocatedContext, name string) (*malgoOutput, error) {
-	devs, err := outputs(ctx)
+func openDevice(ctx *malgo.AllocatedContext, noPulse bool, name string) (*malgoOutput, error) {
+	devs, err := outputs(ctx, noPulse)
 	if err != nil {
 		return nil, err
 	}
-	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
-	cfg.SampleRate = media.SampleRate
-	cfg.PeriodSizeInMilliseconds = 10
-	cfg.Playback.Format = malgo.FormatS16
-	cfg.Playback.Channels = 0 // the device's own count: mono is copied to each
-	cfg.Pulse.StreamNamePlayback = "Cradle"
+	cfg := deviceConfig()
 	label := "default"
 	if name == "" {
 		if len(devs) == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cradle-monitor/cradle/media/play/pulsetest"
+	"github.com/gen2brain/malgo"
 )
 
 // countingOutput wraps an Output and closes reached once n samples have
@@ -172,4 +173,68 @@ func TestDeviceMissingIsAnError(t *testing.T) {
 		t.Errorf("error %v, want ErrNoDevice or ErrNoAudioLibrary", err)
 	}
 	t.Log(err)
+}
+
+// TestOutputsWithoutPulseServer: with no PulseAudio server, the outputs
+// listed lack ALSA's "pulse" device ("PulseAudio Sound Server"), which
+// cannot be opened then, and OpenDevice refuses that name as unknown.
+func TestOutputsWithoutPulseServer(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PULSE_SERVER", "unix:"+dir+"/nobody.sock")
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	ctx, noPulse, err := initContext()
+	if err != nil {
+		t.Skipf("no sound system at all: %v", err)
+	}
+	raw, _ := ctx.Devices(malgo.Playback)
+	freeContext(ctx)
+	if !noPulse {
+		t.Fatal("PulseAudio answered with PULSE_SERVER pointing at nothing")
+	}
+	listedRaw := false
+	for _, d := range raw {
+		listedRaw = listedRaw || idString(d.ID) == alsaPulse
+	}
+	if !listedRaw {
+		t.Log(`ALSA does not list "pulse" here (libasound2-plugins missing): the check below proves little`)
+	}
+	devs, err := ListDevices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if d.ID == alsaPulse || strings.Contains(d.Name, "PulseAudio") {
+			t.Errorf("listed %+v with no PulseAudio server", d)
+		}
+	}
+	if o, err := OpenDevice("PulseAudio Sound Server"); err == nil {
+		o.Close()
+		t.Error(`OpenDevice("PulseAudio Sound Server") opened with no server`)
+	} else if !errors.Is(err, ErrNoDevice) {
+		t.Errorf("OpenDevice: %v, want ErrNoDevice", err)
+	}
+}
+
+// TestListedOutputsOpen: with a PulseAudio server, every output listed
+// opens by its name and by its ID.
+func TestListedOutputsOpen(t *testing.T) {
+	startPulse(t)
+	devs, err := ListDevices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) == 0 {
+		t.Fatal("no output listed with a PulseAudio server running")
+	}
+	for _, d := range devs {
+		for _, name := range []string{d.Name, d.ID} {
+			o, err := OpenDevice(name)
+			if err != nil {
+				t.Errorf("listed %+v, but OpenDevice(%q): %v", d, name, err)
+				continue
+			}
+			o.Close()
+		}
+	}
+	t.Logf("listed %+v", devs)
 }

@@ -41,23 +41,46 @@ func TestParseLogLevel(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	type run = func(context.Context) error
 	var got []string
-	cs := Commands[*[]string]{
-		{Name: "a", Run: func(e *[]string, _ context.Context, args []string) error {
-			*e = append(*e, "a "+strings.Join(args, " "))
-			return nil
+	cs := Commands[*[]string, run]{
+		{Name: "a", Parse: func(e *[]string, args []string) (run, error) {
+			return func(context.Context) error {
+				*e = append(*e, "a "+strings.Join(args, " "))
+				return nil
+			}, nil
 		}},
-		{Name: "b", Run: func(*[]string, context.Context, []string) error { return errors.New("b failed") }},
+		{Name: "b", Parse: func(*[]string, []string) (run, error) { return nil, UsageError("b needs c") }},
 	}
 	ctx := context.Background()
-	if err := cs.Run(ctx, &got, "a", []string{"x", "y"}); err != nil || len(got) != 1 || got[0] != "a x y" {
+	r, err := cs.Parse(&got, "a", []string{"x", "y"})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("a parsed: %v %q, want nothing run yet", err, got)
+	}
+	if err := r(ctx); err != nil || len(got) != 1 || got[0] != "a x y" {
 		t.Fatalf("a: %v %q", err, got)
 	}
-	if err := cs.Run(ctx, &got, "b", nil); ExitCode(err) != ExitError {
+	if _, err := cs.Parse(&got, "b", nil); ExitCode(err) != ExitUsage {
 		t.Fatalf("b: %v", err)
 	}
-	err := cs.Run(ctx, &got, "fly", nil)
+	cs = append(cs, Command[*[]string, run]{Name: "c", Parse: func(*[]string, []string) (run, error) { return nil, errors.New("flag provided but not defined: -x") }})
+	if _, err := cs.Parse(&got, "c", nil); ExitCode(err) != ExitUsage || err.Error() != "flag provided but not defined: -x" {
+		t.Fatalf("c: %v (exit %d), want the flag error as a usage error", err, ExitCode(err))
+	}
+	_, err = cs.Parse(&got, "fly", nil)
 	if ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), `unknown command "fly"`) {
 		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestNoArgs(t *testing.T) {
+	var b strings.Builder
+	if err := NoArgs("id", nil, &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--json"}, {"extra"}} {
+		if err := NoArgs("id", args, &b); err == nil {
+			t.Errorf("NoArgs(%q) = nil, want an error", args)
+		}
 	}
 }

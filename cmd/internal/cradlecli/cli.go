@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -89,6 +90,43 @@ func defaultStateDir() string {
 // process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	name, run, code := e.parse(args)
+	if run == nil {
+		return code
+	}
+	e.cfg.Logger = clitool.Logger(stderr, e.logLevel)
+	l, err := listener.Open(e.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "cradle: %v\n", err)
+		return ExitError
+	}
+	if err := run(ctx, l); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitUsage
+		}
+		fmt.Fprintf(stderr, "cradle %s: %v\n", name, err)
+		return exitCode(err)
+	}
+	return ExitOK
+}
+
+// Check parses a cradle command line as Main does, the global flags and
+// the command's own, and runs nothing. The error is what cradle would
+// print.
+func Check(args []string) error {
+	var stderr strings.Builder
+	e := &env{stdout: io.Discard, stderr: &stderr}
+	if _, run, code := e.parse(args); run == nil {
+		return fmt.Errorf("exit %d: %s", code, clitool.Complaint(stderr.String()))
+	}
+	return nil
+}
+
+// parse parses cradle's command line into e: the global flags, then the
+// command's arguments. It returns the command's name and what running it
+// does, or a nil run and the exit code after printing why to e.stderr.
+func (e *env) parse(args []string) (name string, run runner, code int) {
+	stderr := e.stderr
 	fs := flag.NewFlagSet("cradle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -100,59 +138,62 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.BoolVar(&e.cfg.Discovery, "mdns", true, "find monitors over mDNS (pair by name, reconnect after an address change)")
 	fs.StringVar(&e.cfg.DiscoveryInterface, "mdns-interface", "", "use mDNS on this interface only")
 	if err := fs.Parse(args); err != nil {
-		return ExitUsage
+		return "", nil, ExitUsage
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return ExitUsage
+		return "", nil, ExitUsage
 	}
 	if _, err := clitool.ParseLogLevel(e.logLevel); err != nil {
 		fmt.Fprintf(stderr, "cradle: --log-level: %v\n", err)
-		return ExitUsage
+		return "", nil, ExitUsage
 	}
-	e.cfg.Logger = clitool.Logger(stderr, e.logLevel)
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	l, err := listener.Open(e.cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "cradle: %v\n", err)
-		return ExitError
-	}
-	switch cmd {
-	case "id":
-		fmt.Fprintln(stdout, l.Fingerprint())
-	case "pair":
-		err = e.pair(ctx, l, rest)
-	case "monitors":
-		err = e.monitors(l, rest)
-	case "forget":
-		err = e.forget(ctx, l, rest)
-	case "status":
-		err = e.status(ctx, l, rest)
-	case "listen":
-		err = e.listen(ctx, l, rest)
-	case "discover":
-		err = e.discover(ctx, l, rest)
-	case "outputs":
-		err = e.outputs()
-	case "pairing":
-		err = e.pairing(ctx, l, rest)
-	case "conformance":
-		err = e.conformance(ctx, rest)
-	case "dashboard":
-		err = e.dashboard(ctx, l, rest)
-	default:
-		fmt.Fprintf(stderr, "cradle: unknown command %q\n", cmd)
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	if _, ok := commands.Lookup(name); !ok {
+		fmt.Fprintf(stderr, "cradle: unknown command %q\n", name)
 		fs.Usage()
-		return ExitUsage
+		return name, nil, ExitUsage
 	}
+	run, err := commands.Parse(e, name, rest)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return ExitUsage
+			return name, nil, ExitUsage
 		}
-		fmt.Fprintf(stderr, "cradle %s: %v\n", cmd, err)
-		return exitCode(err)
+		fmt.Fprintf(stderr, "cradle %s: %v\n", name, err)
+		return name, nil, exitCode(err)
 	}
-	return ExitOK
+	return name, run, ExitOK
+}
+
+// runner is a parsed command, ready to run with the listener.
+type runner = func(context.Context, *listener.Listener) error
+
+// commands is cradle's subcommand table (the usage text lists them).
+var commands = clitool.Commands[*env, runner]{
+	{Name: "id", Parse: noArgs("id", func(e *env, _ context.Context, l *listener.Listener) error {
+		_, err := fmt.Fprintln(e.stdout, l.Fingerprint())
+		return err
+	})},
+	{Name: "pair", Parse: (*env).pair},
+	{Name: "monitors", Parse: (*env).monitors},
+	{Name: "forget", Parse: (*env).forget},
+	{Name: "status", Parse: (*env).status},
+	{Name: "listen", Parse: (*env).listen},
+	{Name: "discover", Parse: (*env).discover},
+	{Name: "outputs", Parse: noArgs("outputs", func(e *env, _ context.Context, _ *listener.Listener) error { return e.outputs() })},
+	{Name: "pairing", Parse: (*env).pairing},
+	{Name: "conformance", Parse: (*env).conformance},
+	{Name: "dashboard", Parse: (*env).dashboard},
+}
+
+// noArgs is the Parse of a command that takes no arguments.
+func noArgs(name string, run func(*env, context.Context, *listener.Listener) error) func(*env, []string) (runner, error) {
+	return func(e *env, args []string) (runner, error) {
+		if err := clitool.NoArgs(name, args, e.stderr); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, l *listener.Listener) error { return run(e, ctx, l) }, nil
+	}
 }
 
 type usageError = clitool.UsageError
@@ -191,7 +232,7 @@ func exitCode(err error) int {
 	return clitool.ExitCode(err)
 }
 
-func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) error {
+func (e *env) pair(args []string) (runner, error) {
 	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	code := fs.String("code", "", "the monitor's setup code, 1234-5678")
@@ -199,50 +240,59 @@ func (e *env) pair(ctx context.Context, l *listener.Listener, args []string) err
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 	target, err := parseTarget(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req := listener.PairRequest{Target: target}
 	switch {
 	case *payload != "":
 		p, err := pairing.ParsePayload(*payload)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		req.Payload = &p
 	case *code != "":
 		c, err := pairing.ParseCode(*code)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		req.Code = c
 		if target == "" {
-			return usageError("pair needs the monitor's HOST:PORT or name (see cradle discover)")
+			return nil, usageError("pair needs the monitor's HOST:PORT or name (see cradle discover)")
 		}
 	default:
-		return usageError("pair needs --code or --payload")
+		return nil, usageError("pair needs --code or --payload")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	m, err := l.Pair(ctx, req)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "Paired with %q (device %s) at %s\nFingerprint: %s\n", m.Name, m.DeviceID, m.Address, m.Fingerprint)
-	return nil
+	return func(ctx context.Context, l *listener.Listener) error {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		m, err := l.Pair(ctx, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Paired with %q (device %s) at %s\nFingerprint: %s\n", m.Name, m.DeviceID, m.Address, m.Fingerprint)
+		return nil
+	}, nil
 }
 
-func (e *env) monitors(l *listener.Listener, args []string) error {
+func (e *env) monitors(args []string) (runner, error) {
 	fs := flag.NewFlagSet("monitors", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, usageError("monitors takes no arguments but --json")
+	}
+	return func(_ context.Context, l *listener.Listener) error { return e.printMonitors(l, *asJSON) }, nil
+}
+
+func (e *env) printMonitors(l *listener.Listener, asJSON bool) error {
 	ms, err := l.Monitors()
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if ms == nil {
@@ -262,14 +312,16 @@ func (e *env) monitors(l *listener.Listener, args []string) error {
 	return tw.Flush()
 }
 
-func (e *env) forget(ctx context.Context, l *listener.Listener, args []string) error {
-	if len(args) != 1 {
-		return usageError("forget needs one MONITOR (name, id or host:port)")
+func (e *env) forget(args []string) (runner, error) {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return nil, usageError("forget needs one MONITOR (name, id or host:port)")
 	}
-	m, err := l.Forget(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "Forgot %q (device %s).\n", m.Name, m.DeviceID)
-	return nil
+	return func(ctx context.Context, l *listener.Listener) error {
+		m, err := l.Forget(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Forgot %q (device %s).\n", m.Name, m.DeviceID)
+		return nil
+	}, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/conformance"
 	"github.com/cradle-monitor/cradle/appliance/identity"
+	"github.com/cradle-monitor/cradle/appliance/listener"
 )
 
 // errNonConformant: some conformance check failed (the report says which).
@@ -14,7 +15,7 @@ var errNonConformant = errors.New("the monitor does not conform to protocol v1: 
 
 // conformance drives a monitor (ours or a second implementation) through
 // the documented behaviours of protocol v1 and prints each check.
-func (e *env) conformance(ctx context.Context, args []string) error {
+func (e *env) conformance(args []string) (runner, error) {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fp := fs.String("fingerprint", "", "the monitor's fingerprint (checked when given)")
@@ -22,23 +23,25 @@ func (e *env) conformance(ctx context.Context, args []string) error {
 	slow := fs.Bool("timeouts", false, "also wait for the monitor's own timeouts (hello, heartbeat): about 10 s more")
 	target, err := parseTarget(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if target == "" {
-		return usageError("conformance needs the monitor's HOST:PORT")
+		return nil, usageError("conformance needs the monitor's HOST:PORT")
 	}
 	opts := conformance.Options{SetupCode: *code, Timeouts: *slow}
 	if *fp != "" {
 		if opts.Fingerprint, err = identity.ParseFingerprint(*fp); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	rep, err := conformance.Run(ctx, target, opts, e.stdout)
-	if err != nil {
-		return err
-	}
-	if !rep.OK() {
-		return errNonConformant
-	}
-	return nil
+	return func(ctx context.Context, l *listener.Listener) error {
+		rep, err := conformance.Run(ctx, target, opts, e.stdout)
+		if err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return errNonConformant
+		}
+		return nil
+	}, nil
 }

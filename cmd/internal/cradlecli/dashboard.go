@@ -13,31 +13,33 @@ import (
 )
 
 // dashboard serves the listener's web page until Ctrl-C.
-func (e *env) dashboard(ctx context.Context, l *listener.Listener, args []string) error {
+func (e *env) dashboard(args []string) (runner, error) {
 	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	addr := fs.String("listen", "127.0.0.1:48090", "HOST:PORT to serve on; beyond loopback the page is HTTPS and needs the printed link's token (port 0 picks one)")
 	newToken := fs.Bool("new-token", false, "replace the access token and sign every browser out: they must open the new link")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usageError("dashboard takes no arguments")
+		return nil, usageError("dashboard takes no arguments")
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
-		return usageError("--listen takes HOST:PORT, e.g. 127.0.0.1:48090 or 0.0.0.0:48090")
+		return nil, usageError("--listen takes HOST:PORT, e.g. 127.0.0.1:48090 or 0.0.0.0:48090")
 	}
-	ctx, stop := notifyContext(ctx)
-	defer stop()
-	return page.Serve(ctx, page.Options{
-		Listener:  l,
-		StateDir:  e.cfg.StateDir,
-		Addr:      *addr,
-		Logger:    e.cfg.Logger,
-		Discovery: e.cfg.Discovery,
-		NewToken:  *newToken,
-		OnReady:   func(url string) { e.printDashboardURL(url) },
-	})
+	return func(ctx context.Context, l *listener.Listener) error {
+		ctx, stop := notifyContext(ctx)
+		defer stop()
+		return page.Serve(ctx, page.Options{
+			Listener:  l,
+			StateDir:  e.cfg.StateDir,
+			Addr:      *addr,
+			Logger:    e.cfg.Logger,
+			Discovery: e.cfg.Discovery,
+			NewToken:  *newToken,
+			OnReady:   func(url string) { e.printDashboardURL(url) },
+		})
+	}, nil
 }
 
 // printDashboardURL prints the page's address, and beyond loopback a QR

@@ -20,11 +20,11 @@ import (
 // outputNone plays nothing: levels and the alarm banner only.
 const outputNone = "none"
 
-func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) error {
+func (e *env) listen(args []string) (runner, error) {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	video := fs.Bool("video", false, "stream video too")
-	record := fs.String("record", "", "write the audio to this Ogg/Opus file (video next to it, .ivf)")
+	record := fs.String("record", "", "write the audio to this Ogg/Opus file; with --video, the video too, next to it (the name without .ogg, plus .ivf)")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
 	output := fs.String("output", "", "play on this output device (see cradle outputs); \"none\" plays nothing (default: the system's default output)")
 	volume := fs.Int("volume", 100, "nursery volume in percent, 0 to 200 (the alarm is always loud)")
@@ -32,137 +32,139 @@ func (e *env) listen(ctx context.Context, l *listener.Listener, args []string) e
 	vox := fs.Bool("vox", false, "stay silent until the baby makes noise, then play (the alarms still sound)")
 	target, err := parseTarget(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if target == "" {
-		return usageError("listen needs a MONITOR (name, id or host:port)")
+		return nil, usageError("listen needs a MONITOR (name, id or host:port)")
 	}
 	if *volume < 0 || *volume > 200 {
-		return usageError("--volume takes 0 to 200 (percent)")
+		return nil, usageError("--volume takes 0 to 200 (percent)")
 	}
-	ctx, stop := notifyContext(ctx)
-	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(e.stdout, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-	}
-
-	var player *play.Player
-	if *output != outputNone {
-		out, err := play.OpenDevice(*output)
-		if err != nil {
-			return fmt.Errorf("%w\n(to listen without sound, pass --output none)", err)
+	return func(ctx context.Context, l *listener.Listener) error {
+		ctx, stop := notifyContext(ctx)
+		defer stop()
+		if *duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *duration)
+			defer cancel()
 		}
-		player, err = play.NewPlayer(out, play.Config{Volume: float64(*volume) / 100, Mute: *mute, VOX: *vox})
+		var mu sync.Mutex
+		say := func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(e.stdout, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+		}
+
+		var player *play.Player
+		if *output != outputNone {
+			out, err := play.OpenDevice(*output)
+			if err != nil {
+				return fmt.Errorf("%w\n(to listen without sound, pass --output none)", err)
+			}
+			player, err = play.NewPlayer(out, play.Config{Volume: float64(*volume) / 100, Mute: *mute, VOX: *vox})
+			if err != nil {
+				out.Close()
+				return err
+			}
+			defer player.Close()
+			mode := "playing"
+			switch {
+			case *mute:
+				mode = "muted (levels, chimes and alarms only)"
+			case *vox:
+				mode = "playing when the baby makes noise (VOX)"
+			}
+			say("output: %s, %s", player.OutputName(), mode)
+		}
+
+		m, err := l.Resolve(target)
 		if err != nil {
-			out.Close()
 			return err
 		}
-		defer player.Close()
-		mode := "playing"
-		switch {
-		case *mute:
-			mode = "muted (levels, chimes and alarms only)"
-		case *vox:
-			mode = "playing when the baby makes noise (VOX)"
+		stream := listener.StreamAuto
+		if *video {
+			stream = listener.StreamAudioVideo
 		}
-		say("output: %s, %s", player.OutputName(), mode)
-	}
+		sess := l.Start(m, listener.SessionOptions{Stream: stream, Logger: e.cfg.Logger})
+		defer sess.Close()
+		sub := sess.Subscribe(listener.SubscribeOptions{Audio: true, Video: *record != "" && *video, PCM: player != nil})
+		defer sub.Close()
 
-	m, err := l.Resolve(target)
-	if err != nil {
-		return err
-	}
-	stream := listener.StreamAuto
-	if *video {
-		stream = listener.StreamAudioVideo
-	}
-	sess := l.Start(m, listener.SessionOptions{Stream: stream, Logger: e.cfg.Logger})
-	defer sess.Close()
-	sub := sess.Subscribe(listener.SubscribeOptions{Audio: true, Video: *record != "" && *video, PCM: player != nil})
-	defer sub.Close()
+		rec := &recordings{path: *record}
+		defer rec.close()
+		ackCtx, stopAck := context.WithCancel(ctx)
+		var acks sync.WaitGroup
+		acks.Go(func() { e.acknowledge(ackCtx, sess) })
+		defer acks.Wait()
+		defer stopAck()
 
-	rec := &recordings{path: *record}
-	defer rec.close()
-	ackCtx, stopAck := context.WithCancel(ctx)
-	var acks sync.WaitGroup
-	acks.Go(func() { e.acknowledge(ackCtx, sess) })
-	defer acks.Wait()
-	defer stopAck()
-
-	started := time.Now()
-	var lastLevel time.Time
-	var noise bool
-	for {
-		ev, err := sub.Next(ctx)
-		if err != nil {
-			break
+		started := time.Now()
+		var lastLevel time.Time
+		var noise bool
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				break
+			}
+			switch ev := ev.(type) {
+			case listener.PresenceEvent:
+				extra := ""
+				if ev.Err != nil {
+					extra = " (" + ev.Err.Error() + ")"
+				}
+				say("%s %s at %s%s", ev.Monitor.Name, ev.Presence, ev.Address, extra)
+			case listener.StreamEvent:
+				switch ev.State {
+				case listener.StreamConnected:
+					say("stream connected (%s)", ev.Kind)
+				case listener.StreamInterrupted:
+					say("stream interrupted: restarting it")
+				case listener.StreamFailed:
+					say("stream failed: %v", ev.Err)
+				}
+			case listener.StatusEvent:
+				st := ev.Status
+				if time.Since(lastLevel) < time.Second && st.Noise == noise {
+					continue
+				}
+				lastLevel, noise = time.Now(), st.Noise
+				flag := ""
+				if st.Noise {
+					flag = " NOISE"
+				}
+				if len(st.Faults) > 0 {
+					flag += " FAULT: " + strings.Join(st.Faults, ", ")
+				}
+				say("level %.1f dBFS (peak %.1f)%s", st.RMSDBFS, st.PeakDBFS, flag)
+			case listener.MediaEvent:
+				if ev.First {
+					say("first audio %v after start", ev.Arrived.Sub(started).Round(time.Millisecond))
+				}
+				rec.write(ev, say)
+			case listener.PCMEvent:
+				player.Write(ev.Frame)
+			case listener.AlarmEvent:
+				if player != nil {
+					player.SetAlarm(ev.State.Sounding)
+				}
+				say("%s", alarmBanner(ev))
+			case listener.ChimeEvent:
+				if player != nil {
+					player.Chime()
+				}
+				say("noise in %s", ev.Monitor.Name)
+			case listener.PairingEvent:
+				say("%s", pairingLine(ev.Monitor.Name, ev.State))
+			}
 		}
-		switch ev := ev.(type) {
-		case listener.PresenceEvent:
-			extra := ""
-			if ev.Err != nil {
-				extra = " (" + ev.Err.Error() + ")"
-			}
-			say("%s %s at %s%s", ev.Monitor.Name, ev.Presence, ev.Address, extra)
-		case listener.StreamEvent:
-			switch ev.State {
-			case listener.StreamConnected:
-				say("stream connected (%s)", ev.Kind)
-			case listener.StreamInterrupted:
-				say("stream interrupted: restarting it")
-			case listener.StreamFailed:
-				say("stream failed: %v", ev.Err)
-			}
-		case listener.StatusEvent:
-			st := ev.Status
-			if time.Since(lastLevel) < time.Second && st.Noise == noise {
-				continue
-			}
-			lastLevel, noise = time.Now(), st.Noise
-			flag := ""
-			if st.Noise {
-				flag = " NOISE"
-			}
-			if len(st.Faults) > 0 {
-				flag += " FAULT: " + strings.Join(st.Faults, ", ")
-			}
-			say("level %.1f dBFS (peak %.1f)%s", st.RMSDBFS, st.PeakDBFS, flag)
-		case listener.MediaEvent:
-			if ev.First {
-				say("first audio %v after start", ev.Arrived.Sub(started).Round(time.Millisecond))
-			}
-			rec.write(ev, say)
-		case listener.PCMEvent:
-			player.Write(ev.Frame)
-		case listener.AlarmEvent:
-			if player != nil {
-				player.SetAlarm(ev.State.Sounding)
-			}
-			say("%s", alarmBanner(ev))
-		case listener.ChimeEvent:
-			if player != nil {
-				player.Chime()
-			}
-			say("noise in %s", ev.Monitor.Name)
-		case listener.PairingEvent:
-			say("%s", pairingLine(ev.Monitor.Name, ev.State))
+		runErr := sess.Close()
+		if err := rec.close(); err != nil && runErr == nil {
+			runErr = err
 		}
-	}
-	runErr := sess.Close()
-	if err := rec.close(); err != nil && runErr == nil {
-		runErr = err
-	}
-	st := sess.Stats()
-	say("stopped: %d audio packets (%d bytes), %d video packets", st.AudioPackets, st.AudioBytes, st.VideoPackets)
-	return runErr
+		st := sess.Stats()
+		say("stopped: %d audio packets (%d bytes), %d video packets", st.AudioPackets, st.AudioBytes, st.VideoPackets)
+		return runErr
+	}, nil
 }
 
 // alarmBanner is the terminal's line for an alarm change.

@@ -13,9 +13,9 @@ import (
 // pairing is `cradle pairing open|close MONITOR [--for D]`: a paired
 // listener opens the monitor's pairing window for a new phone (no button
 // press needed), or closes it.
-func (e *env) pairing(ctx context.Context, l *listener.Listener, args []string) error {
+func (e *env) pairing(args []string) (runner, error) {
 	if len(args) == 0 || (args[0] != "open" && args[0] != "close") {
-		return usageError("pairing needs open or close, then a MONITOR")
+		return nil, usageError("pairing needs open or close, then a MONITOR")
 	}
 	op := args[0]
 	fs := flag.NewFlagSet("pairing "+op, flag.ContinueOnError)
@@ -24,44 +24,46 @@ func (e *env) pairing(ctx context.Context, l *listener.Listener, args []string) 
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
 	target, err := parseTarget(fs, args[1:])
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if target == "" {
-		return usageError("pairing " + op + " needs a MONITOR (name, id or host:port)")
+		return nil, usageError("pairing " + op + " needs a MONITOR (name, id or host:port)")
 	}
-	m, err := l.Resolve(target)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	sess := l.Start(m, listener.SessionOptions{Stream: listener.StreamOff, Logger: e.cfg.Logger})
-	defer sess.Close()
-	sub := sess.Subscribe(listener.SubscribeOptions{})
-	defer sub.Close()
-	for {
-		ev, err := sub.Next(ctx)
+	return func(ctx context.Context, l *listener.Listener) error {
+		m, err := l.Resolve(target)
 		if err != nil {
-			if serr := sess.Err(); serr != nil {
-				return serr
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		sess := l.Start(m, listener.SessionOptions{Stream: listener.StreamOff, Logger: e.cfg.Logger})
+		defer sess.Close()
+		sub := sess.Subscribe(listener.SubscribeOptions{})
+		defer sub.Close()
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				if serr := sess.Err(); serr != nil {
+					return serr
+				}
+				return fmt.Errorf("%s did not answer in %v: is it on and on the same network?", m.Name, *timeout)
 			}
-			return fmt.Errorf("%s did not answer in %v: is it on and on the same network?", m.Name, *timeout)
+			if p, ok := ev.(listener.PresenceEvent); ok && p.Presence == listener.Online {
+				break
+			}
 		}
-		if p, ok := ev.(listener.PresenceEvent); ok && p.Presence == listener.Online {
-			break
+		var st control.PairingState
+		if op == "open" {
+			st, err = sess.OpenPairing(ctx, *d)
+		} else {
+			st, err = sess.ClosePairing(ctx)
 		}
-	}
-	var st control.PairingState
-	if op == "open" {
-		st, err = sess.OpenPairing(ctx, *d)
-	} else {
-		st, err = sess.ClosePairing(ctx)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, pairingLine(m.Name, st))
-	return nil
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, pairingLine(m.Name, st))
+		return nil
+	}, nil
 }
 
 // pairingLine says what a pairing state means for the parent.

@@ -38,51 +38,53 @@ func lineOf(ch listener.Change) statusLine {
 	return s
 }
 
-func (e *env) status(ctx context.Context, l *listener.Listener, args []string) error {
+func (e *env) status(args []string) (runner, error) {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print JSON (with --watch: one object per line)")
 	watch := fs.Bool("watch", false, "keep connections up and print every change")
 	target, err := parseTarget(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var mons []listener.PairedMonitor
-	if target != "" {
-		m, err := l.Resolve(target)
-		if err != nil {
-			return err
+	return func(ctx context.Context, l *listener.Listener) error {
+		var mons []listener.PairedMonitor
+		if target != "" {
+			m, err := l.Resolve(target)
+			if err != nil {
+				return err
+			}
+			mons = []listener.PairedMonitor{m}
+		} else {
+			var err error
+			if mons, err = l.Monitors(); err != nil {
+				return err
+			}
 		}
-		mons = []listener.PairedMonitor{m}
-	} else {
-		var err error
-		if mons, err = l.Monitors(); err != nil {
-			return err
+		if len(mons) == 0 {
+			return fmt.Errorf("no paired monitors: pair one with cradle pair HOST:PORT --code 1234-5678")
 		}
-	}
-	if len(mons) == 0 {
-		return fmt.Errorf("no paired monitors: pair one with cradle pair HOST:PORT --code 1234-5678")
-	}
-	if *watch {
-		return e.watch(ctx, l, mons, *asJSON)
-	}
-	lines := make([]statusLine, len(mons))
-	var wg sync.WaitGroup
-	for i, m := range mons {
-		wg.Go(func() { lines[i] = lineOf(l.Probe(ctx, m)) })
-	}
-	wg.Wait()
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(lines)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tLAST SEEN\tRTT\tADDRESS")
-	for _, s := range lines {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.DeviceID, s.Presence, seen(s.LastSeen), rtt(s.RTTMicros), s.Address)
-	}
-	return tw.Flush()
+		if *watch {
+			return e.watch(ctx, l, mons, *asJSON)
+		}
+		lines := make([]statusLine, len(mons))
+		var wg sync.WaitGroup
+		for i, m := range mons {
+			wg.Go(func() { lines[i] = lineOf(l.Probe(ctx, m)) })
+		}
+		wg.Wait()
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(lines)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tID\tSTATUS\tLAST SEEN\tRTT\tADDRESS")
+		for _, s := range lines {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.DeviceID, s.Presence, seen(s.LastSeen), rtt(s.RTTMicros), s.Address)
+		}
+		return tw.Flush()
+	}, nil
 }
 
 func (e *env) watch(ctx context.Context, l *listener.Listener, mons []listener.PairedMonitor, asJSON bool) error {

@@ -71,6 +71,51 @@ type env struct {
 // process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	name, run, code := e.parse(args, true)
+	if run == nil {
+		return code
+	}
+	err := run(ctx)
+	var wiped wipedError
+	if errors.As(err, &wiped) {
+		return ExitWiped
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "cradled %s: %v\n", name, err)
+	}
+	return clitool.ExitCode(err)
+}
+
+// Check parses a cradled command line as Main does, the global flags and
+// the command's own, and runs nothing: it reads no configuration file, so
+// only the flags are validated. The error is what cradled would print.
+func Check(args []string) error {
+	var stderr strings.Builder
+	e := &env{stdout: io.Discard, stderr: &stderr}
+	if _, run, code := e.parse(args, false); run == nil {
+		return fmt.Errorf("exit %d: %s", code, clitool.Complaint(stderr.String()))
+	}
+	return nil
+}
+
+// CheckConfig loads a configuration file as Main does with --config
+// path (its drop-in directory included) and validates it. The error is
+// what cradled would print.
+func CheckConfig(path string) error {
+	var stderr strings.Builder
+	e := &env{stdout: io.Discard, stderr: &stderr}
+	if _, run, code := e.parse([]string{"--config", path}, true); run == nil {
+		return fmt.Errorf("exit %d: %s", code, clitool.Complaint(stderr.String()))
+	}
+	return nil
+}
+
+// parse parses cradled's command line into e: the global flags, the
+// configuration files (with files), then the command's arguments. It
+// returns the command's name and what running it does, or a nil run and
+// the exit code after printing why to e.stderr.
+func (e *env) parse(args []string, files bool) (name string, run runner, code int) {
+	stderr := e.stderr
 	fs := flag.NewFlagSet("cradled", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -91,6 +136,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")
+	fs.DurationVar(&e.cfg.HW.Debounce, "debounce", hw.DefaultDebounce, "how long the button's level must be stable to count (contact bounce), at most 500ms")
+	fs.DurationVar(&e.cfg.HW.ShortMax, "short-max", hw.DefaultShortMax, "a press released sooner opens the pairing window")
 	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button to forget every listener (a wipe takes 20s more)")
 	fs.BoolVar(&e.cfg.Advertise, "mdns", true, "advertise the monitor over mDNS (_cradle._udp)")
 	fs.StringVar(&e.cfg.AdvertiseInterface, "mdns-interface", "", "advertise on this interface only (default: all)")
@@ -99,52 +146,66 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&e.pageHTTP, "page-http", "", "TCP address that redirects plain HTTP to the page (default none); systemd's socket named http replaces it")
 	configPath := fs.String("config", DefaultConfigFile, "TOML configuration file (flags override it)")
 	if err := fs.Parse(args); err != nil {
-		return clitool.ExitUsage
+		return "", nil, clitool.ExitUsage
 	}
 	set := flagsSet(fs)
 	e.configPath = *configPath
-	if err := e.loadConfigs(*configPath, set["config"], set); err != nil {
-		fmt.Fprintf(stderr, "cradled: %v\n", err)
-		return clitool.ExitUsage
+	if files {
+		if err := e.loadConfigs(*configPath, set["config"], set); err != nil {
+			fmt.Fprintf(stderr, "cradled: %v\n", err)
+			return "", nil, clitool.ExitUsage
+		}
 	}
 	if err := e.validate(); err != nil {
 		fmt.Fprintf(stderr, "cradled: %v\n", err)
-		return clitool.ExitUsage
+		return "", nil, clitool.ExitUsage
 	}
 	e.cfg = e.cfg.WithDefaults()
-	cmd, rest := "serve", fs.Args()
+	name, rest := "serve", fs.Args()
 	if len(rest) > 0 {
-		cmd, rest = rest[0], rest[1:]
+		name, rest = rest[0], rest[1:]
 	}
-	if _, ok := commands.Lookup(cmd); !ok {
-		fmt.Fprintf(stderr, "cradled: unknown command %q\n", cmd)
+	if _, ok := commands.Lookup(name); !ok {
+		fmt.Fprintf(stderr, "cradled: unknown command %q\n", name)
 		fs.Usage()
-		return clitool.ExitUsage
+		return name, nil, clitool.ExitUsage
 	}
-	err := commands.Run(ctx, e, cmd, rest)
-	var wiped wipedError
-	if errors.As(err, &wiped) {
-		return ExitWiped
+	run, err := commands.Parse(e, name, rest)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "cradled %s: %v\n", name, err)
+		}
+		return name, nil, clitool.ExitCode(err)
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "cradled %s: %v\n", cmd, err)
-	}
-	return clitool.ExitCode(err)
+	return name, run, clitool.ExitOK
 }
 
+// runner is a parsed command, ready to run.
+type runner = func(context.Context) error
+
 // commands is cradled's subcommand table (the usage text lists them).
-var commands = clitool.Commands[*env]{
-	{Name: "serve", Run: func(e *env, ctx context.Context, _ []string) error { return e.serve(ctx) }},
-	{Name: "setup-code", Run: func(e *env, ctx context.Context, _ []string) error { return e.setupCode(ctx) }},
-	{Name: "pair", Run: (*env).pair},
-	{Name: "status", Run: (*env).status},
-	{Name: "listeners", Run: (*env).listeners},
-	{Name: "revoke", Run: (*env).revoke},
-	{Name: "reset", Run: (*env).reset},
-	{Name: "wipe", Run: (*env).wipe},
-	{Name: "events", Run: (*env).events},
-	{Name: "id", Run: func(e *env, _ context.Context, _ []string) error { return e.id() }},
-	{Name: "provision", Run: func(e *env, _ context.Context, args []string) error { return e.provision(args) }},
+var commands = clitool.Commands[*env, runner]{
+	{Name: "serve", Parse: noArgs("serve", (*env).serve)},
+	{Name: "setup-code", Parse: noArgs("setup-code", (*env).setupCode)},
+	{Name: "pair", Parse: (*env).pair},
+	{Name: "status", Parse: (*env).status},
+	{Name: "listeners", Parse: (*env).listeners},
+	{Name: "revoke", Parse: (*env).revoke},
+	{Name: "reset", Parse: (*env).reset},
+	{Name: "wipe", Parse: (*env).wipe},
+	{Name: "events", Parse: (*env).events},
+	{Name: "id", Parse: noArgs("id", func(e *env, _ context.Context) error { return e.id() })},
+	{Name: "provision", Parse: (*env).provision},
+}
+
+// noArgs is the Parse of a command that takes no arguments.
+func noArgs(name string, run func(*env, context.Context) error) func(*env, []string) (runner, error) {
+	return func(e *env, args []string) (runner, error) {
+		if err := clitool.NoArgs(name, args, e.stderr); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error { return run(e, ctx) }, nil
+	}
 }
 
 func (e *env) logger() *slog.Logger { return clitool.Logger(e.stderr, e.logLevel) }
@@ -284,16 +345,23 @@ func (e *env) setupCode(ctx context.Context) error {
 	return nil
 }
 
-func (e *env) pair(ctx context.Context, args []string) error {
+func (e *env) pair(args []string) (runner, error) {
 	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	d := fs.Duration("duration", 0, "how long to keep the window open (default: the configured pairing window, at most 15m)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, clitool.UsageError("pair takes no arguments (on the listener: cradle pair)")
+	}
+	return func(ctx context.Context) error { return e.openPairing(ctx, *d) }, nil
+}
+
+func (e *env) openPairing(ctx context.Context, d time.Duration) error {
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
-	until, err := c.OpenPairing(ctx, *d)
+	until, err := c.OpenPairing(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -301,14 +369,18 @@ func (e *env) pair(ctx context.Context, args []string) error {
 	return nil
 }
 
-func jsonFlag(name string, args []string, e *env) (bool, []string, error) {
+// jsonFlag parses the arguments of a command whose only one is --json.
+func jsonFlag(name string, args []string, e *env) (bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	j := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
-		return false, nil, err
+		return false, err
 	}
-	return *j, fs.Args(), nil
+	if fs.NArg() > 0 {
+		return false, clitool.Usagef("%s takes no arguments but --json", name)
+	}
+	return *j, nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -317,11 +389,15 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func (e *env) status(ctx context.Context, args []string) error {
-	asJSON, _, err := jsonFlag("status", args, e)
+func (e *env) status(args []string) (runner, error) {
+	asJSON, err := jsonFlag("status", args, e)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return func(ctx context.Context) error { return e.printStatus(ctx, asJSON) }, nil
+}
+
+func (e *env) printStatus(ctx context.Context, asJSON bool) error {
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
 	st, err := c.Status(ctx)
@@ -377,11 +453,15 @@ func ago(t time.Time) string {
 	return time.Since(t).Round(time.Millisecond).String() + " ago"
 }
 
-func (e *env) listeners(ctx context.Context, args []string) error {
-	asJSON, _, err := jsonFlag("listeners", args, e)
+func (e *env) listeners(args []string) (runner, error) {
+	asJSON, err := jsonFlag("listeners", args, e)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return func(ctx context.Context) error { return e.printListeners(ctx, asJSON) }, nil
+}
+
+func (e *env) printListeners(ctx context.Context, asJSON bool) error {
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
 	ls, err := c.Listeners(ctx)
@@ -407,29 +487,37 @@ func (e *env) listeners(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
-func (e *env) revoke(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return clitool.UsageError("revoke needs one FINGERPRINT or device ID (see cradled listeners)")
+func (e *env) revoke(args []string) (runner, error) {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return nil, clitool.UsageError("revoke needs one FINGERPRINT or device ID (see cradled listeners)")
 	}
+	return func(ctx context.Context) error { return e.revokeKey(ctx, args[0]) }, nil
+}
+
+func (e *env) revokeKey(ctx context.Context, key string) error {
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
-	if err := c.Revoke(ctx, args[0]); err != nil {
+	if err := c.Revoke(ctx, key); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Revoked %s: its connections are closed and it can no longer connect or open the page.\n", args[0])
+	fmt.Fprintf(e.stdout, "Revoked %s: its connections are closed and it can no longer connect or open the page.\n", key)
 	return nil
 }
 
-func (e *env) reset(ctx context.Context, args []string) error {
+func (e *env) reset(args []string) (runner, error) {
 	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	yes := fs.Bool("yes", false, "confirm the factory reset")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if !*yes {
-		return clitool.UsageError("a factory reset forgets every paired listener: add --yes to confirm")
+	if !*yes || fs.NArg() > 0 {
+		return nil, clitool.UsageError("a factory reset forgets every paired listener: add --yes to confirm")
 	}
+	return e.factoryReset, nil
+}
+
+func (e *env) factoryReset(ctx context.Context) error {
 	// A simulated long press takes its time.
 	c, ctx, cancel := e.admin(ctx, e.cfg.HW.WithDefaults().LongPress+10*time.Second)
 	defer cancel()
@@ -440,16 +528,20 @@ func (e *env) reset(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (e *env) wipe(ctx context.Context, args []string) error {
+func (e *env) wipe(args []string) (runner, error) {
 	fs := flag.NewFlagSet("wipe", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	yes := fs.Bool("yes", false, "confirm the wipe")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if !*yes {
-		return clitool.UsageError("a wipe forgets everything (identity, listeners, history) for giving the monitor away: add --yes to confirm; to only forget the listeners, use reset --yes")
+	if !*yes || fs.NArg() > 0 {
+		return nil, clitool.UsageError("a wipe forgets everything (identity, listeners, history) for giving the monitor away: add --yes to confirm; to only forget the listeners, use reset --yes")
 	}
+	return e.runWipe, nil
+}
+
+func (e *env) runWipe(ctx context.Context) error {
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
 	if err := c.Wipe(ctx); err != nil {
@@ -459,21 +551,28 @@ func (e *env) wipe(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (e *env) events(ctx context.Context, args []string) error {
+func (e *env) events(args []string) (runner, error) {
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	since := fs.Uint64("since", 0, "print events after this sequence number")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, clitool.UsageError("events takes no arguments but --since SEQ and --json")
+	}
+	return func(ctx context.Context) error { return e.printEvents(ctx, *since, *asJSON) }, nil
+}
+
+func (e *env) printEvents(ctx context.Context, since uint64, asJSON bool) error {
 	c, ctx, cancel := e.admin(ctx, 0)
 	defer cancel()
-	evs, err := c.Events(ctx, *since)
+	evs, err := c.Events(ctx, since)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(e.stdout, evs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

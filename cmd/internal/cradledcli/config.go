@@ -42,6 +42,8 @@ type fileConfig struct {
 	HW              *string   `toml:"hw"`
 	LEDPin          *string   `toml:"led_pin"`
 	ButtonPin       *string   `toml:"button_pin"`
+	Debounce        *duration `toml:"debounce"`
+	ShortMax        *duration `toml:"short_max"`
 	LongPress       *duration `toml:"long_press"`
 	MDNS            *bool     `toml:"mdns"`
 	MDNSInterface   *string   `toml:"mdns_interface"`
@@ -140,6 +142,12 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("mdns-interface", &e.cfg.AdvertiseInterface, fc.MDNSInterface)
 	str("page-listen", &e.pageListen, fc.PageListen)
 	str("page-http", &e.pageHTTP, fc.PageHTTP)
+	if fc.Debounce != nil && !set["debounce"] {
+		e.cfg.HW.Debounce = fc.Debounce.Duration
+	}
+	if fc.ShortMax != nil && !set["short-max"] {
+		e.cfg.HW.ShortMax = fc.ShortMax.Duration
+	}
 	if fc.LongPress != nil && !set["long-press"] {
 		e.cfg.HW.LongPress = fc.LongPress.Duration
 	}
@@ -176,7 +184,7 @@ func (e *env) validate() error {
 		errs = append(errs, fmt.Errorf("hw: %q is not auto, pi or sim", e.hwMode))
 	}
 	if err := e.cfg.HW.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("led_pin/button_pin/long_press: %w", err))
+		errs = append(errs, err) // it names the keys: led_pin, button_pin, debounce, short_max, long_press
 	}
 	if _, err := clitool.ParseLogLevel(e.logLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))

@@ -3,6 +3,7 @@ package cradledcli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -54,17 +55,14 @@ const (
 // and the room name to a boot partition being built; --import DIR, run at
 // every boot before cradled starts, imports them and writes the payload
 // and its QR code back.
-func (e *env) provision(args []string) error {
+func (e *env) provision(args []string) (runner, error) {
 	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	newDir := fs.String("new", "", "write a fresh setup code and the room name into DIR (an image's boot partition)")
 	importDir := fs.String("import", "", "import the setup code and room name from DIR; write the payload and QR code there")
 	room := fs.String("room", "", "with --new: the room name (default: the configured name)")
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if _, err := monitor.WipeIfRequested(e.cfg.StateDir, e.logger()); err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case *newDir != "" && *importDir == "" && fs.NArg() == 0:
@@ -72,11 +70,11 @@ func (e *env) provision(args []string) error {
 		if name == "" {
 			name = e.cfg.Name
 		}
-		return e.provisionNew(*newDir, name)
+		return func(context.Context) error { return e.provisionNew(*newDir, name) }, nil
 	case *importDir != "" && *newDir == "" && *room == "" && fs.NArg() == 0:
-		return e.provisionImport(*importDir)
+		return func(context.Context) error { return e.provisionImport(*importDir) }, nil
 	}
-	return clitool.UsageError("provision needs either --new DIR [--room NAME] or --import DIR")
+	return nil, clitool.UsageError("provision needs either --new DIR [--room NAME] or --import DIR")
 }
 
 func (e *env) provisionNew(dir, name string) error {
@@ -103,6 +101,9 @@ func (e *env) provisionNew(dir, name string) error {
 }
 
 func (e *env) provisionImport(dir string) error {
+	if _, err := monitor.WipeIfRequested(e.cfg.StateDir, e.logger()); err != nil {
+		return err
+	}
 	name := e.cfg.Name
 	switch n, err := readRoomName(filepath.Join(dir, NameFile)); {
 	case errors.Is(err, os.ErrNotExist):
