@@ -431,8 +431,12 @@ if [ -n "$OLD_DEB" ]; then
 	for f in /root/.ssh/authorized_keys /etc/ssh/ssh_host_ed25519_key /etc/cradle/cradled.d/50-boot-partition.toml; do
 		dbg "stat $f" | grep -q 'File not found' || die "after the wipe $f is still on the root file system"
 	done
-	dbg "cat /etc/wpa_supplicant/wpa_supplicant-wlan0.conf" | grep -q image-test-wifi-secret &&
+	# (positive controls first: debugfs reads this file system)
+	dbg "cat /etc/wpa_supplicant/wpa_supplicant-wlan0.conf" >"$TMP/wifi-after.txt"
+	grep -q 'ctrl_interface' "$TMP/wifi-after.txt" || die "cannot read the Wi-Fi settings after the wipe: $(head -c 300 "$TMP/wifi-after.txt")"
+	grep -q image-test-wifi-secret "$TMP/wifi-after.txt" &&
 		die "after the wipe the Wi-Fi passphrase is still in /etc/wpa_supplicant"
+	dbg "ls -p /var/lib/cradle" | grep -q '/\.\./' || die "cannot list /var/lib/cradle after the wipe"
 	LEFT=$(dbg "ls -p /var/lib/cradle" | awk -F/ 'NF > 5 && $6 != "." && $6 != ".." {print $6}')
 	[ -z "$LEFT" ] || die "after the wipe /var/lib/cradle still holds: $LEFT"
 	echo "wipe: no Wi-Fi passphrase, SSH key or host key, setup or room file on the card or in the root file system; /var/lib/cradle empty (the monitor was $OLD_ID; first boot makes a new one)"
