@@ -145,7 +145,7 @@ deb-arm64: cross $(TOOLS)/nfpm
 	@$(MAKE) --no-print-directory deb-pkg DEB_STAGE=$(BIN)/arm64 DEB_ARCH=arm64
 
 ## image: a flashable Pi SD-card image (Debian bookworm arm64 + the package
-## cradled), see deploy/image/README.md. 34 min from an empty cache, 24 s
+## cradled), see deploy/image/README.md. 16-34 min from an empty cache, 30 s
 ## from it.
 IMAGE_PACKAGES := debootstrap qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs
 image: deb-arm64
