@@ -261,21 +261,26 @@ func (r *recordings) close() error {
 	return errors.Join(errs...)
 }
 
-// outputs lists the audio output devices that --output takes.
+// outputs lists the audio output devices that --output takes, one name
+// per line as --output takes it (a line copied whole works), then which
+// one is the default.
 func (e *env) outputs() error {
 	devs, err := play.ListDevices()
 	if err != nil {
 		return err
 	}
+	def := ""
 	for _, d := range devs {
-		def := ""
-		if d.Default {
-			def = " (default)"
+		fmt.Fprintln(e.stdout, d.Name)
+		if d.Default && def == "" {
+			def = d.Name
 		}
-		fmt.Fprintf(e.stdout, "%s%s\n", d.Name, def)
 	}
-	if len(devs) == 0 {
+	switch {
+	case len(devs) == 0:
 		fmt.Fprintln(e.stdout, "No audio output device found.")
+	case def != "":
+		fmt.Fprintf(e.stdout, "(without --output: %s)\n", def)
 	}
 	return nil
 }
