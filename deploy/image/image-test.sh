@@ -410,6 +410,7 @@ if [ -n "$OLD_DEB" ]; then
 	"${SSH[@]}" "set -e
 		echo \"  \$(sysctl net.core.rmem_max | tr -d ' '), \$(sysctl net.core.wmem_max | tr -d ' ') (\$(ls /usr/lib/sysctl.d/60-cradled.conf)); udp_mem \$(sysctl -n net.ipv4.udp_mem | tr -s '\t ' ' ') pages; MemTotal \$(awk '/MemTotal/ {print \$2}' /proc/meminfo) kB\"
 		[ \"\$(sysctl -n net.core.rmem_max)\" = 7500000 ] && [ \"\$(sysctl -n net.core.wmem_max)\" = 7500000 ]
+		echo \"  cradled's QUIC socket (UDP 48080): \$(ss -uamnH 'sport = :48080' | grep -o 'skmem:([^)]*)' | head -n 1) (rb, tb: the kernel's limits on its queued bytes)\"
 		if journalctl -b -u cradled.service -o cat | grep '$QUIC_WARNING'; then exit 1; fi" ||
 		die "at boot the UDP buffer ceilings are not the package's 7500000, or quic-go warned about its buffers"
 	echo "  quic-go's UDP buffers: no warning since boot"
