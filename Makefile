@@ -155,11 +155,14 @@ image: deb-arm64
 ## image-test: a release step, too slow for `make test` (about 5 min from
 ## the image cache): boot the image in QEMU on a private network, pair a
 ## phone on the monitor's page (by its .local name) and a listener with the
-## code from its boot partition, listen (the 440 Hz test tone), upgrade
-## the monitor's package (cradled) in the running guest (older, then
-## newer) and check that the pairing survives; prints QEMU start -> monitor
-## ready -> paired -> first audio. See deploy/image/README.md.
-IMAGE_TEST_PACKAGES := qemu-system-arm dnsmasq-base mtools fdisk opus-tools openssh-client iproute2 curl bind9-dnsutils
+## code from its boot partition, listen (a 1 kHz tone played into the
+## guest's emulated sound card through a private PulseAudio server, not
+## the monitor's 440 Hz test tone), upgrade the monitor's package (cradled)
+## in the running guest (older, then newer) and check that the pairing
+## survives; prints QEMU start -> monitor ready -> paired -> first audio
+## and the frequency and level heard. See deploy/image/README.md.
+## qemu-system-gui has QEMU's PulseAudio backend (-audiodev pa).
+IMAGE_TEST_PACKAGES := qemu-system-arm qemu-system-gui pulseaudio pulseaudio-utils dnsmasq-base mtools fdisk opus-tools openssh-client iproute2 curl bind9-dnsutils
 image-test: image build
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_TEST_PACKAGES)"
 	mkdir -p $(BIN)/image-test

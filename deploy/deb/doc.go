@@ -8,9 +8,12 @@
 //     never enable, start or restart the monitor.
 //   - cradled (cradled.yaml, cradled.postinst, cradled.prerm): the monitor,
 //     for the Pi in the baby's room: /usr/bin/cradled, cradled.service and
-//     its two sockets, the GPIO udev rule and /etc/cradle/cradled.toml. Its
-//     postinst makes the system user cradle and, on the first install,
-//     enables and starts the monitor. It does not depend on cradle (the
+//     its two sockets, the GPIO udev rule, /etc/cradle/cradled.toml and
+//     /usr/lib/sysctl.d/60-cradled.conf (60-cradled.conf: the UDP buffer
+//     ceilings quic-go asks for). Its postinst makes the system user cradle,
+//     applies the sysctl file on a running system (not in a chroot or for
+//     dpkg --root) and, on the first install, enables and starts the
+//     monitor. It does not depend on cradle (the
 //     image needs the monitor only); a Pi that is also a bedside parent unit
 //     installs both.
 //

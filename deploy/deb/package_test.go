@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -316,6 +317,57 @@ func contents(t *testing.T, deb string) []string {
 	return paths
 }
 
+// sysctlFile is the monitor's sysctl.d drop-in: quic-go's UDP buffers.
+const sysctlFile = "/usr/lib/sysctl.d/60-cradled.conf"
+
+// checkSysctl fails the test unless the root holds sysctlFile, 0644 and
+// not a conffile (a parent overrides it in /etc/sysctl.d), raising both
+// UDP buffer ceilings to what quic-go asks for (7 MiB) or more.
+func checkSysctl(t *testing.T, m *machine) {
+	t.Helper()
+	path := filepath.Join(m.root, sysctlFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Errorf("the monitor's sysctl.d file: %v", err)
+		return
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s: mode %v", sysctlFile, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if !ok || err != nil {
+			t.Errorf("%s: not KEY = NUMBER: %q", sysctlFile, line)
+			continue
+		}
+		got[strings.TrimSpace(k)] = n
+	}
+	const quicGoWants = 7 << 20 // quic-go's desiredBufferSize (sys_conn_buffers_nonopenbsd.go)
+	for _, key := range []string{"net.core.rmem_max", "net.core.wmem_max"} {
+		if got[key] < quicGoWants {
+			t.Errorf("%s: %s = %d, want at least %d (quic-go's buffer)", sysctlFile, key, got[key], quicGoWants)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("%s sets %d keys, want only the two ceilings: %v", sysctlFile, len(got), got)
+	}
+	conffiles, _ := os.ReadFile(filepath.Join(m.root, "var/lib/dpkg/info/cradled.conffiles"))
+	if strings.Contains(string(conffiles), sysctlFile) {
+		t.Errorf("%s is a conffile", sysctlFile)
+	}
+}
+
 // field is one field of a .deb's control file.
 func field(t *testing.T, deb, name string) string {
 	t.Helper()
@@ -337,7 +389,8 @@ func TestPackages(t *testing.T) {
 			}
 		}
 		for _, p := range paths {
-			if strings.Contains(p, "cradled") || strings.Contains(p, "udev") || strings.HasPrefix(p, "/etc/cradle") {
+			if strings.Contains(p, "cradled") || strings.Contains(p, "udev") || strings.Contains(p, "sysctl") ||
+				strings.HasPrefix(p, "/etc/cradle") {
 				t.Errorf("cradle ships the monitor's %s", p)
 			}
 		}
@@ -369,7 +422,7 @@ func TestPackages(t *testing.T) {
 		paths := contents(t, debs.monitor)
 		for _, want := range []string{"/usr/bin/cradled", "/lib/systemd/system/cradled.service",
 			"/lib/systemd/system/cradled-https.socket", "/lib/systemd/system/cradled-http.socket",
-			"/usr/lib/udev/rules.d/60-cradle-gpio.rules", "/etc/cradle/cradled.toml"} {
+			"/usr/lib/udev/rules.d/60-cradle-gpio.rules", "/etc/cradle/cradled.toml", sysctlFile} {
 			if !slices.Contains(paths, want) {
 				t.Errorf("cradled lacks %s: %q", want, paths)
 			}
@@ -402,7 +455,7 @@ func TestPackages(t *testing.T) {
 				t.Errorf("%s not installed", p)
 			}
 		}
-		for _, p := range []string{"/usr/bin/cradled", "/lib/systemd/system/cradled.service", "/etc/cradle"} {
+		for _, p := range []string{"/usr/bin/cradled", "/lib/systemd/system/cradled.service", "/etc/cradle", sysctlFile} {
 			if m.exists(p) {
 				t.Errorf("installing the listener installed %s", p)
 			}
@@ -450,6 +503,13 @@ func TestPackages(t *testing.T) {
 			"sockets.target.wants/cradled-http.socket", "sockets.target.wants/cradled-https.socket"}
 		if got := m.enabled(); !slices.Equal(got, wantLinks) {
 			t.Errorf("enabled %q, want %q", got, wantLinks)
+		}
+		// The UDP buffer ceilings quic-go asks for, where systemd-sysctl
+		// reads them at boot. A dpkg --root install never applies them:
+		// the kernel is the installing machine's, not the root's.
+		checkSysctl(t, m)
+		if bad := mentioning(calls, "systemd-sysctl"); len(bad) > 0 {
+			t.Errorf("a --root install applied sysctl settings to this machine: %q", bad)
 		}
 
 		// An upgrade keeps it and restarts it.

@@ -3,7 +3,11 @@
 # emulation. Boots a scratch copy of the image's own kernel, initrd and
 # disk in qemu-system-aarch64 (-M virt) on a tap device inside a network
 # namespace this script creates (with dnsmasq as the DHCP server; never the
-# host's interfaces), and from the host side of that namespace:
+# host's interfaces), with an emulated sound card (intel-hda, hda-duplex)
+# whose input is the nursery: a private PulseAudio server's null sink into
+# which a 1 kHz tone plays (SIGNAL_HZ; not the monitor's 440 Hz test
+# tone, which it streams when it finds no microphone), and from the host
+# side of that namespace:
 #
 #   1. reads the setup code and room name from the image's boot partition
 #      (mtools: what a parent reads on any computer after flashing), and
@@ -11,19 +15,25 @@
 #      name, the same code) and its QR code;
 #   2. waits for the monitor's "monitor ready"; a phone's path: resolves
 #      the card's page name over mDNS, pairs on the page with the card's
-#      code (the window of a factory-new monitor is open), hears the 440 Hz
-#      tone on the page's continuous stream and opens the window again
+#      code (the window of a factory-new monitor is open), hears the
+#      nursery's 1 kHz on the page's continuous stream and opens the window again
 #      from the page; then finds the monitor by name over mDNS (cradle
 #      discover) and pairs a listener with the code, no button;
 #   3. listens (cradle listen --output none --record) and checks that the
-#      recording is the 440 Hz test tone (QEMU has no microphone);
+#      recording is the nursery's 1 kHz, captured by the monitor from the
+#      sound card (and not its 440 Hz test tone); prints its level;
 #   4. with OLD.deb and NEW.deb (two versions of the monitor's package,
 #      cradled): over SSH (a throw-away key dropped on the scratch card's
 #      boot partition, as a parent would), installs the older and then the
 #      newer package on the running monitor and checks that its
 #      identity, listeners and event log are unchanged and that the listener
 #      hears it again without pairing;
-#   5. over SSH as well: checks that cradled runs as user cradle with the
+#   5. over SSH as well: checks that the guest has the sound card (arecord
+#      -l) and that cradled opened it (its log names the ALSA device), that
+#      the package's sysctl.d file set the UDP buffer ceilings quic-go
+#      asks for (at boot, and again at the package's install after they
+#      were lowered) and that cradled never warned about its receive
+#      buffer; that cradled runs as user cradle with the
 #      groups audio, video and gpio, that its admin socket answers root and
 #      group cradle only, that a new setup code (as a factory reset writes
 #      it) reaches the card's cradle-setup.txt without a reboot, and that
@@ -39,8 +49,10 @@
 #      host keys, the monitor's state and the card's setup files are gone.
 #
 # Prints the times from QEMU's start to "monitor ready", to paired and to
-# first audio. Every wait is bounded; the whole run by TIMEOUT (default 900 s).
-# Needs root (network namespace), qemu-system-arm, dnsmasq-base, mtools,
+# first audio, and the frequency and level the listener heard. Every wait
+# is bounded; the whole run by TIMEOUT (default 900 s).
+# Needs root (network namespace), qemu-system-arm, qemu-system-gui (QEMU's
+# PulseAudio backend), pulseaudio, pulseaudio-utils, dnsmasq-base, mtools,
 # fdisk, opus-tools, openssh-client, curl, bind9-dnsutils. CRADLE is the host's cradle binary.
 set -eu
 
@@ -50,23 +62,29 @@ CRADLE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 OLD_DEB=${3:-}
 NEW_DEB=${4:-}
 TIMEOUT=${TIMEOUT:-900}
+# The nursery's sound: a steady tone at SIGNAL_HZ, -15 dBFS RMS (amplitude
+# 0.25, as loud as the monitor's test tone), far from the test tone's 440 Hz.
+SIGNAL_HZ=${SIGNAL_HZ:-1000}
+TEST_TONE_HZ=440
 for deb in $OLD_DEB $NEW_DEB; do
 	what=$(dpkg-deb --show --showformat='${Package}' "$deb") && [ "$what" = cradled ] ||
 		{ echo "image-test.sh: $deb is not the monitor's package (cradled)" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "image-test.sh: run as root (it creates a network namespace)" >&2; exit 2; }
-for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3 curl dig debugfs; do
+for tool in qemu-system-aarch64 dnsmasq mtype mcopy sfdisk opusdec ssh ssh-keygen python3 curl dig debugfs pulseaudio pacat pactl; do
 	command -v "$tool" >/dev/null || { echo "image-test.sh: missing $tool (make image-test installs it)" >&2; exit 2; }
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/cradle-image-test.XXXXXX")
 NS=cradle-it-$$
-QPID="" DPID=""
+QPID="" DPID="" PAPID="" PLAYPID=""
 cleanup() {
 	rc=$?
 	set +e
 	[ -n "$QPID" ] && kill "$QPID" 2>/dev/null && wait "$QPID" 2>/dev/null
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	[ -n "$PLAYPID" ] && kill "$PLAYPID" 2>/dev/null && wait "$PLAYPID" 2>/dev/null
+	[ -n "$PAPID" ] && kill "$PAPID" 2>/dev/null && wait "$PAPID" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
 	if [ $rc != 0 ] && [ -f "$TMP/console.log" ]; then
 		cp "$TMP/console.log" "${IMG%.img}.image-test-console.log"
@@ -132,16 +150,74 @@ DPID=$!
 inns() { ip netns exec "$NS" "$@"; }
 L=(--state-dir "$TMP/listener" --name image-test)
 
+# ---- 2a. The nursery: a private PulseAudio server, a tone in its sink ----
+# The guest's sound card records the null sink "nursery"'s monitor, into
+# which the tone plays without end; its playback goes to "speaker", so
+# that nothing the guest plays mixes into the nursery. Root's own
+# PulseAudio (if any) is not used: the server, its socket, cookie and state
+# are in $TMP.
+mkdir -p "$TMP/pulse"
+export PULSE_SERVER="unix:$TMP/pulse/native" PULSE_RUNTIME_PATH="$TMP/pulse/run" PULSE_STATE_PATH="$TMP/pulse/state" \
+	PULSE_COOKIE="$TMP/pulse/cookie"
+cat >"$TMP/pulse/nursery.pa" <<EOF
+load-module module-native-protocol-unix socket=$TMP/pulse/native auth-anonymous=1
+load-module module-null-sink sink_name=nursery rate=48000 channels=1
+load-module module-null-sink sink_name=speaker rate=48000 channels=2
+set-default-sink speaker
+EOF
+HOME="$TMP/pulse" pulseaudio --system=false -n --daemonize=no --exit-idle-time=-1 --use-pid-file=no \
+	--disable-shm=yes -F "$TMP/pulse/nursery.pa" >"$TMP/pulse.log" 2>&1 &
+PAPID=$!
+end=$(( $(date +%s) + 20 ))
+until pactl list short sinks 2>/dev/null | grep -q nursery; do
+	kill -0 "$PAPID" 2>/dev/null || die "pulseaudio exited: $(tail -n 5 "$TMP/pulse.log")"
+	[ "$(date +%s)" -lt "$end" ] || die "pulseaudio did not start within 20 s: $(tail -n 5 "$TMP/pulse.log")"
+	sleep 0.2
+done
+cat >"$TMP/tone.py" <<'EOF'
+import math, struct, sys
+hz, rate = float(sys.argv[1]), 48000
+second = struct.pack("<%dh" % rate, *(int(0.25 * 32767 * math.sin(2 * math.pi * hz * i / rate)) for i in range(rate)))
+out = sys.stdout.buffer
+while True:
+    out.write(second)
+EOF
+python3 "$TMP/tone.py" "$SIGNAL_HZ" 2>/dev/null |
+	pacat --playback --device=nursery --format=s16le --rate=48000 --channels=1 --latency-msec=100 2>"$TMP/pacat.log" &
+PLAYPID=$!
+# The tone is in the sink: recorded from its monitor on the host first.
+end=$(( $(date +%s) + 20 ))
+until pactl list short sink-inputs 2>/dev/null | grep -q .; do
+	kill -0 "$PLAYPID" 2>/dev/null || die "pacat exited: $(cat "$TMP/pacat.log")"
+	[ "$(date +%s)" -lt "$end" ] || die "pacat did not connect within 20 s"
+	sleep 0.2
+done
+sleep 0.5
+{ timeout 10 parec --latency-msec=20 --device=nursery.monitor --format=s16le --rate=48000 --channels=1 2>/dev/null || true; } | head -c 192000 >"$TMP/nursery.raw" # 2 s
+NURSERY=$(python3 - "$TMP/nursery.raw" "$SIGNAL_HZ" <<-'EOF'
+	import math, struct, sys
+	b = open(sys.argv[1], "rb").read()[48000:]  # past the first half second
+	n = len(b) // 2
+	x = struct.unpack("<%dh" % n, b[:2 * n])
+	rms = math.sqrt(sum(v * v for v in x) / max(n, 1)) / 32768
+	print("%s Hz at %.1f dBFS" % (sys.argv[2], 20 * math.log10(max(rms, 1e-9))))
+	sys.exit(0 if n > 12000 and rms > 0.1 else 1)
+	EOF
+) || die "the nursery's sink does not carry the $SIGNAL_HZ Hz tone ($(stat -c %s "$TMP/nursery.raw") bytes recorded; pacat: $(cat "$TMP/pacat.log"); pulseaudio: $(tail -n 3 "$TMP/pulse.log"))"
+echo "nursery: $NURSERY in PulseAudio's null sink \"nursery\" (the sound card's input)"
+
 T0=$(now)
 timeout --kill-after=10 "$TIMEOUT" ip netns exec "$NS" qemu-system-aarch64 -M virt -cpu cortex-a57 -smp 2 -m 1024 \
 	-nographic -no-reboot -monitor none -serial stdio \
+	-audiodev "pa,id=snd0,server=$PULSE_SERVER,in.name=nursery.monitor,out.name=speaker" \
+	-device intel-hda -device hda-duplex,audiodev=snd0 \
 	-kernel "$TMP/vmlinuz" -initrd "$TMP/initrd" \
 	-append "root=LABEL=ROOT rootwait console=ttyAMA0 net.ifnames=0 systemd.journald.forward_to_console=1" \
 	-drive "file=$TMP/disk.img,format=raw,if=virtio" \
 	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,romfile= \
 	</dev/null >"$TMP/console.log" 2>&1 &
 QPID=$!
-echo "qemu started (virt, cortex-a57, TCG); guest console: $TMP/console.log"
+echo "qemu started (virt, cortex-a57, TCG, intel-hda sound card recording the nursery); guest console: $TMP/console.log"
 
 # wait_for SECONDS DESC CMD...: poll CMD every half second.
 wait_for() {
@@ -157,26 +233,45 @@ wait_for 400 '"monitor ready" on the console' grep -q 'monitor ready' "$TMP/cons
 T_READY=$(now)
 echo "monitor ready      $(since "$T0" "$T_READY") s after QEMU start"
 
-# check_tone NAME OGG: the recording decodes and its dominant frequency is
-# 440 Hz (the test tone).
-check_tone() {
+# check_signal NAME OGG: the recording decodes and is the nursery's tone:
+# its dominant frequency (searched from 100 Hz to 4 kHz) is SIGNAL_HZ, the
+# test tone's 440 Hz is at least 30 dB below it (exit 2 when the monitor
+# streamed its test tone instead), and its level is above -40 dBFS. Prints
+# the frequency and the RMS level (dBFS) of half a second past the middle
+# and sets HEARD to them.
+check_signal() {
 	opusdec --quiet --rate 48000 "$2" "$TMP/$1.wav" 2>/dev/null || die "the recording does not decode"
-	python3 - "$TMP/$1.wav" <<-'EOF' || die "the recording is not the 440 Hz tone"
+	local rc=0
+	python3 - "$TMP/$1.wav" "$SIGNAL_HZ" "$TEST_TONE_HZ" >"$TMP/$1.heard" <<-'EOF' || rc=$?
 	import math, struct, sys, wave
 	w = wave.open(sys.argv[1]); rate = w.getframerate(); n = w.getnframes()
-	pcm = struct.unpack("<%dh" % n, w.readframes(n))
+	want, tone = float(sys.argv[2]), float(sys.argv[3])
+	pcm = struct.unpack("<%dh" % (n * w.getnchannels()), w.readframes(n))[::w.getnchannels()]
 	secs = n / rate
-	seg = pcm[n // 4: n // 4 + rate // 2]          # half a second, past the start
-	def power(f):                                  # Goertzel
+	mid = pcm[n // 2: n // 2 + rate // 2]          # half a second past the middle
+	def power(f, seg):                             # Goertzel
 	    c = 2 * math.cos(2 * math.pi * f / rate); s1 = s2 = 0.0
 	    for x in seg:
 	        s1, s2 = x + c * s1 - s2, s1
-	    return s1 * s1 + s2 * s2 - c * s1 * s2
-	best = max(range(300, 605, 5), key=power)
-	rms = math.sqrt(sum(x * x for x in seg) / len(seg)) / 32768
-	print("  recorded %.1f s, dominant %d Hz, RMS %.1f dBFS" % (secs, best, 20 * math.log10(max(rms, 1e-9))))
-	sys.exit(0 if abs(best - 440) <= 5 and secs > 3 else 1)
+	    return max(s1 * s1 + s2 * s2 - c * s1 * s2, 1e-9)
+	coarse = max(range(100, 4001, 20), key=lambda f: power(f, mid[:rate // 20]))   # 50 ms: 20 Hz bins
+	best = max(range(coarse - 30, coarse + 31), key=lambda f: power(f, mid))        # 0.5 s: 2 Hz bins
+	rms = math.sqrt(sum(x * x for x in mid) / max(len(mid), 1)) / 32768
+	db = 20 * math.log10(max(rms, 1e-9))
+	tone_db = 10 * math.log10(power(tone, mid) / power(best, mid))
+	if abs(best - tone) <= 5:
+	    print("%d Hz at %.1f dBFS (the monitor's test tone), %.1f s recorded" % (best, db, secs))
+	    sys.exit(2)
+	print("%d Hz at %.1f dBFS (the test tone's %d Hz %.0f dB below it), %.1f s recorded" % (best, db, tone, -tone_db, secs))
+	sys.exit(0 if abs(best - want) <= 5 and tone_db <= -30 and db > -40 and secs > 3 else 1)
 	EOF
+	HEARD=$(cat "$TMP/$1.heard")
+	echo "  heard $HEARD"
+	case $rc in
+	0) ;;
+	2) die "heard the monitor's $TEST_TONE_HZ Hz test tone, not the nursery's $SIGNAL_HZ Hz: it did not capture the sound card" ;;
+	*) die "the recording is not the nursery's $SIGNAL_HZ Hz tone (heard $HEARD)" ;;
+	esac
 }
 
 # ---- 3a. A phone's path: the page by its .local name, the card's code ----
@@ -211,8 +306,9 @@ echo "phone paired       $(since "$T0" "$T_PHONE") s ($(cat "$TMP/phone-pair.jso
 MON_ID=$(grep -o '"monitors":\[{"id":"[^"]*"' "$TMP/phone-events.txt" | head -n 1 | sed 's/.*"id":"//; s/"$//')
 [ -n "$MON_ID" ] || die "the phone's page shows no monitor: $(head -c 400 "$TMP/phone-events.txt")"
 "${PHONE[@]}" --max-time 10 -o "$TMP/phone.ogg" "$PAGE_URL/api/monitors/$MON_ID/audio.ogg" 2>/dev/null || true # ends at --max-time
-check_tone phone "$TMP/phone.ogg"
-echo "phone heard the tone on the page's stream"
+check_signal phone "$TMP/phone.ogg"
+PHONE_HEARD=$HEARD
+echo "phone heard the nursery's $SIGNAL_HZ Hz on the page's stream"
 # A pairing closes the window: the phone's page opens it again ("Add a
 # phone"), for the listener below.
 "${PHONE[@]}" -f -o /dev/null -H 'Content-Type: application/json' -H "Origin: $PAGE_URL" --data '{}' \
@@ -238,20 +334,24 @@ T_PAIRED=$(now)
 sed 's/^/  /' "$TMP/pair.out"
 echo "paired             $(since "$T0" "$T_PAIRED") s"
 
-# ---- 4. Listen, check the tone ----
+# ---- 4. Listen: the nursery's tone, through the sound card ----
 # listen_check NAME OGG: listen for 8 s, print when the first audio came,
-# check the recording's dominant frequency is 440 Hz (the test tone).
+# check the recording is the nursery's tone (check_signal).
 listen_check() {
 	inns timeout 60 "$CRADLE" "${L[@]}" listen "$ROOM" --output none --record "$2" --duration 8s >"$TMP/$1.out" 2>&1 ||
 		{ cat "$TMP/$1.out" >&2; die "cradle listen failed"; }
 	line=$(grep -m1 'first audio' "$TMP/$1.out") || { cat "$TMP/$1.out" >&2; die "no audio"; }
 	FIRST_AUDIO=$(date -d "$(echo "$line" | cut -d' ' -f1)" +%s.%N)
-	check_tone "$1" "$2"
+	check_signal "$1" "$2"
 }
 listen_check listen1 "$TMP/first.ogg"
 grep -E 'online|stream connected|first audio' "$TMP/listen1.out" | sed 's/^/  /'
 T_AUDIO=$FIRST_AUDIO
+LISTEN_HEARD=$HEARD
 echo "first audio        $(since "$T0" "$T_AUDIO") s"
+# What the monitor says of its microphone (journald forwards its log to
+# the console; checked over SSH below).
+grep -a -o 'msg="media: [^"]*microphone[^"]*" [a-z]*="[^"]*"' "$TMP/console.log" | head -n 3 | sed 's/^/  cradled: /' || true
 
 # ---- 5. Upgrade in the running guest: trust survives ----
 if [ -n "$OLD_DEB" ]; then
@@ -292,6 +392,28 @@ if [ -n "$OLD_DEB" ]; then
 		[ -z "$(find /var/lib/cradle ! -user cradle)" ]
 		journalctl -b -u cradled.service -o cat | grep -E "level=(WARN|ERROR)|GPIO" | sed "s/^/  cradled: /" || true' ||
 		die "cradled does not run as user cradle, or its admin socket or devices are wrong"
+
+	# The sound card (QEMU's hda-duplex, snd-hda-intel) and the capture
+	# device cradled opened on it; never the test tone.
+	"${SSH[@]}" 'set -e
+		arecord -l | grep "^card" | sed "s/^/  arecord -l: /"
+		arecord -l | grep -q "^card"
+		journalctl -b -u cradled.service -o cat | grep "media: .*microphone" | head -n 2 | sed "s/^/  cradled: /"
+		journalctl -b -u cradled.service -o cat | grep -q "media: microphone on.*source=\"ALSA "
+		if journalctl -b -u cradled.service -o cat | grep -q "no microphone"; then exit 1; fi' ||
+		die "the guest has no sound card, or cradled did not open it (it streams its test tone)"
+
+	# The package's sysctl.d file: systemd-sysctl set the UDP buffer
+	# ceilings at boot, before cradled started, so quic-go got the 7 MiB
+	# buffers it asks for and did not warn.
+	QUIC_WARNING='increase \(receive\|send\) buffer size'
+	"${SSH[@]}" "set -e
+		echo \"  \$(sysctl net.core.rmem_max | tr -d ' '), \$(sysctl net.core.wmem_max | tr -d ' ') (\$(ls /usr/lib/sysctl.d/60-cradled.conf)); udp_mem \$(sysctl -n net.ipv4.udp_mem | tr -s '\t ' ' ') pages; MemTotal \$(awk '/MemTotal/ {print \$2}' /proc/meminfo) kB\"
+		[ \"\$(sysctl -n net.core.rmem_max)\" = 7500000 ] && [ \"\$(sysctl -n net.core.wmem_max)\" = 7500000 ]
+		echo \"  cradled's QUIC socket (UDP 48080): \$(ss -uamnH 'sport = :48080' | grep -o 'skmem:([^)]*)' | head -n 1) (rb, tb: the kernel's limits on its queued bytes)\"
+		if journalctl -b -u cradled.service -o cat | grep '$QUIC_WARNING'; then exit 1; fi" ||
+		die "at boot the UDP buffer ceilings are not the package's 7500000, or quic-go warned about its buffers"
+	echo "  quic-go's UDP buffers: no warning since boot"
 
 	# A factory reset writes a new setup code (atomically, as user cradle):
 	# cradle-setup-card.path rewrites the card with it, without a reboot.
@@ -340,11 +462,26 @@ while True:
 		systemctl start cradle-setup-card.path' ||
 		die "cradled did not start as cradle from a root-owned /var/lib/cradle, or from root-owned files in it"
 	echo "a root-owned /var/lib/cradle (an upgrade from cradled as root), then root-owned files in it: cradled starts, all cradle's again"
+	# The ceilings lowered to the kernel's default (as before this
+	# package had its sysctl.d file): a restarted cradled warns, as it did
+	# at every start. Then the package's install (its postinst) sets them
+	# again before it restarts cradled, which no longer warns.
+	"${SSH[@]}" "set -e; sysctl -q -w net.core.rmem_max=212992 net.core.wmem_max=212992
+		t=\$(date +%s); systemctl restart cradled.service
+		for i in \$(seq 60); do journalctl -u cradled.service --since=@\$t -o cat | grep -q '$QUIC_WARNING' && break; sleep 0.5; done
+		journalctl -u cradled.service --since=@\$t -o cat | grep -m 1 '$QUIC_WARNING' | sed 's/^/  ceilings at 212992, cradled: /'" ||
+		die "with the kernel's default UDP buffer ceilings, cradled did not warn (is the check blind?)"
+	SYSCTL_MARK=$("${SSH[@]}" 'sleep 1; date +%s')
 	for deb in "$OLD_DEB" "$NEW_DEB"; do
 		echo "apt install $(basename "$deb") in the guest"
 		"${SSH[@]}" "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades /tmp/$(basename "$deb") 2>&1 | tail -n 2;
-			dpkg-query -W cradled; systemctl is-active cradled" | sed 's/^/  /'
+			dpkg-query -W cradled; systemctl is-active cradled; sysctl net.core.rmem_max net.core.wmem_max | tr -d ' '" | sed 's/^/  /'
 	done
+	"${SSH[@]}" "set -e
+		[ \"\$(sysctl -n net.core.rmem_max)\" = 7500000 ] && [ \"\$(sysctl -n net.core.wmem_max)\" = 7500000 ]
+		if journalctl -u cradled.service --since=@$SYSCTL_MARK -o cat | grep '$QUIC_WARNING'; then exit 1; fi" ||
+		die "the package's install did not set the UDP buffer ceilings again, or cradled warned after it"
+	echo "  the install set the UDP buffer ceilings again (postinst); cradled restarted without quic-go's warning"
 	snapshot "$TMP/after"
 	python3 - "$TMP/before" "$TMP/after" <<-'EOF' || die "the upgrade changed the monitor's identity, listeners or event log"
 	import json, sys
@@ -446,6 +583,7 @@ fi
 
 echo
 echo "image-test: QEMU start -> monitor ready $(since "$T0" "$T_READY") s -> paired $(since "$T0" "$T_PAIRED") s -> first audio $(since "$T0" "$T_AUDIO") s"
+echo "image-test: the nursery played $NURSERY into the sound card; the listener heard $LISTEN_HEARD; the phone's page stream $PHONE_HEARD"
 python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 120 else 1)' "$(since "$T0" "$T_AUDIO")" &&
 	echo "image-test: first audio within 2 minutes of power-on: yes" ||
 	echo "image-test: first audio within 2 minutes of power-on: NO (goal missed)"
