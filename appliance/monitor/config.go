@@ -52,6 +52,9 @@ type Config struct {
 	// limits overrides the pairing limits (how long an attempt may take, failure
 	// counts); tests shorten them.
 	limits pairing.WindowConfig
+	// sources, when set, replaces the sources Media selects (tests: a
+	// microphone that can be unplugged).
+	sources *media.Sources
 }
 
 // WithDefaults returns c with every zero field set to its default.
