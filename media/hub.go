@@ -121,6 +121,10 @@ func (h *Hub) SyntheticAudio() bool {
 	return ok
 }
 
+// AudioSource describes the audio source: the microphone's ALSA name, or
+// the test tone.
+func (h *Hub) AudioSource() string { return h.src.Audio.String() }
+
 // Stats returns a snapshot of the counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()

@@ -24,6 +24,19 @@ func (m *Monitor) noMicrophone() bool {
 	return fault || (m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio())
 }
 
+// SoundSource says, for a parent, what the monitor listens with: the
+// microphone, or the test tone and why (chosen, or no microphone found).
+func (m *Monitor) SoundSource() string {
+	switch {
+	case m.cfg.Media == media.ModeTest:
+		return "no microphone: a " + m.hub.AudioSource() + " instead, on purpose (--media test: a demo or a test, no microphone fault)"
+	case m.hub.SyntheticAudio():
+		return "no microphone found: a " + m.hub.AudioSource() + " instead; the LED and the listeners show the microphone fault (plug one in and restart cradled, or run with --media devices to wait for one)"
+	default:
+		return "the microphone, " + m.hub.AudioSource() + " (if it is unplugged or fails, the LED and the listeners show the microphone fault until it is back)"
+	}
+}
+
 // mediaChanged tells the core whether the microphone is missing (the
 // LED's fault).
 func (m *Monitor) mediaChanged() {

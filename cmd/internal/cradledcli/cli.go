@@ -226,6 +226,7 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "cradled: serving %q on %s, fingerprint %s\n", cfg.Name, m.Addr(), m.Fingerprint())
+	fmt.Fprintf(e.stdout, "Sound: %s\n", m.SoundSource())
 	fmt.Fprintf(e.stdout, "To pair a listener: run `cradled --state-dir %s pair` (or press the button), then on the listener:\n", cfg.StateDir)
 	fmt.Fprintf(e.stdout, "  cradle pair %s --code XXXX-XXXX   (the code: `cradled --state-dir %s setup-code`)\n", dialAddr(m.Addr()), cfg.StateDir)
 	var wg sync.WaitGroup
