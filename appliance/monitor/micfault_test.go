@@ -2,9 +2,7 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,51 +13,8 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/transport"
 	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/mediatest"
 )
-
-// unpluggableMic is a microphone a test pulls out and plugs back: the
-// test tone while plugged; unplugged, its reads fail and it will not open.
-type unpluggableMic struct {
-	tone *media.ToneSource
-	mu   sync.Mutex
-	in   bool
-}
-
-func (u *unpluggableMic) String() string { return "unpluggable microphone" }
-
-func (u *unpluggableMic) plugged() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.in
-}
-
-func (u *unpluggableMic) set(in bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.in = in
-}
-
-func (u *unpluggableMic) OpenAudio(f media.AudioFormat) (media.AudioStream, error) {
-	if !u.plugged() {
-		return nil, media.ErrNoMicrophone
-	}
-	st, err := u.tone.OpenAudio(f)
-	return &unpluggableStream{AudioStream: st, mic: u}, err
-}
-
-type unpluggableStream struct {
-	media.AudioStream
-	mic *unpluggableMic
-}
-
-var errPulledOut = errors.New("test: microphone pulled out")
-
-func (s *unpluggableStream) Read() (media.PCM, error) {
-	if !s.mic.plugged() {
-		return media.PCM{}, errPulledOut
-	}
-	return s.AudioStream.Read()
-}
 
 // untilStatus reads statuses on conn until one satisfies ok, and returns
 // how long that took; it fails the test after limit.
@@ -110,9 +65,9 @@ func TestMicrophonePulledOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer panel.Close()
-	mic := &unpluggableMic{tone: media.NewToneSource(440, 0.25), in: true}
+	mic := mediatest.NewMic(440, 0.25)
 	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Media: media.ModeDevices,
-		Device: panel, sources: &media.Sources{Audio: mic}})
+		Device: panel, Sources: &media.Sources{Audio: mic}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +79,7 @@ func TestMicrophonePulledOut(t *testing.T) {
 		t.Fatalf("the LED shows %q with the microphone in", ready)
 	}
 
-	mic.set(false)
+	mic.PullOut()
 	statusAfter := untilStatus(t, conn, 2*time.Second, micFault)
 	ledAfter := waitPattern(t, panel, "error:microphone", 2*time.Second-statusAfter) + statusAfter
 	t.Logf("pulled out: the status has the fault after %v, the LED after %v", statusAfter.Round(time.Millisecond), ledAfter.Round(time.Millisecond))
@@ -133,7 +88,7 @@ func TestMicrophonePulledOut(t *testing.T) {
 	}
 
 	time.Sleep(3 * time.Second) // a while without it
-	mic.set(true)
+	mic.PlugIn()
 	back := time.Now()
 	untilStatus(t, conn, 10*time.Second, func(st control.Status) bool { return isTone(st) && st.Faults == nil })
 	statusBack := time.Since(back)
@@ -156,7 +111,7 @@ func TestStatusAutoWithoutMicrophone(t *testing.T) {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			// Auto mode's fallback: the tone where a microphone should be.
 			src := &media.Sources{Audio: media.NewToneSource(440, 0.25)}
-			m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Media: tc.mode, sources: src})
+			m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Media: tc.mode, Sources: src})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -187,8 +187,8 @@ func Open(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 	}
-	if cfg.sources != nil {
-		m.hub, err = media.NewHub(*cfg.sources, cfg.MediaConfig, m.log)
+	if cfg.Sources != nil {
+		m.hub, err = media.NewHub(*cfg.Sources, cfg.MediaConfig, m.log)
 	} else {
 		m.hub, err = media.Open(cfg.Media, cfg.MediaConfig, m.log)
 	}
