@@ -99,10 +99,16 @@ func (h *Hub) MicrophoneFault() (bool, <-chan struct{}) {
 	return h.micWatch.fault, h.faultCh
 }
 
-// faultChanged wakes the MicrophoneFault waiters. The caller holds mu.
-func (h *Hub) faultChangedLocked() {
+// notifyLocked wakes the MicrophoneFault waiters. The caller holds mu.
+func (h *Hub) notifyLocked() {
 	close(h.faultCh)
 	h.faultCh = make(chan struct{})
+}
+
+// faultChangedLocked wakes the MicrophoneFault waiters after a change of
+// the fault, and logs it. The caller holds mu.
+func (h *Hub) faultChangedLocked() {
+	h.notifyLocked()
 	if h.micWatch.fault {
 		h.stats.MicFaults++
 		h.log.Warn("media: microphone fault: nothing captured", "for", h.micWatch.stallAfter, "source", h.src.Audio.String())
@@ -115,10 +121,16 @@ func (h *Hub) faultChangedLocked() {
 func (h *Hub) Config() Config { return h.cfg }
 
 // SyntheticAudio reports whether the audio comes from the test tone rather
-// than a microphone (the test mode, or auto mode without a microphone).
+// than a microphone (the test mode, or auto mode until a microphone is
+// plugged in). A change wakes MicrophoneFault's channel.
 func (h *Hub) SyntheticAudio() bool {
-	_, ok := h.src.Audio.(*ToneSource)
-	return ok
+	switch s := h.src.Audio.(type) {
+	case *ToneSource:
+		return true
+	case interface{ synthetic() bool }:
+		return s.synthetic()
+	}
+	return false
 }
 
 // AudioSource describes the audio source: the microphone's ALSA name, or
@@ -270,12 +282,17 @@ func (h *Hub) startMic() error {
 		return nil
 	}
 	open := func() (io.Closer, error) {
+		synthetic := h.SyntheticAudio()
 		st, err := h.src.Audio.OpenAudio(AudioFormat{Chunk: h.cfg.AudioFrame})
 		if err != nil {
 			return nil, err
 		}
 		h.mu.Lock()
 		h.micWatch.open(time.Now())
+		if h.SyntheticAudio() != synthetic { // auto mode found a microphone
+			h.log.Info("media: microphone plugged in: using it instead of the test tone", "source", h.src.Audio.String())
+			h.notifyLocked()
+		}
 		h.mu.Unlock()
 		return st, nil
 	}

@@ -134,6 +134,15 @@ func findMicrophone(want string) (AudioSource, error) {
 	return s, err
 }
 
+// micPresent returns a func that reports whether a capture device
+// matching want is listed now.
+func micPresent(want string) func() bool {
+	return func() bool {
+		_, err := listMicrophones(want)
+		return err == nil
+	}
+}
+
 // micSource opens the first capture device that works, best first, as
 // listed at that moment: names can exist without a capture device behind
 // them ("default" on a Pi is the HDMI output).

@@ -281,3 +281,61 @@ func TestHubToneStallIsNotReopened(t *testing.T) {
 		}
 	})
 }
+
+// TestHubAutoToneUntilMicrophone: auto mode without a microphone at the
+// start plays the tone (synthetic: the monitor's fault) until one is
+// plugged in, then uses it on the same subscription within about 1.25 s;
+// pulled out after that, it is a fault with nothing sent, not the tone
+// again.
+func TestHubAutoToneUntilMicrophone(t *testing.T) {
+	needEncoders(t)
+	synctest.Test(t, func(t *testing.T) {
+		mic := newFakeMic(false)
+		present := func() bool { mic.mu.Lock(); defer mic.mu.Unlock(); return mic.present }
+		src := &autoAudio{mic: mic, present: present, tone: NewToneSource(440, 0.25)}
+		h, err := NewHub(Sources{Audio: src}, testConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		au, err := h.SubscribeAudio()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer au.Close()
+		for range 300 { // 3 s of the tone
+			receive(t, au)
+		}
+		if fault, _ := h.MicrophoneFault(); fault || !h.SyntheticAudio() || mic.opens != 0 {
+			t.Fatalf("on the tone: fault %v, synthetic %v, %d opens of the absent microphone", fault, h.SyntheticAudio(), mic.opens)
+		}
+
+		_, changed := h.MicrophoneFault()
+		mic.plug()
+		plugged := time.Now()
+		select {
+		case <-changed:
+		case <-time.After(2 * time.Second):
+			t.Fatal("no change signalled after the microphone was plugged in")
+		}
+		if h.SyntheticAudio() || mic.opens != 1 {
+			t.Fatalf("after the plug: synthetic %v, %d opens", h.SyntheticAudio(), mic.opens)
+		}
+		t.Logf("the microphone replaced the tone %v after it was plugged in", time.Since(plugged))
+		if time.Since(plugged) > 1500*time.Millisecond {
+			t.Fatalf("the microphone replaced the tone after %v", time.Since(plugged))
+		}
+		receive(t, au)
+
+		mic.unplug(false)
+		waitFault(t, h, true, 2*time.Second)
+		for len(au.C()) > 0 {
+			<-au.C()
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if n := len(au.C()); n > 0 || h.SyntheticAudio() {
+			t.Fatalf("microphone pulled out: %d packets, synthetic %v; want silence and the fault", n, h.SyntheticAudio())
+		}
+	})
+}

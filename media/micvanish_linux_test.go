@@ -102,8 +102,8 @@ func checkNoMicrophone(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := src.Audio.(*ToneSource); !ok {
-		return fmt.Errorf("auto without a microphone: %v, want the test tone", src.Audio)
+	if a, ok := src.Audio.(*autoAudio); !ok || !a.synthetic() || a.present() {
+		return fmt.Errorf("auto without a microphone: %v, want the test tone until a microphone is listed", src.Audio)
 	}
 	src, err = OpenSources(ModeDevices, Config{}, log)
 	if err != nil {

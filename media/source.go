@@ -92,7 +92,8 @@ type Mode string
 // Modes.
 const (
 	// ModeAuto uses the devices that exist and the test sources for the
-	// rest, saying so in the log.
+	// rest, saying so in the log. A microphone plugged in later replaces
+	// the test tone.
 	ModeAuto Mode = "auto"
 	// ModeDevices uses a microphone, waiting for one to be plugged in if
 	// there is none yet; the camera is optional.
@@ -150,6 +151,9 @@ func OpenSources(mode Mode, cfg Config, log *slog.Logger) (Sources, error) {
 		log.Warn("media: no microphone yet: listening for one to be plugged in", "reason", err)
 	case mode == ModeDevices:
 		return Sources{}, err
+	case mic != nil:
+		src.Audio = &autoAudio{mic: mic, present: micPresent(cfg.Microphone), tone: tone}
+		log.Warn("media: no microphone: using the test tone until one is plugged in (the monitor shows the microphone fault)", "reason", err, "tone", tone.String())
 	default:
 		src.Audio = tone
 		log.Warn("media: no microphone: using the test tone instead (the monitor shows the microphone fault)", "reason", err, "tone", tone.String())

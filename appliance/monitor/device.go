@@ -31,7 +31,7 @@ func (m *Monitor) SoundSource() string {
 	case m.cfg.Media == media.ModeTest:
 		return "no microphone: a " + m.hub.AudioSource() + " instead, on purpose (--media test: a demo or a test, no microphone fault)"
 	case m.hub.SyntheticAudio():
-		return "no microphone found: a " + m.hub.AudioSource() + " instead; the LED and the listeners show the microphone fault (plug one in and restart cradled, or run with --media devices to wait for one)"
+		return "no microphone found: a " + m.hub.AudioSource() + " instead, and the LED and the listeners show the microphone fault until one is plugged in (it is then used within about 2 s)"
 	default:
 		return "the microphone, " + m.hub.AudioSource() + " (if it is unplugged or fails, the LED and the listeners show the microphone fault until it is back)"
 	}
