@@ -147,6 +147,12 @@ func awaitFault(h *Hub, want bool, limit time.Duration) error {
 }
 
 func TestMicrophoneVanishesALSA(t *testing.T) {
+	if m, _ := filepath.Glob("/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so"); len(m) == 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ALSA's pulse plugin is missing: apt-get install libasound2-plugins")
+		}
+		t.Skip("ALSA's pulse plugin is missing (apt-get install libasound2-plugins)")
+	}
 	srv := pulsetest.Start(t)
 	conf := `pcm.testmic {
 	type pulse
