@@ -669,7 +669,7 @@ func (h *Hub) reopen(p *pipe, cause error, first, most time.Duration) bool {
 	delay := first
 	for attempt := 0; ; attempt++ {
 		level := slog.LevelWarn
-		if attempt > 0 {
+		if attempt > 0 || errors.Is(cause, errNotOpen) { // startMic warned of that one
 			level = slog.LevelDebug
 		}
 		h.log.Log(context.Background(), level, "media: "+p.name+" failed: reopening", "source", p.desc, "err", cause, "after", delay)
