@@ -93,18 +93,21 @@ deb-pkg:
 	    --target $(BIN)/$${p}_$(VERSION)_$(DEB_ARCH).deb || exit 1; \
 	done
 
-## run: the monitor on this machine, with its state under .state/.
+## run: the monitor on this machine, with its state under .state/: a demo
+## with the test tone, not a microphone (--media test).
 run: build
 	@mkdir -p $(STATE)
 	@$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 setup-code
+	@echo "This demo plays a 440 Hz test tone instead of a microphone (cradled --media test), so a computer without one shows no microphone fault."
+	@echo "To hear this computer's microphone instead: $(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 --media devices"
 	@echo "Next steps, in another terminal:"
 	@echo "  $(BIN)/cradled --state-dir $(STATE)/monitor pair          # open the pairing window (the button)"
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener pair 127.0.0.1:48080 --code <the setup code above>"
-	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener listen 127.0.0.1:48080   # hear the monitor on your speakers (a test tone without a microphone); Enter acknowledges an alarm"
+	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener listen 127.0.0.1:48080   # hear the monitor on your speakers (the test tone); Enter acknowledges an alarm"
 	@echo "  $(BIN)/cradle --state-dir $(STATE)/listener status --watch  # online/offline from the heartbeat"
 	@echo "Or in a browser on this computer: https://127.0.0.1:8443/ (the monitor's own page; accept the certificate warning once, pair with the setup code above)"
 	@echo
-	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 --page-listen 127.0.0.1:8443
+	$(BIN)/cradled --state-dir $(STATE)/monitor --listen 127.0.0.1:48080 --page-listen 127.0.0.1:8443 --media test
 
 ## test: everything `go test` can check, with the race detector (nfpm:
 ## deploy/deb's test builds and installs the packages).

@@ -60,12 +60,12 @@ func TestPackagesHaveDocComments(t *testing.T) {
 //     library, not the transport or WebRTC underneath it;
 //   - every package sits under the fixed top level (appliance, store, hw,
 //     media, cmd, deploy);
-//   - test support (media/play/pulsetest, deploy/unpriv,
+//   - test support (media/play/pulsetest, media/mediatest, deploy/unpriv,
 //     appliance/page/pagetest) is imported by
 //     tests only, never built into a binary.
 func TestLayering(t *testing.T) {
 	topLevel := []string{"appliance", "store", "hw", "media", "cmd", "deploy"}
-	testSupport := []string{"media/play/pulsetest", "deploy/unpriv", "appliance/page/pagetest"}
+	testSupport := []string{"media/play/pulsetest", "media/mediatest", "deploy/unpriv", "appliance/page/pagetest"}
 	const mod = "github.com/cradle-monitor/cradle/"
 	under := func(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 	for _, p := range listPackages(t) {

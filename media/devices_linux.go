@@ -4,212 +4,23 @@ package media
 
 import (
 	"cmp"
-	"encoding/hex"
 	"fmt"
 	"image"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/mediadevices/pkg/driver"
 	"github.com/pion/mediadevices/pkg/frame"
-	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/mediadevices/pkg/wave"
 
 	// The V4L2 camera driver (USB webcams, and the Pi camera where the
-	// kernel exposes it as a V4L2 capture device) and the ALSA microphone
-	// driver (miniaudio, which loads libasound at run time). Both register
-	// the devices present when the program starts.
+	// kernel exposes it as a V4L2 capture device). It registers the
+	// cameras present when the program starts. Microphones are mic_linux.go's.
 	_ "github.com/pion/mediadevices/pkg/driver/camera"
-	_ "github.com/pion/mediadevices/pkg/driver/microphone"
 )
-
-// micCandidate is an ALSA capture device the microphone driver listed.
-type micCandidate struct {
-	drv  driver.Driver
-	name string // ALSA PCM name: "plughw:CARD=Device,DEV=0"
-	desc string // its description
-	rank int
-}
-
-// micSource opens the first candidate that works, best first: names can
-// exist without a capture device behind them ("default" on a Pi is the
-// HDMI output).
-type micSource struct {
-	cands []micCandidate
-	used  atomic.Pointer[micCandidate]
-}
-
-// findMicrophone lists the usable ALSA capture devices matching want.
-func findMicrophone(want string) (AudioSource, error) {
-	var cands []micCandidate
-	for _, d := range driver.GetManager().Query(driver.FilterDeviceType(driver.Microphone)) {
-		info := d.Info()
-		name := info.Label
-		if b, err := hex.DecodeString(info.Label); err == nil {
-			name = strings.TrimRight(string(b), "\x00")
-		}
-		c := micCandidate{drv: d, name: name, desc: info.Name, rank: micRank(name, info.Priority)}
-		switch {
-		case name == "null" || info.Name == "NULL Capture Device":
-			continue // silence generators: ALSA's null PCM, miniaudio's null backend
-		case want == "":
-		case name == want:
-			c.rank = -1
-		case strings.Contains(name, want) || strings.Contains(info.Name, want):
-		default:
-			continue
-		}
-		cands = append(cands, c)
-	}
-	if len(cands) == 0 {
-		if want != "" {
-			return nil, fmt.Errorf("%w (none matches %q; arecord -L lists them)", ErrNoMicrophone, want)
-		}
-		return nil, ErrNoMicrophone
-	}
-	slices.SortStableFunc(cands, func(a, b micCandidate) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.name, b.name))
-	})
-	return &micSource{cands: cands}, nil
-}
-
-// micRank orders ALSA names: the system default, then plug devices that
-// convert formats, then shared and raw ones.
-func micRank(name string, p driver.Priority) int {
-	switch {
-	case p == driver.PriorityHigh:
-		return 0
-	case name == "default" || strings.HasPrefix(name, "default:"):
-		return 1
-	case strings.HasPrefix(name, "sysdefault"):
-		return 2
-	case strings.HasPrefix(name, "plughw:"):
-		return 3
-	case strings.HasPrefix(name, "dsnoop:"):
-		return 4
-	case strings.HasPrefix(name, "hw:"):
-		return 5
-	}
-	return 10
-}
-
-func (s *micSource) String() string {
-	c := s.used.Load()
-	if c == nil {
-		c = &s.cands[0]
-	}
-	return fmt.Sprintf("ALSA %s (%s)", c.name, c.desc)
-}
-
-func (s *micSource) OpenAudio(f AudioFormat) (AudioStream, error) {
-	var errs []string
-	for i := range s.cands {
-		c := &s.cands[i]
-		st, err := openMic(c.drv, f)
-		if err == nil {
-			s.used.Store(c)
-			return st, nil
-		}
-		errs = append(errs, fmt.Sprintf("%s: %v", c.name, err))
-	}
-	return nil, fmt.Errorf("%w: no capture device would open: %s", ErrNoMicrophone, strings.Join(errs, "; "))
-}
-
-func openMic(d driver.Driver, f AudioFormat) (*micStream, error) {
-	if err := d.Open(); err != nil {
-		return nil, err
-	}
-	rec, ok := d.(driver.AudioRecorder)
-	if !ok {
-		_ = d.Close()
-		return nil, fmt.Errorf("not an audio recorder")
-	}
-	// The driver reports 0 channels for ALSA plugins, so ask for exactly
-	// this; miniaudio converts from what the device delivers.
-	r, err := rec.AudioRecord(prop.Media{Audio: prop.Audio{
-		ChannelCount: 1, SampleRate: SampleRate, SampleSize: 2, IsInterleaved: true, Latency: f.Chunk,
-	}})
-	if err != nil {
-		return nil, err // AudioRecord closed the driver
-	}
-	return &micStream{drv: d, r: r, sem: make(chan struct{}, 1)}, nil
-}
-
-// micStream reads mediadevices' microphone. Its driver hands over
-// miniaudio's buffer without copying and frees it on Close, so Close waits
-// for a Read in progress before closing the driver (a live microphone
-// delivers a chunk every period; a stalled one gets closeGrace).
-type micStream struct {
-	drv     driver.Driver
-	r       audio.Reader
-	sem     chan struct{} // held during Read
-	closing atomic.Bool
-	once    sync.Once
-	err     error
-}
-
-const closeGrace = time.Second
-
-func (m *micStream) Read() (PCM, error) {
-	if m.closing.Load() {
-		return PCM{}, ErrClosed
-	}
-	m.sem <- struct{}{}
-	defer func() { <-m.sem }()
-	if m.closing.Load() {
-		return PCM{}, ErrClosed
-	}
-	a, release, err := m.r.Read()
-	now := time.Now()
-	if err != nil {
-		return PCM{}, err
-	}
-	defer release()
-	pcm := mono16(a)
-	return PCM{Samples: pcm, Captured: now.Add(-time.Duration(len(pcm)) * time.Second / SampleRate)}, nil
-}
-
-func (m *micStream) Close() error {
-	m.once.Do(func() {
-		m.closing.Store(true)
-		t := time.NewTimer(closeGrace)
-		held := false
-		select {
-		case m.sem <- struct{}{}:
-			held = true
-		case <-t.C:
-		}
-		t.Stop()
-		m.err = m.drv.Close()
-		if held {
-			<-m.sem
-		}
-	})
-	return m.err
-}
-
-// mono16 returns a's samples as mono 16-bit, averaging channels.
-func mono16(a wave.Audio) []int16 {
-	ci := a.ChunkInfo()
-	if b, ok := a.(*wave.Int16Interleaved); ok && ci.Channels == 1 {
-		return b.Data[:ci.Len]
-	}
-	out := make([]int16, ci.Len)
-	ch := max(1, ci.Channels)
-	for i := range out {
-		var sum int64
-		for c := range ch {
-			sum += a.At(i, c).Int() >> 16 // Int is 32-bit scaled
-		}
-		out[i] = int16(sum / int64(ch))
-	}
-	return out
-}
 
 // camSource is a V4L2 capture device.
 type camSource struct {

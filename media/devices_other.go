@@ -11,6 +11,8 @@ func findMicrophone(string) (AudioSource, error) {
 	return nil, fmt.Errorf("%w (this build has no device drivers: it needs Linux and cgo)", ErrNoMicrophone)
 }
 
+func micPresent(string) func() bool { return func() bool { return false } }
+
 func findCamera(string) (VideoSource, error) {
 	return nil, fmt.Errorf("%w (this build has no device drivers: it needs Linux and cgo)", ErrNoCamera)
 }

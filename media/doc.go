@@ -36,8 +36,9 @@
 // encoder while anyone wants video. A later subscriber shares what runs;
 // the last one to leave turns the device off (closed, not paused) before
 // its Close returns. Stats counts starts and stops. A source that fails is
-// reopened with a growing pause; an encoder that fails ends its
-// subscriptions with the error.
+// reopened with a growing pause (at most a second for the microphone, 10 s
+// for the camera); an encoder that fails ends its subscriptions with the
+// error.
 //
 // # Audio
 //
@@ -98,14 +99,38 @@
 //
 // # Devices
 //
-// Microphones come from mediadevices' ALSA driver (miniaudio loads
-// libasound at run time), cameras from its V4L2 driver: USB webcams, and
-// the Pi camera where the kernel exposes it as a plain V4L2 capture device
-// (the legacy bcm2835-v4l2 driver; libcamera-only sensors are not). Both
-// drivers list the devices present when the program starts: plug devices
-// in before starting the monitor. ALSA's "null" PCM and miniaudio's null
-// backend are silence generators and never count as a microphone. Config
-// .Microphone and .Camera pick a device by name.
+// Microphones are ALSA capture devices opened through malgo (miniaudio,
+// which loads libasound at run time; mic_linux.go), listed again at every
+// open: a microphone plugged in after the start, or pulled out and plugged
+// back, is found (see "A microphone that goes"). Cameras come from
+// mediadevices' V4L2 driver: USB webcams, and the Pi camera where the
+// kernel exposes it as a plain V4L2 capture device (the legacy
+// bcm2835-v4l2 driver; libcamera-only sensors are not); that driver lists
+// the cameras present when the program starts: plug a camera in before
+// starting the monitor. ALSA's "null" PCM, miniaudio's null backend and
+// plugins that capture nothing of their own (rate converters, "jack",
+// "oss") never count as a microphone. Config .Microphone and .Camera pick
+// a device by name.
+//
+// # A microphone that goes
+//
+// While the microphone runs, the Hub watches it (micWatch, a pure core):
+// nothing captured for MicFaultAfter (1 s) raises the microphone fault
+// (Hub.MicrophoneFault, whose channel wakes at each change), checked every
+// 250 ms; an open stream silent that long is closed, since a vanished
+// device's read may hang rather than fail. The Hub reopens the source
+// after 250 ms, 500 ms, then every second, and the first sound clears the
+// fault. Subscriptions are not ended meanwhile: they get nothing while the
+// microphone is gone (a listener's "audio lost" alarm) and its sound again
+// when it is back. A microphone that will not open when the capture
+// starts (ModeDevices before one is plugged in) is handled the same way.
+// In ModeAuto with no microphone listed at the start, the audio is the
+// test tone until one is listed (looked for every second), then that
+// microphone for good. A test script's stall raises the fault but is not
+// reopened (it is meant). Measured (TestMicrophoneVanishesALSA, through
+// ALSA's pulse plugin): the fault 1.0–1.25 s after the source vanished,
+// sound again 2.3 s after it came back, a second of which is PulseAudio's
+// start.
 //
 // The test tone (ModeTest) can follow a script, Config.TestAudio
 // ("tone:3s,stall"): tone, silence and stall steps that let end-to-end

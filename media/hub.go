@@ -1,6 +1,8 @@
 package media
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +41,8 @@ type Hub struct {
 	videoSubs map[*Subscription[Sample]]struct{}
 	mic, cam  *pipe
 	stats     Stats
+	micWatch  micWatch
+	faultCh   chan struct{} // closed and replaced when micWatch.fault changes
 }
 
 // Stats counts what the Hub started and stopped, for tests and metrics.
@@ -54,6 +58,9 @@ type Stats struct {
 	AudioFrames, VideoFrames, KeyFrames   uint64
 	SourceErrors, EncoderErrors           int
 	NoiseEvents                           int
+	// MicFault is Hub.MicrophoneFault; MicFaults counts its raises.
+	MicFault  bool
+	MicFaults int
 }
 
 // NewHub returns a Hub over src. Nothing captures until a subscriber asks.
@@ -75,18 +82,60 @@ func NewHub(src Sources, cfg Config, log *slog.Logger) (*Hub, error) {
 		levels:    fanout.New[Level](nil),
 		audio:     fanout.New[Sample](nil),
 		videoSubs: make(map[*Subscription[Sample]]struct{}),
+		micWatch:  micWatch{stallAfter: MicFaultAfter},
+		faultCh:   make(chan struct{}),
 	}, nil
+}
+
+// MicrophoneFault reports whether the microphone is at fault: while it
+// captures, it has delivered nothing for MicFaultAfter (unplugged, its
+// reads failing or hung, or not plugged in yet). The fault clears at the
+// first audio after that. While nobody uses the microphone it is off, and
+// the fault stays as it was when it last ran. The channel is closed at
+// the next change.
+func (h *Hub) MicrophoneFault() (bool, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.micWatch.fault, h.faultCh
+}
+
+// notifyLocked wakes the MicrophoneFault waiters. The caller holds mu.
+func (h *Hub) notifyLocked() {
+	close(h.faultCh)
+	h.faultCh = make(chan struct{})
+}
+
+// faultChangedLocked wakes the MicrophoneFault waiters after a change of
+// the fault, and logs it. The caller holds mu.
+func (h *Hub) faultChangedLocked() {
+	h.notifyLocked()
+	if h.micWatch.fault {
+		h.stats.MicFaults++
+		h.log.Warn("media: microphone fault: nothing captured", "for", h.micWatch.stallAfter, "source", h.src.Audio.String())
+	} else {
+		h.log.Info("media: microphone back", "source", h.src.Audio.String())
+	}
 }
 
 // Config returns the validated configuration the Hub runs with.
 func (h *Hub) Config() Config { return h.cfg }
 
 // SyntheticAudio reports whether the audio comes from the test tone rather
-// than a microphone (the test mode, or auto mode without a microphone).
+// than a microphone (the test mode, or auto mode until a microphone is
+// plugged in). A change wakes MicrophoneFault's channel.
 func (h *Hub) SyntheticAudio() bool {
-	_, ok := h.src.Audio.(*ToneSource)
-	return ok
+	switch s := h.src.Audio.(type) {
+	case *ToneSource:
+		return true
+	case interface{ synthetic() bool }:
+		return s.synthetic()
+	}
+	return false
 }
+
+// AudioSource describes the audio source: the microphone's ALSA name, or
+// the test tone.
+func (h *Hub) AudioSource() string { return h.src.Audio.String() }
 
 // Stats returns a snapshot of the counters.
 func (h *Hub) Stats() Stats {
@@ -94,6 +143,7 @@ func (h *Hub) Stats() Stats {
 	defer h.mu.Unlock()
 	s := h.stats
 	s.MicOn, s.CameraOn = h.mic != nil, h.cam != nil
+	s.MicFault = h.micWatch.fault
 	s.AudioEncoding = s.AudioEncoderStarts > s.AudioEncoderStops
 	s.VideoEncoding = s.VideoEncoderStarts > s.VideoEncoderStops
 	s.LevelSubscribers, s.AudioSubscribers, s.VideoSubscribers = h.levels.Len(), h.audio.Len(), len(h.videoSubs)
@@ -231,10 +281,29 @@ func (h *Hub) startMic() error {
 	if h.mic != nil { // only op holders write mic
 		return nil
 	}
-	open := func() (io.Closer, error) { return h.src.Audio.OpenAudio(AudioFormat{Chunk: h.cfg.AudioFrame}) }
-	p, err := startPipe("microphone", h.src.Audio.String(), open, h.runMic)
+	open := func() (io.Closer, error) {
+		synthetic := h.SyntheticAudio()
+		st, err := h.src.Audio.OpenAudio(AudioFormat{Chunk: h.cfg.AudioFrame})
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.micWatch.open(time.Now())
+		if h.SyntheticAudio() != synthetic { // auto mode found a microphone
+			h.log.Info("media: microphone plugged in: using it instead of the test tone", "source", h.src.Audio.String())
+			h.notifyLocked()
+		}
+		h.mu.Unlock()
+		return st, nil
+	}
+	h.mu.Lock()
+	h.micWatch.start(time.Now())
+	h.mu.Unlock()
+	// A microphone that will not open is started all the same: its
+	// goroutine keeps trying, and the fault shows until it answers.
+	p, err := startPipe("microphone", h.src.Audio.String(), open, h.runMic, true)
 	if err != nil {
-		return fmt.Errorf("media: opening %s: %w", h.src.Audio, err)
+		h.log.Warn("media: the microphone will not open: trying again every second", "source", h.src.Audio.String(), "err", err)
 	}
 	h.mu.Lock()
 	h.mic = p
@@ -254,7 +323,7 @@ func (h *Hub) startCamera() error {
 	}
 	f := VideoFormat{Width: h.cfg.Width, Height: h.cfg.Height, FPS: h.cfg.FPS}
 	open := func() (io.Closer, error) { return h.src.Video.OpenVideo(f) }
-	p, err := startPipe("camera", h.src.Video.String(), open, h.runCamera)
+	p, err := startPipe("camera", h.src.Video.String(), open, h.runCamera, false)
 	if err != nil {
 		return fmt.Errorf("media: opening %s: %w", h.src.Video, err)
 	}
@@ -283,6 +352,9 @@ func (h *Hub) runMic(p *pipe) {
 	var enc audioEncoder
 	defer func() { h.closeAudioEncoder(enc) }()
 
+	stopWatch := h.watchMic(p)
+	defer stopWatch()
+
 	emit := func(l Level) {
 		noise, changed := vox.Update(l.RMSDBFS, l.At)
 		l.Noise = noise
@@ -292,14 +364,22 @@ func (h *Hub) runMic(p *pipe) {
 		h.publishLevel(l, changed && noise)
 	}
 	for {
-		pcm, err := p.stream.(AudioStream).Read()
+		var pcm PCM
+		err := errNotOpen
+		if st, ok := p.stream.(AudioStream); ok { // only this goroutine writes p.stream
+			pcm, err = st.Read()
+		}
 		if err != nil {
-			if !h.reopen(p, err) {
+			h.mu.Lock()
+			h.micWatch.lost()
+			h.mu.Unlock()
+			if !h.reopen(p, err, micRetryFirst, micRetryMax) {
 				return
 			}
 			frame = frame[:0]
 			continue
 		}
+		h.heardMic()
 		meter.Add(pcm.Samples, pcm.Captured, emit)
 
 		want := h.wantAudio()
@@ -352,7 +432,7 @@ func (h *Hub) runCamera(p *pipe) {
 	for {
 		fr, err := p.stream.(VideoStream).Read()
 		if err != nil {
-			if !h.reopen(p, err) {
+			if !h.reopen(p, err, 500*time.Millisecond, 10*time.Second) {
 				return
 			}
 			p.forceKey.Store(true)
@@ -403,6 +483,53 @@ func (h *Hub) runCamera(p *pipe) {
 			p.forceKey.Store(true)
 		}
 	}
+}
+
+// errNotOpen: the microphone's first open failed; its goroutine reopens it.
+var errNotOpen = errors.New("media: not open")
+
+// heardMic tells the watch that audio arrived.
+func (h *Hub) heardMic() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.micWatch.chunk(time.Now()) {
+		h.faultChangedLocked()
+	}
+}
+
+// watchMic starts the microphone's watchdog, which raises the fault and
+// closes a stalled stream (see micWatch), except the test tone's: its
+// stalls are a script's steps, meant to last. The returned func stops the
+// watchdog and waits. The microphone's goroutine owns it.
+func (h *Hub) watchMic(p *pipe) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(h.micWatch.stallAfter / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			// p.mu first: the stream the watch judged is the one closed,
+			// not one opened meanwhile.
+			p.mu.Lock()
+			h.mu.Lock()
+			stalled, changed := h.micWatch.check(time.Now())
+			if changed {
+				h.faultChangedLocked()
+			}
+			h.mu.Unlock()
+			if stalled && !h.SyntheticAudio() { // a script's stall is meant
+				h.log.Warn("media: the microphone delivers nothing: reopening it", "source", p.desc, "after", h.micWatch.stallAfter)
+				p.closeStreamLocked()
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 func (h *Hub) wantAudio() bool {
@@ -529,18 +656,23 @@ func (h *Hub) reapLater() {
 }
 
 // reopen handles a failed Read: it closes the stream and opens it again,
-// waiting longer after each failure, until it works (true) or the pipe is
-// stopped (false).
-func (h *Hub) reopen(p *pipe, cause error) bool {
+// waiting first, then twice as long after each failure up to most, until
+// it works (true) or the pipe is stopped (false). It logs the first
+// failure as a warning, the next ones at debug level.
+func (h *Hub) reopen(p *pipe, cause error, first, most time.Duration) bool {
 	if p.stopping() {
 		return false
 	}
 	h.mu.Lock()
 	h.stats.SourceErrors++
 	h.mu.Unlock()
-	delay := 500 * time.Millisecond
-	for {
-		h.log.Warn("media: "+p.name+" failed: reopening", "source", p.desc, "err", cause, "after", delay)
+	delay := first
+	for attempt := 0; ; attempt++ {
+		level := slog.LevelWarn
+		if attempt > 0 || errors.Is(cause, errNotOpen) { // startMic warned of that one
+			level = slog.LevelDebug
+		}
+		h.log.Log(context.Background(), level, "media: "+p.name+" failed: reopening", "source", p.desc, "err", cause, "after", delay)
 		p.closeStream()
 		t := time.NewTimer(delay)
 		select {
@@ -557,7 +689,7 @@ func (h *Hub) reopen(p *pipe, cause error) bool {
 			h.log.Info("media: "+p.name+" reopened", "source", p.desc)
 			return true
 		}
-		cause, delay = err, min(2*delay, 10*time.Second)
+		cause, delay = err, min(2*delay, most)
 	}
 }
 
@@ -577,10 +709,12 @@ type pipe struct {
 	closed bool
 }
 
-// startPipe opens the stream and starts run on it.
-func startPipe(name, desc string, open func() (io.Closer, error), run func(*pipe)) (*pipe, error) {
+// startPipe opens the stream and starts run on it. When the open fails,
+// it returns the error and no pipe, unless mayFail: then it starts run
+// without a stream (nil), and returns the pipe and the error.
+func startPipe(name, desc string, open func() (io.Closer, error), run func(*pipe), mayFail bool) (*pipe, error) {
 	stream, err := open()
-	if err != nil {
+	if err != nil && !mayFail {
 		return nil, err
 	}
 	p := &pipe{name: name, desc: desc, open: open, stream: stream, quit: make(chan struct{}), done: make(chan struct{})}
@@ -588,7 +722,7 @@ func startPipe(name, desc string, open func() (io.Closer, error), run func(*pipe
 		defer close(p.done)
 		run(p)
 	}()
-	return p, nil
+	return p, err
 }
 
 func (p *pipe) stopping() bool {

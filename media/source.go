@@ -92,9 +92,11 @@ type Mode string
 // Modes.
 const (
 	// ModeAuto uses the devices that exist and the test sources for the
-	// rest, saying so in the log.
+	// rest, saying so in the log. A microphone plugged in later replaces
+	// the test tone.
 	ModeAuto Mode = "auto"
-	// ModeDevices needs a microphone; the camera is optional.
+	// ModeDevices uses a microphone, waiting for one to be plugged in if
+	// there is none yet; the camera is optional.
 	ModeDevices Mode = "devices"
 	// ModeTest uses the test tone and the test pattern.
 	ModeTest Mode = "test"
@@ -142,11 +144,19 @@ func OpenSources(mode Mode, cfg Config, log *slog.Logger) (Sources, error) {
 	case err == nil:
 		src.Audio = mic
 		log.Info("media: microphone found", "device", mic.String())
+	case mode == ModeDevices && mic != nil:
+		// Not plugged in yet: the Hub keeps looking while it captures,
+		// and its microphone fault shows until one answers.
+		src.Audio = mic
+		log.Warn("media: no microphone yet: listening for one to be plugged in", "reason", err)
 	case mode == ModeDevices:
 		return Sources{}, err
+	case mic != nil:
+		src.Audio = &autoAudio{mic: mic, present: micPresent(cfg.Microphone), tone: tone}
+		log.Warn("media: no microphone: using the test tone until one is plugged in (the monitor shows the microphone fault)", "reason", err, "tone", tone.String())
 	default:
 		src.Audio = tone
-		log.Warn("media: no microphone: using the test tone instead", "reason", err, "tone", tone.String())
+		log.Warn("media: no microphone: using the test tone instead (the monitor shows the microphone fault)", "reason", err, "tone", tone.String())
 	}
 	cam, err := findCamera(cfg.Camera)
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/appliance/pairing"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/mediatest"
 	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 )
 
@@ -285,5 +287,43 @@ func TestSessionPairingWindow(t *testing.T) {
 	}
 	if mon.Status().Pairing.Open {
 		t.Fatal("the monitor's window is still open")
+	}
+}
+
+// TestSessionMicrophoneOutage: the monitor's microphone is pulled out
+// while a listener listens: the audio-lost alarm sounds and the status
+// carries the microphone fault; plugged back, the same session (no
+// reconnection, no new stream) hears audio again and the alarm clears by
+// itself, within 10 s.
+func TestSessionMicrophoneOutage(t *testing.T) {
+	mic := mediatest.NewMic(440, 0.25)
+	_, l, m, _ := setup(t, monitor.Config{Media: media.ModeDevices, Sources: &media.Sources{Audio: mic}})
+	s := l.Start(m, SessionOptions{Stream: StreamAudio})
+	defer s.Close()
+	ev := watch(t, s, SubscribeOptions{Audio: true})
+	ev.until(5*time.Second, "online", isPresence(Online))
+	ev.until(5*time.Second, "audio", isAudio)
+
+	mic.PullOut()
+	out := time.Now()
+	ev.until(2*time.Second, "audio-lost alarm", isAlarm(true, alarm.AudioLost))
+	alarmAfter := time.Since(out)
+	ev.until(2*time.Second-alarmAfter, "the microphone fault in the status", func(e Event) bool {
+		st, ok := e.(StatusEvent)
+		return ok && slices.Contains(st.Status.Faults, control.FaultMicrophone)
+	})
+	faultAfter := time.Since(out)
+	before := s.Stats()
+	time.Sleep(2 * time.Second) // a while without it
+
+	mic.PlugIn()
+	back := time.Now()
+	ev.until(10*time.Second, "audio after the microphone came back", isAudio)
+	audioAfter := time.Since(back)
+	ev.until(10*time.Second-audioAfter, "alarm cleared", isAlarm(false, alarm.None))
+	t.Logf("pulled out: alarm after %v, fault in the status after %v; plugged back: audio after %v, alarm cleared after %v",
+		alarmAfter.Round(time.Millisecond), faultAfter.Round(time.Millisecond), audioAfter.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
+	if st := s.Stats(); st.Streams != before.Streams || st.Connections != before.Connections {
+		t.Fatalf("the session reconnected or restarted its stream: before %+v, after %+v", before, st)
 	}
 }

@@ -31,6 +31,10 @@ type Config struct {
 	// (the default here; the daemon's default is auto).
 	Media       media.Mode
 	MediaConfig media.Config
+	// Sources, when set, are the capture sources instead of those Media
+	// selects (tests: a microphone that can be pulled out); Media still
+	// says whether the tone is a test (ModeTest) or a missing microphone.
+	Sources *media.Sources
 	// RTC tunes WebRTC; loopback candidates are added when Listen is a
 	// loopback address.
 	RTC rtc.Config

@@ -14,16 +14,48 @@ import (
 // (frontPanel decides what the LED shows; the applier's panel worker
 // writes it).
 
-// noMicrophone reports whether the monitor is meant to hear the baby (not
-// the test mode) but has no real microphone.
+// noMicrophone reports whether the microphone is at fault: the monitor is
+// meant to hear the baby (not the test mode) but has no real microphone
+// (auto mode fell back to the test tone), or the Hub's capture delivers
+// nothing (the microphone was unplugged, its reads fail or hang, or it is
+// not plugged in yet: media.Hub.MicrophoneFault, within about a second).
 func (m *Monitor) noMicrophone() bool {
-	return m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio()
+	fault, _ := m.hub.MicrophoneFault()
+	return fault || (m.cfg.Media != media.ModeTest && m.hub.SyntheticAudio())
+}
+
+// SoundSource says, for a parent, what the monitor listens with: the
+// microphone, or the test tone and why (chosen, or no microphone found).
+func (m *Monitor) SoundSource() string {
+	switch {
+	case m.cfg.Media == media.ModeTest:
+		return "no microphone: a " + m.hub.AudioSource() + " instead, on purpose (--media test: a demo or a test, no microphone fault)"
+	case m.hub.SyntheticAudio():
+		return "no microphone found: a " + m.hub.AudioSource() + " instead, and the LED and the listeners show the microphone fault until one is plugged in (it is then used within about 2 s)"
+	default:
+		return "the microphone, " + m.hub.AudioSource() + " (if it is unplugged or fails, the LED and the listeners show the microphone fault until it is back)"
+	}
 }
 
 // mediaChanged tells the core whether the microphone is missing (the
 // LED's fault).
 func (m *Monitor) mediaChanged() {
 	_ = m.step(Media{NoMic: m.noMicrophone()})
+}
+
+// serveMicrophone tells the core at once when the Hub's microphone fault
+// rises or clears, so the LED follows within the Hub's second rather than
+// at the next health check.
+func (m *Monitor) serveMicrophone(ctx context.Context) error {
+	for {
+		_, changed := m.hub.MicrophoneFault()
+		m.mediaChanged()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
 }
 
 // checkHealth tells the core whether the store answers and the network

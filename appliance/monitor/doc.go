@@ -146,6 +146,8 @@
 //   - serveStore: store events to the core;
 //   - serveTicks: the window's and admission's deadlines to the core
 //     (Tick);
+//   - serveMicrophone (device.go): the Hub's microphone fault to the core
+//     (Media) as it rises and clears, for the LED;
 //   - with a device (device.go), serveButtons (presses to the core) and
 //     serveHealth (every 5 s, the store and the network to the core: the
 //     only place either is probed for the LED).

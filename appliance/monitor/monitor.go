@@ -187,7 +187,12 @@ func Open(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 	}
-	if m.hub, err = media.Open(cfg.Media, cfg.MediaConfig, m.log); err != nil {
+	if cfg.Sources != nil {
+		m.hub, err = media.NewHub(*cfg.Sources, cfg.MediaConfig, m.log)
+	} else {
+		m.hub, err = media.Open(cfg.Media, cfg.MediaConfig, m.log)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("monitor: media: %w", err)
 	}
 	rcfg := cfg.RTC
@@ -236,6 +241,7 @@ func Open(cfg Config) (*Monitor, error) {
 		m.parts.Go(m.serveHealth)
 	}
 	m.checkHealth()
+	m.parts.Go(m.serveMicrophone)
 	m.parts.Go(m.serveAccept)
 	m.parts.Go(func(ctx context.Context) error { return m.serveStore(ctx, sub) })
 	m.parts.Go(m.serveTicks)

@@ -19,12 +19,14 @@ const stallAfter = time.Second
 //     intervals old: levels and ticks share a period but not a phase, so
 //     each level is carried by one tick, now and then by two); MinDBFS
 //     and no noise otherwise, and before the first level: nothing heard;
-//   - control.FaultMicrophone when the monitor has no real microphone
-//     (noMic), or when no level has arrived for more than stallAfter (since
-//     the watch started, before the first level): a stalled microphone.
+//   - control.FaultMicrophone when the monitor's microphone is at fault
+//     (noMic: no real microphone, or the Hub's fault, which the pump
+//     refreshes before each tick), or when no level has arrived for more
+//     than stallAfter (since the watch started, before the first level):
+//     a stalled microphone.
 type levelWatch struct {
 	interval time.Duration
-	noMic    bool
+	noMic    bool        // set by the pump before each status
 	start    time.Time   // when the watch started
 	last     media.Level // the latest level
 	lastAt   time.Time   // when it arrived; zero before the first
@@ -86,6 +88,7 @@ func (m *Monitor) startStatus(p *peer) {
 					}
 					w.level(lvl, m.now())
 				case <-tick.C:
+					w.noMic = m.noMicrophone()
 					st := w.status(m.now())
 					if err := m.owner.run(func() { st = m.core.Status(st) }); err != nil {
 						return nil

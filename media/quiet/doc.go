@@ -3,13 +3,16 @@
 //
 //	import _ "github.com/cradle-monitor/cradle/media/quiet"
 //
-// The noise: mediadevices' microphone driver opens a miniaudio context in
-// its package init, before main runs, and miniaudio probes every backend.
-// On a desktop with the ALSA, PulseAudio and JACK client libraries but no
-// JACK server, that prints "ALSA lib confmisc.c:... Cannot get card
-// index", "ALSA lib pulse.c:... Unable to connect", "jack server is not
-// running or cannot be started" and "JackShmReadWritePtr::~..." lines on
-// every command, even `cradle id`.
+// The noise: a miniaudio context probes backends when it opens (the
+// listener's sound output; the monitor's microphone on ALSA, opened at the
+// first capture and again every second while it is missing). On a desktop
+// with the ALSA, PulseAudio and JACK client libraries but no JACK server,
+// that prints "ALSA lib confmisc.c:... Cannot get card index", "ALSA lib
+// pulse.c:... Unable to connect", "jack server is not running or cannot
+// be started" and "JackShmReadWritePtr::~..." lines, and a microphone
+// that is missing behind ALSA's pulse plugin prints "Unable to create
+// stream" at every try. (Until the microphone moved to malgo, mediadevices'
+// driver opened a context in its package init, on every command.)
 //
 // What init does, when cgo is on (on Linux):
 //
@@ -28,8 +31,8 @@
 // Go initialises packages one at a time, picking among those whose imports
 // are all initialised the one first in import-path order (Go 1.21 and
 // later). This package imports only os (and runtime/cgo), which the
-// microphone driver also depends on, so whenever that driver is ready to
-// initialise this package is ready too, and
+// sound drivers also depend on, so whenever one is ready to initialise
+// this package is ready too, and
 // "github.com/cradle-monitor/cradle/media/quiet" sorts before
 // "github.com/gen2brain/malgo" and "github.com/pion/mediadevices/...".
 // Keep it that way: this package must not import anything that imports

@@ -129,7 +129,7 @@ func (e *env) parse(args []string, files bool) (name string, run runner, code in
 	fs.IntVar(&e.cfg.Heartbeat.Misses, "heartbeat-misses", 3, "missed heartbeats before a connection is dropped")
 	fs.StringVar(&e.cfg.AutoStream, "auto-stream", "audio", "stream listeners start on their own: off, audio, audio+video")
 	fs.StringVar(&e.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar((*string)(&e.cfg.Media), "media", "auto", "capture sources: auto (devices, else test sources), devices, or test (tone and pattern)")
+	fs.StringVar((*string)(&e.cfg.Media), "media", "auto", "capture sources: auto (devices, else test sources), devices (wait for a microphone), or test (tone and pattern, on purpose)")
 	fs.StringVar(&e.cfg.MediaConfig.Microphone, "microphone", "", "ALSA capture device (name or part of it; default: the best one)")
 	fs.StringVar(&e.cfg.MediaConfig.Camera, "camera", "", "V4L2 camera (part of its path or name; default: the first one)")
 	fs.StringVar(&e.cfg.MediaConfig.TestAudio, "test-audio", "", "script the test tone (--media test only): steps tone:D, silence:D, stall:D, e.g. tone:3s,stall")
@@ -226,6 +226,7 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "cradled: serving %q on %s, fingerprint %s\n", cfg.Name, m.Addr(), m.Fingerprint())
+	fmt.Fprintf(e.stdout, "Sound: %s\n", m.SoundSource())
 	fmt.Fprintf(e.stdout, "To pair a listener: run `cradled --state-dir %s pair` (or press the button), then on the listener:\n", cfg.StateDir)
 	fmt.Fprintf(e.stdout, "  cradle pair %s --code XXXX-XXXX   (the code: `cradled --state-dir %s setup-code`)\n", dialAddr(m.Addr()), cfg.StateDir)
 	var wg sync.WaitGroup

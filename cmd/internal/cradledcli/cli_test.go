@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,5 +181,47 @@ func TestDevicesSubcommands(t *testing.T) {
 	}
 	if len(m.Devices()) != 0 {
 		t.Errorf("devices after revoke: %+v", m.Devices())
+	}
+}
+
+// syncBuffer is a bytes.Buffer that serve may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeSaysTheTestTone: `make run` starts cradled with --media test;
+// it says that it plays the test tone on purpose, not a microphone.
+func TestServeSaysTheTestTone(t *testing.T) {
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"--state-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--page-listen", "off",
+			"--mdns=false", "--hw", "sim", "--media", "test"}, strings.NewReader(""), &out, &errb)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Sound:") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+	want := "Sound: no microphone: a test tone 440 Hz at -12.0 dBFS instead, on purpose (--media test"
+	if !strings.Contains(out.String(), want) {
+		t.Fatalf("stdout:\n%s\nwant a line %q", out.String(), want)
 	}
 }
