@@ -75,20 +75,33 @@ func Open(mode string, cfg hw.Config, log *slog.Logger) (hw.Device, error) {
 	return sim.New(cfg, log)
 }
 
-// openGPIO loads periph's host drivers and opens the panel on cfg's pins.
+// openGPIO loads periph's host drivers and opens the panel on cfg's pins
+// (findPins).
 func openGPIO(cfg hw.Config, log *slog.Logger) (*hw.Panel, error) {
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("%w: periph host drivers failed to load: %w", ErrNoGPIO, err)
 	}
-	led, button := gpioreg.ByName(cfg.LEDPin), gpioreg.ByName(cfg.ButtonPin)
-	for _, p := range []struct {
-		name string
-		pin  gpio.PinIO
-	}{{cfg.LEDPin, led}, {cfg.ButtonPin, button}} {
-		if p.pin == nil {
-			return nil, fmt.Errorf("%w: pin %s does not exist on this machine (is it a Raspberry Pi with /dev/gpiochip0? raspberry_pi=%t); use --hw sim to run without the button and LED",
-				ErrNoGPIO, p.name, rpi.Present())
-		}
+	return openPanel(cfg, ioctlChips(), registered, log)
+}
+
+// registered is periph's registry as findPins's byName, without a typed nil.
+func registered(name string) gpio.PinIO {
+	if p := gpioreg.ByName(name); p != nil {
+		return p
 	}
-	return hw.New(led, button, cfg, log)
+	return nil
+}
+
+// openPanel finds cfg's pins on chips (or by byName) and opens the panel
+// on them, logging which lines it uses.
+func openPanel(cfg hw.Config, chips []chip, byName func(string) gpio.PinIO, log *slog.Logger) (*hw.Panel, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	led, button, err := findPins(cfg.WithDefaults(), chips, byName)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("front panel on GPIO", "led", led.where, "button", button.where)
+	return hw.New(led.pin, button.pin, cfg, log)
 }
