@@ -35,9 +35,10 @@ var (
 // Open returns the front panel for mode ("" means auto):
 //
 //   - sim: the simulator (*sim.Sim, which also implements hw.Presser).
-//   - pi: the LED and button on cfg's GPIO pins; an error wrapping
-//     ErrNoGPIO when they do not exist, or the driver's error when they
-//     cannot be used (permissions on /dev/gpiochip*).
+//   - pi: the LED and button on cfg's GPIO pins, lines of the kernel's
+//     GPIO chips by name, or by gpio_chip and offsets (see findPins); an
+//     error wrapping ErrNoGPIO when they do not exist, or the driver's
+//     error when they cannot be used (permissions on /dev/gpiochip*).
 //   - auto: as pi when the pins exist, otherwise the simulator, with one
 //     info line saying so. If the pins exist but cannot be used it also
 //     falls back, with one warning carrying the error: a faulty panel must
@@ -67,8 +68,12 @@ func Open(mode string, cfg hw.Config, log *slog.Logger) (hw.Device, error) {
 		return nil, err
 	}
 	if errors.Is(err, ErrNoGPIO) {
+		pins := []any{"led_pin", cfg.LEDPin, "button_pin", cfg.ButtonPin}
+		if cfg.GPIOChip != "" {
+			pins = []any{"gpio_chip", cfg.GPIOChip, "led_line", cfg.LEDLine, "button_line", cfg.ButtonLine}
+		}
 		log.Info("no GPIO on this machine: using the simulated button and LED (cradled pair / cradled reset press it)",
-			"raspberry_pi", rpi.Present(), "led_pin", cfg.LEDPin, "button_pin", cfg.ButtonPin)
+			append([]any{"raspberry_pi", rpi.Present(), "err", err}, pins...)...)
 	} else {
 		log.Warn("GPIO present but unusable: using the simulated button and LED instead", "err", err)
 	}
