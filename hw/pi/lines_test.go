@@ -3,6 +3,8 @@ package pi
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -185,4 +187,28 @@ func TestOpenPanelOnLines(t *testing.T) {
 			t.Fatal("no button event from a press on line 5")
 		}
 	})
+}
+
+// TestChipsUnusable: a chip that exists but cannot be opened is named,
+// with the way out, rather than taken for no GPIO.
+func TestChipsUnusable(t *testing.T) {
+	dir := t.TempDir()
+	if err := chipsUnusable(filepath.Join(dir, "gpiochip*")); err != nil {
+		t.Errorf("no chips: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gpiochip0"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chipsUnusable(filepath.Join(dir, "gpiochip*")); err != nil {
+		t.Errorf("a chip that opens: %v", err)
+	}
+	// A dangling link cannot be opened, even by root.
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "gpiochip1")); err != nil {
+		t.Fatal(err)
+	}
+	err := chipsUnusable(filepath.Join(dir, "gpiochip*"))
+	if err == nil || errors.Is(err, ErrNoGPIO) || !strings.Contains(err.Error(), "gpiochip1 cannot be opened") ||
+		!strings.Contains(err.Error(), "60-cradle-gpio.rules") {
+		t.Errorf("unopenable chip: %v", err)
+	}
 }

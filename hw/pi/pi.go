@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/hw/sim"
@@ -86,7 +88,30 @@ func openGPIO(cfg hw.Config, log *slog.Logger) (*hw.Panel, error) {
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("%w: periph host drivers failed to load: %w", ErrNoGPIO, err)
 	}
-	return openPanel(cfg, ioctlChips(), registered, log)
+	chips := ioctlChips()
+	p, err := openPanel(cfg, chips, registered, log)
+	if errors.Is(err, ErrNoGPIO) && len(chips) == 0 {
+		// Chips that exist but cannot be opened are not "no GPIO": say
+		// why (a missing udev rule or group), so that auto warns.
+		if err := chipsUnusable("/dev/gpiochip*"); err != nil {
+			return nil, err
+		}
+	}
+	return p, err
+}
+
+// chipsUnusable returns the error of opening the first GPIO chip matching
+// pattern that cannot be opened, or nil.
+func chipsUnusable(pattern string) error {
+	paths, _ := filepath.Glob(pattern)
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("pi: GPIO chip %s cannot be opened (cradled needs group gpio, and the chip must be group gpio's: the package's 60-cradle-gpio.rules): %w", path, err)
+		}
+		f.Close()
+	}
+	return nil
 }
 
 // registered is periph's registry as findPins's byName, without a typed nil.
