@@ -27,7 +27,7 @@ APT_PACKAGES := $(BUILD_PACKAGES) iproute2 iptables systemd alsa-utils opus-tool
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED ?= 1
 
-.PHONY: go-version all run build test verify bench soak fuzz mutation deps apt apt-build apt-install tools clean deb deb-pkg cross cross-deps deb-arm64 image image-check image-test
+.PHONY: go-version all run build test verify bench soak fuzz mutation deps apt apt-build apt-install tools clean deb deb-pkg cross cross-deps deb-arm64 image image-check image-test image-test-pi3
 
 all: build
 
@@ -174,6 +174,18 @@ image-test: image build
 	done
 	$(SUDO) deploy/image/image-test.sh $(BIN)/cradle.img $(BIN)/cradle \
 	  $(BIN)/image-test/cradled_0.0.1_arm64.deb $(BIN)/image-test/cradled_$(VERSION)+imagetest_arm64.deb
+
+## image-test-pi3: a release step like image-test (about 5 min from the
+## image cache): boot the image on QEMU's Raspberry Pi 3 model (raspi3b,
+## its USB network), pair a listener with the card's code, listen (the
+## 440 Hz test tone), and check over SSH with Debian's gpiod that cradled
+## holds GPIO17 (LED) and GPIO27 (button) through the kernel's GPIO chip,
+## the LED line following its patterns, then lines given by chip and
+## offset. See deploy/image/README.md.
+IMAGE_TEST_PI3_PACKAGES := qemu-system-arm dnsmasq-base mtools fdisk opus-tools openssh-client iproute2
+image-test-pi3: image build
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_TEST_PI3_PACKAGES)"
+	$(SUDO) deploy/image/image-test-pi3.sh $(BIN)/cradle.img $(BIN)/cradle
 
 ## image-check: verify the image without booting it (deploy/image/qemu-boot.sh
 ## boots it in QEMU in about 3 min).

@@ -22,13 +22,27 @@ var ErrConfig = errors.New("hw: invalid configuration")
 
 // Config selects the pins and the button timings. Zero values take the
 // defaults above.
+//
+// The pins are found in one of two ways. Without GPIOChip, by name:
+// LEDPin and ButtonPin are line names of the kernel's GPIO character
+// devices (a Raspberry Pi's device tree names its header's lines GPIO0 to
+// GPIO27), or else names periph's drivers know. With GPIOChip, by offset:
+// LEDLine and ButtonLine are line offsets on that chip (what gpioinfo
+// prints as "line 17"), for boards whose lines have no such names; LEDPin
+// and ButtonPin are then not used.
 type Config struct {
-	LEDPin    string        `toml:"led_pin"`    // periph pin name, e.g. "GPIO17"; LED lit when high
-	ButtonPin string        `toml:"button_pin"` // periph pin name; button to GND, internal pull-up
-	Debounce  time.Duration `toml:"debounce"`   // a level counts once stable this long
-	ShortMax  time.Duration `toml:"short_max"`  // shorter presses are ShortPress
-	LongPress time.Duration `toml:"long_press"` // held this long: forget the listeners
-	WipeHold  time.Duration `toml:"wipe_hold"`  // held this long: wipe the monitor (giving it away)
+	LEDPin    string `toml:"led_pin"`    // pin name, e.g. "GPIO17"; LED lit when high
+	ButtonPin string `toml:"button_pin"` // pin name; button to GND, internal pull-up
+	// GPIOChip names a GPIO character device: "gpiochip0", its path
+	// "/dev/gpiochip0", or its label ("pinctrl-bcm2835"). Empty: find
+	// the pins by name.
+	GPIOChip   string        `toml:"gpio_chip"`
+	LEDLine    int           `toml:"led_line"`    // the LED's line offset on GPIOChip
+	ButtonLine int           `toml:"button_line"` // the button's line offset on GPIOChip
+	Debounce   time.Duration `toml:"debounce"`    // a level counts once stable this long
+	ShortMax   time.Duration `toml:"short_max"`   // shorter presses are ShortPress
+	LongPress  time.Duration `toml:"long_press"`  // held this long: forget the listeners
+	WipeHold   time.Duration `toml:"wipe_hold"`   // held this long: wipe the monitor (giving it away)
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -59,7 +73,16 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	var errs []error
-	if c.LEDPin == c.ButtonPin {
+	switch {
+	case c.GPIOChip != "":
+		if c.LEDLine < 0 || c.ButtonLine < 0 {
+			errs = append(errs, fmt.Errorf("led_line %d, button_line %d: line offsets are 0 or more (gpioinfo lists them)", c.LEDLine, c.ButtonLine))
+		} else if c.LEDLine == c.ButtonLine {
+			errs = append(errs, fmt.Errorf("led_line and button_line are both %d on %s: use two different lines", c.LEDLine, c.GPIOChip))
+		}
+	case c.LEDLine != 0 || c.ButtonLine != 0:
+		errs = append(errs, fmt.Errorf("led_line and button_line are offsets on gpio_chip, which is not set: set gpio_chip too, or name the pins with led_pin and button_pin"))
+	case c.LEDPin == c.ButtonPin:
 		errs = append(errs, fmt.Errorf("led_pin and button_pin are both %s: use two different pins", c.LEDPin))
 	}
 	if c.Debounce < 0 || c.Debounce > 500*time.Millisecond {

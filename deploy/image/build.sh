@@ -252,6 +252,20 @@ MulticastDNS=no
 [DHCPv4]
 RouteMetric=100
 EOF
+# USB Ethernet (cdc_ether, rndis_host, ...: a USB adapter, a Pi Zero's
+# USB port, and QEMU's raspi3b, whose only network is usb-net): the kernel
+# names these usb0, usb1... (with net.ifnames=0), which eth* does not match.
+cat >"$ROOT/etc/systemd/network/22-usb.network" <<'EOF'
+[Match]
+Name=usb*
+
+[Network]
+DHCP=yes
+MulticastDNS=no
+
+[DHCPv4]
+RouteMetric=200
+EOF
 cat >"$ROOT/etc/systemd/network/25-wireless.network" <<'EOF'
 [Match]
 Name=wlan*

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/hw/sim"
@@ -35,9 +37,10 @@ var (
 // Open returns the front panel for mode ("" means auto):
 //
 //   - sim: the simulator (*sim.Sim, which also implements hw.Presser).
-//   - pi: the LED and button on cfg's GPIO pins; an error wrapping
-//     ErrNoGPIO when they do not exist, or the driver's error when they
-//     cannot be used (permissions on /dev/gpiochip*).
+//   - pi: the LED and button on cfg's GPIO pins, lines of the kernel's
+//     GPIO chips by name, or by gpio_chip and offsets (see findPins); an
+//     error wrapping ErrNoGPIO when they do not exist, or the driver's
+//     error when they cannot be used (permissions on /dev/gpiochip*).
 //   - auto: as pi when the pins exist, otherwise the simulator, with one
 //     info line saying so. If the pins exist but cannot be used it also
 //     falls back, with one warning carrying the error: a faulty panel must
@@ -67,28 +70,68 @@ func Open(mode string, cfg hw.Config, log *slog.Logger) (hw.Device, error) {
 		return nil, err
 	}
 	if errors.Is(err, ErrNoGPIO) {
+		pins := []any{"led_pin", cfg.LEDPin, "button_pin", cfg.ButtonPin}
+		if cfg.GPIOChip != "" {
+			pins = []any{"gpio_chip", cfg.GPIOChip, "led_line", cfg.LEDLine, "button_line", cfg.ButtonLine}
+		}
 		log.Info("no GPIO on this machine: using the simulated button and LED (cradled pair / cradled reset press it)",
-			"raspberry_pi", rpi.Present(), "led_pin", cfg.LEDPin, "button_pin", cfg.ButtonPin)
+			append([]any{"raspberry_pi", rpi.Present(), "err", err}, pins...)...)
 	} else {
 		log.Warn("GPIO present but unusable: using the simulated button and LED instead", "err", err)
 	}
 	return sim.New(cfg, log)
 }
 
-// openGPIO loads periph's host drivers and opens the panel on cfg's pins.
+// openGPIO loads periph's host drivers and opens the panel on cfg's pins
+// (findPins).
 func openGPIO(cfg hw.Config, log *slog.Logger) (*hw.Panel, error) {
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("%w: periph host drivers failed to load: %w", ErrNoGPIO, err)
 	}
-	led, button := gpioreg.ByName(cfg.LEDPin), gpioreg.ByName(cfg.ButtonPin)
-	for _, p := range []struct {
-		name string
-		pin  gpio.PinIO
-	}{{cfg.LEDPin, led}, {cfg.ButtonPin, button}} {
-		if p.pin == nil {
-			return nil, fmt.Errorf("%w: pin %s does not exist on this machine (is it a Raspberry Pi with /dev/gpiochip0? raspberry_pi=%t); use --hw sim to run without the button and LED",
-				ErrNoGPIO, p.name, rpi.Present())
+	chips := ioctlChips()
+	p, err := openPanel(cfg, chips, registered, log)
+	if errors.Is(err, ErrNoGPIO) && len(chips) == 0 {
+		// Chips that exist but cannot be opened are not "no GPIO": say
+		// why (a missing udev rule or group), so that auto warns.
+		if err := chipsUnusable("/dev/gpiochip*"); err != nil {
+			return nil, err
 		}
 	}
-	return hw.New(led, button, cfg, log)
+	return p, err
+}
+
+// chipsUnusable returns the error of opening the first GPIO chip matching
+// pattern that cannot be opened, or nil.
+func chipsUnusable(pattern string) error {
+	paths, _ := filepath.Glob(pattern)
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("pi: GPIO chip %s cannot be opened (cradled needs group gpio, and the chip must be group gpio's: the package's 60-cradle-gpio.rules): %w", path, err)
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// registered is periph's registry as findPins's byName, without a typed nil.
+func registered(name string) gpio.PinIO {
+	if p := gpioreg.ByName(name); p != nil {
+		return p
+	}
+	return nil
+}
+
+// openPanel finds cfg's pins on chips (or by byName) and opens the panel
+// on them, logging which lines it uses.
+func openPanel(cfg hw.Config, chips []chip, byName func(string) gpio.PinIO, log *slog.Logger) (*hw.Panel, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	led, button, err := findPins(cfg.WithDefaults(), chips, byName)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("front panel on GPIO", "led", led.where, "button", button.where)
+	return hw.New(led.pin, button.pin, cfg, log)
 }

@@ -65,6 +65,10 @@ type env struct {
 	configPath     string // the configuration file (its drop-ins are next to it)
 	pageListen     string // the phones' page (HTTPS); "off" serves none
 	pageHTTP       string // plain HTTP that redirects to it; "" serves none
+	// hwKeys: the pin keys given in a file or as a flag (led-pin,
+	// button-pin, led-line, button-line): gpio_chip needs both lines and
+	// no pin names.
+	hwKeys map[string]bool
 }
 
 // Main runs cradled with args (without the program name) and returns the
@@ -136,6 +140,9 @@ func (e *env) parse(args []string, files bool) (name string, run runner, code in
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")
+	fs.StringVar(&e.cfg.HW.GPIOChip, "gpio-chip", "", "GPIO chip (gpiochip0, /dev/gpiochip0 or its label) whose line offsets --led-line and --button-line give, instead of pin names")
+	fs.IntVar(&e.cfg.HW.LEDLine, "led-line", 0, "the status LED's line offset on --gpio-chip")
+	fs.IntVar(&e.cfg.HW.ButtonLine, "button-line", 0, "the pairing button's line offset on --gpio-chip")
 	fs.DurationVar(&e.cfg.HW.Debounce, "debounce", hw.DefaultDebounce, "how long the button's level must be stable to count (contact bounce), at most 500ms")
 	fs.DurationVar(&e.cfg.HW.ShortMax, "short-max", hw.DefaultShortMax, "a press released sooner opens the pairing window")
 	fs.DurationVar(&e.cfg.HW.LongPress, "long-press", hw.DefaultLongPress, "how long to hold the button to forget every listener (a wipe takes 20s more)")
@@ -149,6 +156,10 @@ func (e *env) parse(args []string, files bool) (name string, run runner, code in
 		return "", nil, clitool.ExitUsage
 	}
 	set := flagsSet(fs)
+	e.hwKeys = map[string]bool{}
+	for _, k := range []string{"led-pin", "button-pin", "led-line", "button-line"} {
+		e.hwKeys[k] = set[k]
+	}
 	e.configPath = *configPath
 	if files {
 		if err := e.loadConfigs(*configPath, set["config"], set); err != nil {

@@ -42,6 +42,9 @@ type fileConfig struct {
 	HW              *string   `toml:"hw"`
 	LEDPin          *string   `toml:"led_pin"`
 	ButtonPin       *string   `toml:"button_pin"`
+	GPIOChip        *string   `toml:"gpio_chip"`
+	LEDLine         *int      `toml:"led_line"`
+	ButtonLine      *int      `toml:"button_line"`
 	Debounce        *duration `toml:"debounce"`
 	ShortMax        *duration `toml:"short_max"`
 	LongPress       *duration `toml:"long_press"`
@@ -139,6 +142,22 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	}
 	str("led-pin", &e.cfg.HW.LEDPin, fc.LEDPin)
 	str("button-pin", &e.cfg.HW.ButtonPin, fc.ButtonPin)
+	str("gpio-chip", &e.cfg.HW.GPIOChip, fc.GPIOChip)
+	for _, k := range []struct {
+		flag string
+		dst  *int
+		v    *int
+	}{{"led-line", &e.cfg.HW.LEDLine, fc.LEDLine}, {"button-line", &e.cfg.HW.ButtonLine, fc.ButtonLine}} {
+		if k.v != nil && !set[k.flag] {
+			*k.dst = *k.v
+		}
+	}
+	for key, given := range map[string]bool{"led-pin": fc.LEDPin != nil, "button-pin": fc.ButtonPin != nil,
+		"led-line": fc.LEDLine != nil, "button-line": fc.ButtonLine != nil} {
+		if given {
+			e.hwKeys[key] = true
+		}
+	}
 	str("mdns-interface", &e.cfg.AdvertiseInterface, fc.MDNSInterface)
 	str("page-listen", &e.pageListen, fc.PageListen)
 	str("page-http", &e.pageHTTP, fc.PageHTTP)
@@ -184,7 +203,17 @@ func (e *env) validate() error {
 		errs = append(errs, fmt.Errorf("hw: %q is not auto, pi or sim", e.hwMode))
 	}
 	if err := e.cfg.HW.Validate(); err != nil {
-		errs = append(errs, err) // it names the keys: led_pin, button_pin, debounce, short_max, long_press
+		errs = append(errs, err) // it names the keys: led_pin, button_pin, led_line, button_line, debounce, short_max, long_press
+	}
+	if e.cfg.HW.GPIOChip != "" {
+		// The pins by offset on a chip: both offsets given (0 is a line),
+		// no pin names that would be ignored.
+		if !e.hwKeys["led-line"] || !e.hwKeys["button-line"] {
+			errs = append(errs, fmt.Errorf("gpio_chip %q: set led_line and button_line too, the lines' offsets on it (gpioinfo lists them)", e.cfg.HW.GPIOChip))
+		}
+		if e.hwKeys["led-pin"] || e.hwKeys["button-pin"] {
+			errs = append(errs, fmt.Errorf("gpio_chip %q: led_pin and button_pin name pins, led_line and button_line number them on gpio_chip: use one or the other", e.cfg.HW.GPIOChip))
+		}
 	}
 	if _, err := clitool.ParseLogLevel(e.logLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))
