@@ -170,9 +170,11 @@ func (c *sessionCore) Step(ev any) []effect {
 			return out
 		}
 		out = append(out, logLine{slog.LevelDebug, "dial failed", []any{"err", ev.Err}})
+		out = c.refused(out, ev.Err, ev.At)
 		out = c.setPresence(out, Offline, ev.At, ev.Err, nil)
 		out = c.decide(out, DialFailed, ev.Err, ev.At, ev.Jitter)
 	case connLost:
+		out = c.refused(out, ev.Err, ev.At)
 		out = c.setPresence(out, Offline, ev.At, ev.Err, nil)
 		out = c.answerAll(out, func(control.Type) bool { return true }, reply{Err: ErrOffline})
 		out = c.decide(out, Disconnected, ev.Err, ev.At, ev.Jitter)
@@ -247,6 +249,16 @@ func (c *sessionCore) present() []Event {
 
 // setPresence records a presence report and tells the alarm and the
 // subscribers when it changed.
+// refused raises the alarm's Refused, not LinkLost, when err means the
+// monitor refuses this listener for good (Final): the banner says why
+// the baby can no longer be heard.
+func (c *sessionCore) refused(out []effect, err error, now time.Time) []effect {
+	if err == nil || !Final(err) {
+		return out
+	}
+	return c.applyAlarm(out, c.alarm.Refuse(now))
+}
+
 func (c *sessionCore) setPresence(out []effect, p Presence, now time.Time, err error, st *presence.Stats) []effect {
 	ch := Change{Monitor: c.mon, Presence: p, At: now, Address: c.mon.Address, LastSeen: c.change.LastSeen, Err: err}
 	if st != nil {

@@ -412,3 +412,16 @@ func TestCorePresent(t *testing.T) {
 		t.Fatalf("present: %s", got)
 	}
 }
+
+// TestCoreRefusedAlarm: a monitor that revokes the listener while the
+// parent listens raises "access refused", not "link lost": the banner
+// says why the baby can no longer be heard. A plain cut stays link lost.
+func TestCoreRefusedAlarm(t *testing.T) {
+	runCore(t, newTestCore(StreamAudio, false), []coreStep{
+		{0, "start", "dial +0s"},
+		{100 * ms, "dial-ok", "presence online"},
+		{time.Second, "lost net", "presence offline (net); log alarm; alarm link-lost sounding; dial +1s"},
+		{1100 * ms, "dial-ok", "presence online; alarm none"},
+		{2 * time.Second, "lost revoked", "log alarm; alarm access-refused sounding; presence offline (revoked); log giving up on the monitor; stop (revoked)"},
+	})
+}

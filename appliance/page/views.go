@@ -163,7 +163,7 @@ type statusView struct {
 
 type alarmView struct {
 	Active       bool       `json:"active"`
-	Reason       string     `json:"reason"` // none, microphone fault, audio lost, link lost
+	Reason       string     `json:"reason"` // none, microphone fault, audio lost, link lost, access refused
 	Since        *time.Time `json:"since,omitempty"`
 	Sounding     bool       `json:"sounding"`
 	Acknowledged bool       `json:"acknowledged"`

@@ -72,6 +72,7 @@ const (
 	MicrophoneFault               // the monitor's microphone is missing or failed
 	AudioLost                     // no audio packet for too long
 	LinkLost                      // the monitor's control channel is offline
+	Refused                       // the monitor refused this listener (revoked, or its identity changed)
 )
 
 func (r Reason) String() string {
@@ -84,6 +85,8 @@ func (r Reason) String() string {
 		return "audio lost"
 	case LinkLost:
 		return "link lost"
+	case Refused:
+		return "access refused"
 	}
 	return fmt.Sprintf("Reason(%d)", int(r))
 }
@@ -119,6 +122,7 @@ type Machine struct {
 	listening bool
 	link      presence.State // Connecting until the first Online or Offline
 	mic       bool           // the monitor reports its microphone missing or failed
+	refused   bool           // the monitor refused this listener: final
 
 	graceFrom time.Time // the latest of Online, StreamUp, Listening(true)
 	heard     bool      // a packet came since graceFrom
@@ -140,6 +144,17 @@ func New(cfg Config) *Machine {
 
 // State returns the alarm's state.
 func (m *Machine) State() State { return m.st }
+
+// Refuse reports that the monitor refused this listener for good: it
+// revoked it, it no longer knows it, or it answered with another
+// identity. While listening it raises Refused, before the Offline that
+// follows (which it outranks): the parent can no longer hear the baby,
+// and the reason says why. Nothing clears it; the session ends.
+func (m *Machine) Refuse(now time.Time) []Effect {
+	old := m.advance(now)
+	m.refused = true
+	return m.settle(now, old)
+}
 
 // Presence reports the monitor's presence from the heartbeat of its
 // control channel. Online clears LinkLost and restarts the stream grace;
@@ -279,6 +294,8 @@ func (m *Machine) reason() Reason {
 	switch {
 	case !m.listening:
 		return None
+	case m.refused:
+		return Refused
 	case m.link == presence.Offline:
 		return LinkLost
 	case m.link == presence.Online && m.audioLost:

@@ -519,7 +519,7 @@ func TestConfig(t *testing.T) {
 func TestReasonString(t *testing.T) {
 	for r, want := range map[Reason]string{
 		None: "none", LinkLost: "link lost", AudioLost: "audio lost",
-		MicrophoneFault: "microphone fault", 9: "Reason(9)",
+		MicrophoneFault: "microphone fault", Refused: "access refused", 9: "Reason(9)",
 	} {
 		if got := r.String(); got != want {
 			t.Errorf("%d: %q, want %q", int(r), got, want)

@@ -6,9 +6,12 @@
 //
 // # Rules
 //
-// Reasons, from the most severe: LinkLost > AudioLost > MicrophoneFault.
-// When several hold, State.Reason is the most severe.
+// Reasons, from the most severe: Refused > LinkLost > AudioLost >
+// MicrophoneFault. When several hold, State.Reason is the most severe.
 //
+//   - Refused holds while listening once Refuse was called: the monitor
+//     revoked this listener or answered as another device. Nothing
+//     clears it (the session that owns the machine stops).
 //   - Nothing holds while the parent is not listening. Listening(false)
 //     clears the alarm (AlarmChanged with Reason None); Listening(true)
 //     arms it.

@@ -330,7 +330,7 @@ function render(id) {
   const a = v.alarm || {};
   f('alarm').hidden = !a.active;
   if (a.active) {
-    const why = { 'link lost': 'the monitor went offline', 'audio lost': 'its sound stopped', 'microphone fault': 'its microphone does not work' }[a.reason] || a.reason;
+    const why = { 'link lost': 'the monitor went offline', 'audio lost': 'its sound stopped', 'microphone fault': 'its microphone does not work', 'access refused': 'it no longer accepts this device: pair it again' }[a.reason] || a.reason;
     f('alarm-text').textContent = `${v.name}: ${why}` + (a.since ? ` (since ${new Date(a.since).toLocaleTimeString()})` : '') + (a.acknowledged ? ' — acknowledged' : '');
     card.querySelector('[data-action="ack"]').hidden = !!a.acknowledged && !a.sounding;
   }
