@@ -70,10 +70,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-since() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" "${2:-$(now)}" "$1"; }
-die() { echo "image-test-pi3.sh: $*" >&2; exit 1; }
-export MTOOLS_SKIP_CHECK=1
+ME=image-test-pi3.sh
+. "$(dirname "$0")/image-test-lib.sh"
 
 # Debian's gpiod for the guest (arm64), fetched once.
 if ! ls "$GPIOD_DEBS"/gpiod_*_arm64.deb "$GPIOD_DEBS"/libgpiod2_*_arm64.deb >/dev/null 2>&1; then
@@ -84,17 +82,7 @@ if ! ls "$GPIOD_DEBS"/gpiod_*_arm64.deb "$GPIOD_DEBS"/libgpiod2_*_arm64.deb >/de
 fi
 
 # ---- 1. The card ----
-START=$(sfdisk -d "$IMG" | grep ': start=' | sed -n '1s/.*start= *\([0-9]*\).*/\1/p')
-FAT="$IMG@@$((START * 512))"
-CODE=$(mtype -i "$FAT" ::/cradle-setup.txt | tr -d '\r' | sed -n 's/^Setup code: \([0-9]\{4\}-[0-9]\{4\}\)$/\1/p')
-ROOM=$(mtype -i "$FAT" ::/cradle-name.txt | tr -d '\r' | grep -v '^#' | grep -v '^[[:space:]]*$' | head -n 1)
-[ -n "$CODE" ] || die "no setup code in cradle-setup.txt"
-[ -n "$ROOM" ] || die "no room name in cradle-name.txt"
-echo "card: room \"$ROOM\", setup code ${CODE%%-*}-XXXX (from cradle-setup.txt)"
-KERNEL=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^vmlinuz-' | head -n 1)
-INITRD=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^initrd.img-' | head -n 1)
-mcopy -i "$FAT" "::/$KERNEL" "$TMP/vmlinuz"
-mcopy -i "$FAT" "::/$INITRD" "$TMP/initrd"
+read_card "$IMG"
 mcopy -i "$FAT" ::/bcm2837-rpi-3-b.dtb "$TMP/pi3b.dtb" || die "no bcm2837-rpi-3-b.dtb on the boot partition"
 # The card's own command line (root=LABEL=ROOT, net.ifnames=0, ...), with
 # QEMU's first UART (the PL011, ttyAMA0) as the console.
@@ -110,17 +98,7 @@ cp "$TMP/key.pub" "$TMP/authorized_keys"
 mcopy -i "$TMP/disk.img@@$((START * 512))" "$TMP/authorized_keys" ::/authorized_keys
 
 # ---- Network namespace, DHCP, QEMU ----
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add dev tap0 mode tap
-ip -n "$NS" addr add 192.168.79.1/24 dev tap0
-ip -n "$NS" link set tap0 up multicast on
-ip -n "$NS" route add 224.0.0.0/4 dev tap0
-ip netns exec "$NS" dnsmasq --no-daemon --interface=tap0 --bind-interfaces \
-	--dhcp-range=192.168.79.10,192.168.79.50,1h --dhcp-leasefile="$TMP/leases" \
-	--no-resolv --no-hosts --port=0 >"$TMP/dnsmasq.log" 2>&1 &
-DPID=$!
-inns() { ip netns exec "$NS" "$@"; }
+private_lan 192.168.79
 L=(--state-dir "$TMP/listener" --name image-test-pi3)
 
 # usb-net on the controller's only port: QEMU would otherwise chain it
@@ -136,16 +114,6 @@ timeout --kill-after=10 "$TIMEOUT" ip netns exec "$NS" qemu-system-aarch64 -M ra
 QPID=$!
 echo "qemu started (raspi3b, 4 cortex-a53 cores, TCG; cmdline: $CMDLINE); guest console: $TMP/console.log"
 
-# wait_for SECONDS DESC CMD...: poll CMD every half second.
-wait_for() {
-	local limit=$1 desc=$2; shift 2
-	local end=$(( $(date +%s) + limit ))
-	until "$@" >/dev/null 2>&1; do
-		kill -0 "$QPID" 2>/dev/null || die "qemu exited while waiting for $desc"
-		[ "$(date +%s)" -lt "$end" ] || die "no $desc within $limit s"
-		sleep 0.5
-	done
-}
 # poll SECONDS CMD...: as wait_for, but returns 1 when time is up.
 poll() {
 	local end=$(( $(date +%s) + $1 )); shift

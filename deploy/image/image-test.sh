@@ -96,20 +96,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-since() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" "${2:-$(now)}" "$1"; }
-die() { echo "image-test.sh: $*" >&2; exit 1; }
-export MTOOLS_SKIP_CHECK=1
+ME=image-test.sh
+. "$(dirname "$0")/image-test-lib.sh"
 
 # ---- 1. What the parent reads on the card ----
-START=$(sfdisk -d "$IMG" | grep ': start=' | sed -n '1s/.*start= *\([0-9]*\).*/\1/p')
-FAT="$IMG@@$((START * 512))"
-mtype -i "$FAT" ::/cradle-setup.txt | tr -d '\r' >"$TMP/setup.txt" || die "no cradle-setup.txt on the boot partition"
-CODE=$(sed -n 's/^Setup code: \([0-9]\{4\}-[0-9]\{4\}\)$/\1/p' "$TMP/setup.txt")
-ROOM=$(mtype -i "$FAT" ::/cradle-name.txt | tr -d '\r' | grep -v '^#' | grep -v '^[[:space:]]*$' | head -n 1)
-[ -n "$CODE" ] || die "no setup code in cradle-setup.txt"
-[ -n "$ROOM" ] || die "no room name in cradle-name.txt"
-echo "card: room \"$ROOM\", setup code ${CODE%%-*}-XXXX (from cradle-setup.txt)"
+read_card "$IMG"
 # The phones' page by the room's short name, the code in the link's fragment.
 mtype -i "$FAT" ::/cradle-phone.txt | tr -d '\r' >"$TMP/phone.txt" || die "no cradle-phone.txt on the boot partition"
 case "$(sed -n 's/^Pairing link: //p' "$TMP/phone.txt")" in
@@ -119,10 +110,6 @@ esac
 mdir -b -i "$FAT" ::/ | grep -q 'cradle-phone.png' || die "no cradle-phone.png on the boot partition"
 echo "card: the phones' $(sed -n 's/^Page: /page /p' "$TMP/phone.txt") (from cradle-phone.txt), with cradle-phone.png"
 
-KERNEL=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^vmlinuz-' | head -n 1)
-INITRD=$(mdir -b -i "$FAT" ::/ | sed 's|^::/||' | grep '^initrd.img-' | head -n 1)
-mcopy -i "$FAT" "::/$KERNEL" "$TMP/vmlinuz"
-mcopy -i "$FAT" "::/$INITRD" "$TMP/initrd"
 cp --sparse=always "$IMG" "$TMP/disk.img"
 truncate -s +512M "$TMP/disk.img"
 DISK_FAT="$TMP/disk.img@@$((START * 512))"
@@ -137,17 +124,7 @@ if [ -n "$OLD_DEB" ]; then
 fi
 
 # ---- 2. Network namespace, DHCP, QEMU ----
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add dev tap0 mode tap
-ip -n "$NS" addr add 192.168.77.1/24 dev tap0
-ip -n "$NS" link set tap0 up multicast on
-ip -n "$NS" route add 224.0.0.0/4 dev tap0
-ip netns exec "$NS" dnsmasq --no-daemon --interface=tap0 --bind-interfaces \
-	--dhcp-range=192.168.77.10,192.168.77.50,1h --dhcp-leasefile="$TMP/leases" \
-	--no-resolv --no-hosts --port=0 >"$TMP/dnsmasq.log" 2>&1 &
-DPID=$!
-inns() { ip netns exec "$NS" "$@"; }
+private_lan 192.168.77
 L=(--state-dir "$TMP/listener" --name image-test)
 
 # ---- 2a. The nursery: a private PulseAudio server, a tone in its sink ----
@@ -219,16 +196,6 @@ timeout --kill-after=10 "$TIMEOUT" ip netns exec "$NS" qemu-system-aarch64 -M vi
 QPID=$!
 echo "qemu started (virt, cortex-a57, TCG, intel-hda sound card recording the nursery); guest console: $TMP/console.log"
 
-# wait_for SECONDS DESC CMD...: poll CMD every half second.
-wait_for() {
-	local limit=$1 desc=$2; shift 2
-	local end=$(( $(date +%s) + limit ))
-	until "$@" >/dev/null 2>&1; do
-		kill -0 "$QPID" 2>/dev/null || die "qemu exited while waiting for $desc"
-		[ "$(date +%s)" -lt "$end" ] || die "no $desc within $limit s"
-		sleep 0.5
-	done
-}
 wait_for 400 '"monitor ready" on the console' grep -q 'monitor ready' "$TMP/console.log"
 T_READY=$(now)
 echo "monitor ready      $(since "$T0" "$T_READY") s after QEMU start"
