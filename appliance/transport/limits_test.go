@@ -73,7 +73,9 @@ func TestMaxPending(t *testing.T) {
 	// new connection too (taking the last slot) or refused as a
 	// duplicate (quic-go's server.go, AddWithConnID), and the dial ends
 	// with CONNECTION_REFUSED. A listener retries; so does the test, a
-	// few times.
+	// few times. A duplicate admitted holds the free slot until its hello
+	// timeout, as a silent client does: the test then closes one more of
+	// its silent clients before it retries.
 	var c *Conn
 	for try := 0; ; try++ {
 		var err error
@@ -83,6 +85,10 @@ func TestMaxPending(t *testing.T) {
 		}
 		if try == 2 || !errors.Is(err, control.ErrGoingAway) {
 			t.Fatalf("Dial with a slot free: %v", err)
+		}
+		if p, _ := h.srv.Pending(); p == int64(cfg.MaxPending) && len(silent) > 1+try {
+			silent[1+try].qc.CloseWithError(0, "")
+			waitFor(t, "a slot freed again", testTimeout, func() bool { p, _ := h.srv.Pending(); return p < int64(cfg.MaxPending) })
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
