@@ -80,9 +80,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return code
 	}
 	err := run(ctx)
-	var wiped wipedError
-	if errors.As(err, &wiped) {
-		return ExitWiped
+	if errors.Is(err, monitor.ErrWiped) {
+		return ExitWiped // serve said so
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "cradled %s: %v\n", name, err)
@@ -273,7 +272,6 @@ func (e *env) serve(ctx context.Context) error {
 	cfg.Logger.Info("stopped")
 	if errors.Is(fatal, monitor.ErrWiped) {
 		fmt.Fprintln(e.stderr, "cradled: wiped: start cradled again and it is a new monitor (systemd does it by itself)")
-		return wipedError{fatal}
 	}
 	return fatal
 }
@@ -282,10 +280,6 @@ func (e *env) serve(ctx context.Context) error {
 // (Restart=on-failure starts the new monitor; on the image the unit's
 // ExecStopPost hook also clears the card and reboots).
 const ExitWiped = 75
-
-type wipedError struct{ error }
-
-func (w wipedError) Unwrap() error { return w.error }
 
 func notify(log *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
