@@ -96,8 +96,14 @@ func TestFourListenersShareOneCapture(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !m.hub.Stats().AudioEncoding })
 	waitFor(t, func() bool { return !m.hub.Stats().MicOn }) // nobody connected: microphone off
+	// The peer connections close on their own goroutines: wait for the
+	// last, bounded like every wait here.
+	deadline := time.Now().Add(5 * time.Second)
+	for m.tracks.engine.Sessions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := m.tracks.engine.Sessions(); n != 0 {
-		t.Fatalf("%d peer connections left after every listener stopped", n)
+		t.Fatalf("%d peer connections left 5 s after every listener stopped", n)
 	}
 }
 
