@@ -12,28 +12,30 @@ type envelope struct {
 }
 
 var constructors = map[Type]func() Message{
-	TypeHello:        func() Message { return new(Hello) },
-	TypeHelloAck:     func() Message { return new(HelloAck) },
-	TypeError:        func() Message { return new(ErrorMsg) },
-	TypePairStart:    func() Message { return new(PairStart) },
-	TypePairReply:    func() Message { return new(PairReply) },
-	TypePairConfirm:  func() Message { return new(PairConfirm) },
-	TypePairDone:     func() Message { return new(PairDone) },
-	TypePing:         func() Message { return new(Ping) },
-	TypePong:         func() Message { return new(Pong) },
-	TypeStreamStart:  func() Message { return new(StreamStart) },
-	TypeStreamStop:   func() Message { return new(StreamStop) },
-	TypeWebRTCOffer:  func() Message { return new(WebRTCOffer) },
-	TypeWebRTCAnswer: func() Message { return new(WebRTCAnswer) },
-	TypeWebRTCICE:    func() Message { return new(WebRTCICE) },
-	TypeStatus:       func() Message { return new(Status) },
-	TypeBye:          func() Message { return new(Bye) },
-	TypeInfoRequest:  func() Message { return new(InfoRequest) },
-	TypeInfo:         func() Message { return new(Info) },
-	TypePairOpen:     func() Message { return new(PairOpen) },
-	TypePairClose:    func() Message { return new(PairClose) },
-	TypePairingState: func() Message { return new(PairingState) },
-	TypeDeviceAdded:  func() Message { return new(DeviceAdded) },
+	TypeHello:          func() Message { return new(Hello) },
+	TypeHelloAck:       func() Message { return new(HelloAck) },
+	TypeError:          func() Message { return new(ErrorMsg) },
+	TypePairStart:      func() Message { return new(PairStart) },
+	TypePairReply:      func() Message { return new(PairReply) },
+	TypePairConfirm:    func() Message { return new(PairConfirm) },
+	TypePairDone:       func() Message { return new(PairDone) },
+	TypePing:           func() Message { return new(Ping) },
+	TypePong:           func() Message { return new(Pong) },
+	TypeStreamStart:    func() Message { return new(StreamStart) },
+	TypeStreamStop:     func() Message { return new(StreamStop) },
+	TypeWebRTCOffer:    func() Message { return new(WebRTCOffer) },
+	TypeWebRTCAnswer:   func() Message { return new(WebRTCAnswer) },
+	TypeWebRTCICE:      func() Message { return new(WebRTCICE) },
+	TypeStatus:         func() Message { return new(Status) },
+	TypeBye:            func() Message { return new(Bye) },
+	TypeInfoRequest:    func() Message { return new(InfoRequest) },
+	TypeInfo:           func() Message { return new(Info) },
+	TypePairOpen:       func() Message { return new(PairOpen) },
+	TypePairClose:      func() Message { return new(PairClose) },
+	TypePairingState:   func() Message { return new(PairingState) },
+	TypeDeviceAdded:    func() Message { return new(DeviceAdded) },
+	TypeHistoryRequest: func() Message { return new(HistoryRequest) },
+	TypeHistory:        func() Message { return new(History) },
 }
 
 // UnknownMessageError is returned by Decode for a well-formed envelope
@@ -139,6 +141,10 @@ func deref(m Message) Message {
 	case *PairingState:
 		return *v
 	case *DeviceAdded:
+		return *v
+	case *HistoryRequest:
+		return *v
+	case *History:
 		return *v
 	}
 	return m

@@ -40,6 +40,13 @@ func sampleMessages() []Message {
 		PairClose{},
 		PairingState{Open: true, RemainingMillis: 179000, FailedAttempts: 2, Closed: PairingClosedFailures},
 		DeviceAdded{ID: "K7Q2M9XD", Name: "Bedside phone", PairedAtMillis: 1772402400000},
+		HistoryRequest{FromMillis: 1796500800000, ToMillis: 1796558400000, After: "AAABmm3NJMABAAAAAQAAAAA"},
+		History{NowMillis: 1796558400000, StepMillis: 60000, Days: 30,
+			Minutes:     [][4]int64{{1796500800000, -612, -580, -410}},
+			Episodes:    []HistoryEpisode{{StartMillis: 1796503200000, EndMillis: 1796503920000, PeakDecidB: -123}},
+			Faults:      []HistoryFault{{Fault: FaultMicrophone, StartMillis: 1796510000000, EndMillis: 1796510060000}},
+			Connections: []HistoryConnection{{Name: "Bedside phone", Kind: "phone", StartMillis: 1796500800000, EndMillis: 1796558400000, Ongoing: true}},
+			Next:        "AAABmm3NJMABAAAAAQAAAAA"},
 	}
 }
 

@@ -34,6 +34,9 @@ const (
 	TypePairClose    Type = "pair_close"
 	TypePairingState Type = "pairing_state"
 	TypeDeviceAdded  Type = "device_added"
+
+	TypeHistoryRequest Type = "history_request"
+	TypeHistory        Type = "history"
 )
 
 // Message is one control message. Each concrete type below is a Message.
@@ -267,6 +270,68 @@ type DeviceAdded struct {
 	PairedAtMillis int64 `json:"paired_at_ms"`
 }
 
+// HistoryRequest asks for the monitor's sound history that overlaps
+// [FromMillis, ToMillis), Unix milliseconds by the monitor's clock
+// (trusted listeners only). The monitor answers with one History page;
+// After, a previous page's Next, asks for the page after it.
+type HistoryRequest struct {
+	FromMillis int64  `json:"from_ms"`
+	ToMillis   int64  `json:"to_ms"`
+	After      string `json:"after,omitempty"`
+}
+
+// History is one page of the monitor's sound history, in the order the
+// monitor keeps it (by start time). Levels are in tenths of a dB (dBFS).
+type History struct {
+	// NowMillis is the monitor's clock when it answered, in Unix ms.
+	NowMillis int64 `json:"now_ms"`
+	// StepMillis is the length of one level record (a minute).
+	StepMillis int64 `json:"step_ms"`
+	// Days is how many days the monitor keeps.
+	Days int `json:"days"`
+	// Minutes holds one level record each: [start_ms, min, mean, max],
+	// levels in tenths of a dBFS.
+	Minutes     [][4]int64          `json:"minutes"`
+	Episodes    []HistoryEpisode    `json:"episodes"`
+	Faults      []HistoryFault      `json:"faults"`
+	Connections []HistoryConnection `json:"connections"`
+	// Next continues the range (HistoryRequest.After); empty on the last
+	// page.
+	Next string `json:"next,omitempty"`
+}
+
+// HistoryEpisode is a noise episode: noise closer together than the
+// monitor's gap is one episode. Ongoing: it goes on at now_ms.
+type HistoryEpisode struct {
+	StartMillis int64 `json:"start_ms"`
+	EndMillis   int64 `json:"end_ms"`
+	PeakDecidB  int64 `json:"peak_ddb"`
+	Ongoing     bool  `json:"ongoing,omitempty"`
+}
+
+// HistoryFault is a time the monitor could not hear: Fault names what
+// failed (FaultMicrophone).
+type HistoryFault struct {
+	Fault       string `json:"fault"`
+	StartMillis int64  `json:"start_ms"`
+	EndMillis   int64  `json:"end_ms"`
+	Ongoing     bool   `json:"ongoing,omitempty"`
+}
+
+// HistoryConnection is a trusted listener's (Kind "listener") or phone's
+// ("phone") connection.
+type HistoryConnection struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	StartMillis int64  `json:"start_ms"`
+	EndMillis   int64  `json:"end_ms"`
+	Ongoing     bool   `json:"ongoing,omitempty"`
+}
+
+// MaxHistoryRangeMillis is the longest range one history_request may name; the
+// monitor answers a longer one with bad_request.
+const MaxHistoryRangeMillis = 92 * 24 * 3600 * 1000
+
 // PairingState.Closed values.
 const (
 	PairingClosedTimeout  = "timeout"           // its time ran out
@@ -276,28 +341,30 @@ const (
 	PairingClosedReset    = "reset"             // factory reset
 )
 
-func (Hello) MessageType() Type        { return TypeHello }
-func (HelloAck) MessageType() Type     { return TypeHelloAck }
-func (ErrorMsg) MessageType() Type     { return TypeError }
-func (PairStart) MessageType() Type    { return TypePairStart }
-func (PairReply) MessageType() Type    { return TypePairReply }
-func (PairConfirm) MessageType() Type  { return TypePairConfirm }
-func (PairDone) MessageType() Type     { return TypePairDone }
-func (Ping) MessageType() Type         { return TypePing }
-func (Pong) MessageType() Type         { return TypePong }
-func (StreamStart) MessageType() Type  { return TypeStreamStart }
-func (StreamStop) MessageType() Type   { return TypeStreamStop }
-func (WebRTCOffer) MessageType() Type  { return TypeWebRTCOffer }
-func (WebRTCAnswer) MessageType() Type { return TypeWebRTCAnswer }
-func (WebRTCICE) MessageType() Type    { return TypeWebRTCICE }
-func (Status) MessageType() Type       { return TypeStatus }
-func (Bye) MessageType() Type          { return TypeBye }
-func (InfoRequest) MessageType() Type  { return TypeInfoRequest }
-func (Info) MessageType() Type         { return TypeInfo }
-func (PairOpen) MessageType() Type     { return TypePairOpen }
-func (PairClose) MessageType() Type    { return TypePairClose }
-func (PairingState) MessageType() Type { return TypePairingState }
-func (DeviceAdded) MessageType() Type  { return TypeDeviceAdded }
+func (Hello) MessageType() Type          { return TypeHello }
+func (HelloAck) MessageType() Type       { return TypeHelloAck }
+func (ErrorMsg) MessageType() Type       { return TypeError }
+func (PairStart) MessageType() Type      { return TypePairStart }
+func (PairReply) MessageType() Type      { return TypePairReply }
+func (PairConfirm) MessageType() Type    { return TypePairConfirm }
+func (PairDone) MessageType() Type       { return TypePairDone }
+func (Ping) MessageType() Type           { return TypePing }
+func (Pong) MessageType() Type           { return TypePong }
+func (StreamStart) MessageType() Type    { return TypeStreamStart }
+func (StreamStop) MessageType() Type     { return TypeStreamStop }
+func (WebRTCOffer) MessageType() Type    { return TypeWebRTCOffer }
+func (WebRTCAnswer) MessageType() Type   { return TypeWebRTCAnswer }
+func (WebRTCICE) MessageType() Type      { return TypeWebRTCICE }
+func (Status) MessageType() Type         { return TypeStatus }
+func (Bye) MessageType() Type            { return TypeBye }
+func (InfoRequest) MessageType() Type    { return TypeInfoRequest }
+func (Info) MessageType() Type           { return TypeInfo }
+func (PairOpen) MessageType() Type       { return TypePairOpen }
+func (PairClose) MessageType() Type      { return TypePairClose }
+func (PairingState) MessageType() Type   { return TypePairingState }
+func (DeviceAdded) MessageType() Type    { return TypeDeviceAdded }
+func (HistoryRequest) MessageType() Type { return TypeHistoryRequest }
+func (History) MessageType() Type        { return TypeHistory }
 
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the

@@ -300,6 +300,8 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		return c.applyAlarm(out, c.alarm.Noise(m.Noise, now))
 	case control.Info:
 		return c.answerAll(out, is(control.TypeInfoRequest), reply{Msg: m})
+	case control.History:
+		return c.answerAll(out, is(control.TypeHistoryRequest), reply{Msg: m})
 	case control.PairingState:
 		if m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose {
 			out = c.answerAll(out, is(m.Ref), reply{Msg: m})
@@ -317,7 +319,7 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		return append(out, toStreamer{m})
 	case control.ErrorMsg:
 		switch {
-		case m.Ref == control.TypeInfoRequest || m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose:
+		case m.Ref == control.TypeInfoRequest || m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose || m.Ref == control.TypeHistoryRequest:
 			return c.answerAll(out, is(m.Ref), reply{Err: m.ToError()})
 		case m.Session != "" || m.Ref == control.TypeStreamStart || m.Ref == control.TypeWebRTCOffer || m.Ref == control.TypeWebRTCICE:
 			return append(out, toStreamer{m})

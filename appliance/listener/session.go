@@ -118,13 +118,14 @@ type Session struct {
 	timer    *time.Timer   // at the core's next deadline; its goroutine steps timerFired
 	wakeups  atomic.Uint64 // the timer's fires (tests count them)
 
-	mu      sync.Mutex // guards the core and the fields below
-	core    *sessionCore
-	armed   time.Time // the deadline the timer is set for; zero: stopped
-	conn    Conn      // the live connection, nil while offline
-	inbox   chan control.Message
-	waiters map[uint64]chan reply // requests waiting for their answer
-	lastAsk uint64
+	mu        sync.Mutex // guards the core and the fields below
+	core      *sessionCore
+	armed     time.Time // the deadline the timer is set for; zero: stopped
+	conn      Conn      // the live connection, nil while offline
+	inbox     chan control.Message
+	waiters   map[uint64]chan reply // requests waiting for their answer
+	lastAsk   uint64
+	historyMu chan struct{} // one history request at a time (a semaphore)
 }
 
 // ErrOffline: the monitor is not connected right now.
@@ -173,11 +174,12 @@ func startSession(l *Listener, m PairedMonitor, opt SessionOptions, pol Policy) 
 	s := &Session{
 		l: l, dialer: opt.dialer, opt: opt, log: opt.Logger.With("monitor", m.Name),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		fan:      fanout.New(droppable),
-		modeWake: make(chan struct{}, 1),
-		timer:    time.NewTimer(time.Hour),
-		core:     newSessionCore(m, opt.Stream, pol, opt.Alarm),
-		waiters:  make(map[uint64]chan reply),
+		fan:       fanout.New(droppable),
+		modeWake:  make(chan struct{}, 1),
+		timer:     time.NewTimer(time.Hour),
+		core:      newSessionCore(m, opt.Stream, pol, opt.Alarm),
+		waiters:   make(map[uint64]chan reply),
+		historyMu: make(chan struct{}, 1),
 	}
 	s.timer.Stop()
 	s.mu.Lock()
