@@ -38,6 +38,9 @@ Commands:
                                        play a monitor live, print its sound level,
                                        sound the alarm when the baby can no longer
                                        be heard (Enter or SIGUSR1 acknowledges)
+  history MONITOR [--since D] [--json] what happened at the monitor: noise episodes,
+                                       microphone faults and listeners over the
+                                       last 12h (--since: at most 2208h, 92 days)
   outputs                              list the audio output devices
   pairing open MONITOR [--for D]       open the monitor's pairing window for a new
                                        phone (no button press needed)
@@ -180,6 +183,7 @@ var commands = clitool.Commands[*env, runner]{
 	{Name: "status", Parse: (*env).status},
 	{Name: "listen", Parse: (*env).listen},
 	{Name: "discover", Parse: (*env).discover},
+	{Name: "history", Parse: (*env).history},
 	{Name: "outputs", Parse: noArgs("outputs", func(e *env, _ context.Context, _ *listener.Listener) error { return e.outputs() })},
 	{Name: "pairing", Parse: (*env).pairing},
 	{Name: "conformance", Parse: (*env).conformance},

@@ -30,28 +30,13 @@ func (e *env) pairing(args []string) (runner, error) {
 		return nil, usageError("pairing " + op + " needs a MONITOR (name, id or host:port)")
 	}
 	return func(ctx context.Context, l *listener.Listener) error {
-		m, err := l.Resolve(target)
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		sess, m, err := e.request(ctx, l, target, *timeout)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		sess := l.Start(m, listener.SessionOptions{Stream: listener.StreamOff, Logger: e.cfg.Logger})
 		defer sess.Close()
-		sub := sess.Subscribe(listener.SubscribeOptions{})
-		defer sub.Close()
-		for {
-			ev, err := sub.Next(ctx)
-			if err != nil {
-				if serr := sess.Err(); serr != nil {
-					return serr
-				}
-				return fmt.Errorf("%s did not answer in %v: is it on and on the same network?", m.Name, *timeout)
-			}
-			if p, ok := ev.(listener.PresenceEvent); ok && p.Presence == listener.Online {
-				break
-			}
-		}
 		var st control.PairingState
 		if op == "open" {
 			st, err = sess.OpenPairing(ctx, *d)
