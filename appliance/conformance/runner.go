@@ -208,6 +208,7 @@ func (r *runner) checks() []check {
 		{name: "unknown message types: two answered with error unknown_message, the third closes with unknown_message (9)", run: r.checkUnknown},
 		{name: "trust gate: stream_start from an unpaired listener gets error untrusted, then close untrusted (2)",
 			run: r.closes(true, encoded(control.StreamStart{Session: "c", Kind: control.StreamAudio}), false, control.CodeUntrusted, control.TypeStreamStart)},
+		{name: historyStrangerName, run: r.checkHistoryStranger},
 		{name: "unsupported protocol version gets error protocol_error, then close protocol_error (12)",
 			run: r.closes(false, encoded(control.Hello{Protocol: 99, Role: control.RoleListener}), false, control.CodeProtocol, control.TypeHello)},
 		{name: "a first message other than hello gets error protocol_error, then close protocol_error (12)",

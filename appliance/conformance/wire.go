@@ -269,3 +269,15 @@ func appCode(err error) (control.Code, bool) {
 	}
 	return control.FromQUIC(uint64(ae.ErrorCode)), true
 }
+
+// nextSized reads the next message like next, and the size of its
+// frame's payload.
+func (w *wire) nextSized(d time.Duration) (control.Message, int, error) {
+	w.st.SetReadDeadline(time.Now().Add(d))
+	b, err := control.ReadFrame(w.st, control.MaxFrame)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := control.Decode(b)
+	return m, len(b), err
+}
