@@ -71,7 +71,10 @@ func (e *env) history(args []string) (runner, error) {
 
 // historyError says what a failed history request means for a parent.
 func historyError(name string, err error) error {
+	var ce *control.Error
 	switch {
+	case errors.As(err, &ce) && ce.Code == control.CodeBadRequest && ce.Message != "":
+		return fmt.Errorf("%s refused: %s", name, ce.Message)
 	case errors.Is(err, control.ErrUnknownMessage), errors.Is(err, control.ErrProtocol):
 		return fmt.Errorf("%s does not keep a sound history (its software is older than this listener's): update it (%w)", name, err)
 	case errors.Is(err, listener.ErrHistoryTooLong):
