@@ -4,7 +4,8 @@
 // package's tests and by appliance/transport's), and Run, which drives a
 // live monitor through the documented behaviours (hello_ack first, the
 // trust gate, unknown and malformed frames, errors delivered before the
-// close, the heartbeat, pairing errors, timeouts) and prints each check
+// close, the heartbeat, pairing errors, timeouts, and, for a trusted
+// listener, the sound history's pages and limits) and prints each check
 // with pass or fail. Someone writing a second monitor implementation runs
 // it against theirs; ExporterFromSecret is the channel binding for QUIC
 // stacks without a TLS exporter API.
