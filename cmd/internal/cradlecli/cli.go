@@ -38,9 +38,10 @@ Commands:
                                        play a monitor live, print its sound level,
                                        sound the alarm when the baby can no longer
                                        be heard (Enter or SIGUSR1 acknowledges)
-  history MONITOR [--since D] [--json] what happened at the monitor: noise episodes,
-                                       microphone faults and listeners over the
-                                       last 12h (--since: at most 2208h, 92 days)
+  history MONITOR [--since D] [--json]
+                                       what happened at the monitor: noise
+                                       episodes, microphone faults and listeners
+                                       over the last 12h (--since: at most 2208h)
   outputs                              list the audio output devices
   pairing open MONITOR [--for D]       open the monitor's pairing window for a new
                                        phone (no button press needed)
