@@ -61,9 +61,8 @@ func (e *env) history(args []string) (runner, error) {
 		if *asJSON {
 			return rep.writeJSON(e.stdout, time.Local)
 		}
-		if skew := time.UnixMilli(h.NowMillis).Sub(now); h.NowMillis != 0 && (skew > clockSkewNote || skew < -clockSkewNote) {
-			fmt.Fprintf(e.stderr, "cradle history: the monitor's clock reads %s, %s this computer's: its history is timed by its own clock\n",
-				time.UnixMilli(h.NowMillis).Local().Format(time.DateTime), skewWords(skew))
+		if note := clockNote(now, h.NowMillis, time.Local); note != "" {
+			fmt.Fprintf(e.stderr, "cradle history: %s\n", note)
 		}
 		return rep.writeText(e.stdout, time.Local)
 	}, nil
@@ -83,11 +82,25 @@ func historyError(name string, err error) error {
 	return err
 }
 
-func skewWords(d time.Duration) string {
-	if d > 0 {
-		return history.FormatDuration(d) + " ahead of"
+// clockNote says, when the monitor's clock (nowMillis, as it answered)
+// is more than clockSkewNote off this computer's (now), that its history
+// is timed by it; "" when the clocks agree.
+func clockNote(now time.Time, nowMillis int64, loc *time.Location) string {
+	skew := time.UnixMilli(nowMillis).Sub(now)
+	if skew <= clockSkewNote && skew >= -clockSkewNote {
+		return ""
 	}
-	return history.FormatDuration(-d) + " behind"
+	d, words := skew, "ahead of"
+	if skew < 0 {
+		d, words = -skew, "behind"
+	}
+	if d >= 48*time.Hour {
+		words = fmt.Sprintf("%d days %s", d/(24*time.Hour), words)
+	} else {
+		words = history.FormatDuration(d) + " " + words
+	}
+	return fmt.Sprintf("the monitor's clock reads %s, %s this computer's: its history is timed by its own clock (has it reached a time server?)",
+		time.UnixMilli(nowMillis).In(loc).Format(time.DateTime), words)
 }
 
 // historyReport is what cradle history prints: the history of [From, To)

@@ -206,3 +206,20 @@ func TestHistoryUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestClockNote(t *testing.T) {
+	now := time.Date(2026, 12, 8, 7, 0, 0, 0, cet)
+	for _, c := range []struct {
+		monitor time.Time
+		want    string
+	}{
+		{now.Add(90 * time.Second), ""},
+		{now.Add(-90 * time.Second), ""},
+		{now.Add(10 * time.Minute), "the monitor's clock reads 2026-12-08 07:10:00, 10 min ahead of this computer's: its history is timed by its own clock (has it reached a time server?)"},
+		{time.UnixMilli(0), "the monitor's clock reads 1970-01-01 01:00:00, 20795 days behind this computer's: its history is timed by its own clock (has it reached a time server?)"},
+	} {
+		if got := clockNote(now, c.monitor.UnixMilli(), cet); got != c.want {
+			t.Errorf("monitor at %v: %q, want %q", c.monitor, got, c.want)
+		}
+	}
+}
