@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,12 +13,13 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/store/history"
+	"github.com/cradle-monitor/cradle/store/history/historytest"
 )
 
-// seedMinutes writes days of level records (one level every 30 s) ending
-// at end into the history of a monitor's state directory, before the
-// monitor opens it: far more than one page.
-func seedMinutes(t *testing.T, stateDir string, end time.Time, days int) int {
+// seedDays writes days of a realistic history (historytest.Fill: levels,
+// wake-ups, connections, a fault a day) ending about now into the
+// history of a monitor's state directory, before the monitor opens it.
+func seedDays(t *testing.T, stateDir string, days int) {
 	t.Helper()
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -27,33 +29,18 @@ func seedMinutes(t *testing.T, stateDir string, end time.Time, days int) int {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	start := end.Add(-time.Duration(days) * 24 * time.Hour).Truncate(time.Minute)
-	rec := history.NewRecorder(history.Config{}, db.Boot())
-	at := func(mono time.Duration) history.Now { return history.Now{Wall: start.Add(mono), Mono: mono} }
-	var mono time.Duration
-	for ; start.Add(mono).Before(end); mono += 30 * time.Second {
-		noise := mono%(time.Hour) < 2*time.Minute // an episode every hour
-		rec.Level(history.Level{Mono: mono, RMSDBFS: -55, PeakDBFS: -40, Noise: noise}, at(mono))
-		if mono%(6*time.Hour) == 0 {
-			if err := db.Apply(rec.Flush(at(mono), false)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := db.Apply(rec.Flush(at(mono), true)); err != nil {
+	from := time.Now().Add(-time.Duration(days) * 24 * time.Hour).Truncate(time.Hour)
+	if err := historytest.Fill(db, from, days, historytest.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	return days * 24 * 60
 }
 
 // TestRunHistory runs the checks against a monitor whose history holds
-// days of records, many pages of them: the longest range comes in
-// bounded pages and the over-long one is refused.
+// 30 days, many pages: the longest range comes in bounded pages and the
+// bad ranges are refused.
 func TestRunHistory(t *testing.T) {
 	dir := t.TempDir()
-	if n := seedMinutes(t, dir, time.Now(), 5); n < 3*2000 {
-		t.Fatalf("seeded %d minutes: not enough for several pages", n)
-	}
+	seedDays(t, dir, 30)
 	m, err := monitor.Open(monitor.Config{StateDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +66,12 @@ func TestRunHistory(t *testing.T) {
 			found = true
 			if r.Err != nil || r.Skipped != "" {
 				t.Errorf("%s: %v %s", name, r.Err, r.Skipped)
+			}
+			var records, pages int
+			if name == historyPagesName {
+				if _, err := fmt.Sscanf(r.Note, "%d records in %d pages", &records, &pages); err != nil || pages < 10 || records < 30*1440 {
+					t.Errorf("30 days read as %q: want every minute, in many pages", r.Note)
+				}
 			}
 		}
 		if !found {
