@@ -233,6 +233,7 @@ function histRender(id) {
   }
   if (!h) {
     summary.textContent = 'Asking the monitor…';
+    f('history-chart').replaceChildren(); // another night's drawing is not this one's
     return;
   }
   f('history-night').textContent = histTitle(h);
