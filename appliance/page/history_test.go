@@ -57,6 +57,7 @@ type nightScript struct {
 	episodes []span // the noise, in order
 	fault    span   // the microphone
 	off      span   // no levels, no fault: the monitor heard nothing
+	conns    []span // a phone, then a listener, listened
 	summary  history.Summary
 }
 
@@ -75,7 +76,7 @@ func (s nightScript) at(h, m, sec int) time.Time {
 // second from 19:00 to 07:00, quiet (about -62 dBFS) but for a cough
 // (20 s at 21:40), a burst of 3 min at 23:10 and one of 12 min at 02:05;
 // nothing heard 01:00-01:30 (the monitor off); the microphone failed
-// 03:20-03:26.
+// 03:20-03:26. A phone listened 22:45-23:40, a listener 02:00-02:30.
 func seedNight(t testing.TB, path string, loc *time.Location, back int) nightScript {
 	t.Helper()
 	s := nightScript{loc: loc}
@@ -87,6 +88,7 @@ func seedNight(t testing.TB, path string, loc *time.Location, back int) nightScr
 	}
 	s.off = span{s.at(1, 0, 0), s.at(1, 30, 0)}
 	s.fault = span{s.at(3, 20, 0), s.at(3, 26, 0)}
+	s.conns = []span{{s.at(22, 45, 0), s.at(23, 40, 0)}, {s.at(2, 0, 0), s.at(2, 30, 0)}}
 	s.summary = history.Summary{Wakeups: 2, Short: 1, Longest: 12 * time.Minute, QuietSince: s.episodes[2].end}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
@@ -108,6 +110,14 @@ func seedNight(t testing.TB, path string, loc *time.Location, back int) nightScr
 			rec.Fault(control.FaultMicrophone, true, now(w))
 		case w.Equal(s.fault.end):
 			rec.Fault(control.FaultMicrophone, false, now(w))
+		case w.Equal(s.conns[0].start):
+			rec.ConnOpen("a", "phone", "Bedside phone", now(w))
+		case w.Equal(s.conns[0].end):
+			rec.ConnClose("a", now(w))
+		case w.Equal(s.conns[1].start):
+			rec.ConnOpen("b", "listener", "Kitchen", now(w))
+		case w.Equal(s.conns[1].end):
+			rec.ConnClose("b", now(w))
 		}
 		if in(w, s.fault) {
 			rec.Observe(now(w))
@@ -194,6 +204,10 @@ func checkAnswer(t *testing.T, got historyAnswer, s nightScript) {
 	}
 	if len(got.Faults) != 1 || got.Faults[0].Fault != control.FaultMicrophone || got.Faults[0].StartMillis != s.fault.start.UnixMilli() || got.Faults[0].EndMillis != s.fault.end.UnixMilli() {
 		t.Errorf("faults %+v, want the microphone %v", got.Faults, s.fault)
+	}
+	if len(got.Connections) != 2 || got.Connections[0].Name != "Bedside phone" || got.Connections[0].Kind != "phone" || got.Connections[1].Kind != "listener" ||
+		got.Connections[1].StartMillis != s.conns[1].start.UnixMilli() || got.Connections[1].EndMillis != s.conns[1].end.UnixMilli() {
+		t.Errorf("connections %+v, want the phone's and the listener's", got.Connections)
 	}
 	// 19:00-07:00 but the half hour off and the fault's six minutes.
 	if want := 12*60 - 30 - 6; len(got.Minutes) != want {
@@ -287,7 +301,7 @@ type drawing struct {
 	From, To              int64
 	PlotX, PlotW          float64
 	Episodes, Faults      []drawn
-	Gaps, Ticks           []drawn
+	Gaps, Ticks, Conns    []drawn
 }
 
 // drawn is one element: its times and where it is drawn.
@@ -311,7 +325,7 @@ const readDrawingJS = `((card) => {
     Empty: sec.querySelector('[data-field="history-summary"]').dataset.empty || '',
     From: num(svg, 'data-from-ms'), To: num(svg, 'data-to-ms'),
     PlotX: num(svg, 'data-plot-x'), PlotW: num(svg, 'data-plot-width'),
-    Episodes: els('rect.episode'), Faults: els('rect.fault'), Gaps: els('rect.gap'), Ticks: els('text.hour'),
+    Episodes: els('rect.episode'), Faults: els('rect.fault'), Gaps: els('rect.gap'), Ticks: els('text.hour'), Conns: els('rect.conn'),
   };
 })`
 
@@ -384,6 +398,12 @@ func checkDrawn(t *testing.T, ctx context.Context, card string, s nightScript) {
 	}
 	for i, g := range d.Gaps {
 		place(fmt.Sprintf("not hearing %d", i), g, gaps[i])
+	}
+	if len(d.Conns) != len(s.conns) {
+		t.Fatalf("%d connections drawn, want %d", len(d.Conns), len(s.conns))
+	}
+	for i, c := range d.Conns {
+		place(fmt.Sprintf("connection %d", i), c, s.conns[i])
 	}
 	midnight := s.at(0, 0, 0)
 	found := false

@@ -108,7 +108,7 @@ function histDraw(box, h) {
   const padL = 16, padR = 16;
   const plotW = W - padL - padR;
   const laneY = 0, laneH = 8;          // episode marks
-  const lvlY = 10, lvlH = 80;          // the level band
+  const lvlY = 10, lvlH = 96;          // the level band
   const connY = lvlY + lvlH + 3, connH = 5;
   const axisY = connY + connH + 3;
   const H = axisY + 18;
