@@ -2,6 +2,7 @@ package page
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -126,6 +127,13 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
 	defer cancel()
 	h, err := s.opt.History(ctx, sess, from, to)
+	if errors.Is(err, control.ErrUnknownMessage) || errors.Is(err, control.ErrProtocol) {
+		// A monitor from before the history does not know the request.
+		p := probNoHistory
+		p.Detail = err.Error()
+		writeProblem(w, p)
+		return
+	}
 	if err != nil {
 		writeProblem(w, problemFor(err))
 		return

@@ -580,3 +580,92 @@ func dbHistory(t testing.TB, path string) HistoryFunc {
 		}
 	}
 }
+
+// TestHistoryDashboardProblems: on the dashboard's host, the endpoint
+// answers night=N in the server's local time; it refuses a range it does
+// not understand and an unknown monitor in the page's words, and when
+// the monitor is offline it says so (never a raw error).
+func TestHistoryDashboardProblems(t *testing.T) {
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	var asked [2]time.Time
+	canned := func(from, to time.Time) control.History {
+		asked = [2]time.Time{from, to}
+		return control.History{Days: 30}
+	}
+	ts := startServer(t, Options{Listener: l, History: cannedHistory(canned)}, true)
+	resp := ts.request(t, "GET", "/api/monitors/"+m.DeviceID+"/history?night=2", "")
+	var got historyAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("night=2: %s %v", resp.Status, err)
+	}
+	from, to := history.Night(time.Now(), 2)
+	if !asked[0].Equal(from) || !asked[1].Equal(to) || got.FromMillis != from.UnixMilli() || got.ToMillis != to.UnixMilli() {
+		t.Errorf("night=2 asked the monitor for %v and answered [%d, %d), want %v to %v", asked, got.FromMillis, got.ToMillis, from, to)
+	}
+	if got.Minutes == nil || got.Episodes == nil || got.Faults == nil || got.Connections == nil || got.Summary != (summaryView{}) {
+		t.Errorf("an empty night: %+v, want empty lists and an empty summary", got)
+	}
+	for _, tc := range []struct {
+		path, code string
+		status     int
+	}{
+		{"/api/monitors/" + m.DeviceID + "/history?night=-1", "bad_request", 400},
+		{"/api/monitors/" + m.DeviceID + "/history?from=5&to=4", "bad_request", 400},
+		{"/api/monitors/NOSUCH1/history", "unknown_monitor", 404},
+	} {
+		resp := ts.request(t, "GET", tc.path, "")
+		if p := problemOf(t, resp); resp.StatusCode != tc.status || p.Code != tc.code || p.Message == "" || p.Action == "" {
+			t.Errorf("GET %s: %s %+v, want %d %s with words for a parent", tc.path, resp.Status, p, tc.status, tc.code)
+		}
+	}
+
+	// The monitor's own answer, through its session: offline once it stops.
+	real := startServer(t, Options{Listener: l}, true)
+	waitOnline(t, real, m.DeviceID)
+	mon.Close()
+	var p Problem
+	waitFor(t, 15*time.Second, "the history says the monitor is offline", func() bool {
+		resp := real.request(t, "GET", "/api/monitors/"+m.DeviceID+"/history", "")
+		if resp.StatusCode == 200 {
+			return false
+		}
+		p = problemOf(t, resp)
+		return p.Code == "offline"
+	})
+	t.Logf("offline: %s %s", p.Message, p.Action)
+}
+
+// TestHistoryMonitorHost: the monitor's own page serves its history
+// (seeded into history.db before it opened) to a paired phone, and
+// nothing to a stranger, as it serves info.
+func TestHistoryMonitorHost(t *testing.T) {
+	_, loc := phoneZone(time.Now())
+	dir := filepath.Join(t.TempDir(), "m")
+	s := seedNight(t, filepath.Join(dir, history.FileName), loc, 0)
+	mon := openMonitor(t, dir)
+	p := startMonitorPage(t, mon)
+	id := mon.Fingerprint().DeviceID()
+	a := p.phone(t, "127.0.0.2")
+	path := fmt.Sprintf("/api/monitors/%s/history?from=%d&to=%d", id, s.from.UnixMilli(), s.to.UnixMilli())
+	if resp := a.do("GET", path, ""); resp.StatusCode != 401 || problemOf(t, resp).Code != "unauthorized" {
+		t.Fatalf("a stranger's history: %s, want 401", resp.Status)
+	}
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	if resp := a.pair("Bedside phone", string(mon.SetupCode())); resp.StatusCode != 200 {
+		t.Fatalf("pairing: %s", resp.Status)
+	}
+	_, ev := a.open("/api/events") // the page is open: its card's session runs
+	if !readsUntil(ev, 5*time.Second, `"presence":"online"`) {
+		t.Fatal("the card never shows the monitor online")
+	}
+	resp := a.do("GET", path, "")
+	var got historyAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("history: %s %v", resp.Status, err)
+	}
+	checkAnswer(t, got, s)
+}

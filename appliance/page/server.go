@@ -172,9 +172,6 @@ func Serve(ctx context.Context, opt Options) error {
 	if opt.MonitorInfo == nil {
 		opt.MonitorInfo = sessionInfo
 	}
-	if opt.History == nil {
-		opt.History = sessionHistory
-	}
 	s, err := newServer(opt, ln.Addr().(*net.TCPAddr), loopback)
 	if err != nil {
 		if opt.Relay != nil {
@@ -250,6 +247,9 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	}
 	if opt.Session.Logger == nil {
 		opt.Session.Logger = opt.Logger
+	}
+	if opt.History == nil {
+		opt.History = sessionHistory
 	}
 	hosts, ips, names := HostsFor(addr.IP)
 	for _, n := range opt.Names {
