@@ -100,6 +100,9 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 				m.log.Error("cannot record event", "type", e.Payload.EventType(), "err", aerr)
 			}
 			m.logAppend(e.Payload)
+			if m.hist != nil {
+				m.hist.appended(e.Payload, m.st.State())
+			}
 		case Compact:
 			if n, cerr := m.events.Compact(e.Keep); cerr != nil {
 				m.log.Warn("compacting connection history", "err", cerr)

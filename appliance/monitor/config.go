@@ -52,6 +52,8 @@ type Config struct {
 	// Matter device can. The setup code and the attempt limits still
 	// apply. Off here; the daemon's default (pair_when_new) is on.
 	PairWhenNew bool
+	// History is the sound history kept in StateDir/history.db.
+	History HistoryConfig
 
 	// limits overrides the pairing limits (how long an attempt may take, failure
 	// counts); tests shorten them.
@@ -109,6 +111,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.MediaConfig.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("media: %w", err))
+	}
+	if !c.History.Off {
+		if err := c.History.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := c.Heartbeat.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("heartbeat: %w", err))

@@ -131,6 +131,11 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 		return m.step(StreamStop{Conn: id, Session: msg.Session})
 	case control.InfoRequest:
 		return m.step(InfoRequest{Conn: id})
+	case control.HistoryRequest:
+		if err := m.step(HistoryRequest{Conn: id}); err != nil {
+			return err // untrusted: refused and closed
+		}
+		return m.answerHistory(m.ctx, p, msg)
 	case control.PairOpen:
 		d := time.Duration(msg.DurationMillis) * time.Millisecond
 		if msg.DurationMillis < 0 || msg.DurationMillis > int64(pairing.DefaultWindowMax/time.Millisecond)*4 {

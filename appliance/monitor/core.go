@@ -230,6 +230,11 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 	case Health:
 		c.panel.health(ev.StoreOK, ev.Network)
 		return c.showLED(nil), nil
+	case HistoryRequest:
+		if _, ok := c.conns[ev.Conn]; !ok {
+			return nil, control.Errorf(control.CodeGoingAway, "the connection is closing")
+		}
+		return nil, nil
 	case InfoRequest:
 		if _, ok := c.conns[ev.Conn]; !ok {
 			return nil, nil // closed: nobody to answer
@@ -262,6 +267,8 @@ func trustedOnly(ev Event) (trustedRequest, bool) {
 		return trustedRequest{ev.Conn, control.TypeStreamStop}, true
 	case InfoRequest:
 		return trustedRequest{ev.Conn, control.TypeInfoRequest}, true
+	case HistoryRequest:
+		return trustedRequest{ev.Conn, control.TypeHistoryRequest}, true
 	case PairOpen:
 		return trustedRequest{ev.Conn, control.TypePairOpen}, true
 	case PairClose:

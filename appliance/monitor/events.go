@@ -275,6 +275,12 @@ type StreamEnded struct {
 // InfoRequest: info_request from Conn: it is sent the control card.
 type InfoRequest struct{ Conn uint64 }
 
+// HistoryRequest: history_request from Conn. The core only checks trust:
+// the connection's goroutine reads and sends the page.
+type HistoryRequest struct{ Conn uint64 }
+
+func (HistoryRequest) coreEvent() {}
+
 func (StreamStart) coreEvent()     {}
 func (StreamOffer) coreEvent()     {}
 func (StreamCandidate) coreEvent() {}

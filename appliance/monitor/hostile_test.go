@@ -77,6 +77,7 @@ func TestHostileStrangersWriteNothing(t *testing.T) {
 			control.WebRTCICE{Session: "s"}, control.StreamStop{Session: "s"}, control.InfoRequest{},
 			control.PairOpen{}, control.PairClose{}, control.Status{}, control.Info{}, control.PairReply{},
 			control.PairDone{}, control.PairingState{}, control.Hello{Protocol: 1},
+			control.HistoryRequest{ToMillis: 1 << 40}, control.History{},
 		} {
 			conn, _ := c.dial(m)
 			if conn == nil {

@@ -39,6 +39,7 @@ type Monitor struct {
 	adm    *admin.Server
 	tracks *sharedTracks // the audio and video tracks every session sends
 	hub    *media.Hub
+	hist   *historyKeeper // the sound history; nil when off
 	now    func() time.Time
 
 	// The decisions and the one goroutine that carries them out
@@ -215,6 +216,11 @@ func Open(cfg Config) (*Monitor, error) {
 	if m.tracks, err = newSharedTracks(m.hub, engine, videoMime); err != nil {
 		return nil, err
 	}
+	if !cfg.History.Off {
+		if m.hist, err = openHistory(cfg.StateDir, cfg.History, m.hub.Config().Vox, m.now); err != nil {
+			return nil, fmt.Errorf("monitor: %w", err)
+		}
+	}
 	m.known.seed(m.st.State())
 	if m.srv, err = transport.Listen(cfg.Listen, m.id, m, transport.Config{Heartbeat: cfg.Heartbeat, Logger: m.log, Known: m.known.has}); err != nil {
 		return nil, fmt.Errorf("monitor: cannot serve the control channel on %s: %w (is another cradled running?)", cfg.Listen, err)
@@ -245,6 +251,9 @@ func Open(cfg Config) (*Monitor, error) {
 	m.parts.Go(m.serveAccept)
 	m.parts.Go(func(ctx context.Context) error { return m.serveStore(ctx, sub) })
 	m.parts.Go(m.serveTicks)
+	if m.hist != nil {
+		m.parts.Go(m.serveHistory)
+	}
 	ok = true
 	if cfg.PairWhenNew {
 		m.pairWhenNew(limits.MaxOpen)
@@ -391,6 +400,9 @@ func (m *Monitor) closeResources() {
 	}
 	if m.hub != nil {
 		m.hub.Close()
+	}
+	if err := m.hist.close(); err != nil {
+		m.log.Error("closing the history", "err", err)
 	}
 	if m.st != nil {
 		if err := m.st.Close(); err != nil {

@@ -28,6 +28,7 @@ func TestStrangerTrustedOnlyRefusedByCore(t *testing.T) {
 		control.StreamStop{Session: "s"},
 		control.PairOpen{},
 		control.PairClose{},
+		control.HistoryRequest{FromMillis: 0, ToMillis: 1 << 40},
 	}
 	for i, req := range requests {
 		c := newFakeConn(uint64(i+1), pfp(byte(i+1)), false)

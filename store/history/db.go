@@ -158,10 +158,29 @@ func (h *DB) Prune(cutoff time.Time) (int, error) {
 				}
 				n++
 			}
+			if n == 5000 {
+				return nil
+			}
+			// Those that started within MaxSpan before cutoff: by their end.
+			// (Collected first: a bbolt cursor skips a key after Delete.)
+			end := Record{Start: cutoff}.key()[:8]
+			var gone [][]byte
+			for k, v := c.Seek(limit); k != nil && bytes.Compare(k[:min(8, len(k))], end) < 0; k, v = c.Next() {
+				if r, err := decode(k, v); err != nil || r.End.Before(cutoff) {
+					gone = append(gone, bytes.Clone(k))
+				}
+			}
+			bk := tx.Bucket(bucketRecords)
+			for _, k := range gone {
+				if err := bk.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(gone)
 			return nil
 		})
 		total += n
-		if err != nil || n < 5000 {
+		if err != nil || n != 5000 {
 			return total, err
 		}
 	}
@@ -188,14 +207,28 @@ type Page struct {
 
 // Read returns the records that overlap [from, to), in key order (by
 // start time), at most limit (at most MaxPage), continuing after the key
-// after (a previous page's Next; nil from the start). Open records of an
-// earlier boot are returned closed at their end: the monitor stopped.
-// A record that does not decode is skipped and logged.
-func (h *DB) Read(from, to time.Time, after []byte, limit int) (Page, error) {
+// after (a previous page's Next; nil from the start). overlay (sorted by
+// key, as Recorder.Live gives it) is merged in: it holds what is not
+// written yet, and replaces a written record with the same key. Open
+// records of an earlier boot are returned closed at their end: the
+// monitor stopped. A record that does not decode is skipped and logged.
+func (h *DB) Read(from, to time.Time, after []byte, limit int, overlay ...Record) (Page, error) {
 	if limit <= 0 || limit > MaxPage {
 		limit = MaxPage
 	}
 	var p Page
+	keep := func(r Record) bool {
+		return r.Start.Before(to) && (r.End.After(from) || r.Kind == KindMinute && !r.Start.Before(from))
+	}
+	// full reports whether the page is full, and then sets Next.
+	add := func(r Record) bool {
+		if len(p.Records) == limit {
+			p.Next = p.Records[len(p.Records)-1].key()
+			return true
+		}
+		p.Records = append(p.Records, r)
+		return false
+	}
 	err := h.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		start := Record{Start: from.Add(-DefaultMaxSpan)}.key()[:8]
@@ -208,25 +241,48 @@ func (h *DB) Read(from, to time.Time, after []byte, limit int) (Page, error) {
 		} else {
 			k, v = c.Seek(start)
 		}
-		for ; k != nil && bytes.Compare(k[:min(8, len(k))], end) < 0; k, v = c.Next() {
-			r, err := decode(k, v)
-			if err != nil {
-				h.log.Warn("history: a record does not decode: skipped", "err", err)
-				continue
+		ov := overlay
+		for len(ov) > 0 && (bytes.Compare(ov[0].key(), start) < 0 || len(after) > 0 && bytes.Compare(ov[0].key(), after) <= 0) {
+			ov = ov[1:]
+		}
+		for {
+			inFile := k != nil && bytes.Compare(k[:min(8, len(k))], end) < 0
+			inOverlay := len(ov) > 0 && ov[0].Start.Before(to)
+			if !inFile && !inOverlay {
+				return nil
 			}
-			if !r.End.After(from) && !(r.Kind == KindMinute && !r.Start.Before(from)) {
+			cmp := -1 // the file's record first
+			if inFile && inOverlay {
+				cmp = bytes.Compare(k, ov[0].key())
+			} else if inOverlay {
+				cmp = 1
+			}
+			var r Record
+			switch cmp {
+			case 0: // the overlay's newer version of a written record
+				r, ov = ov[0], ov[1:]
+				k, v = c.Next()
+			case 1:
+				r, ov = ov[0], ov[1:]
+			default:
+				var err error
+				r, err = decode(k, v)
+				k, v = c.Next()
+				if err != nil {
+					h.log.Warn("history: a record does not decode: skipped", "err", err)
+					continue
+				}
+			}
+			if !keep(r) {
 				continue
 			}
 			if r.Open && r.Boot != h.boot {
 				r.Open = false
 			}
-			if len(p.Records) == limit {
-				p.Next = bytes.Clone(p.Records[len(p.Records)-1].key())
+			if add(r) {
 				return nil
 			}
-			p.Records = append(p.Records, r)
 		}
-		return nil
 	})
 	return p, err
 }

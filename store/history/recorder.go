@@ -107,6 +107,7 @@ type Recorder struct {
 	lastMin  time.Time // start of the last minute emitted
 	recent   []peakAt  // peaks of the last Attack, for an episode's start
 	noise    bool
+	stale    bool // ignore the detector's noise until it reads quiet once
 	lastLvl  time.Duration
 	heard    bool
 	ep       *Record // the episode not yet final: noisy, or within Gap
@@ -157,8 +158,10 @@ func (r *Recorder) Observe(now Now) {
 		r.emitMinute()
 	}
 	if r.noise && now.Mono-r.lastLvl > defaultLevelSilence {
-		// The levels stopped (a microphone stall): the noise ended with them.
+		// The levels stopped (a microphone stall): the noise ended with
+		// them, and the detector's noise when they resume is stale.
 		r.noiseOff(r.lastLvl, 0)
+		r.stale = true
 	}
 	if r.ep != nil && !r.noise && !t.Before(r.ep.End.Add(r.cfg.Gap)) {
 		r.put(*r.ep)
@@ -190,13 +193,12 @@ func (r *Recorder) clock(now Now) {
 		moved[string(p.key())] = p
 	}
 	r.pending = moved
-	// The minute in progress is cut at the jump: its levels are kept under
-	// the minute they now fall in.
-	if r.acc.active {
-		r.emitMinuteShifted(delta)
-	}
 	if !r.lastMin.IsZero() {
 		r.lastMin = r.lastMin.Add(delta)
+	}
+	// The minute in progress ends at the jump, moved with the rest.
+	if r.acc.active {
+		r.emitMinuteShifted(delta)
 	}
 	for _, p := range r.openRecords() {
 		p.Start, p.End = p.Start.Add(delta), p.End.Add(delta)
@@ -245,6 +247,10 @@ func (r *Recorder) Level(l Level, now Now) {
 		cut++
 	}
 	r.recent = r.recent[cut:]
+	if r.stale {
+		r.stale = l.Noise
+		l.Noise = false
+	}
 	switch {
 	case l.Noise && !r.noise:
 		r.noiseOn(l.Mono)
@@ -376,6 +382,30 @@ func (r *Recorder) note(t time.Time) {
 }
 
 func (r *Recorder) put(rec Record) { r.pending[string(rec.key())] = rec }
+
+// Live returns, without changing anything, what a Flush at now would
+// write and the minute in progress: what a reader sees beyond the file
+// (DB.Read's overlay). Sorted by key.
+func (r *Recorder) Live(now Now) []Record {
+	t := r.base.Add(now.Mono).Truncate(time.Millisecond)
+	out := make([]Record, 0, len(r.pending)+4)
+	for _, p := range r.pending {
+		out = append(out, p)
+	}
+	for _, p := range r.openRecords() {
+		c := *p
+		if c.Open && c.Kind != KindEpisode {
+			c.End = t
+		}
+		out = append(out, c)
+	}
+	if a := r.acc; a.active && a.n > 0 {
+		out = append(out, Record{Kind: KindMinute, Boot: r.boot, Start: a.start, End: a.start.Add(r.cfg.Step), Open: true,
+			Min: a.lo, Mean: fromPow(a.sumPow / float64(a.n)), Max: a.hi, Count: a.n})
+	}
+	sort.Slice(out, func(i, j int) bool { return string(out[i].key()) < string(out[j].key()) })
+	return out
+}
 
 // Flush returns what to write now: the shifts and records finished since
 // the last flush, and the intervals going on, as open records ending at
