@@ -230,29 +230,14 @@ func checkAnswer(t *testing.T, got historyAnswer, s nightScript) {
 //
 // With CRADLE_SCREENSHOTS=DIR it saves the night as DIR/history.png
 // (docs/screenshots/history.png).
-func TestHistoryNight(t *testing.T) { testHistoryNight(t, false) }
-
-// TestHistoryNightCanned: TestHistoryNight with the history read from
-// the seeded file by the test itself, not asked of the monitor.
-func TestHistoryNightCanned(t *testing.T) { testHistoryNight(t, true) }
-
-func testHistoryNight(t *testing.T, canned bool) {
+func TestHistoryNight(t *testing.T) {
 	zone, loc := phoneZone(time.Now())
 	dir := filepath.Join(t.TempDir(), "m")
-	var opt Options
-	path := filepath.Join(dir, history.FileName)
-	if canned {
-		path = filepath.Join(t.TempDir(), history.FileName)
-	}
-	s := seedNight(t, path, loc, 0)
-	if canned {
-		opt.History = dbHistory(t, path)
-	}
+	s := seedNight(t, filepath.Join(dir, history.FileName), loc, 0)
 	mon := openMonitor(t, dir)
 	l, _ := newListener(t)
 	m := pairWith(t, l, mon)
-	opt.Listener = l
-	ts := startServer(t, opt, true)
+	ts := startServer(t, Options{Listener: l}, true)
 	waitOnline(t, ts, m.DeviceID)
 
 	// The endpoint itself, on the dashboard's host: night=N is the
@@ -542,43 +527,6 @@ func waitOnline(t testing.TB, ts *testServer, id string) {
 		return ev.Type == "presence" && ev.Monitor == id && ev.Presence == "online"
 	})
 	s.close()
-}
-
-// dbHistory serves the history kept in the history.db at path, read
-// with store/history (no monitor asked).
-func dbHistory(t testing.TB, path string) HistoryFunc {
-	db, err := history.Open(path, history.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return func(_ context.Context, _ *listener.Session, from, to time.Time) (control.History, error) {
-		h := control.History{NowMillis: time.Now().UnixMilli(), StepMillis: 60000, Days: 30}
-		var after []byte
-		for {
-			p, err := db.Read(from, to, after, 0)
-			if err != nil {
-				return h, err
-			}
-			for _, r := range p.Records {
-				d := func(v float64) int64 { return int64(math.Round(v * 10)) }
-				switch r.Kind {
-				case history.KindMinute:
-					h.Minutes = append(h.Minutes, [4]int64{r.Start.UnixMilli(), d(r.Min), d(r.Mean), d(r.Max)})
-				case history.KindEpisode:
-					h.Episodes = append(h.Episodes, control.HistoryEpisode{StartMillis: r.Start.UnixMilli(), EndMillis: r.End.UnixMilli(), PeakDecidB: d(r.Peak), Ongoing: r.Open})
-				case history.KindFault:
-					h.Faults = append(h.Faults, control.HistoryFault{Fault: r.Label, StartMillis: r.Start.UnixMilli(), EndMillis: r.End.UnixMilli(), Ongoing: r.Open})
-				case history.KindConn:
-					h.Connections = append(h.Connections, control.HistoryConnection{Name: r.Name, Kind: r.Label, StartMillis: r.Start.UnixMilli(), EndMillis: r.End.UnixMilli(), Ongoing: r.Open})
-				}
-			}
-			if p.Next == nil {
-				return h, nil
-			}
-			after = p.Next
-		}
-	}
 }
 
 // TestHistoryDashboardProblems: on the dashboard's host, the endpoint
