@@ -264,7 +264,7 @@ func TestHistoryNight(t *testing.T) {
 		t.Fatalf("the night: %v", err)
 	}
 	checkDrawn(t, ctx, card, s)
-	shot(t, ctx, card+` [data-field="history"]`, "history.png")
+	shot(t, ctx, card, "history.png")
 
 	// The night before: nothing recorded, and the page says so.
 	before, _ := history.Night(time.Now().In(loc), 1)
@@ -406,7 +406,7 @@ func checkDrawn(t *testing.T, ctx context.Context, card string, s nightScript) {
 	}
 }
 
-// shot saves the element sel (scrolled into view) at the viewport's size
+// shot saves the page, the element sel scrolled to its top, at the viewport's size
 // as DIR/name when CRADLE_SCREENSHOTS=DIR is set.
 func shot(t *testing.T, ctx context.Context, sel, name string) {
 	t.Helper()
@@ -414,7 +414,8 @@ func shot(t *testing.T, ctx context.Context, sel, name string) {
 	if dir == "" {
 		return
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('`+sel+`').scrollIntoView({block: 'center'});
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('#toasts').replaceChildren();
+document.querySelector('`+sel+`').scrollIntoView({block: 'start'});
 new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => ok())))`, chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatal(err)
 	}
