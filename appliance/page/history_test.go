@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +33,11 @@ import (
 // whenever the test runs, and the monitor's own recording (now) falls in
 // no night shown: its name for chromium (Etc/GMT-3 is three hours east
 // of UTC) and the same offset for Go.
-func phoneZone(now time.Time) (string, *time.Location) {
-	h := (14 - now.UTC().Hour() + 48) % 24
+func phoneZone(now time.Time) (string, *time.Location) { return zoneAt(now, 14) }
+
+// zoneAt is a time zone (as phoneZone) in which it is now hour:xx.
+func zoneAt(now time.Time, hour int) (string, *time.Location) {
+	h := (hour - now.UTC().Hour() + 48) % 24
 	if h > 14 {
 		h -= 24
 	}
@@ -617,4 +621,67 @@ func TestHistoryMonitorHost(t *testing.T) {
 		t.Fatalf("history: %s %v", resp.Status, err)
 	}
 	checkAnswer(t, got, s)
+}
+
+// TestHistoryTonight: the night in progress (23:xx in the phone's time),
+// noise going on: the summary says since when, the episode is drawn up
+// to now, a line marks now, and the minutes the monitor has not written
+// yet (it writes every 5 minutes) are no gap; the hour before, with no
+// record, is one.
+func TestHistoryTonight(t *testing.T) {
+	zone, loc := zoneAt(time.Now(), 23)
+	mon := newMonitor(t)
+	l, _ := newListener(t)
+	m := pairWith(t, l, mon)
+	var mu sync.Mutex // the server's goroutine writes now and noise
+	var now, noise, last time.Time
+	tonight := func(from, to time.Time) control.History {
+		mu.Lock()
+		defer mu.Unlock()
+		now = time.Now().Truncate(time.Millisecond)
+		noise, last = now.Add(-5*time.Minute), now.Add(-4*time.Minute).Truncate(time.Minute)
+		h := control.History{NowMillis: now.UnixMilli(), StepMillis: 60000, Days: 30}
+		for t := from.Add(time.Hour); !t.After(last); t = t.Add(time.Minute) {
+			h.Minutes = append(h.Minutes, [4]int64{t.UnixMilli(), -650, -620, -600})
+		}
+		h.Episodes = []control.HistoryEpisode{{StartMillis: noise.UnixMilli(), EndMillis: now.Add(-time.Second).UnixMilli(), PeakDecidB: -120, Ongoing: true}}
+		return h
+	}
+	ts := startServer(t, Options{Listener: l, History: cannedHistory(tonight)}, true)
+	ctx := browser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+		t.Fatal(err)
+	}
+	card := `.card[data-monitor="` + m.DeviceID + `"]`
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(ts.base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(card)),
+		chromedp.Click(chromedp.CSS(card+` [data-field="history"] > summary`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	from, to := history.Night(time.Now().In(loc), 0)
+	d := drawnNight(t, ctx, card, "", 0, from)
+	mu.Lock()
+	defer mu.Unlock()
+	want := history.Summary{Wakeups: 1, Longest: 5 * time.Minute, Noise: true, NoiseSince: noise}.Text(loc)
+	t.Logf("%s: %q", d.Title, d.Summary)
+	if d.Title != "Tonight, so far" || d.Summary != want {
+		t.Errorf("%q: %q, want Tonight, so far: %q", d.Title, d.Summary, want)
+	}
+	x := func(at time.Time) float64 { return d.PlotX + float64(at.Sub(from))/float64(to.Sub(from))*d.PlotW }
+	if len(d.Episodes) != 1 || math.Abs(d.Episodes[0].X-x(noise)) > 2 || math.Abs(d.Episodes[0].X+d.Episodes[0].W-x(now)) > 2 || d.Episodes[0].End != now.UnixMilli() {
+		t.Errorf("the noise going on drawn %+v, want from %.1f to now, %.1f px", d.Episodes, x(noise), x(now))
+	}
+	if len(d.Gaps) != 1 || d.Gaps[0].Start != from.UnixMilli() || d.Gaps[0].End != from.Add(time.Hour).UnixMilli() {
+		t.Errorf("not hearing %+v, want the first hour only", d.Gaps)
+	}
+	nowX, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`Number(document.querySelector('`+card+` svg line.now').getAttribute('x1'))`))
+	if err != nil || math.Abs(nowX-x(now)) > 2 {
+		t.Errorf("the now line at %.1f (%v), want %.1f", nowX, err, x(now))
+	}
+	if dis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('`+card+` [data-action="history-later"]').disabled`)); !dis {
+		t.Error("Later night is offered on tonight")
+	}
 }
