@@ -685,3 +685,45 @@ func TestHistoryTonight(t *testing.T) {
 		t.Error("Later night is offered on tonight")
 	}
 }
+
+// TestHistoryWords: the page writes a summary in the words of Go's
+// history.Summary.Text, and lengths as history.FormatDuration, in the
+// phone's time zone, for every shape of night.
+func TestHistoryWords(t *testing.T) {
+	l, _ := newListener(t)
+	ts := startServer(t, Options{Listener: l}, true)
+	zone, loc := zoneAt(time.Now(), 9)
+	ctx := browser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!window.cradleHistory`)); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 3, 4, 0, 0, loc)
+	for _, s := range []history.Summary{
+		{},
+		{QuietSince: at},
+		{Wakeups: 1, Longest: 3 * time.Minute, QuietSince: at},
+		{Wakeups: 3, Short: 1, Longest: 12*time.Minute + 29*time.Second, QuietSince: at.Add(-5 * time.Hour)},
+		{Short: 2, Longest: 40 * time.Second, QuietSince: at},
+		{Wakeups: 2, Short: 5, Longest: 65 * time.Minute, Noise: true, NoiseSince: at.Add(20 * time.Hour)},
+		{Short: 1, Longest: 500 * time.Millisecond, Noise: true, NoiseSince: at},
+	} {
+		b, _ := json.Marshal(summaryOf(s))
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.cradleHistory.text(`+string(b)+`)`))
+		if want := s.Text(loc); err != nil || got != want {
+			t.Errorf("%s: the page says %q (%v), Go %q", b, got, err, want)
+		}
+	}
+	for _, d := range []time.Duration{0, 499 * time.Millisecond, 500 * time.Millisecond, 40 * time.Second, 59*time.Second + 600*time.Millisecond,
+		time.Minute, 90 * time.Second, 12*time.Minute + 29*time.Second, 59*time.Minute + 40*time.Second, time.Hour, 65 * time.Minute, 25*time.Hour + 59*time.Minute + 31*time.Second} {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.cradleHistory.duration(`+strconv.FormatInt(d.Milliseconds(), 10)+`)`))
+		if want := history.FormatDuration(d); err != nil || got != want {
+			t.Errorf("%v: the page says %q (%v), Go %q", d, got, err, want)
+		}
+	}
+}
