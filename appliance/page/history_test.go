@@ -535,17 +535,26 @@ func waitOnline(t testing.TB, ts *testServer, id string) {
 }
 
 // TestHistoryDashboardProblems: on the dashboard's host, the endpoint
-// answers night=N in the server's local time; it refuses a range it does
+// needs the browser signed in (beyond loopback); it answers night=N in
+// the server's local time; it refuses a range it does
 // not understand and an unknown monitor in the page's words, and when
 // the monitor is offline it says so (never a raw error).
 func TestHistoryDashboardProblems(t *testing.T) {
 	mon := newMonitor(t)
-	l, _ := newListener(t)
+	l, dir := newListener(t)
 	m := pairWith(t, l, mon)
 	var asked [2]time.Time
 	canned := func(from, to time.Time) control.History {
 		asked = [2]time.Time{from, to}
 		return control.History{Days: 30}
+	}
+	// Beyond loopback a browser that is not signed in gets nothing.
+	guarded := startServer(t, Options{Listener: l, StateDir: dir, History: cannedHistory(canned)}, false)
+	if resp := guarded.request(t, "GET", "/api/monitors/"+m.DeviceID+"/history", ""); resp.StatusCode != 401 || problemOf(t, resp).Code != "unauthorized" || !asked[0].IsZero() {
+		t.Fatalf("history without signing in: %s, want 401 and no question to the monitor", resp.Status)
+	}
+	if resp := guarded.request(t, "GET", "/api/monitors/"+m.DeviceID+"/history", "", "Cookie", guarded.signIn(t)); resp.StatusCode != 200 {
+		t.Fatalf("history signed in: %s", resp.Status)
 	}
 	ts := startServer(t, Options{Listener: l, History: cannedHistory(canned)}, true)
 	resp := ts.request(t, "GET", "/api/monitors/"+m.DeviceID+"/history?night=2", "")
