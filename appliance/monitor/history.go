@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -87,11 +89,21 @@ type historyKeeper struct {
 	rec *history.Recorder
 }
 
-func openHistory(dir string, cfg HistoryConfig, vox media.VoxConfig, now func() time.Time) (*historyKeeper, error) {
+func openHistory(dir string, cfg HistoryConfig, vox media.VoxConfig, now func() time.Time, log *slog.Logger) (*historyKeeper, error) {
 	cfg = cfg.withDefaults()
-	db, err := history.Open(filepath.Join(dir, history.FileName), history.Options{})
+	path := filepath.Join(dir, history.FileName)
+	db, err := history.Open(path, history.Options{})
 	if err != nil {
-		return nil, err
+		// A damaged history must not keep the nursery unheard: it is set
+		// aside (for a bug report) and a new one started.
+		aside := path + ".damaged"
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w (and it cannot be set aside: %v)", err, rerr)
+		}
+		log.Error("history: the file does not open: set aside, starting a new history", "err", err, "moved_to", aside)
+		if db, err = history.Open(path, history.Options{}); err != nil {
+			return nil, err
+		}
 	}
 	rc := history.Config{Step: cfg.Step, Gap: cfg.Gap, Attack: vox.Attack, Hold: vox.Hold}
 	return &historyKeeper{cfg: cfg, db: db, start: now(), now: now, rec: history.NewRecorder(rc, db.Boot())}, nil
@@ -224,9 +236,10 @@ func (m *Monitor) serveHistory(ctx context.Context) error {
 	}
 }
 
-// maxHistoryRecords bounds a history page; the page is cut further to
-// fit a frame.
-const maxHistoryRecords = history.MaxPage
+// maxHistoryRecords bounds a history page: 1800 level records (32 bytes
+// of JSON each) fill a frame to about 58 KiB. A page of longer records
+// (connections with long names) is cut further to fit.
+const maxHistoryRecords = 1800
 
 // answerHistory answers a trusted connection's history_request with one
 // page (on the connection's goroutine: reading is not the core's work).

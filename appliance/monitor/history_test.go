@@ -1,8 +1,10 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -177,5 +179,25 @@ func TestHistoryOff(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, history.FileName)); len(files) != 0 {
 		t.Errorf("history off, but %s exists", files[0])
+	}
+}
+
+// TestHistoryDamaged: a history.db that is not a bbolt file is set aside
+// and a new one started: the monitor opens and keeps history.
+func TestHistoryDamaged(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, history.FileName), bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("a damaged history stopped the monitor: %v", err)
+	}
+	defer m.Close()
+	if m.hist == nil {
+		t.Fatal("no history after a damaged file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, history.FileName+".damaged")); err != nil {
+		t.Errorf("the damaged file was not set aside: %v", err)
 	}
 }

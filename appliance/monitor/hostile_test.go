@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cradle-monitor/cradle/store/history"
 	"runtime"
 	"sync"
 	"testing"
@@ -132,6 +133,16 @@ func TestHostileStrangersWriteNothing(t *testing.T) {
 	}
 	if got := m.Store().State().Seq; got != seq {
 		t.Errorf("the strangers wrote %d events to the log", got-seq)
+	}
+	// Only the trusted listener's connection is in the history.
+	conns := 0
+	for _, r := range m.hist.live() {
+		if r.Kind == history.KindConn {
+			conns++
+			if r.Name != "tester" || conns > 1 {
+				t.Errorf("a stranger's connection is in the history: %+v", r)
+			}
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for runtime.NumGoroutine() > baseline+5 && time.Now().Before(deadline) {

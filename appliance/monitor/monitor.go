@@ -217,8 +217,10 @@ func Open(cfg Config) (*Monitor, error) {
 		return nil, err
 	}
 	if !cfg.History.Off {
-		if m.hist, err = openHistory(cfg.StateDir, cfg.History, m.hub.Config().Vox, m.now); err != nil {
-			return nil, fmt.Errorf("monitor: %w", err)
+		if m.hist, err = openHistory(cfg.StateDir, cfg.History, m.hub.Config().Vox, m.now, m.log); err != nil {
+			// Listening matters more than the history: go on without it.
+			m.log.Error("history: not kept", "err", err)
+			m.hist = nil
 		}
 	}
 	m.known.seed(m.st.State())

@@ -17,7 +17,7 @@ import (
 )
 
 // pairedListener pairs a new listener with m and connects it.
-func pairedListener(t *testing.T, m *Monitor, name string) (*listener.Listener, listener.PairedMonitor) {
+func pairedListener(t testing.TB, m *Monitor, name string) (*listener.Listener, listener.PairedMonitor) {
 	t.Helper()
 	l, err := listener.Open(listener.Config{StateDir: filepath.Join(t.TempDir(), name), Name: name})
 	if err != nil {

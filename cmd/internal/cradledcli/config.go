@@ -39,6 +39,10 @@ type fileConfig struct {
 	VoxThreshold    *float64  `toml:"vox_threshold_dbfs"`
 	VoxAttack       *duration `toml:"vox_attack"`
 	VoxHold         *duration `toml:"vox_hold"`
+	HistoryDays     *int      `toml:"history_days"`
+	HistoryFlush    *duration `toml:"history_flush"`
+	HistoryGap      *duration `toml:"history_gap"`
+	HistoryStep     *duration `toml:"history_step"`
 	HW              *string   `toml:"hw"`
 	LEDPin          *string   `toml:"led_pin"`
 	ButtonPin       *string   `toml:"button_pin"`
@@ -139,6 +143,21 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	}
 	if fc.VoxHold != nil {
 		e.cfg.MediaConfig.Vox.Hold = fc.VoxHold.Duration
+	}
+	if fc.HistoryDays != nil {
+		e.cfg.History.Days, e.cfg.History.Off = *fc.HistoryDays, *fc.HistoryDays == 0
+		if *fc.HistoryDays < 0 {
+			e.cfg.History.Days = -1 // refused by validate, naming the key
+		}
+	}
+	if fc.HistoryFlush != nil {
+		e.cfg.History.Flush = fc.HistoryFlush.Duration
+	}
+	if fc.HistoryGap != nil {
+		e.cfg.History.Gap = fc.HistoryGap.Duration
+	}
+	if fc.HistoryStep != nil {
+		e.cfg.History.Step = fc.HistoryStep.Duration
 	}
 	str("led-pin", &e.cfg.HW.LEDPin, fc.LEDPin)
 	str("button-pin", &e.cfg.HW.ButtonPin, fc.ButtonPin)
