@@ -68,6 +68,22 @@
 // raises the page's own alarm from the audio clock; docs/DESIGN.md,
 // "Night mode".
 //
+// # The night at a glance
+//
+// GET /api/monitors/{id}/history (history.go) reads the monitor's sound
+// history through its session, as info does (the same session, the same
+// sign-in), every page of it (listener.FetchHistory; Options.History
+// replaces it in tests), and answers it as JSON with the summary of its
+// episodes counted in Go (listener.HistorySummary), so that the page and
+// `cradle history` agree. The range is ?from=MS&to=MS, which the page
+// sends: the night (18:00 to 10:00, history.Night) computed in the
+// phone's own time zone, which the server does not know; ?night=N is
+// the same in the server's time zone. A range is at most 31 days (its
+// last 31). The page (assets/history.js) writes the summary in the
+// words of history.Summary.Text with the phone's times, and draws the
+// night as SVG: the level, noise episodes, microphone faults, the times
+// with no level record, who listened, an hour axis.
+//
 // # Adding a phone, and wrong setup codes
 //
 // A card's "Add a phone" (POST /api/monitors/{id}/pairing/open) asks the

@@ -82,6 +82,9 @@ var problems = []struct {
 	{[]error{webrelay.ErrClosed, listener.ErrSessionClosed}, Problem{Code: "stopping", status: http.StatusServiceUnavailable,
 		Message: "The listener is stopping, or this monitor's connection ended.",
 		Action:  "Reload the page in a moment."}},
+	{[]error{listener.ErrHistoryTooLong}, Problem{Code: "history_too_long", status: http.StatusBadGateway,
+		Message: "The monitor's history for this time was too long to read at once.",
+		Action:  "Look at one night at a time. If it keeps happening, update Cradle on this computer and on the monitor."}},
 	{[]error{listener.ErrUnknownMonitor}, Problem{Code: "unknown_monitor", status: http.StatusNotFound,
 		Message: "This monitor is not paired with this listener.",
 		Action:  "Pair it first."}},
@@ -121,6 +124,8 @@ var (
 	probNotPaired    = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This phone is not paired with the monitor (or it was removed).", Action: "Pair it with the setup code from the monitor's card."}
 	probNotHere      = Problem{Code: "not_here", status: http.StatusNotFound, Message: "This page does not do that here.", Action: "Reload the page."}
 	probWrongCode    = Problem{Code: "wrong_code", status: http.StatusForbidden, Message: "That is not the monitor's setup code.", Action: "Check the 8 digits on the monitor's card and try again. Every paired phone is told of wrong codes."}
+	probNoHistory    = Problem{Code: "no_history", status: http.StatusNotImplemented, Message: "This monitor does not keep a sound history yet.", Action: "Update Cradle on the monitor."}
+	probBadRange     = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page asked for the sound history of a time that is not a night or a range.", Action: "Reload the page."}
 	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
 )
 

@@ -119,6 +119,9 @@ type Options struct {
 	// MonitorInfo serves GET /api/monitors/{id}/info; Serve uses
 	// Session.MonitorInfo when it is nil (a server without one answers 501).
 	MonitorInfo MonitorInfoFunc
+	// History serves GET /api/monitors/{id}/history (the night at a
+	// glance); Serve uses listener.FetchHistory when it is nil.
+	History HistoryFunc
 	// Session tunes the sessions (their Stream is managed here).
 	Session listener.SessionOptions
 	// OnReady is called once the server listens, with the URL to open
@@ -244,6 +247,9 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	}
 	if opt.Session.Logger == nil {
 		opt.Session.Logger = opt.Logger
+	}
+	if opt.History == nil {
+		opt.History = sessionHistory
 	}
 	hosts, ips, names := HostsFor(addr.IP)
 	for _, n := range opt.Names {
@@ -406,6 +412,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/night.mp3", s.nightMP3)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
+	mux.HandleFunc("GET /api/monitors/{id}/history", s.history)
 	mux.HandleFunc("POST "+devicePairPath, s.pairDevice)
 	mux.HandleFunc("GET /api/devices", s.devicesList)
 	mux.HandleFunc("POST /api/devices/{id}/rename", s.deviceRename)

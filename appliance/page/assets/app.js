@@ -257,6 +257,7 @@ function makeCard(id) {
   card.querySelector('[data-action="dismiss-warning"]').onclick = () => dismissWarning(id);
   const details = card.querySelector('[data-field="details"]');
   details.addEventListener('toggle', () => { if (details.open) loadInfo(id); });
+  histSetup(card, id); // history.js: the night at a glance
   const player = card.querySelector('audio[data-role="player"]');
   player.addEventListener('pause', () => { if (state.listening.has(id) && !player.ended) needTap(id); });
   player.addEventListener('volumechange', () => { if (state.listening.has(id) && player.muted) needTap(id); });
