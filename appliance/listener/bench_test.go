@@ -92,7 +92,7 @@ func cpuTime() time.Duration {
 // network is cut (5 cuts; goal: link lost within 3.5 s).
 func BenchmarkAlarmOnset(b *testing.B) {
 	b.Run("audio-stops", func(b *testing.B) {
-		_, l, m, _ := setup(b, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:1s,stall:1500ms"}})
+		_, l, m, _ := setup(b, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:1s,stall:1500ms"}, History: monitor.HistoryConfig{Off: true}})
 		s := l.Start(m, SessionOptions{Stream: StreamAudio})
 		defer s.Close()
 		ev := watch(b, s, SubscribeOptions{Audio: true})

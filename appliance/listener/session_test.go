@@ -143,7 +143,7 @@ func TestSessionLinkLostAndBack(t *testing.T) {
 // stays up: the audio-lost alarm within 500 ms of the last packet, and
 // no link-lost alarm.
 func TestSessionAudioLost(t *testing.T) {
-	_, l, m, _ := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}})
+	_, l, m, _ := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}, History: monitor.HistoryConfig{Off: true}})
 	s := l.Start(m, SessionOptions{Stream: StreamAudio})
 	defer s.Close()
 	ev := watch(t, s, SubscribeOptions{Audio: true})

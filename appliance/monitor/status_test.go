@@ -127,7 +127,7 @@ func isTone(st control.Status) bool { return st.RMSDBFS > -20 && st.RMSDBFS < -1
 // second into the stall, not before.
 func TestStatusReportsStalledMicrophone(t *testing.T) {
 	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Media: media.ModeTest,
-		MediaConfig: media.Config{TestAudio: "tone:1s,stall"}})
+		MediaConfig: media.Config{TestAudio: "tone:1s,stall"}, History: HistoryConfig{Off: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

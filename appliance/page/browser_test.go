@@ -19,7 +19,7 @@ const chromiumPath = "/usr/bin/chromium"
 
 // browser starts a headless chromium for one test; without chromium the
 // test is skipped, or fails under CI.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {

@@ -62,7 +62,7 @@ func nightMonitor(t *testing.T, cfg monitor.Config) (*phone, string) {
 // silences it (the card says acknowledged) and the stream falls quiet.
 // A stranger gets nothing.
 func TestMonitorNightStream(t *testing.T) {
-	a, id := nightMonitor(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:3s,stall"}})
+	a, id := nightMonitor(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:3s,stall"}, History: monitor.HistoryConfig{Off: true}})
 	_, events := a.open("/api/events")
 	resp, chunks := a.open("/api/monitors/" + id + "/night.mp3")
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "audio/mpeg" {

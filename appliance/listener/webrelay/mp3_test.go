@@ -139,7 +139,7 @@ func TestServeMP3Tone(t *testing.T) {
 // stream keeps flowing and, once the session's audio-lost alarm sounds,
 // carries the alarm (1000/1500 Hz) instead of the tone.
 func TestServeMP3StallAlarm(t *testing.T) {
-	sess := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}})
+	sess := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}, History: monitor.HistoryConfig{Off: true}})
 	alarmed := alarmSounded(t, sess)
 	start, body, chunks := listenMP3(t, sess, 5500*time.Millisecond)
 	var at time.Time

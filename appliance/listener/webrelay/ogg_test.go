@@ -240,7 +240,7 @@ func TestServeOggTone(t *testing.T) {
 // second) and, once the session raises its audio-lost alarm, carries the
 // alarm's 1000/1500 Hz instead of the tone.
 func TestServeOggStallAlarm(t *testing.T) {
-	sess := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}})
+	sess := setup(t, monitor.Config{Media: media.ModeTest, MediaConfig: media.Config{TestAudio: "tone:2s,stall"}, History: monitor.HistoryConfig{Off: true}})
 	alarmed := alarmSounded(t, sess)
 	start, _, pages := listenOgg(t, sess, 5500*time.Millisecond)
 	var at time.Time

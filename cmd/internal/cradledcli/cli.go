@@ -65,6 +65,7 @@ type env struct {
 	configPath     string // the configuration file (its drop-ins are next to it)
 	pageListen     string // the phones' page (HTTPS); "off" serves none
 	pageHTTP       string // plain HTTP that redirects to it; "" serves none
+	historyDays    int    // history_days: 0 keeps none
 	// hwKeys: the pin keys given in a file or as a flag (led-pin,
 	// button-pin, led-line, button-line): gpio_chip needs both lines and
 	// no pin names.
@@ -136,6 +137,7 @@ func (e *env) parse(args []string, files bool) (name string, run runner, code in
 	fs.StringVar(&e.cfg.MediaConfig.Microphone, "microphone", "", "ALSA capture device (name or part of it; default: the best one)")
 	fs.StringVar(&e.cfg.MediaConfig.Camera, "camera", "", "V4L2 camera (part of its path or name; default: the first one)")
 	fs.StringVar(&e.cfg.MediaConfig.TestAudio, "test-audio", "", "script the test tone (--media test only): steps tone:D, silence:D, stall:D, e.g. tone:3s,stall")
+	fs.IntVar(&e.historyDays, "history-days", monitor.DefaultHistoryDays, "days of sound history kept (0: none; the microphone then runs only while someone listens)")
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")
 	fs.StringVar(&e.cfg.HW.LEDPin, "led-pin", hw.DefaultLEDPin, "GPIO of the status LED")
 	fs.StringVar(&e.cfg.HW.ButtonPin, "button-pin", hw.DefaultButtonPin, "GPIO of the pairing button")

@@ -144,12 +144,10 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	if fc.VoxHold != nil {
 		e.cfg.MediaConfig.Vox.Hold = fc.VoxHold.Duration
 	}
-	if fc.HistoryDays != nil {
-		e.cfg.History.Days, e.cfg.History.Off = *fc.HistoryDays, *fc.HistoryDays == 0
-		if *fc.HistoryDays < 0 {
-			e.cfg.History.Days = -1 // refused by validate, naming the key
-		}
+	if fc.HistoryDays != nil && !set["history-days"] {
+		e.historyDays = *fc.HistoryDays
 	}
+
 	if fc.HistoryFlush != nil {
 		e.cfg.History.Flush = fc.HistoryFlush.Duration
 	}
@@ -213,6 +211,10 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 // validate checks the merged configuration; errors name the key.
 func (e *env) validate() error {
 	var errs []error
+	e.cfg.History.Days, e.cfg.History.Off = e.historyDays, e.historyDays == 0
+	if e.historyDays < 0 {
+		e.cfg.History.Days = -1 // refused by Validate, naming the key
+	}
 	if err := e.cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}

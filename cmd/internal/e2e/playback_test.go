@@ -175,7 +175,7 @@ func TestListenPlaysAndAlarms(t *testing.T) {
 func TestListenAudioLostAlarm(t *testing.T) {
 	srv := pulsetest.Start(t)
 	srv.Setenv(t)
-	_, lis := pairedMonitor(t, "--test-audio", "tone:3s,stall")
+	_, lis := pairedMonitor(t, "--test-audio", "tone:3s,stall", "--history-days", "0") // the script starts with the first listener
 	rec := srv.StartRecording(t)
 	w := start(t, nil, "cradle", append(lis, "listen", "Nursery")...)
 	w.waitLine(0, connectedRE, 10*time.Second)
@@ -200,7 +200,7 @@ func TestListenAudioLostAlarm(t *testing.T) {
 func TestListenVOX(t *testing.T) {
 	srv := pulsetest.Start(t)
 	srv.Setenv(t)
-	_, lis := pairedMonitor(t, "--test-audio", "quiet:2s,tone:1500ms")
+	_, lis := pairedMonitor(t, "--test-audio", "quiet:2s,tone:1500ms", "--history-days", "0") // the script starts with the first listener
 	rec := srv.StartRecording(t)
 	w := start(t, nil, "cradle", append(lis, "listen", "Nursery", "--vox")...)
 	w.waitLine(0, regexp.MustCompile(`output: .*VOX`), 10*time.Second)
