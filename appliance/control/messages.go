@@ -274,18 +274,30 @@ type DeviceAdded struct {
 // [FromMillis, ToMillis), Unix milliseconds by the monitor's clock
 // (trusted listeners only). The monitor answers with one History page;
 // After, a previous page's Next, asks for the page after it.
+//
+// StepMillis, when longer than the monitor's own step, asks for coarser
+// level records: each then covers StepMillis (rounded down to a multiple
+// of the monitor's step, at most MaxHistoryStepMillis), aligned to it,
+// with the lowest minimum, the power mean and the highest maximum of the
+// records in it; a drawing of 30 days needs no more.
 type HistoryRequest struct {
 	FromMillis int64  `json:"from_ms"`
 	ToMillis   int64  `json:"to_ms"`
 	After      string `json:"after,omitempty"`
+	StepMillis int64  `json:"step_ms,omitempty"`
 }
+
+// MaxHistoryStepMillis is the coarsest level record a history_request
+// may ask for: 6 hours.
+const MaxHistoryStepMillis = 6 * 3600 * 1000
 
 // History is one page of the monitor's sound history, in the order the
 // monitor keeps it (by start time). Levels are in tenths of a dB (dBFS).
 type History struct {
 	// NowMillis is the monitor's clock when it answered, in Unix ms.
 	NowMillis int64 `json:"now_ms"`
-	// StepMillis is the length of one level record (a minute).
+	// StepMillis is the length of one level record: the monitor's step
+	// (a minute), or the coarser one the request asked for.
 	StepMillis int64 `json:"step_ms"`
 	// Days is how many days the monitor keeps.
 	Days int `json:"days"`

@@ -50,10 +50,16 @@ type HistoryAsker interface {
 // and days). A range longer than control.MaxHistoryRangeMillis is cut to
 // its last part.
 func FetchHistory(ctx context.Context, s HistoryAsker, from, to time.Time) (control.History, error) {
+	return FetchHistoryStep(ctx, s, from, to, 0)
+}
+
+// FetchHistoryStep is FetchHistory with level records of step (see
+// control.HistoryRequest.StepMillis; 0: the monitor's own).
+func FetchHistoryStep(ctx context.Context, s HistoryAsker, from, to time.Time, step time.Duration) (control.History, error) {
 	if to.Sub(from) > time.Duration(control.MaxHistoryRangeMillis)*time.Millisecond {
 		from = to.Add(-time.Duration(control.MaxHistoryRangeMillis) * time.Millisecond)
 	}
-	req := control.HistoryRequest{FromMillis: from.UnixMilli(), ToMillis: to.UnixMilli()}
+	req := control.HistoryRequest{FromMillis: from.UnixMilli(), ToMillis: to.UnixMilli(), StepMillis: step.Milliseconds()}
 	var all control.History
 	for range MaxHistoryPages {
 		p, err := s.History(ctx, req)

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -279,12 +281,27 @@ func (m *Monitor) historyPageLimit(req control.HistoryRequest, limit int) (contr
 		}
 	}
 	from, to := time.UnixMilli(req.FromMillis), time.UnixMilli(req.ToMillis)
+	step := h.cfg.Step
+	if req.StepMillis > step.Milliseconds() {
+		want := time.Duration(min(req.StepMillis, control.MaxHistoryStepMillis)) * time.Millisecond
+		step = want - want%h.cfg.Step
+		// Coarser records: read up to 12 times more (they merge), within
+		// the file's page bound; the answer is cut to a frame below.
+		limit = min(limit*min(int(step/h.cfg.Step), 12), history.MaxPage)
+	}
 	for {
 		pg, err := h.db.Read(from, to, after, limit, h.live()...)
 		if err != nil {
 			return control.History{}, control.Errorf(control.CodeInternal, "reading the history: %v", err)
 		}
-		out := historyMessage(pg, m.now(), h.cfg)
+		if step != h.cfg.Step {
+			pg = coarsen(pg, step)
+		}
+		if len(pg.Records) > maxHistoryRecords && limit > 1 {
+			limit = max(1, limit/2)
+			continue
+		}
+		out := historyMessage(pg, m.now(), h.cfg, step)
 		b, err := control.Encode(out)
 		if err == nil && len(b) <= control.MaxFrame-1024 {
 			return out, nil
@@ -296,9 +313,65 @@ func (m *Monitor) historyPageLimit(req control.HistoryRequest, limit int) (contr
 	}
 }
 
-func historyMessage(pg history.Page, now time.Time, cfg HistoryConfig) control.History {
+// coarsen merges a page's level records into records of step (aligned
+// to it). A page that goes on ends before the last bucket it reached (so
+// that no bucket is split across pages): the next page starts with it.
+// Buckets hold at most 6 h of records, fewer than a page, so a cut page
+// is never empty.
+func coarsen(pg history.Page, step time.Duration) history.Page {
+	recs := pg.Records
+	if pg.Next != nil {
+		var last time.Time
+		for _, r := range recs {
+			if r.Kind == history.KindMinute {
+				last = r.Start.Truncate(step)
+			}
+		}
+		if cut := sort.Search(len(recs), func(i int) bool { return !recs[i].Start.Before(last) }); cut > 0 && !last.IsZero() {
+			recs = recs[:cut]
+			pg.Next = history.KeyOf(recs[cut-1])
+		}
+	}
+	out := make([]history.Record, 0, len(recs))
+	var cur *history.Record
+	var sumPow float64
+	flush := func() {
+		if cur != nil {
+			cur.Mean = 10 * math.Log10(sumPow/float64(max(cur.Count, 1)))
+			out = append(out, *cur)
+			cur = nil
+		}
+	}
+	for _, r := range recs {
+		if r.Kind != history.KindMinute {
+			out = append(out, r)
+			continue
+		}
+		b := r.Start.Truncate(step)
+		if cur != nil && !cur.Start.Equal(b) {
+			flush()
+		}
+		n := max(r.Count, 1)
+		if cur == nil {
+			c := r
+			c.Start, c.End, c.Count = b, b.Add(step), 0
+			cur, sumPow = &c, 0
+		}
+		cur.Min, cur.Max = min(cur.Min, r.Min), max(cur.Max, r.Max)
+		cur.Count += n
+		sumPow += math.Pow(10, r.Mean/10) * float64(n)
+	}
+	flush()
+	// Level records now sit at their bucket's start, before intervals that
+	// started within the bucket: keep the page in start order.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	pg.Records = out
+	return pg
+}
+
+func historyMessage(pg history.Page, now time.Time, cfg HistoryConfig, step time.Duration) control.History {
 	out := control.History{
-		NowMillis: now.UnixMilli(), StepMillis: cfg.Step.Milliseconds(), Days: cfg.Days,
+		NowMillis: now.UnixMilli(), StepMillis: step.Milliseconds(), Days: cfg.Days,
 		Minutes: [][4]int64{}, Episodes: []control.HistoryEpisode{}, Faults: []control.HistoryFault{}, Connections: []control.HistoryConnection{},
 	}
 	ddb := func(v float64) int64 { return int64(v*10 + copysignHalf(v)) }

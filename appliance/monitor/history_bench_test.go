@@ -90,13 +90,17 @@ func BenchmarkHistoryFetch30Days(b *testing.B) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for b.Loop() {
-		h, err := listener.FetchHistory(ctx, s, from, to)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(h.Minutes) < 40000 || len(h.Episodes) < 150 { // (the oldest hours are pruned at open)
-			b.Fatalf("%d minutes, %d episodes", len(h.Minutes), len(h.Episodes))
-		}
+	for _, step := range []time.Duration{0, 30 * time.Minute} {
+		b.Run("step="+step.String(), func(b *testing.B) {
+			for b.Loop() {
+				h, err := listener.FetchHistoryStep(ctx, s, from, to, step)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(h.Minutes) < 1400 || len(h.Episodes) < 150 { // (the oldest hours are pruned at open)
+					b.Fatalf("%d minutes, %d episodes", len(h.Minutes), len(h.Episodes))
+				}
+			}
+		})
 	}
 }

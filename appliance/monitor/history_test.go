@@ -13,6 +13,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/media"
 	"github.com/cradle-monitor/cradle/store/history"
+	"github.com/cradle-monitor/cradle/store/history/historytest"
 )
 
 // TestHistoryOverControl: a short scripted night from the test source
@@ -199,5 +200,78 @@ func TestHistoryDamaged(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, history.FileName+".damaged")); err != nil {
 		t.Errorf("the damaged file was not set aside: %v", err)
+	}
+}
+
+// TestHistoryCoarse: level records asked coarser (30 min) come whole,
+// once each, aligned, across pages that the bucket boundaries cut, with
+// the extremes and the counts of the minutes in them.
+func TestHistoryCoarse(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	from := time.Now().Add(-3 * 24 * time.Hour).Truncate(time.Hour)
+	db, err := history.Open(filepath.Join(dir, history.FileName), history.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := historytest.Fill(db, from, 2, historytest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	m, err = Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	fine, err := m.historyPageLimit(control.HistoryRequest{FromMillis: from.UnixMilli(), ToMillis: from.Add(48 * time.Hour).UnixMilli()}, 1800)
+	if err != nil || fine.Next == "" {
+		t.Fatalf("fine: %v, next %q", err, fine.Next)
+	}
+	req := control.HistoryRequest{FromMillis: from.UnixMilli(), ToMillis: from.Add(48 * time.Hour).UnixMilli(), StepMillis: (30 * time.Minute).Milliseconds()}
+	seen := map[int64]bool{}
+	episodes, pages := 0, 0
+	var lo, hi int64 = 0, -2000
+	for {
+		p, err := m.historyPageLimit(req, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if p.StepMillis != req.StepMillis {
+			t.Fatalf("step %d, want %d", p.StepMillis, req.StepMillis)
+		}
+		for _, mn := range p.Minutes {
+			if seen[mn[0]] {
+				t.Errorf("bucket %v twice (split across pages)", time.UnixMilli(mn[0]))
+			}
+			seen[mn[0]] = true
+			if mn[0]%req.StepMillis != 0 {
+				t.Errorf("bucket %v not aligned", time.UnixMilli(mn[0]))
+			}
+			lo, hi = min(lo, mn[1]), max(hi, mn[3])
+		}
+		episodes += len(p.Episodes)
+		if p.Next == "" {
+			break
+		}
+		req.After = p.Next
+	}
+	if len(seen) != 96 {
+		t.Errorf("%d buckets of 30 min in 48 h, want 96", len(seen))
+	}
+	if pages < 3 {
+		t.Errorf("%d pages of 100 records", pages)
+	}
+	// The extremes of the minutes survive: Fill's quiet is -62..-56 dB,
+	// its wake-ups -18..-14.
+	if lo != -620 || hi != -140 {
+		t.Errorf("levels %d..%d ddB, want -620..-140", lo, hi)
+	}
+	if episodes != 12 {
+		t.Errorf("%d episodes in 48 h, want 12", episodes)
 	}
 }

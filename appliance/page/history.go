@@ -18,7 +18,18 @@ import (
 type HistoryFunc func(ctx context.Context, sess *listener.Session, from, to time.Time) (control.History, error)
 
 func sessionHistory(ctx context.Context, sess *listener.Session, from, to time.Time) (control.History, error) {
-	return listener.FetchHistory(ctx, sess, from, to)
+	return listener.FetchHistoryStep(ctx, sess, from, to, drawStep(to.Sub(from)))
+}
+
+// maxDrawPoints is how many level records a drawing needs at most: a
+// phone's timeline is a few hundred pixels wide.
+const maxDrawPoints = 1440
+
+// drawStep is the level record's length to ask for a range of d: the
+// monitor's own (0) for a night, coarser for days (30 min for 30 days),
+// so that a long range is one or two pages, not 25.
+func drawStep(d time.Duration) time.Duration {
+	return (d / maxDrawPoints).Truncate(time.Minute)
 }
 
 // Limits of GET /api/monitors/{id}/history.

@@ -195,8 +195,12 @@ func (h *DB) Size() int64 {
 	return fi.Size()
 }
 
-// MaxPage bounds the records Read returns at once.
-const MaxPage = 2000
+// KeyOf is r's key, as Page.Next holds it: a cursor that continues after r.
+func KeyOf(r Record) []byte { return r.key() }
+
+// MaxPage bounds the records Read returns at once (about 3 MB in memory
+// at most).
+const MaxPage = 24000
 
 // Page is one answer of Read.
 type Page struct {
