@@ -21,7 +21,9 @@
 #      discover) and pairs a listener with the code, no button;
 #   3. listens (cradle listen --output none --record) and checks that the
 #      recording is the nursery's 1 kHz, captured by the monitor from the
-#      sound card (and not its 440 Hz test tone); prints its level;
+#      sound card (and not its 440 Hz test tone); prints its level; reads
+#      the monitor's sound history (cradle history --json): level records
+#      that hear the tone, a noise episode, the connections;
 #   4. with OLD.deb and NEW.deb (two versions of the monitor's package,
 #      cradled): over SSH (a throw-away key dropped on the scratch card's
 #      boot partition, as a parent would), installs the older and then the
@@ -316,6 +318,23 @@ grep -E 'online|stream connected|first audio' "$TMP/listen1.out" | sed 's/^/  /'
 T_AUDIO=$FIRST_AUDIO
 LISTEN_HEARD=$HEARD
 echo "first audio        $(since "$T0" "$T_AUDIO") s"
+# ---- 4b. The night's history: the image's cradled kept what it heard ----
+# The nursery's tone (-15 dBFS, above the noise threshold) has played since
+# boot: the history holds level records and a noise episode going on, and
+# the connections that listened; read back as a parent would.
+inns "$CRADLE" "${L[@]}" history "$ROOM" --since 1h --json >"$TMP/history.json" 2>"$TMP/history.err" ||
+	{ cat "$TMP/history.err" >&2; die "cradle history failed"; }
+python3 - "$TMP/history.json" <<'PY' || die "the monitor's history is not what it heard (above)"
+import json, sys
+h = json.load(open(sys.argv[1]))
+mins, eps, conns = h["minutes"], h["episodes"], h["connections"]
+print("history: %d level records (loudest %.1f dBFS), %d episode(s), %d connection(s); %s" % (
+    len(mins), max([m["max_dbfs"] for m in mins] or [-120]), len(eps), len(conns), h["summary"]["text"]))
+assert mins, "no level record"
+assert max(m["max_dbfs"] for m in mins) > -25, "the level records do not hear the nursery's tone"
+assert eps, "no noise episode for the nursery's tone"
+assert conns, "no connection recorded"
+PY
 # What the monitor says of its microphone (journald forwards its log to
 # the console; checked over SSH below).
 grep -a -o 'msg="media: [^"]*microphone[^"]*" [a-z]*="[^"]*"' "$TMP/console.log" | head -n 3 | sed 's/^/  cradled: /' || true
