@@ -47,6 +47,20 @@ func fmtCore(effs []Effect, err error) string {
 				s += " " + m.Code
 			case control.StreamStop:
 				s += " " + m.Session
+			case control.SoundState:
+				s += fmt.Sprintf(" playing=%v", m.Playing)
+				if m.Playing {
+					s += fmt.Sprintf(" %s by=%q left=%v", m.Sound, m.By, time.Duration(m.RemainingMillis)*time.Millisecond)
+				}
+				if m.Fading {
+					s += " fading"
+				}
+				if !m.Speaker {
+					s += " no-speaker"
+				}
+				if m.Ref != "" {
+					s += " ref=" + string(m.Ref)
+				}
 			case control.PairingState:
 				s += fmt.Sprintf(" open=%v failed=%d", m.Open, m.FailedAttempts)
 				if m.Closed != "" {
@@ -88,6 +102,10 @@ func fmtCore(effs []Effect, err error) string {
 				s += "trust-reset"
 			case store.DeviceTrusted:
 				s += fmt.Sprintf("device-trusted %s %q", p.ID, p.Name)
+			case store.SoundStarted:
+				s += fmt.Sprintf("sound-started %s min=%d by=%q peer=%s", p.Sound, p.Minutes, p.By, p.Peer)
+			case store.SoundStopped:
+				s += fmt.Sprintf("sound-stopped %s after=%v", p.Reason, p.Duration)
 			default:
 				s += fmt.Sprintf("%T", p)
 			}
@@ -139,6 +157,12 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, fmt.Sprintf("add-candidate %s %s", connName(e.Conn), e.ICE.Session))
 		case SendInfo:
 			out = append(out, fmt.Sprintf("send-info %s", connName(e.Conn)))
+		case SoundPlay:
+			out = append(out, fmt.Sprintf("speaker play %d %s", e.Gen, e.Sound))
+		case SoundFade:
+			out = append(out, fmt.Sprintf("speaker fade %d over=%v", e.Gen, e.D))
+		case SoundHalt:
+			out = append(out, fmt.Sprintf("speaker halt %d", e.Gen))
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -176,6 +200,7 @@ type cstep struct {
 //	media [nomic]  health [store-bad] [no-net]
 //	start C S audio|av|KIND (S "-": empty)   offer C S   stop C S
 //	ended C S   answer-failed C S   info C   ice C S
+//	sound C NAME [MINUTES]   sound-stop C   sound-failed GEN   shutdown
 func parseOp(t *testing.T, op string, now time.Time) Event {
 	t.Helper()
 	f := strings.Fields(op)
@@ -293,6 +318,18 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		return AnswerFailed{Conn: num(1), Session: f[2]}
 	case "health":
 		return Health{StoreOK: !has("store-bad"), Network: !has("no-net")}
+	case "sound":
+		minutes := 0
+		if len(f) > 3 {
+			fmt.Sscan(f[3], &minutes)
+		}
+		return SoundStart{At: now, Conn: num(1), Sound: f[2], Minutes: minutes, By: fmt.Sprint("L", num(1)), Peer: fmt.Sprint("D", num(1))}
+	case "sound-stop":
+		return SoundStop{At: now, Conn: num(1)}
+	case "sound-failed":
+		return SoundFailed{At: now, Gen: num(1)}
+	case "shutdown":
+		return Shutdown{At: now}
 	}
 	t.Fatalf("unknown op %q", op)
 	return nil
