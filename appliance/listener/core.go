@@ -235,7 +235,8 @@ func (c *sessionCore) Step(ev any) []effect {
 func (c *sessionCore) nextDeadline() (time.Time, bool) { return c.alarm.NextDeadline() }
 
 // present returns the events that describe the present to a new
-// subscriber: presence (once known), the latest status, a raised alarm.
+// subscriber: presence (once known), the latest status, a raised alarm,
+// the soothing sound playing.
 func (c *sessionCore) present() []Event {
 	var evs []Event
 	if c.change.Presence != Connecting {
@@ -246,6 +247,9 @@ func (c *sessionCore) present() []Event {
 	}
 	if c.alarmSt.Active {
 		evs = append(evs, AlarmEvent{Monitor: c.mon, State: c.alarmSt})
+	}
+	if c.sound != nil && c.sound.State.Playing {
+		evs = append(evs, *c.sound) // the notice a front end shows
 	}
 	return evs
 }

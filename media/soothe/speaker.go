@@ -3,6 +3,7 @@ package soothe
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,19 +72,25 @@ type Stream struct {
 // stream.
 func (s *Speaker) Play(src Source) (*Stream, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil, ErrClosed
 	}
 	st := &Stream{s: s, src: src, gain: 1, done: make(chan struct{})}
 	s.streams = append(s.streams, st)
-	if !s.started {
-		s.started = true
-		if err := s.out.Start(s.fill); err != nil {
-			s.started = false
-			s.streams = s.streams[:len(s.streams)-1]
-			return nil, fmt.Errorf("soothe: starting %s: %w", s.out.Name(), err)
-		}
+	start := !s.started
+	s.started = true
+	s.mu.Unlock()
+	if !start {
+		return st, nil
+	}
+	// Not under mu: a device may call fill before Start returns.
+	if err := s.out.Start(s.fill); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.started = false
+		s.streams = slices.DeleteFunc(s.streams, func(x *Stream) bool { return x == st })
+		return nil, fmt.Errorf("soothe: starting %s: %w", s.out.Name(), err)
 	}
 	return st, nil
 }
