@@ -92,9 +92,9 @@ func (s *echoStream) Close() error {
 func soundMonitor(t *testing.T, out *echo, minute, fade time.Duration) *Monitor {
 	t.Helper()
 	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0",
-		Sources:     &media.Sources{Audio: out.mic()},
-		MediaConfig: media.Config{Vox: media.VoxConfig{ThresholdDBFS: -45, Attack: 200 * time.Millisecond, Hold: 300 * time.Millisecond}},
-		History:     HistoryConfig{Step: time.Second, Flush: 200 * time.Millisecond, Gap: 2 * time.Second},
+		Sources:       &media.Sources{Audio: out.mic()},
+		MediaConfig:   media.Config{Vox: media.VoxConfig{ThresholdDBFS: -45, Attack: 200 * time.Millisecond, Hold: 300 * time.Millisecond}},
+		History:       HistoryConfig{Step: time.Second, Flush: 200 * time.Millisecond, Gap: 2 * time.Second},
 		SpeakerOutput: out, SoundMinute: minute, SoundFade: fade})
 	if err != nil {
 		t.Fatal(err)
