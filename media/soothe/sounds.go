@@ -215,13 +215,21 @@ var lullabyNotes = [][2]int{
 
 const eighth = Rate * 3 / 10
 
+// noteHz is each MIDI note's frequency (equal temperament, A4 = 440 Hz).
+var noteHz = func() (hz [128]float64) {
+	for n := range hz {
+		hz[n] = 440 * math.Pow(2, float64(n-69)/12)
+	}
+	return hz
+}()
+
 func (l *lullaby) Fill(dst []float32) {
 	for i := range dst {
 		nt := lullabyNotes[l.note]
 		d := nt[1] * eighth
 		var v float64
 		if nt[0] != 0 {
-			hz := 440 * math.Pow(2, float64(nt[0]-69)/12)
+			hz := noteHz[nt[0]]
 			t := float64(l.pos) / Rate
 			env := 1 - float64(l.pos)/float64(d)
 			if t < 0.02 {
