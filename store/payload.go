@@ -242,6 +242,7 @@ const (
 	SoundStoppedTimer      = "timer"    // its timer ran out (after the fade)
 	SoundStoppedReplaced   = "replaced" // another sound replaced it
 	SoundStoppedShutdown   = "shutdown" // the monitor stopped
+	SoundStoppedFailed     = "failed"   // the speaker failed
 )
 
 // Bounds on web devices' fields, enforced by the decoder (so Append

@@ -235,7 +235,7 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 		if !c.sound.playing || c.sound.gen != ev.Gen {
 			return nil, nil // already over
 		}
-		return c.notifySound(ev.At, c.stopSound(ev.At, soundStoppedFailed), 0, ""), nil
+		return c.notifySound(ev.At, c.stopSound(ev.At, store.SoundStoppedFailed), 0, ""), nil
 	case Shutdown:
 		return c.stopSound(ev.At, store.SoundStoppedShutdown), nil
 	case OpenPairing:

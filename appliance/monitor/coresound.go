@@ -38,9 +38,6 @@ const (
 	defaultSoundStartInterval = 2 * time.Second
 )
 
-// soundStoppedFailed is sound-stopped's reason when the speaker failed.
-const soundStoppedFailed = "failed"
-
 type coreSound struct {
 	playing   bool
 	sound     string
