@@ -373,12 +373,9 @@ func (c *Core) accepted(ev ConnAccepted) []Effect {
 			// wrong codes were tried in the last one.
 			eff = append(eff, Send{Conn: ev.Conn, Msg: c.PairingState(ev.At)})
 		}
-		if c.cfg.Speaker {
-			// What its controls show: the speaker, and what it plays.
-			// (A monitor without a speaker sends nothing: sound_start
-			// is answered unavailable.)
-			eff = append(eff, Send{Conn: ev.Conn, Msg: c.SoundState(ev.At)})
-		}
+		// What its sound controls show: whether there is a speaker,
+		// and what it plays.
+		eff = append(eff, Send{Conn: ev.Conn, Msg: c.SoundState(ev.At)})
 		return append(eff, StartStatus{Conn: ev.Conn})
 	}
 	if !ack.PairingOpen {

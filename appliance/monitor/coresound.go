@@ -28,7 +28,8 @@ import (
 //     (sound-stopped "timer"). A sound with no timer plays until stopped.
 //   - Every change is sent to every trusted connection as sound_state;
 //     the one that asked gets it with ref set (its answer). A trusted
-//     connection is told the state once, after hello_ack.
+//     connection is told the state once, after hello_ack (Speaker false:
+//     the monitor has no speaker).
 //   - The monitor's shutdown stops the sound (sound-stopped "shutdown");
 //     so does the speaker failing ("failed").
 

@@ -39,7 +39,7 @@ func TestCoreSoundScripts(t *testing.T) {
 			{4 * time.Second, "shutdown", "append sound-stopped shutdown after=1s; speaker halt 2"},
 		}},
 		{"requests checked: unknown sound, timer; no speaker: unavailable", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
 			{0, "sound 1 rain", "err=bad_request"},
 			{0, "sound 1 white 45", "err=bad_request"},
 			{0, "sound 1 white 15", "err=unavailable"},
