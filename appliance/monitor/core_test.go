@@ -431,7 +431,7 @@ func TestCoreScripts(t *testing.T) {
 			{2 * time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{3 * time.Second, "pair 1", ""},
 			{3 * time.Second, "pair 1", "err=protocol_error"},
-			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
+			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; send c1 sound_state playing=false no-speaker; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
 			{6 * time.Second, "store trusted 1", ""},
 			{7 * time.Second, "confirm 1 ok", "err=protocol_error"},
 			{8 * time.Second, "close 1", "append closed c1 P1 reason=closed after=6s"},

@@ -28,8 +28,9 @@ import (
 //     (sound-stopped "timer"). A sound with no timer plays until stopped.
 //   - Every change is sent to every trusted connection as sound_state;
 //     the one that asked gets it with ref set (its answer). A trusted
-//     connection is told the state once, after hello_ack (Speaker false:
-//     the monitor has no speaker).
+//     connection is told the state once, after hello_ack, or after
+//     pair_done when it pairs (Speaker false: the monitor has no
+//     speaker).
 //   - The monitor's shutdown stops the sound (sound-stopped "shutdown");
 //     so does the speaker failing ("failed").
 

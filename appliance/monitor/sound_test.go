@@ -318,3 +318,33 @@ func TestSoundWithoutSpeaker(t *testing.T) {
 	}
 	t.Logf("the parent reads: %v", err)
 }
+
+// TestSoundEndedAfterPowerCut: a sound-started without its sound-stopped
+// (the power went while it played) is closed at the next start.
+func TestSoundEndedAfterPowerCut(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Store().Append(context.Background(), store.SoundStarted{Sound: "brown", By: "kitchen"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close() // as a power cut would: the core never played it
+	m, err = Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var last store.Payload
+	m.Store().Events(0, func(e store.Event) error {
+		switch e.Payload.(type) {
+		case store.SoundStarted, store.SoundStopped:
+			last = e.Payload
+		}
+		return nil
+	})
+	if p, ok := last.(store.SoundStopped); !ok || p.Reason != store.SoundStoppedShutdown {
+		t.Fatalf("last sound event %+v, want sound-stopped shutdown", last)
+	}
+}

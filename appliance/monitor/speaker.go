@@ -1,12 +1,14 @@
 package monitor
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/media/play"
 	"github.com/cradle-monitor/cradle/media/soothe"
+	"github.com/cradle-monitor/cradle/store"
 )
 
 // The speaker's shell: the core's SoundPlay, SoundFade and SoundHalt
@@ -169,4 +171,25 @@ func (s *speakerPart) close() {
 	if s.spk != nil {
 		s.spk.Close()
 	}
+}
+
+// endDanglingSound records the end of a sound that was playing when the
+// monitor last stopped without recording it (a power cut): its
+// sound-stopped, reason shutdown, with a zero (unknown) duration.
+func (m *Monitor) endDanglingSound() error {
+	playing := false
+	err := m.st.Events(0, func(e store.Event) error {
+		switch e.Payload.(type) {
+		case store.SoundStarted:
+			playing = true
+		case store.SoundStopped:
+			playing = false
+		}
+		return nil
+	})
+	if err != nil || !playing {
+		return err
+	}
+	_, err = m.st.Append(context.Background(), store.SoundStopped{Reason: store.SoundStoppedShutdown})
+	return err
 }
