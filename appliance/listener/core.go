@@ -320,7 +320,7 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		if m.Ref == control.TypeSoundStart || m.Ref == control.TypeSoundStop {
 			out = c.answerAll(out, is(m.Ref), reply{Msg: m})
 		}
-		m.By = control.Truncate(m.By, 64)
+		m.By, m.Sound = control.Truncate(m.By, 64), control.Truncate(m.Sound, 32) // the monitor's text, shown to a parent
 		ev := SoundEvent{Monitor: c.mon, State: m, At: now}
 		c.sound = &ev
 		return append(out, deliver{ev})
