@@ -391,7 +391,12 @@ func (p *DeviceRevoked) decode(r *rbuf, _ uint16) {
 	p.ID, p.Reason = r.deviceID(), r.str()
 }
 
-func (p SoundStarted) encode(w *wbuf) { w.str(p.Sound); w.uvarint(p.Minutes); w.str(p.By); w.str(p.Peer) }
+func (p SoundStarted) encode(w *wbuf) {
+	w.str(p.Sound)
+	w.uvarint(p.Minutes)
+	w.str(p.By)
+	w.str(p.Peer)
+}
 func (p *SoundStarted) decode(r *rbuf, _ uint16) {
 	p.Sound, p.Minutes, p.By, p.Peer = r.str(), r.uvarint(), r.str(), r.str()
 }
