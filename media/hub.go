@@ -43,6 +43,9 @@ type Hub struct {
 	stats     Stats
 	micWatch  micWatch
 	faultCh   chan struct{} // closed and replaced when micWatch.fault changes
+
+	// noiseGate: the monitor's own speaker plays (SetNoiseGate).
+	noiseGate atomic.Bool
 }
 
 // Stats counts what the Hub started and stopped, for tests and metrics.
@@ -116,6 +119,17 @@ func (h *Hub) faultChangedLocked() {
 		h.log.Info("media: microphone back", "source", h.src.Audio.String())
 	}
 }
+
+// SetNoiseGate gates the noise detector (the VOX) while the monitor's
+// own speaker plays: levels are still measured and delivered, but none
+// reports Noise, so neither the status, the listeners' noise alarm nor
+// the sound history's episodes fire on the monitor's own playback. An
+// event in progress ends when the gate closes; after it opens, noise
+// must last the VOX's attack time again. Safe on any goroutine.
+func (h *Hub) SetNoiseGate(on bool) { h.noiseGate.Store(on) }
+
+// NoiseGated reports whether SetNoiseGate(true) is in force.
+func (h *Hub) NoiseGated() bool { return h.noiseGate.Load() }
 
 // Config returns the validated configuration the Hub runs with.
 func (h *Hub) Config() Config { return h.cfg }
@@ -356,6 +370,17 @@ func (h *Hub) runMic(p *pipe) {
 	defer stopWatch()
 
 	emit := func(l Level) {
+		if h.noiseGate.Load() {
+			// The monitor's own speaker plays: what the microphone hears
+			// is not the baby. The level is still measured and sent; the
+			// VOX starts over, quiet, when the gate opens.
+			if vox.Noise() {
+				h.log.Info("media: noise", "noise", false, "gated", true)
+			}
+			vox = NewVox(h.cfg.Vox)
+			h.publishLevel(l, false)
+			return
+		}
 		noise, changed := vox.Update(l.RMSDBFS, l.At)
 		l.Noise = noise
 		if changed {

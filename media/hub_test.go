@@ -186,6 +186,46 @@ func TestHubNoise(t *testing.T) {
 	})
 }
 
+// TestHubNoiseGate: while the monitor's own speaker plays, the levels
+// still come, loud, but none is noise, and no noise event is counted; an
+// event in progress ends at once; after the gate opens the VOX needs its
+// attack time again.
+func TestHubNoiseGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Vox = VoxConfig{ThresholdDBFS: -20, Attack: 600 * time.Millisecond}
+		h := newTestHub(t, cfg)
+		defer h.Close()
+		lv, _ := h.SubscribeLevels()
+		h.SetNoiseGate(true)
+		for i := range 8 {
+			l := receive(t, lv)
+			if l.Noise {
+				t.Fatalf("level %d is noise while gated", i)
+			}
+			if l.RMSDBFS < -20 {
+				t.Fatalf("level %d: %.1f dBFS: the level must still be measured", i, l.RMSDBFS)
+			}
+		}
+		if st := h.Stats(); st.NoiseEvents != 0 {
+			t.Fatalf("noise events %d while gated, want 0", st.NoiseEvents)
+		}
+		h.SetNoiseGate(false)
+		var noisy []bool
+		for range 6 {
+			noisy = append(noisy, receive(t, lv).Noise)
+		}
+		// Loud from the first level after the gate: noise after the attack.
+		if noisy[0] || !noisy[5] {
+			t.Fatalf("after the gate: noise flags %v, want quiet first, noise after the attack", noisy)
+		}
+		h.SetNoiseGate(true)
+		if l := receive(t, lv); l.Noise {
+			t.Fatal("an event in progress must end when the gate closes")
+		}
+	})
+}
+
 // TestHubOpusFrames checks what can be checked without a decoder: each
 // packet's TOC byte says one 10 ms frame, mono, and the durations add up
 // to the (virtual) wall time; capture times step by 10 ms.

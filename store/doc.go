@@ -55,6 +55,6 @@
 //
 // The projections are snapshotted every Options.SnapshotEvery events, on
 // Snapshot, on Compact and on Close, so Open replays only the events after
-// the snapshot. Compact deletes old connection events; every other event
-// is kept forever.
+// the snapshot. Compact deletes old connection and soothing-sound events; every other
+// event is kept forever.
 package store

@@ -125,6 +125,8 @@ func FuzzMonitorAddressSeen(f *testing.F)   { fuzzPayload(f, payloadSeed(TypeMon
 func FuzzDeviceTrusted(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceTrusted)) }
 func FuzzDeviceRenamed(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceRenamed)) }
 func FuzzDeviceRevoked(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceRevoked)) }
+func FuzzSoundStarted(f *testing.F)  { fuzzPayload(f, payloadSeed(TypeSoundStarted)) }
+func FuzzSoundStopped(f *testing.F)  { fuzzPayload(f, payloadSeed(TypeSoundStopped)) }
 
 func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add(sampleSnapshot())

@@ -236,5 +236,7 @@ func samplePayloads() []Payload {
 		DeviceTrusted{ID: "K7Q2-M9XD", Name: "Bedside phone", CredentialHash: fp(5), At: at},
 		DeviceRenamed{ID: "K7Q2-M9XD", Name: "Dad's phone"},
 		DeviceRevoked{ID: "K7Q2-M9XD", Reason: "lost"},
+		SoundStarted{Sound: "pink", Minutes: 30, By: "Mum's phone", Peer: "K7Q2-M9XD"},
+		SoundStopped{Reason: SoundStoppedTimer, Duration: 30 * time.Minute},
 	}
 }

@@ -32,6 +32,10 @@ const (
 	TypeDeviceTrusted        Type = 14
 	TypeDeviceRenamed        Type = 15
 	TypeDeviceRevoked        Type = 16
+	TypeSoundStarted         Type = 17
+	TypeSoundStopped         Type = 18
+	// 19 and 20 are reserved for push-to-talk (talk-started,
+	// talk-stopped).
 )
 
 var typeNames = map[Type]string{
@@ -51,6 +55,8 @@ var typeNames = map[Type]string{
 	TypeDeviceTrusted:        "device-trusted",
 	TypeDeviceRenamed:        "device-renamed",
 	TypeDeviceRevoked:        "device-revoked",
+	TypeSoundStarted:         "sound-started",
+	TypeSoundStopped:         "sound-stopped",
 }
 
 func (t Type) String() string {
@@ -211,6 +217,34 @@ type DeviceRevoked struct {
 	Reason string
 }
 
+// SoundStarted records, on a monitor, a trusted listener (or phone)
+// starting a soothing sound on the monitor's speaker: Sound is its name
+// ("white", "pink", "brown", "heartbeat", "lullaby"), Minutes its timer
+// (0: until stopped), By the name of whoever started it and Peer the
+// listener's device id, or the web device's id for a phone.
+type SoundStarted struct {
+	Sound   string
+	Minutes uint64
+	By      string
+	Peer    string
+}
+
+// SoundStopped records the end of the soothing sound: Reason is one of
+// the SoundStopped* values, Duration how long it played.
+type SoundStopped struct {
+	Reason   string
+	Duration time.Duration
+}
+
+// SoundStopped.Reason values.
+const (
+	SoundStoppedByListener = "stopped"  // a listener (or phone) stopped it
+	SoundStoppedTimer      = "timer"    // its timer ran out (after the fade)
+	SoundStoppedReplaced   = "replaced" // another sound replaced it
+	SoundStoppedShutdown   = "shutdown" // the monitor stopped
+	SoundStoppedFailed     = "failed"   // the speaker failed
+)
+
 // Bounds on web devices' fields, enforced by the decoder (so Append
 // refuses a payload beyond them with ErrInvalidPayload).
 const (
@@ -258,6 +292,8 @@ func (MonitorAddressSeen) EventType() Type   { return TypeMonitorAddressSeen }
 func (DeviceTrusted) EventType() Type        { return TypeDeviceTrusted }
 func (DeviceRenamed) EventType() Type        { return TypeDeviceRenamed }
 func (DeviceRevoked) EventType() Type        { return TypeDeviceRevoked }
+func (SoundStarted) EventType() Type         { return TypeSoundStarted }
+func (SoundStopped) EventType() Type         { return TypeSoundStopped }
 func (u Unknown) EventType() Type            { return u.Type }
 
 // Payload encodings, schema version 1 for every type. Fields are written in
@@ -355,6 +391,21 @@ func (p *DeviceRevoked) decode(r *rbuf, _ uint16) {
 	p.ID, p.Reason = r.deviceID(), r.str()
 }
 
+func (p SoundStarted) encode(w *wbuf) {
+	w.str(p.Sound)
+	w.uvarint(p.Minutes)
+	w.str(p.By)
+	w.str(p.Peer)
+}
+func (p *SoundStarted) decode(r *rbuf, _ uint16) {
+	p.Sound, p.Minutes, p.By, p.Peer = r.str(), r.uvarint(), r.str(), r.str()
+}
+
+func (p SoundStopped) encode(w *wbuf) { w.str(p.Reason); w.dur(p.Duration) }
+func (p *SoundStopped) decode(r *rbuf, _ uint16) {
+	p.Reason, p.Duration = r.str(), r.dur()
+}
+
 // deviceID reads a web device's id, failing unless ValidDeviceID.
 func (r *rbuf) deviceID() string {
 	id := r.str()
@@ -406,6 +457,8 @@ var codecs = map[Type]codec{
 	TypeDeviceTrusted:        {1, func(r *rbuf, v uint16) Payload { var p DeviceTrusted; p.decode(r, v); return p }},
 	TypeDeviceRenamed:        {1, func(r *rbuf, v uint16) Payload { var p DeviceRenamed; p.decode(r, v); return p }},
 	TypeDeviceRevoked:        {1, func(r *rbuf, v uint16) Payload { var p DeviceRevoked; p.decode(r, v); return p }},
+	TypeSoundStarted:         {1, func(r *rbuf, v uint16) Payload { var p SoundStarted; p.decode(r, v); return p }},
+	TypeSoundStopped:         {1, func(r *rbuf, v uint16) Payload { var p SoundStopped; p.decode(r, v); return p }},
 }
 
 // decodePayload decodes the payload bytes of an event of type t written

@@ -325,8 +325,8 @@ func (s *Store) Snapshot() error {
 	return err
 }
 
-// Compact deletes connection-opened and connection-closed events except
-// the newest keepConnections of them, and returns how many it deleted. It
+// Compact deletes connection-opened, connection-closed, sound-started and
+// sound-stopped events except the newest keepConnections of them, and returns how many it deleted. It
 // never deletes other events. It also stores a snapshot covering the whole
 // log, so the projections (including the connection history) are the same
 // before and after, and after a reopen. Subscribers that have not yet read
@@ -509,14 +509,21 @@ func (s *Store) snapshot() error {
 	return nil
 }
 
-// isConnection reports whether a record is a connection event Compact may
-// delete. Records that do not decode are kept.
+// isConnection reports whether a record is a connection (or soothing
+// sound) event Compact may delete. Records that do not decode are kept.
 func isConnection(k, v []byte) bool {
 	if len(k) != 8 {
 		return false
 	}
 	e, _, err := decodeHeader(binary.BigEndian.Uint64(k), v)
-	return err == nil && (e.Type == TypeConnectionOpened || e.Type == TypeConnectionClosed)
+	if err != nil {
+		return false
+	}
+	switch e.Type {
+	case TypeConnectionOpened, TypeConnectionClosed, TypeSoundStarted, TypeSoundStopped:
+		return true
+	}
+	return false
 }
 
 func (s *Store) compact(keep int) (removed int, err error) {

@@ -36,6 +36,9 @@ var constructors = map[Type]func() Message{
 	TypeDeviceAdded:    func() Message { return new(DeviceAdded) },
 	TypeHistoryRequest: func() Message { return new(HistoryRequest) },
 	TypeHistory:        func() Message { return new(History) },
+	TypeSoundStart:     func() Message { return new(SoundStart) },
+	TypeSoundStop:      func() Message { return new(SoundStop) },
+	TypeSoundState:     func() Message { return new(SoundState) },
 }
 
 // UnknownMessageError is returned by Decode for a well-formed envelope
@@ -145,6 +148,12 @@ func deref(m Message) Message {
 	case *HistoryRequest:
 		return *v
 	case *History:
+		return *v
+	case *SoundStart:
+		return *v
+	case *SoundStop:
+		return *v
+	case *SoundState:
 		return *v
 	}
 	return m

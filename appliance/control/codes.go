@@ -29,6 +29,7 @@ const (
 	CodePairingLocked       Code = 13 // this device tried too many wrong codes in this pairing window
 	CodeBadRequest          Code = 14 // a well-formed request that cannot be served (unknown session, bad SDP)
 	CodeInternal            Code = 15 // the monitor failed internally
+	CodeUnavailable         Code = 16 // the monitor lacks what the request needs (a speaker)
 )
 
 var codeNames = map[Code]string{
@@ -48,6 +49,7 @@ var codeNames = map[Code]string{
 	CodePairingLocked:       "pairing_locked",
 	CodeBadRequest:          "bad_request",
 	CodeInternal:            "internal",
+	CodeUnavailable:         "unavailable",
 }
 
 // advice is what a user is told for each code: what happened, what to do.
@@ -68,6 +70,7 @@ var advice = map[Code]string{
 	CodePairingLocked:       "this device tried too many wrong setup codes while the monitor's pairing window was open: check the code on the monitor's card, press the monitor's button once (a press gives every device a new turn), and try again",
 	CodeBadRequest:          "the monitor refused the request",
 	CodeInternal:            "the monitor hit an internal error: check its logs (journalctl -u cradled)",
+	CodeUnavailable:         "the monitor has no speaker: plug a USB speaker into the monitor, restart it (sudo systemctl restart cradled) and try again",
 }
 
 // String returns the code's wire name.
@@ -152,6 +155,7 @@ var (
 	ErrPairingLocked       = &Error{Code: CodePairingLocked}
 	ErrBadRequest          = &Error{Code: CodeBadRequest}
 	ErrInternal            = &Error{Code: CodeInternal}
+	ErrUnavailable         = &Error{Code: CodeUnavailable}
 )
 
 // Errorf returns a local *Error with code c and a formatted detail.

@@ -47,6 +47,9 @@ func sampleMessages() []Message {
 			Faults:      []HistoryFault{{Fault: FaultMicrophone, StartMillis: 1796510000000, EndMillis: 1796510060000}},
 			Connections: []HistoryConnection{{Name: "Bedside phone", Kind: "phone", StartMillis: 1796500800000, EndMillis: 1796558400000, Ongoing: true}},
 			Next:        "AAABmm3NJMABAAAAAQAAAAA"},
+		SoundStart{Sound: SoundPink, Minutes: 30},
+		SoundStop{},
+		SoundState{Playing: true, Sound: SoundPink, By: "kitchen laptop", RemainingMillis: 1795000, Fading: false, Speaker: true, Ref: TypeSoundStart},
 	}
 }
 
@@ -149,7 +152,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestCodesAreMappedOnce(t *testing.T) {
 	seen := map[string]Code{}
-	for c := CodeNone; c <= CodeInternal; c++ {
+	for c := CodeNone; c <= CodeUnavailable; c++ {
 		name := c.String()
 		if strings.HasPrefix(name, "code_") {
 			t.Errorf("code %d has no name", c)

@@ -37,6 +37,10 @@ const (
 
 	TypeHistoryRequest Type = "history_request"
 	TypeHistory        Type = "history"
+
+	TypeSoundStart Type = "sound_start"
+	TypeSoundStop  Type = "sound_stop"
+	TypeSoundState Type = "sound_state"
 )
 
 // Message is one control message. Each concrete type below is a Message.
@@ -344,6 +348,59 @@ type HistoryConnection struct {
 // monitor answers a longer one with bad_request.
 const MaxHistoryRangeMillis = 92 * 24 * 3600 * 1000
 
+// The soothing sounds the monitor's speaker plays (SoundStart.Sound).
+const (
+	SoundWhite     = "white"
+	SoundPink      = "pink"
+	SoundBrown     = "brown"
+	SoundHeartbeat = "heartbeat"
+	SoundLullaby   = "lullaby"
+)
+
+// Sounds lists the soothing sounds, in the order a front end shows them.
+var Sounds = []string{SoundWhite, SoundPink, SoundBrown, SoundHeartbeat, SoundLullaby}
+
+// SoundMinutes lists the timers a sound_start may ask for; 0 plays until
+// stopped.
+var SoundMinutes = []int{0, 15, 30, 60}
+
+// SoundStart asks the monitor to play a soothing sound on its speaker
+// (trusted listeners only): Sound is one of Sounds, Minutes one of
+// SoundMinutes (0: until stopped). It replaces the sound playing, if
+// any. The monitor answers with SoundState, or an error: unavailable
+// when it has no speaker, busy when starts come too fast, bad_request
+// for an unknown sound or timer.
+type SoundStart struct {
+	Sound   string `json:"sound"`
+	Minutes int    `json:"minutes"`
+}
+
+// SoundStop asks the monitor to stop its soothing sound (trusted
+// listeners only); it answers with SoundState (stopping nothing is not
+// an error).
+type SoundStop struct{}
+
+// SoundState is the monitor's speaker as trusted listeners see it: the
+// answer to SoundStart and SoundStop (Ref set), a notice sent to every
+// trusted listener when it changes, and once after hello_ack.
+type SoundState struct {
+	Playing bool   `json:"playing"`
+	Sound   string `json:"sound,omitempty"`
+	// By is the name of the listener (or phone) that started it.
+	By string `json:"by,omitempty"`
+	// RemainingMillis is how long it still plays, fade included; 0
+	// while Playing means until stopped.
+	RemainingMillis int64 `json:"remaining_ms,omitempty"`
+	// Fading: the sound is fading out (its last seconds).
+	Fading bool `json:"fading,omitempty"`
+	// Speaker: the monitor has a speaker. Without one, sound_start is
+	// answered unavailable.
+	Speaker bool `json:"speaker"`
+	// Ref names the request this answers (sound_start or sound_stop);
+	// empty on a notice.
+	Ref Type `json:"ref,omitempty"`
+}
+
 // PairingState.Closed values.
 const (
 	PairingClosedTimeout  = "timeout"           // its time ran out
@@ -377,6 +434,9 @@ func (PairingState) MessageType() Type   { return TypePairingState }
 func (DeviceAdded) MessageType() Type    { return TypeDeviceAdded }
 func (HistoryRequest) MessageType() Type { return TypeHistoryRequest }
 func (History) MessageType() Type        { return TypeHistory }
+func (SoundStart) MessageType() Type     { return TypeSoundStart }
+func (SoundStop) MessageType() Type      { return TypeSoundStop }
+func (SoundState) MessageType() Type     { return TypeSoundState }
 
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the

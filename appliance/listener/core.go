@@ -24,9 +24,11 @@ import (
 //   - The alarm (package alarm) hears presence, listening on and off,
 //     the stream coming up, every audio packet, the monitor's faults and
 //     noise, the parent's Ack and the timer at NextDeadline.
-//   - Requests (MonitorInfo, OpenPairing, ClosePairing) wait for the answer
-//     whose ref names their type: control.Info answers info_request, a
-//     pairing_state with a ref answers that request, an error with a ref
+//   - Requests (MonitorInfo, OpenPairing, ClosePairing, StartSound,
+//     StopSound) wait for the answer whose ref names their type:
+//     control.Info answers info_request, a pairing_state or sound_state
+//     with a ref answers that request (and, as every sound_state, is
+//     delivered as a SoundEvent), an error with a ref
 //     answers every request of that type. A lost connection answers every
 //     waiting request with ErrOffline.
 //   - Messages for the stream session (WebRTC answer and candidates, the
@@ -43,6 +45,7 @@ type sessionCore struct {
 	mode      StreamMode
 	status    *StatusEvent
 	pairing   *PairingEvent
+	sound     *SoundEvent
 	alarmSt   alarm.State
 	streaming bool // audio is flowing
 	stats     SessionStats
@@ -232,7 +235,8 @@ func (c *sessionCore) Step(ev any) []effect {
 func (c *sessionCore) nextDeadline() (time.Time, bool) { return c.alarm.NextDeadline() }
 
 // present returns the events that describe the present to a new
-// subscriber: presence (once known), the latest status, a raised alarm.
+// subscriber: presence (once known), the latest status, a raised alarm,
+// the soothing sound playing.
 func (c *sessionCore) present() []Event {
 	var evs []Event
 	if c.change.Presence != Connecting {
@@ -243,6 +247,9 @@ func (c *sessionCore) present() []Event {
 	}
 	if c.alarmSt.Active {
 		evs = append(evs, AlarmEvent{Monitor: c.mon, State: c.alarmSt})
+	}
+	if c.sound != nil && c.sound.State.Playing {
+		evs = append(evs, *c.sound) // the notice a front end shows
 	}
 	return evs
 }
@@ -309,6 +316,14 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		ev := PairingEvent{Monitor: c.mon, State: m, At: now}
 		c.pairing = &ev
 		return append(out, deliver{ev})
+	case control.SoundState:
+		if m.Ref == control.TypeSoundStart || m.Ref == control.TypeSoundStop {
+			out = c.answerAll(out, is(m.Ref), reply{Msg: m})
+		}
+		m.By, m.Sound = control.Truncate(m.By, 64), control.Truncate(m.Sound, 32) // the monitor's text, shown to a parent
+		ev := SoundEvent{Monitor: c.mon, State: m, At: now}
+		c.sound = &ev
+		return append(out, deliver{ev})
 	case control.DeviceAdded:
 		// A phone paired on the monitor's page: the parent must be able
 		// to notice one they do not know.
@@ -319,7 +334,8 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		return append(out, toStreamer{m})
 	case control.ErrorMsg:
 		switch {
-		case m.Ref == control.TypeInfoRequest || m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose || m.Ref == control.TypeHistoryRequest:
+		case m.Ref == control.TypeInfoRequest || m.Ref == control.TypePairOpen || m.Ref == control.TypePairClose || m.Ref == control.TypeHistoryRequest ||
+			m.Ref == control.TypeSoundStart || m.Ref == control.TypeSoundStop:
 			return c.answerAll(out, is(m.Ref), reply{Err: m.ToError()})
 		case m.Session != "" || m.Ref == control.TypeStreamStart || m.Ref == control.TypeWebRTCOffer || m.Ref == control.TypeWebRTCICE:
 			return append(out, toStreamer{m})

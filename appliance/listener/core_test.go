@@ -79,6 +79,8 @@ func fmtCoreEffects(effs []effect) string {
 				out = append(out, fmt.Sprintf("pairing open=%v", ev.State.Open))
 			case DeviceEvent:
 				out = append(out, "device "+ev.ID+" "+ev.Name)
+			case SoundEvent:
+				out = append(out, fmt.Sprintf("sound playing=%v %s", ev.State.Playing, ev.State.Sound))
 			default:
 				out = append(out, fmt.Sprintf("deliver %T", ev))
 			}
@@ -163,6 +165,12 @@ func coreEvent(t *testing.T, op string, now time.Time) any {
 		return received{At: now, Msg: st}
 	case "info":
 		return received{At: now, Msg: control.Info{}}
+	case "sound":
+		st := control.SoundState{Playing: arg(1) != "off", Speaker: true, Ref: control.Type(strings.TrimPrefix(strings.Join(f[2:], ""), "ref="))}
+		if st.Playing {
+			st.Sound = arg(1)
+		}
+		return received{At: now, Msg: st}
 	case "pairing":
 		return received{At: now, Msg: control.PairingState{Open: arg(1) == "open", Ref: control.Type(strings.TrimPrefix(strings.Join(f[2:], ""), "ref="))}}
 	case "error":
@@ -338,6 +346,24 @@ func TestCoreRequests(t *testing.T) {
 		{time.Second, "info", ""}, // its caller stopped waiting
 		{time.Second, "ask 7 info_request", ""},
 		{2 * time.Second, "lost net", "presence offline (net); answer 4 offline; answer 7 offline; dial +2s"},
+	})
+}
+
+// TestCoreSoundRequests: sound_state with a ref answers StartSound or
+// StopSound; every sound_state is delivered; an error with a ref
+// answers the request (unavailable: no speaker).
+func TestCoreSoundRequests(t *testing.T) {
+	runCore(t, newTestCore(StreamOff, false), []coreStep{
+		{0, "start", "dial +0s"},
+		{0, "dial-ok", "presence online"},
+		{0, "sound off", "sound playing=false "}, // after hello_ack
+		{0, "ask 1 sound_start", ""},
+		{0, "ask 2 sound_stop", ""},
+		{time.Second, "sound pink", "sound playing=true pink"}, // a notice answers nobody
+		{time.Second, "sound pink ref=sound_start", "answer 1 sound_state; sound playing=true pink"},
+		{time.Second, "sound off ref=sound_stop", "answer 2 sound_state; sound playing=false "},
+		{time.Second, "ask 3 sound_start", ""},
+		{time.Second, "error ref=sound_start", "answer 3 error"},
 	})
 }
 

@@ -313,6 +313,7 @@ type Snapshot struct {
 	Streaming bool // media is flowing
 	Stats     SessionStats
 	Pairing   *PairingEvent // the monitor's pairing window, once heard of
+	Sound     *SoundEvent   // the monitor's speaker, once heard of
 }
 
 // Snapshot returns the session's present state.
@@ -324,6 +325,10 @@ func (s *Session) Snapshot() Snapshot {
 	if c.status != nil {
 		st := *c.status
 		snap.Status = &st
+	}
+	if c.sound != nil {
+		sd := *c.sound
+		snap.Sound = &sd
 	}
 	if c.pairing != nil {
 		p := *c.pairing

@@ -28,7 +28,8 @@ import (
 //     frames; it hands each connection's WebRTC answers, candidates,
 //     sessions stopped and, at its close, its answerer's close on to that
 //     connection's own sessions worker, so that a slow answer holds only
-//     its connection).
+//     its connection), and the speaker (speakerW: the soothing sounds
+//     played, faded and stopped, speaker.go).
 //
 // Within a step the effects keep the core's order within each of these
 // three groups; a step's effects all come (or are handed to their
@@ -161,6 +162,10 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 		case LED:
 			if dev := m.cfg.Device; dev != nil {
 				m.panel.give(func() { dev.SetState(e.State) })
+			}
+		case SoundPlay, SoundFade, SoundHalt:
+			if m.speaker != nil {
+				m.speaker.give(e)
 			}
 		case Pumps, KeyFrame, Answer, AddCandidate, StopSession:
 			media = true
@@ -369,14 +374,14 @@ func (m *Monitor) poke() {
 // what it gave them).
 func (m *Monitor) startApplier() {
 	m.owner = startCoreOwner()
-	m.media, m.panel, m.mdns = startWorker(), startWorker(), startWorker()
+	m.media, m.panel, m.mdns, m.speakerW = startWorker(), startWorker(), startWorker(), startWorker()
 }
 
 func (m *Monitor) stopApplier() {
 	if m.owner != nil {
 		m.owner.stop()
 	}
-	for _, w := range []*worker{m.media, m.panel, m.mdns} {
+	for _, w := range []*worker{m.media, m.panel, m.mdns, m.speakerW} {
 		if w != nil {
 			w.stop()
 		}
@@ -388,7 +393,7 @@ func (m *Monitor) stopApplier() {
 // out (tests).
 func (m *Monitor) settle() {
 	_ = m.owner.run(func() {})
-	for _, w := range []*worker{m.media, m.panel, m.mdns} {
+	for _, w := range []*worker{m.media, m.panel, m.mdns, m.speakerW} {
 		w.settle()
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/rtc"
 	"github.com/cradle-monitor/cradle/hw"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/play"
+	"github.com/cradle-monitor/cradle/media/soothe"
 )
 
 // Config is the monitor's configuration. Zero values take defaults.
@@ -55,6 +57,23 @@ type Config struct {
 	// History is the sound history kept in StateDir/history.db.
 	History HistoryConfig
 
+	// Speaker plays the soothing sounds: "" or "none" (the default here)
+	// for no speaker, "auto" for the system's default output if there is
+	// one (the daemon's default), or an output device's name (as `cradle
+	// outputs` lists them). SpeakerOutput, when set, is the speaker
+	// instead (tests: a play.TestSink, or PulseAudio's null sink).
+	Speaker       string
+	SpeakerOutput play.Output
+	// SpeakerVolume is the speaker's ceiling, a linear volume from 0 to
+	// 1 that nothing it plays exceeds; 0 takes soothe.DefaultCeiling
+	// (0.25).
+	SpeakerVolume float64
+	// SoundFade is how long a sound with a timer fades out (default
+	// 10 s); SoundMinute the length of a timer's minute (tests shorten
+	// it; default a minute).
+	SoundFade   time.Duration
+	SoundMinute time.Duration
+
 	// limits overrides the pairing limits (how long an attempt may take, failure
 	// counts); tests shorten them.
 	limits pairing.WindowConfig
@@ -82,6 +101,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SpeakerVolume == 0 {
+		c.SpeakerVolume = soothe.DefaultCeiling
 	}
 	return c
 }
@@ -116,6 +138,12 @@ func (c Config) Validate() error {
 		if err := c.History.validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if !(c.SpeakerVolume > 0 && c.SpeakerVolume <= 1) {
+		errs = append(errs, fmt.Errorf("speaker_volume: %v is out of range (more than 0, at most 1)", c.SpeakerVolume))
+	}
+	if c.SoundFade < 0 || c.SoundMinute < 0 {
+		errs = append(errs, errors.New("sound timers: negative"))
 	}
 	if err := c.Heartbeat.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("heartbeat: %w", err))

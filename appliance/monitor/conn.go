@@ -152,9 +152,42 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 			m.log.Info("pairing window closed by a paired listener", "conn", id, "peer", p.conn.Peer())
 		}
 		return err
+	case control.SoundStart:
+		by, peerID := m.whoIs(p)
+		err := m.step(SoundStart{At: m.now(), Conn: id, Sound: msg.Sound, Minutes: msg.Minutes, By: by, Peer: peerID})
+		if err == nil {
+			m.log.Info("soothing sound started", "conn", id, "by", by, "sound", msg.Sound, "minutes", msg.Minutes)
+		}
+		return err
+	case control.SoundStop:
+		err := m.step(SoundStop{At: m.now(), Conn: id})
+		if err == nil {
+			m.log.Info("soothing sound stopped by a listener", "conn", id)
+		}
+		return err
 	default:
 		return control.Errorf(control.CodeProtocol, "unexpected %s from a listener", msg.MessageType())
 	}
+}
+
+// whoIs names p's trusted listener (or phone) as the event log records
+// who started a sound: its name, and its device id.
+func (m *Monitor) whoIs(p *peer) (name, id string) {
+	st := m.st.State()
+	if p.local != nil {
+		if p.local.Device == "" {
+			return "the monitor's page", "page"
+		}
+		if d, ok := st.Devices[p.local.Device]; ok {
+			return d.Name, d.ID
+		}
+		return p.local.Name, p.local.Device
+	}
+	fp := p.conn.Peer()
+	if l, ok := st.Allowlist[fp]; ok {
+		return l.Name, fp.DeviceID()
+	}
+	return control.Truncate(p.hello.Name, 64), fp.DeviceID()
 }
 
 // closeReason names why a connection ended, for the event log.

@@ -85,6 +85,7 @@ type Core struct {
 	panel    frontPanel
 	conns    map[uint64]*coreConn
 	closes   int
+	sound    coreSound
 }
 
 // CoreConfig is what the core knows of the monitor. Zero limits take the
@@ -110,6 +111,15 @@ type CoreConfig struct {
 	MaxStreamsPerConn int
 	MaxStreams        int
 	MaxSessionID      int
+	// Speaker: the monitor has a speaker (coresound.go). SoundFade is
+	// how long a sound with a timer fades out before it ends (default
+	// 10 s), SoundStartInterval the least time between two sound starts
+	// (default 2 s), SoundMinute the length of a timer's minute (a
+	// minute; tests shorten it).
+	Speaker            bool
+	SoundFade          time.Duration
+	SoundStartInterval time.Duration
+	SoundMinute        time.Duration
 }
 
 // Bounds on unpaired connections (see admission): served at once, from
@@ -151,6 +161,15 @@ func NewCore(cfg CoreConfig) *Core {
 	}
 	if cfg.UnpairedLifetime <= 0 {
 		cfg.UnpairedLifetime = unpairedLifetime
+	}
+	if cfg.SoundFade <= 0 {
+		cfg.SoundFade = defaultSoundFade
+	}
+	if cfg.SoundStartInterval <= 0 {
+		cfg.SoundStartInterval = defaultSoundStartInterval
+	}
+	if cfg.SoundMinute <= 0 {
+		cfg.SoundMinute = time.Minute
 	}
 	return &Core{
 		cfg:    cfg,
@@ -207,7 +226,18 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 		for _, id := range c.admitted.expire(ev.At) {
 			eff = append(eff, Close{Conn: id, Code: control.CodePairingClosed, Reason: "unpaired for too long"})
 		}
-		return eff, nil
+		return append(eff, c.soundTick(ev.At)...), nil
+	case SoundStart:
+		return c.soundStart(ev)
+	case SoundStop:
+		return c.soundStop(ev)
+	case SoundFailed:
+		if !c.sound.playing || c.sound.gen != ev.Gen {
+			return nil, nil // already over
+		}
+		return c.notifySound(ev.At, c.stopSound(ev.At, store.SoundStoppedFailed), 0, ""), nil
+	case Shutdown:
+		return c.stopSound(ev.At, store.SoundStoppedShutdown), nil
 	case OpenPairing:
 		eff, err := c.window.Open(ev.At, ev.D)
 		return c.windowEffects(ev.At, eff), err
@@ -273,6 +303,10 @@ func trustedOnly(ev Event) (trustedRequest, bool) {
 		return trustedRequest{ev.Conn, control.TypePairOpen}, true
 	case PairClose:
 		return trustedRequest{ev.Conn, control.TypePairClose}, true
+	case SoundStart:
+		return trustedRequest{ev.Conn, control.TypeSoundStart}, true
+	case SoundStop:
+		return trustedRequest{ev.Conn, control.TypeSoundStop}, true
 	}
 	return trustedRequest{}, false
 }
@@ -339,6 +373,9 @@ func (c *Core) accepted(ev ConnAccepted) []Effect {
 			// wrong codes were tried in the last one.
 			eff = append(eff, Send{Conn: ev.Conn, Msg: c.PairingState(ev.At)})
 		}
+		// What its sound controls show: whether there is a speaker,
+		// and what it plays.
+		eff = append(eff, Send{Conn: ev.Conn, Msg: c.SoundState(ev.At)})
 		return append(eff, StartStatus{Conn: ev.Conn})
 	}
 	if !ack.PairingOpen {
@@ -426,10 +463,14 @@ func (c *Core) Status(st control.Status) control.Status {
 func (c *Core) Window() pairing.WindowStatus { return c.window.Status() }
 
 // NextDeadline is when a Tick has work to do, if ever: the window's
-// next timeout, or the end of an unpaired connection's lifetime.
+// next timeout, the end of an unpaired connection's lifetime, or a
+// sound's fade or end.
 func (c *Core) NextDeadline() (time.Time, bool) {
 	next, ok := c.window.NextDeadline()
 	if at, aok := c.admitted.nextDeadline(); aok && (!ok || at.Before(next)) {
+		next, ok = at, true
+	}
+	if at, sok := c.soundDeadline(); sok && (!ok || at.Before(next)) {
 		next, ok = at, true
 	}
 	return next, ok

@@ -47,6 +47,20 @@ func fmtCore(effs []Effect, err error) string {
 				s += " " + m.Code
 			case control.StreamStop:
 				s += " " + m.Session
+			case control.SoundState:
+				s += fmt.Sprintf(" playing=%v", m.Playing)
+				if m.Playing {
+					s += fmt.Sprintf(" %s by=%q left=%v", m.Sound, m.By, time.Duration(m.RemainingMillis)*time.Millisecond)
+				}
+				if m.Fading {
+					s += " fading"
+				}
+				if !m.Speaker {
+					s += " no-speaker"
+				}
+				if m.Ref != "" {
+					s += " ref=" + string(m.Ref)
+				}
 			case control.PairingState:
 				s += fmt.Sprintf(" open=%v failed=%d", m.Open, m.FailedAttempts)
 				if m.Closed != "" {
@@ -88,6 +102,10 @@ func fmtCore(effs []Effect, err error) string {
 				s += "trust-reset"
 			case store.DeviceTrusted:
 				s += fmt.Sprintf("device-trusted %s %q", p.ID, p.Name)
+			case store.SoundStarted:
+				s += fmt.Sprintf("sound-started %s min=%d by=%q peer=%s", p.Sound, p.Minutes, p.By, p.Peer)
+			case store.SoundStopped:
+				s += fmt.Sprintf("sound-stopped %s after=%v", p.Reason, p.Duration)
 			default:
 				s += fmt.Sprintf("%T", p)
 			}
@@ -139,6 +157,12 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, fmt.Sprintf("add-candidate %s %s", connName(e.Conn), e.ICE.Session))
 		case SendInfo:
 			out = append(out, fmt.Sprintf("send-info %s", connName(e.Conn)))
+		case SoundPlay:
+			out = append(out, fmt.Sprintf("speaker play %d %s", e.Gen, e.Sound))
+		case SoundFade:
+			out = append(out, fmt.Sprintf("speaker fade %d over=%v", e.Gen, e.D))
+		case SoundHalt:
+			out = append(out, fmt.Sprintf("speaker halt %d", e.Gen))
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -176,6 +200,7 @@ type cstep struct {
 //	media [nomic]  health [store-bad] [no-net]
 //	start C S audio|av|KIND (S "-": empty)   offer C S   stop C S
 //	ended C S   answer-failed C S   info C   ice C S
+//	sound C NAME [MINUTES]   sound-stop C   sound-failed GEN   shutdown
 func parseOp(t *testing.T, op string, now time.Time) Event {
 	t.Helper()
 	f := strings.Fields(op)
@@ -293,6 +318,18 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		return AnswerFailed{Conn: num(1), Session: f[2]}
 	case "health":
 		return Health{StoreOK: !has("store-bad"), Network: !has("no-net")}
+	case "sound":
+		minutes := 0
+		if len(f) > 3 {
+			fmt.Sscan(f[3], &minutes)
+		}
+		return SoundStart{At: now, Conn: num(1), Sound: f[2], Minutes: minutes, By: fmt.Sprint("L", num(1)), Peer: fmt.Sprint("D", num(1))}
+	case "sound-stop":
+		return SoundStop{At: now, Conn: num(1)}
+	case "sound-failed":
+		return SoundFailed{At: now, Gen: num(1)}
+	case "shutdown":
+		return Shutdown{At: now}
 	}
 	t.Fatalf("unknown op %q", op)
 	return nil
@@ -323,15 +360,15 @@ func TestCoreScripts(t *testing.T) {
 		steps []cstep
 	}{
 		{"trusted connection: record, hello_ack first, status; closed with its reason", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
 			{5 * time.Second, "close 1", "append closed c1 P1 reason=closed after=5s"},
 			{6 * time.Second, "close 1", ""},
 		}},
 		{"close reasons", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
-			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; status c2"},
-			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
-			{0, "accept 4 1 trusted", "append opened c4 P1; send c4 hello_ack trusted=true pairing=false; status c4"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; status c3"},
+			{0, "accept 4 1 trusted", "append opened c4 P1; send c4 hello_ack trusted=true pairing=false; send c4 sound_state playing=false no-speaker; status c4"},
 			{time.Second, "close 1 revoked", "append closed c1 P1 reason=revoked after=1s"},
 			{2 * time.Second, "close 2 idle", "append closed c2 P1 reason=idle_timeout after=2s"},
 			{3 * time.Second, "close 3 going_away", "append closed c3 P1 reason=going_away after=3s"},
@@ -353,7 +390,7 @@ func TestCoreScripts(t *testing.T) {
 			{2 * time.Second, "pair 3", ""},
 			{3 * time.Second, "accept 4 4", "close c4 busy"},
 			{3 * time.Second, "close 4", ""},
-			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; status c5"},
+			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; send c5 sound_state playing=false no-speaker; status c5"},
 		}},
 		{"admission: the stranger quiet longest makes room, not one just answered", CoreConfig{MaxUntrusted: 2}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
@@ -388,19 +425,19 @@ func TestCoreScripts(t *testing.T) {
 		}},
 		{"pairing: window, session, trust durable before the listener is told", CoreConfig{LED: true}, []cstep{
 			{0, "health", "led ready"},
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
 			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0; led pairing"},
 			{2 * time.Second, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{2 * time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{3 * time.Second, "pair 1", ""},
 			{3 * time.Second, "pair 1", "err=protocol_error"},
-			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
+			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; send c1 sound_state playing=false no-speaker; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
 			{6 * time.Second, "store trusted 1", ""},
 			{7 * time.Second, "confirm 1 ok", "err=protocol_error"},
 			{8 * time.Second, "close 1", "append closed c1 P1 reason=closed after=6s"},
 		}},
 		{"pairing failures: only a wrong code counts; the parents are told", CoreConfig{}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "confirm 1 bad", "err=protocol_error"},
@@ -443,7 +480,7 @@ func TestCoreScripts(t *testing.T) {
 			{time.Second, "close-window", ""},
 		}},
 		{"wrong codes close the window, nothing locks: the next window pairs", CoreConfig{Window: pairing.WindowConfig{MaxWindowFailures: 2}}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
@@ -451,19 +488,19 @@ func TestCoreScripts(t *testing.T) {
 			{0, "pair 2", ""},
 			{0, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; send c9 pairing_state open=true failed=1; err=pairing_failed"},
 			{0, "confirm 2 bad", "end-pairing c2; send c2 error pairing_failed; append attempt-failed P2; alert; mdns pairing=false; append window-closed too-many-failures; close c1 pairing_closed; close c2 pairing_closed; send c9 pairing_state open=false failed=2 closed=too-many-failures; err=pairing_failed"},
-			{0, "accept 7 7 trusted", "append opened c7 P7; send c7 hello_ack trusted=true pairing=false; send c7 pairing_state open=false failed=2 closed=too-many-failures; status c7"},
+			{0, "accept 7 7 trusted", "append opened c7 P7; send c7 hello_ack trusted=true pairing=false; send c7 pairing_state open=false failed=2 closed=too-many-failures; send c7 sound_state playing=false no-speaker; status c7"},
 			{0, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 			{0, "store reset", "mdns pairing=false; append window-closed reset; send c7 pairing_state open=false failed=0 closed=reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c7 revoked; close c9 revoked; end-devices"},
 			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 		}},
 		{"the only paired listener gets one answer to pair_open, not a notice too", CoreConfig{}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
 			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c9 pairing_state open=true failed=0 ref=pair_open"},
 			{0, "pair-close 9", "mdns pairing=false; append window-closed manual; send c9 pairing_state open=false failed=0 closed=manual ref=pair_close"},
 		}},
 		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; status c9"},
-			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; status c8"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
+			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; send c8 sound_state playing=false no-speaker; status c8"},
 			{0, "pair-close 9", "send c9 pairing_state open=false failed=0 ref=pair_close"},
 			{0, "pair-open 9 20m", "err=bad_request"},
 			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0 ref=pair_open"},
@@ -482,7 +519,7 @@ func TestCoreScripts(t *testing.T) {
 			{0, "info 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{0, "pair-close 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
-			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=true; send c2 pairing_state open=true failed=0; status c2"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=true; send c2 pairing_state open=true failed=0; send c2 sound_state playing=false no-speaker; status c2"},
 			{0, "start 2 s audio", ""},
 			{0, "offer 2 s", "pumps a; answer c2 s audio"},
 			{0, "ice 2 s", "add-candidate c2 s"},
@@ -495,9 +532,9 @@ func TestCoreScripts(t *testing.T) {
 			{0, "open 15m", "mdns pairing=true; append window-opened for=15m0s"},
 		}},
 		{"revocation closes that listener's live connections, reset closes all", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
-			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; status c2"},
-			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; status c3"},
 			{0, "store revoked 1", "close c1 revoked; close c3 revoked"},
 			{0, "store revoked 7", ""},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0; send c2 pairing_state open=true failed=0; send c3 pairing_state open=true failed=0"},
@@ -521,7 +558,7 @@ func TestCoreScripts(t *testing.T) {
 		{"the LED: faults, streaming, pairing; only changes", CoreConfig{LED: true}, []cstep{
 			{0, "health", "led ready"},
 			{0, "health", ""},
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
 			{0, "start 1 s audio", ""},
 			{0, "offer 1 s", "pumps a; led streaming; answer c1 s audio"},
 			{0, "offer 1 s", "answer c1 s audio"},
@@ -539,9 +576,9 @@ func TestCoreScripts(t *testing.T) {
 			{0, "media nomic", ""},
 		}},
 		{"compaction every KeepConnections closes", CoreConfig{KeepConnections: 2}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
-			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; status c2"},
-			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; status c3"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; status c3"},
 			{0, "close 1", "append closed c1 P1 reason=closed after=0s"},
 			{0, "close 2", "append closed c2 P1 reason=closed after=0s; compact 2"},
 			{0, "close 3", "append closed c3 P1 reason=closed after=0s"},
@@ -621,8 +658,8 @@ func TestCoreStreamScripts(t *testing.T) {
 		steps []cstep
 	}{
 		{"requests checked; two sessions per connection, three in all; shared pumps follow", CoreConfig{MaxStreams: 3}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
-			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; status c2"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
 			{0, "start 1 s1 video", "err=bad_request"},
 			{0, "start 1 - audio", "err=bad_request"},
 			{0, "start 1 " + strings.Repeat("x", 65) + " audio", "err=bad_request"},
@@ -649,7 +686,7 @@ func TestCoreStreamScripts(t *testing.T) {
 			{time.Second, "close 1", "pumps off; append closed c1 P1 reason=closed after=1s"},
 		}},
 		{"a session that ends on its own or is not answered frees its slot", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
 			{0, "start 1 v av", ""},
 			{0, "start 1 a audio", ""},
 			{0, "start 1 b audio", ""},
@@ -678,7 +715,7 @@ func TestCoreStreamScripts(t *testing.T) {
 // TestCoreStreamRequestLimit: at most maxStreamRequests stream_start
 // sessions per connection, busy past it; a known one may be restarted.
 func TestCoreStreamRequestLimit(t *testing.T) {
-	steps := []cstep{{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; status c1"}}
+	steps := []cstep{{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"}}
 	for i := range maxStreamRequests {
 		steps = append(steps, cstep{0, fmt.Sprintf("start 1 s%d audio", i), ""})
 	}

@@ -51,6 +51,10 @@ type Monitor struct {
 	media *worker // pumps, key frames, WebRTC answers and sessions
 	panel *worker // the LED
 	mdns  *worker // the advertised pairing flag
+	// speakerW carries out the speaker's jobs (speakerPart).
+	speakerW *worker
+	// speaker plays the soothing sounds on its own worker (speaker.go).
+	speaker *speakerPart
 	// The connections' sessions workers (each connection's pion jobs),
 	// started by the media worker, each ending after its connection.
 	sessionWorkers sync.WaitGroup
@@ -174,12 +178,15 @@ func Open(cfg Config) (*Monitor, error) {
 	limits := cfg.limits
 	limits.DefaultOpen = cfg.PairingWindow
 	perConn, total := sessionLimits(cfg.RTC)
+	spk := m.openSpeaker()
 	m.core = NewCore(CoreConfig{
 		Name: cfg.Name, DeviceID: m.id.Fingerprint.DeviceID(), AutoStream: cfg.AutoStream,
 		Window: limits, LifetimeFailures: m.st.State().Pairing.LifetimeFailures, LED: cfg.Device != nil,
 		MaxStreamsPerConn: perConn, MaxStreams: total, MaxSessionID: rtc.MaxSessionID,
+		Speaker: spk != nil, SoundFade: cfg.SoundFade, SoundMinute: cfg.SoundMinute,
 	})
 	m.startApplier()
+	m.speaker = &speakerPart{m: m, spk: spk, w: m.speakerW}
 	m.parts = newParts(m.fail)
 	m.ctx = m.parts.ctx
 	if m.st.State().Pairing.Open {
@@ -187,6 +194,9 @@ func Open(cfg Config) (*Monitor, error) {
 		if _, err := m.st.Append(context.Background(), store.PairingWindowClosed{Reason: store.CloseTimeout}); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.endDanglingSound(); err != nil {
+		return nil, err
 	}
 	if cfg.Sources != nil {
 		m.hub, err = media.NewHub(*cfg.Sources, cfg.MediaConfig, m.log)
@@ -387,7 +397,13 @@ func (m *Monitor) closeResources() {
 	if m.parts != nil {
 		m.parts.stop()
 	}
+	if m.owner != nil && m.events != nil {
+		_ = m.step(Shutdown{At: m.now()}) // a sound playing stops, recorded
+	}
 	m.stopApplier() // after the parts: their last steps are carried out
+	if m.speaker != nil {
+		m.speaker.close() // after its worker: nothing plays any more
+	}
 	if m.adm != nil {
 		m.adm.Close()
 	}

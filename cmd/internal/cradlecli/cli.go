@@ -46,6 +46,10 @@ Commands:
   pairing open MONITOR [--for D]       open the monitor's pairing window for a new
                                        phone (no button press needed)
   pairing close MONITOR                close it
+  sound MONITOR white|pink|brown|heartbeat|lullaby [--for 15m|30m|1h]
+                                       play a soothing sound on the monitor's
+                                       speaker (until stopped by default)
+  sound MONITOR stop                   stop it
   conformance HOST:PORT [--fingerprint FP] [--code 1234-5678] [--timeouts]
                                        check a monitor against protocol v1 (docs/PROTOCOL.md)
   dashboard [--listen ADDR] [--new-token]
@@ -187,6 +191,7 @@ var commands = clitool.Commands[*env, runner]{
 	{Name: "history", Parse: (*env).history},
 	{Name: "outputs", Parse: noArgs("outputs", func(e *env, _ context.Context, _ *listener.Listener) error { return e.outputs() })},
 	{Name: "pairing", Parse: (*env).pairing},
+	{Name: "sound", Parse: (*env).sound},
 	{Name: "conformance", Parse: (*env).conformance},
 	{Name: "dashboard", Parse: (*env).dashboard},
 }

@@ -44,6 +44,12 @@ func TestUsageErrors(t *testing.T) {
 		{"listen", "Nursery", "--volume", "250"},
 		{"listen", "Nursery", "--volume", "-1"},
 		{"--log-level", "chatty", "id"},
+		{"sound"},
+		{"sound", "Nursery"},
+		{"sound", "Nursery", "rain"},
+		{"sound", "Nursery", "pink", "--for", "45m"},
+		{"sound", "Nursery", "stop", "--for", "15m"},
+		{"sound", "Nursery", "pink", "extra"},
 	} {
 		if _, errs, code := runCLI(append([]string{"--state-dir", dir}, args...)...); code != ExitUsage {
 			t.Errorf("%v: exit %d (%s), want %d", args, code, errs, ExitUsage)

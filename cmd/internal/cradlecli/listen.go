@@ -155,6 +155,10 @@ func (e *env) listen(args []string) (runner, error) {
 				say("noise in %s", ev.Monitor.Name)
 			case listener.PairingEvent:
 				say("%s", pairingLine(ev.Monitor.Name, ev.State))
+			case listener.SoundEvent:
+				if ev.State.Speaker {
+					say("%s", soundLine(ev.Monitor.Name, ev.State))
+				}
 			}
 		}
 		runErr := sess.Close()

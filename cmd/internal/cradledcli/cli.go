@@ -136,6 +136,7 @@ func (e *env) parse(args []string, files bool) (name string, run runner, code in
 	fs.StringVar((*string)(&e.cfg.Media), "media", "auto", "capture sources: auto (devices, else test sources), devices (wait for a microphone), or test (tone and pattern, on purpose)")
 	fs.StringVar(&e.cfg.MediaConfig.Microphone, "microphone", "", "ALSA capture device (name or part of it; default: the best one)")
 	fs.StringVar(&e.cfg.MediaConfig.Camera, "camera", "", "V4L2 camera (part of its path or name; default: the first one)")
+	fs.StringVar(&e.cfg.Speaker, "speaker", "auto", "speaker for soothing sounds: auto (the default output, if any), none, or an output's name (cradle outputs lists them)")
 	fs.StringVar(&e.cfg.MediaConfig.TestAudio, "test-audio", "", "script the test tone (--media test only): steps tone:D, silence:D, stall:D, e.g. tone:3s,stall")
 	fs.IntVar(&e.historyDays, "history-days", monitor.DefaultHistoryDays, "days of sound history kept (0: none; the microphone then runs only while someone listens)")
 	fs.StringVar(&e.hwMode, "hw", "auto", "button and LED: auto (the Pi's GPIO when present, else simulated), pi, or sim")

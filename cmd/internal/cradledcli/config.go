@@ -43,6 +43,8 @@ type fileConfig struct {
 	HistoryFlush    *duration `toml:"history_flush"`
 	HistoryGap      *duration `toml:"history_gap"`
 	HistoryStep     *duration `toml:"history_step"`
+	Speaker         *string   `toml:"speaker"`
+	SpeakerVolume   *float64  `toml:"speaker_volume"`
 	HW              *string   `toml:"hw"`
 	LEDPin          *string   `toml:"led_pin"`
 	ButtonPin       *string   `toml:"button_pin"`
@@ -135,6 +137,13 @@ func (e *env) loadConfig(path string, explicit bool, set map[string]bool) error 
 	str("microphone", &e.cfg.MediaConfig.Microphone, fc.Microphone)
 	str("camera", &e.cfg.MediaConfig.Camera, fc.Camera)
 	str("test-audio", &e.cfg.MediaConfig.TestAudio, fc.TestAudio)
+	str("speaker", &e.cfg.Speaker, fc.Speaker)
+	if fc.SpeakerVolume != nil {
+		e.cfg.SpeakerVolume = *fc.SpeakerVolume
+		if *fc.SpeakerVolume == 0 {
+			e.cfg.SpeakerVolume = -1 // refused by validate, naming the key (0 would take the default)
+		}
+	}
 	if fc.VoxThreshold != nil {
 		e.cfg.MediaConfig.Vox.ThresholdDBFS = *fc.VoxThreshold
 	}

@@ -269,3 +269,30 @@ func RMS(pcm []int16) float64 {
 	}
 	return math.Sqrt(sum/float64(len(pcm))) / 32768
 }
+
+// SpectrumDB returns the power of pcm at hz, in dB, averaged over
+// Hann-windowed blocks of 2048 samples: a smooth estimate for noise,
+// where one Goertzel over the whole signal scatters. Compare two
+// frequencies to read a spectrum's slope (about 0 dB an octave for white
+// noise, -3 for pink, -6 for brown).
+func SpectrumDB(pcm []int16, rate, hz float64) float64 {
+	const n = 2048
+	w := 2 * math.Pi * hz / rate
+	c := 2 * math.Cos(w)
+	var total float64
+	blocks := 0
+	for off := 0; off+n <= len(pcm); off += n {
+		var s1, s2 float64
+		for i, x := range pcm[off : off+n] {
+			hann := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/(n-1))
+			s := float64(x)*hann + c*s1 - s2
+			s2, s1 = s1, s
+		}
+		total += s1*s1 + s2*s2 - c*s1*s2
+		blocks++
+	}
+	if blocks == 0 || total == 0 {
+		return math.Inf(-1)
+	}
+	return 10 * math.Log10(total/float64(blocks))
+}
