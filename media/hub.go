@@ -46,6 +46,9 @@ type Hub struct {
 
 	// noiseGate: the monitor's own speaker plays (SetNoiseGate).
 	noiseGate atomic.Bool
+	// overSound: the monitor's speaker plays a steady sound
+	// (SetNoiseOverSound).
+	overSound atomic.Bool
 }
 
 // Stats counts what the Hub started and stopped, for tests and metrics.
@@ -127,6 +130,14 @@ func (h *Hub) faultChangedLocked() {
 // event in progress ends when the gate closes; after it opens, noise
 // must last the VOX's attack time again. Safe on any goroutine.
 func (h *Hub) SetNoiseGate(on bool) { h.noiseGate.Store(on) }
+
+// SetNoiseOverSound tells the noise detector that the monitor's own
+// speaker plays a steady sound (a soothing sound): while on, noise is
+// what rises above the sound at the microphone (OverSound: it learns the
+// sound's level for 10 s, then needs 6 dB more), so a cry over white
+// noise still counts and the white noise does not. SetNoiseGate wins
+// over it. Safe on any goroutine.
+func (h *Hub) SetNoiseOverSound(on bool) { h.overSound.Store(on) }
 
 // NoiseGated reports whether SetNoiseGate(true) is in force.
 func (h *Hub) NoiseGated() bool { return h.noiseGate.Load() }
@@ -369,7 +380,27 @@ func (h *Hub) runMic(p *pipe) {
 	stopWatch := h.watchMic(p)
 	defer stopWatch()
 
+	var over *OverSound // while the speaker plays a steady sound
 	emit := func(l Level) {
+		if h.overSound.Load() && !h.noiseGate.Load() {
+			if over == nil {
+				if vox.Noise() {
+					h.log.Info("media: noise", "noise", false, "over_sound", true)
+				}
+				over = NewOverSound(h.cfg.Vox)
+			}
+			noise, changed := over.Update(l.RMSDBFS, l.At)
+			l.Noise = noise
+			if changed {
+				h.log.Info("media: noise", "noise", noise, "rms_dbfs", int(l.RMSDBFS), "over_sound_dbfs", int(over.Threshold()))
+			}
+			h.publishLevel(l, changed && noise)
+			return
+		}
+		if over != nil {
+			// The sound stopped: the VOX starts over, quiet.
+			over, vox = nil, NewVox(h.cfg.Vox)
+		}
 		if h.noiseGate.Load() {
 			// The monitor's own speaker plays: what the microphone hears
 			// is not the baby. The level is still measured and sent; the

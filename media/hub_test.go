@@ -652,3 +652,39 @@ func TestOpenModes(t *testing.T) {
 		}
 	}
 }
+
+// TestHubNoiseOverSound: with the speaker's steady sound on, the Hub's
+// noise is what rises above it: the tone as the sound (above the
+// threshold) is never noise; the room quiet while learning, then the
+// tone, is.
+func TestHubNoiseOverSound(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		noise  bool
+	}{{"tone:20s", false}, {"quiet:11s,tone:5s", true}} {
+		t.Run(tc.script, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src, err := NewScriptedToneSource(440, 0.25, tc.script)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := testConfig()
+				cfg.Vox = VoxConfig{ThresholdDBFS: -30, Attack: 600 * time.Millisecond}
+				h, err := NewHub(Sources{Audio: src, Video: NewPatternSource()}, cfg, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Close()
+				h.SetNoiseOverSound(true)
+				lv, _ := h.SubscribeLevels()
+				noise := false
+				for range 16 * 5 { // 16 s of levels (200 ms)
+					noise = noise || receive(t, lv).Noise
+				}
+				if noise != tc.noise {
+					t.Fatalf("noise %v, want %v", noise, tc.noise)
+				}
+			})
+		})
+	}
+}

@@ -135,3 +135,57 @@ func (v *Vox) Update(rmsDBFS float64, now time.Time) (noise, changed bool) {
 	}
 	return v.noise, false
 }
+
+// OverSound is the noise detector while the monitor's own speaker plays a
+// steady sound (a soothing sound): the microphone hears the sound, so
+// noise is what rises above it. For the first Learn it only measures the
+// sound at the microphone (its loudest level) and reports no noise; then
+// a level counts as noise at Margin dB above that, and at least at the
+// configured threshold, with the VOX's attack and hold. A baby crying
+// over white noise is still heard; the white noise is not. It is pure:
+// fed levels and the times they were measured.
+type OverSound struct {
+	cfg    VoxConfig
+	learn  time.Duration
+	margin float64
+	start  time.Time
+	loud   float64 // the loudest level while learning
+	vox    *Vox    // nil while learning
+}
+
+// Defaults of OverSound.
+const (
+	OverSoundLearn  = 10 * time.Second
+	OverSoundMargin = 6.0 // dB
+)
+
+// NewOverSound returns a detector that learns the sound's level first.
+func NewOverSound(cfg VoxConfig) *OverSound {
+	return &OverSound{cfg: cfg, learn: OverSoundLearn, margin: OverSoundMargin, loud: MinDBFS}
+}
+
+// Threshold is the level that counts as noise now (MinDBFS-free: the
+// configured threshold while learning).
+func (o *OverSound) Threshold() float64 {
+	if o.vox == nil {
+		return o.cfg.ThresholdDBFS
+	}
+	return o.vox.cfg.ThresholdDBFS
+}
+
+// Update feeds the RMS level measured at now, as Vox.Update.
+func (o *OverSound) Update(rmsDBFS float64, now time.Time) (noise, changed bool) {
+	if o.start.IsZero() {
+		o.start = now
+	}
+	if o.vox == nil {
+		if now.Sub(o.start) < o.learn {
+			o.loud = max(o.loud, rmsDBFS)
+			return false, false
+		}
+		cfg := o.cfg
+		cfg.ThresholdDBFS = max(cfg.ThresholdDBFS, o.loud+o.margin)
+		o.vox = NewVox(cfg)
+	}
+	return o.vox.Update(rmsDBFS, now)
+}

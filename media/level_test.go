@@ -159,3 +159,36 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestOverSound: while the speaker plays a steady sound louder than the
+// VOX threshold, the sound is learnt and is not noise; a cry 10 dB over
+// it is, after the attack, and ends after the hold.
+func TestOverSound(t *testing.T) {
+	cfg := VoxConfig{ThresholdDBFS: -50, Attack: time.Second, Hold: 2 * time.Second}
+	o := NewOverSound(cfg)
+	t0 := time.Unix(0, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	step := 200 * time.Millisecond
+	var noiseAt, quietAt time.Duration
+	for d := time.Duration(0); d < 40*time.Second; d += step {
+		level := -40.0 + float64(d/step%3) // white noise at the microphone, ±1 dB
+		if d >= 20*time.Second && d < 25*time.Second {
+			level = -30 // a cry over it
+		}
+		noise, changed := o.Update(level, at(d))
+		switch {
+		case changed && noise:
+			noiseAt = d
+		case changed && !noise:
+			quietAt = d
+		case noise && (d < 20*time.Second || d > 28*time.Second):
+			t.Fatalf("noise at %v (threshold %.1f)", d, o.Threshold())
+		}
+	}
+	if noiseAt != 21*time.Second || quietAt != 27*time.Second {
+		t.Errorf("noise from %v to %v, want 21s to 27s (attack 1 s, hold 2 s)", noiseAt, quietAt)
+	}
+	if th := o.Threshold(); th != -38+OverSoundMargin {
+		t.Errorf("threshold %.1f, want the sound's loudest -38 + %v", th, OverSoundMargin)
+	}
+}

@@ -142,7 +142,7 @@ func (s *speakerPart) gate(on bool) {
 		s.tail = nil
 	}
 	if on {
-		s.m.hub.SetNoiseGate(true)
+		s.m.hub.SetNoiseOverSound(true)
 		return
 	}
 	if s.closed {
@@ -152,7 +152,7 @@ func (s *speakerPart) gate(on bool) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if !s.closed && s.tail != nil {
-			s.m.hub.SetNoiseGate(false)
+			s.m.hub.SetNoiseOverSound(false)
 			s.tail = nil
 		}
 	})
