@@ -438,6 +438,18 @@ func (SoundStart) MessageType() Type     { return TypeSoundStart }
 func (SoundStop) MessageType() Type      { return TypeSoundStop }
 func (SoundState) MessageType() Type     { return TypeSoundState }
 
+// IsNotice reports whether t is a notice: a message the monitor sends a
+// trusted connection at any time, unasked (status, pairing_state,
+// device_added, sound_state). A listener waiting for an answer lets them
+// by.
+func IsNotice(t Type) bool {
+	switch t {
+	case TypeStatus, TypePairingState, TypeDeviceAdded, TypeSoundState:
+		return true
+	}
+	return false
+}
+
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the
 // pairing messages. Anything else is answered with untrusted and the

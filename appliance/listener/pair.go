@@ -109,9 +109,10 @@ func recvPairing[T control.Message](ctx context.Context, c *transport.Conn) (T, 
 			return msg, nil
 		case control.ErrorMsg:
 			return zero, msg.ToError()
-		case control.Status, control.PairingState:
-			continue // notices a trusted connection may get at any time
 		default:
+			if control.IsNotice(msg.MessageType()) {
+				continue // a trusted connection may get one at any time
+			}
 			return zero, control.Errorf(control.CodeProtocol, "expected %s, got %s", zero.MessageType(), msg.MessageType())
 		}
 	}
