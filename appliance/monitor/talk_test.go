@@ -298,3 +298,75 @@ func TestTalkStrangerRefused(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTalkEndedAfterPowerCut: a talk-started without its talk-ended (the
+// power went while a parent talked) is closed at the next start.
+func TestTalkEndedAfterPowerCut(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Store().Append(context.Background(), store.TalkStarted{By: "kitchen", Peer: "ABCDEFG"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close() // as a power cut would: the core never heard of it
+	m, err = Open(Config{StateDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var last store.Payload
+	m.Store().Events(0, func(e store.Event) error {
+		switch e.Payload.(type) {
+		case store.TalkStarted, store.TalkEnded:
+			last = e.Payload
+		}
+		return nil
+	})
+	if p, ok := last.(store.TalkEnded); !ok || p.Reason != store.TalkEndedShutdown {
+		t.Fatalf("last talk event %+v, want talk-ended shutdown", last)
+	}
+}
+
+// TestTalkDucksSound: a soothing sound playing while a parent talks is
+// lowered by about 12 dB under the voice, and comes back after.
+func TestTalkDucksSound(t *testing.T) {
+	sink := play.NewTestSink(10 * time.Millisecond)
+	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", SpeakerOutput: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, mon := pairedListener(t, m, "kitchen")
+	s := l.Start(mon, listener.SessionOptions{})
+	defer s.Close()
+	startSound(t, s, control.SoundWhite, 0)
+	time.Sleep(500 * time.Millisecond)
+	level := func(d time.Duration) float64 {
+		n := len(sink.Played())
+		time.Sleep(d)
+		return pulsetest.RMS(sink.Played()[n:])
+	}
+	before := level(300 * time.Millisecond)
+	silent := listener.TalkFunc(func() ([]int16, error) { // a parent who says nothing
+		time.Sleep(10 * time.Millisecond)
+		return make([]int16, media.SampleRate/100), nil
+	})
+	tk, err := talk(t, s, silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // past the chime
+	during := level(300 * time.Millisecond)
+	tk.Stop()
+	time.Sleep(300 * time.Millisecond)
+	after := level(300 * time.Millisecond)
+	t.Logf("white noise RMS before %.4f, under the voice %.4f, after %.4f", before, during, after)
+	if db := 20 * math.Log10(during/before); db > -10 || db < -14 {
+		t.Errorf("ducked by %.1f dB, want about -12", db)
+	}
+	if db := 20 * math.Log10(after/before); math.Abs(db) > 1 {
+		t.Errorf("after the talk the sound is %.1f dB from before, want back at its level", db)
+	}
+}
