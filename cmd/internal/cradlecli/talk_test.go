@@ -116,8 +116,9 @@ func (in *toneInput) Close() error {
 }
 
 // TestTalkCommand: cradle talk with a 700 Hz tone on the talker's
-// microphone (a fake input: miniaudio's PulseAudio capture delivered no
-// frames under pulsetest, see TestOpenInput), against a monitor whose speaker
+// microphone (a PulseAudio source: a null sink's monitor into which a
+// sine plays; it starts delivering a second or two late, the null
+// sink's latency), against a monitor whose speaker
 // is a PulseAudio null sink heard by its microphone: the speaker plays
 // the chime, then 700 Hz; another listener (cradle listen) plays the
 // nursery with the voice in it; the talker's own output, which plays the
@@ -130,16 +131,11 @@ func TestTalkCommand(t *testing.T) {
 		"module-null-sink sink_name=nursery rate=48000 channels=2",
 		"module-null-sink sink_name=talker rate=48000 channels=2",
 		"module-null-sink sink_name=other rate=48000 channels=2",
+		"module-null-sink sink_name=mouth rate=48000 channels=1",
+		"module-sine sink=mouth frequency=700",
 	} {
 		srv.Load(t, mod)
 	}
-	openInput = func(name string) (play.Input, error) {
-		if name != "voice" {
-			return nil, play.ErrNoDevice
-		}
-		return &toneInput{tick: time.NewTicker(10 * time.Millisecond), done: make(chan struct{})}, nil
-	}
-	defer func() { openInput = play.OpenInput }()
 	spk, err := play.OpenDevice("nursery")
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +167,7 @@ func TestTalkCommand(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		if _, errs, code := runCLI("--state-dir", bedroom, "listen", addr, "--output", "other", "--duration", "7s"); code != 0 {
+		if _, errs, code := runCLI("--state-dir", bedroom, "listen", addr, "--output", "other", "--duration", "11s"); code != 0 {
 			t.Errorf("bedroom listen: exit %d: %s", code, errs)
 		}
 	})
@@ -181,14 +177,14 @@ func TestTalkCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	talked := make(chan int, 1)
 	wg.Go(func() {
-		talked <- Main(context.Background(), []string{"--state-dir", kitchen, "talk", addr, "--output", "talker", "--input", "voice"}, stdin, &out, &errb)
+		talked <- Main(context.Background(), []string{"--state-dir", kitchen, "talk", addr, "--output", "talker", "--input", "mouth.monitor"}, stdin, &out, &errb)
 	})
 	time.Sleep(1500 * time.Millisecond)
-	_, errs, code := runCLI("--state-dir", hall, "talk", addr, "--output", "none", "--input", "voice")
+	_, errs, code := runCLI("--state-dir", hall, "talk", addr, "--output", "none", "--input", "mouth.monitor")
 	if code != ExitBusy || !strings.Contains(errs, "kitchen is talking to the nursery") {
 		t.Errorf("a second talker: exit %d: %s", code, errs)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(4 * time.Second) // the voice flows
 	enter.Write([]byte("\n"))
 	select {
 	case code := <-talked:
