@@ -230,8 +230,11 @@ func (t *Talk) run(ctx context.Context, c Conn, off interface {
 			case control.StreamStop:
 				return ""
 			case control.ErrorMsg:
-				t.fail(m.ToError())
-				return "talk failed"
+				if m.Ref == control.TypeStreamStart || m.Ref == control.TypeWebRTCOffer {
+					t.fail(m.ToError())
+					return "talk failed"
+				}
+				t.s.log.Debug("the monitor refused a talk message", "ref", m.Ref, "code", m.Code) // a candidate: the talk goes on
 			}
 		}
 	}
