@@ -374,5 +374,11 @@ func (s *Session) Err() error {
 func (s *Session) Close() error {
 	s.cancel()
 	<-s.done
+	s.mu.Lock()
+	t := s.talk
+	s.mu.Unlock()
+	if t != nil {
+		t.Stop() // its connection closed with the session: it ends
+	}
 	return s.err
 }

@@ -370,3 +370,45 @@ func TestTalkDucksSound(t *testing.T) {
 		t.Errorf("after the talk the sound is %.1f dB from before, want back at its level", db)
 	}
 }
+
+// TestTalkEndsWithSession: closing the talker's session ends its talk
+// (Done) and the monitor records it closed.
+func TestTalkEndsWithSession(t *testing.T) {
+	sink := play.NewTestSink(10 * time.Millisecond)
+	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", SpeakerOutput: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, mon := pairedListener(t, m, "kitchen")
+	s := l.Start(mon, listener.SessionOptions{})
+	src := newToneSource(700)
+	defer src.Close()
+	tk, err := talk(t, s, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	select {
+	case <-tk.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the talk outlived its session")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var reason string
+		m.st.Events(0, func(e store.Event) error {
+			if p, ok := e.Payload.(store.TalkEnded); ok {
+				reason = p.Reason
+			}
+			return nil
+		})
+		if reason == store.TalkEndedClosed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("talk-ended %q, want closed", reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
