@@ -92,7 +92,9 @@ func (m *Monitor) serve(p *peer) {
 			// its failures are debug lines, never the default log.
 			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", control.Truncate(err.Error(), maxPeerText))
 			if !errors.As(err, new(Answered)) {
-				m.deliver(c, control.ErrorMessage(err, msg.MessageType()))
+				em := control.ErrorMessage(err, msg.MessageType())
+				em.Session = sessionOf(msg) // a talk's refusal reaches its talk, not the listening stream
+				m.deliver(c, em)
 			}
 		}
 	}
@@ -122,13 +124,21 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 			"conn", id, "code", control.Truncate(msg.Code, maxPeerText), "message", control.Truncate(msg.Message, maxPeerText))
 		return nil
 	case control.StreamStart:
-		return m.step(StreamStart{Conn: id, Session: msg.Session, Kind: msg.Kind})
+		ev := StreamStart{At: m.now(), Conn: id, Session: msg.Session, Kind: msg.Kind}
+		if msg.Kind == control.StreamTalk {
+			ev.By, ev.Peer = m.whoIs(p)
+		}
+		err := m.step(ev)
+		if err == nil && msg.Kind == control.StreamTalk {
+			m.log.Info("a listener talks to the nursery", "conn", id, "by", ev.By)
+		}
+		return err
 	case control.WebRTCOffer:
 		return m.step(StreamOffer{Conn: id, Session: msg.Session, SDP: msg.SDP})
 	case control.WebRTCICE:
 		return m.step(StreamCandidate{Conn: id, ICE: msg})
 	case control.StreamStop:
-		return m.step(StreamStop{Conn: id, Session: msg.Session})
+		return m.step(StreamStop{At: m.now(), Conn: id, Session: msg.Session})
 	case control.InfoRequest:
 		return m.step(InfoRequest{Conn: id})
 	case control.HistoryRequest:
@@ -188,6 +198,21 @@ func (m *Monitor) whoIs(p *peer) (name, id string) {
 		return l.Name, fp.DeviceID()
 	}
 	return control.Truncate(p.hello.Name, 64), fp.DeviceID()
+}
+
+// sessionOf is the session a stream message names, if any.
+func sessionOf(msg control.Message) string {
+	switch msg := msg.(type) {
+	case control.StreamStart:
+		return msg.Session
+	case control.WebRTCOffer:
+		return msg.Session
+	case control.WebRTCICE:
+		return msg.Session
+	case control.StreamStop:
+		return msg.Session
+	}
+	return ""
 }
 
 // closeReason names why a connection ended, for the event log.
