@@ -126,6 +126,9 @@ var (
 	probWrongCode    = Problem{Code: "wrong_code", status: http.StatusForbidden, Message: "That is not the monitor's setup code.", Action: "Check the 8 digits on the monitor's card and try again. Every paired phone is told of wrong codes."}
 	probNoHistory    = Problem{Code: "no_history", status: http.StatusNotImplemented, Message: "This monitor does not keep a sound history yet.", Action: "Update Cradle on the monitor."}
 	probBadRange     = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page asked for the sound history of a time that is not a night or a range.", Action: "Reload the page."}
+	probBadSound     = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page asked for a sound or a timer the monitor does not have.", Action: "Reload the page."}
+	probNoSpeaker    = Problem{Code: "no_speaker", status: http.StatusConflict, Message: "This monitor has no speaker.", Action: "Plug a USB speaker into the monitor and restart it, then try again."}
+	probSoundBusy    = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "The monitor's sound was changed a moment ago.", Action: "Wait a few seconds and try again."}
 	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
 )
 

@@ -409,6 +409,8 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/monitors/{id}/ack", s.ack)
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/open", s.pairingWindow(true))
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
+	mux.HandleFunc("POST /api/monitors/{id}/sound/start", s.soundStart)
+	mux.HandleFunc("POST /api/monitors/{id}/sound/stop", s.soundStop)
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/night.mp3", s.nightMP3)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)
