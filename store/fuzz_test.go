@@ -127,6 +127,8 @@ func FuzzDeviceRenamed(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceRena
 func FuzzDeviceRevoked(f *testing.F) { fuzzPayload(f, payloadSeed(TypeDeviceRevoked)) }
 func FuzzSoundStarted(f *testing.F)  { fuzzPayload(f, payloadSeed(TypeSoundStarted)) }
 func FuzzSoundStopped(f *testing.F)  { fuzzPayload(f, payloadSeed(TypeSoundStopped)) }
+func FuzzTalkStarted(f *testing.F)   { fuzzPayload(f, payloadSeed(TypeTalkStarted)) }
+func FuzzTalkEnded(f *testing.F)     { fuzzPayload(f, payloadSeed(TypeTalkEnded)) }
 
 func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add(sampleSnapshot())

@@ -238,5 +238,7 @@ func samplePayloads() []Payload {
 		DeviceRevoked{ID: "K7Q2-M9XD", Reason: "lost"},
 		SoundStarted{Sound: "pink", Minutes: 30, By: "Mum's phone", Peer: "K7Q2-M9XD"},
 		SoundStopped{Reason: SoundStoppedTimer, Duration: 30 * time.Minute},
+		TalkStarted{By: "Mum's phone", Peer: "K7Q2-M9XD"},
+		TalkEnded{Reason: TalkEndedStopped, Duration: 12 * time.Second},
 	}
 }

@@ -34,8 +34,8 @@ const (
 	TypeDeviceRevoked        Type = 16
 	TypeSoundStarted         Type = 17
 	TypeSoundStopped         Type = 18
-	// 19 and 20 are reserved for push-to-talk (talk-started,
-	// talk-stopped).
+	TypeTalkStarted          Type = 19
+	TypeTalkEnded            Type = 20
 )
 
 var typeNames = map[Type]string{
@@ -57,6 +57,8 @@ var typeNames = map[Type]string{
 	TypeDeviceRevoked:        "device-revoked",
 	TypeSoundStarted:         "sound-started",
 	TypeSoundStopped:         "sound-stopped",
+	TypeTalkStarted:          "talk-started",
+	TypeTalkEnded:            "talk-ended",
 }
 
 func (t Type) String() string {
@@ -245,6 +247,29 @@ const (
 	SoundStoppedFailed     = "failed"   // the speaker failed
 )
 
+// TalkStarted records, on a monitor, a trusted listener (or phone)
+// starting to talk to the nursery (push-to-talk): By is its paired name,
+// Peer the listener's device id, or the web device's id for a phone.
+type TalkStarted struct {
+	By   string
+	Peer string
+}
+
+// TalkEnded records the end of a talk: Reason is one of the TalkEnded*
+// values, Duration how long it lasted.
+type TalkEnded struct {
+	Reason   string
+	Duration time.Duration
+}
+
+// TalkEnded.Reason values.
+const (
+	TalkEndedStopped  = "stopped"  // the talker stopped (stream_stop)
+	TalkEndedClosed   = "closed"   // its connection or peer connection closed
+	TalkEndedFailed   = "failed"   // its session or the speaker failed
+	TalkEndedShutdown = "shutdown" // the monitor stopped
+)
+
 // Bounds on web devices' fields, enforced by the decoder (so Append
 // refuses a payload beyond them with ErrInvalidPayload).
 const (
@@ -294,6 +319,8 @@ func (DeviceRenamed) EventType() Type        { return TypeDeviceRenamed }
 func (DeviceRevoked) EventType() Type        { return TypeDeviceRevoked }
 func (SoundStarted) EventType() Type         { return TypeSoundStarted }
 func (SoundStopped) EventType() Type         { return TypeSoundStopped }
+func (TalkStarted) EventType() Type          { return TypeTalkStarted }
+func (TalkEnded) EventType() Type            { return TypeTalkEnded }
 func (u Unknown) EventType() Type            { return u.Type }
 
 // Payload encodings, schema version 1 for every type. Fields are written in
@@ -406,6 +433,16 @@ func (p *SoundStopped) decode(r *rbuf, _ uint16) {
 	p.Reason, p.Duration = r.str(), r.dur()
 }
 
+func (p TalkStarted) encode(w *wbuf) { w.str(p.By); w.str(p.Peer) }
+func (p *TalkStarted) decode(r *rbuf, _ uint16) {
+	p.By, p.Peer = r.str(), r.str()
+}
+
+func (p TalkEnded) encode(w *wbuf) { w.str(p.Reason); w.dur(p.Duration) }
+func (p *TalkEnded) decode(r *rbuf, _ uint16) {
+	p.Reason, p.Duration = r.str(), r.dur()
+}
+
 // deviceID reads a web device's id, failing unless ValidDeviceID.
 func (r *rbuf) deviceID() string {
 	id := r.str()
@@ -459,6 +496,8 @@ var codecs = map[Type]codec{
 	TypeDeviceRevoked:        {1, func(r *rbuf, v uint16) Payload { var p DeviceRevoked; p.decode(r, v); return p }},
 	TypeSoundStarted:         {1, func(r *rbuf, v uint16) Payload { var p SoundStarted; p.decode(r, v); return p }},
 	TypeSoundStopped:         {1, func(r *rbuf, v uint16) Payload { var p SoundStopped; p.decode(r, v); return p }},
+	TypeTalkStarted:          {1, func(r *rbuf, v uint16) Payload { var p TalkStarted; p.decode(r, v); return p }},
+	TypeTalkEnded:            {1, func(r *rbuf, v uint16) Payload { var p TalkEnded; p.decode(r, v); return p }},
 }
 
 // decodePayload decodes the payload bytes of an event of type t written

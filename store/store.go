@@ -510,7 +510,7 @@ func (s *Store) snapshot() error {
 }
 
 // isConnection reports whether a record is a connection (or soothing
-// sound) event Compact may delete. Records that do not decode are kept.
+// sound, or talk) event Compact may delete. Records that do not decode are kept.
 func isConnection(k, v []byte) bool {
 	if len(k) != 8 {
 		return false
@@ -520,7 +520,7 @@ func isConnection(k, v []byte) bool {
 		return false
 	}
 	switch e.Type {
-	case TypeConnectionOpened, TypeConnectionClosed, TypeSoundStarted, TypeSoundStopped:
+	case TypeConnectionOpened, TypeConnectionClosed, TypeSoundStarted, TypeSoundStopped, TypeTalkStarted, TypeTalkEnded:
 		return true
 	}
 	return false

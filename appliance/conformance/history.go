@@ -101,7 +101,7 @@ func (r *runner) historyPage(c *wire, req control.HistoryRequest) (control.Histo
 		switch m := m.(type) {
 		case control.Ping:
 			_ = c.send(control.Pong{Seq: m.Seq, Echo: m.Sent})
-		case control.Status, control.PairingState, control.DeviceAdded, control.SoundState: // notices, at any time
+		case control.Status, control.PairingState, control.DeviceAdded, control.SoundState, control.TalkState: // notices, at any time
 		case control.History:
 			return m, n, nil
 		case control.ErrorMsg:

@@ -140,7 +140,7 @@ func (w *wire) await(d time.Duration) (control.Message, error) {
 			if err := w.send(control.Pong{Seq: m.Seq, Echo: m.Sent}); err != nil {
 				return nil, err
 			}
-		case control.Status, control.PairingState, control.SoundState: // notices, at any time
+		case control.Status, control.PairingState, control.SoundState, control.TalkState: // notices, at any time
 		default:
 			return m, nil
 		}

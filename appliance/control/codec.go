@@ -39,6 +39,7 @@ var constructors = map[Type]func() Message{
 	TypeSoundStart:     func() Message { return new(SoundStart) },
 	TypeSoundStop:      func() Message { return new(SoundStop) },
 	TypeSoundState:     func() Message { return new(SoundState) },
+	TypeTalkState:      func() Message { return new(TalkState) },
 }
 
 // UnknownMessageError is returned by Decode for a well-formed envelope
@@ -154,6 +155,8 @@ func deref(m Message) Message {
 	case *SoundStop:
 		return *v
 	case *SoundState:
+		return *v
+	case *TalkState:
 		return *v
 	}
 	return m

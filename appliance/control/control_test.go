@@ -50,6 +50,7 @@ func sampleMessages() []Message {
 		SoundStart{Sound: SoundPink, Minutes: 30},
 		SoundStop{},
 		SoundState{Playing: true, Sound: SoundPink, By: "kitchen laptop", RemainingMillis: 1795000, Fading: false, Speaker: true, Ref: TypeSoundStart},
+		TalkState{Talking: true, By: "kitchen laptop", You: true, Speaker: true},
 	}
 }
 

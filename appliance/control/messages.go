@@ -41,6 +41,8 @@ const (
 	TypeSoundStart Type = "sound_start"
 	TypeSoundStop  Type = "sound_stop"
 	TypeSoundState Type = "sound_state"
+
+	TypeTalkState Type = "talk_state"
 )
 
 // Message is one control message. Each concrete type below is a Message.
@@ -138,6 +140,10 @@ type Pong struct {
 const (
 	StreamAudio      = "audio"
 	StreamAudioVideo = "audio+video"
+	// StreamTalk is push-to-talk: the listener sends its microphone
+	// (one sendonly Opus m-line) and the monitor plays it on its
+	// speaker. Each press is its own session; one talker at a time.
+	StreamTalk = "talk"
 )
 
 // StreamStart asks the monitor to stream (listener → monitor); the
@@ -401,6 +407,20 @@ type SoundState struct {
 	Ref Type `json:"ref,omitempty"`
 }
 
+// TalkState is push-to-talk as trusted listeners see it: a notice sent
+// to every trusted listener when it changes, and once after hello_ack.
+type TalkState struct {
+	// Talking: a listener talks to the nursery now.
+	Talking bool `json:"talking"`
+	// By is the paired name of the listener (or phone) that talks.
+	By string `json:"by,omitempty"`
+	// You: the talk is this connection's.
+	You bool `json:"you,omitempty"`
+	// Speaker: the monitor has a speaker. Without one, a talk's
+	// stream_start is answered unavailable.
+	Speaker bool `json:"speaker"`
+}
+
 // PairingState.Closed values.
 const (
 	PairingClosedTimeout  = "timeout"           // its time ran out
@@ -437,6 +457,7 @@ func (History) MessageType() Type        { return TypeHistory }
 func (SoundStart) MessageType() Type     { return TypeSoundStart }
 func (SoundStop) MessageType() Type      { return TypeSoundStop }
 func (SoundState) MessageType() Type     { return TypeSoundState }
+func (TalkState) MessageType() Type      { return TypeTalkState }
 
 // AllowedUntrusted reports whether a monitor accepts t from a listener
 // that is not on its allowlist: hello, ping/pong, error, bye and the
