@@ -163,7 +163,7 @@ func (m *Monitor) carryOut(peers map[uint64]*peer, eff []Effect, err error, repl
 			if dev := m.cfg.Device; dev != nil {
 				m.panel.give(func() { dev.SetState(e.State) })
 			}
-		case SoundPlay, SoundFade, SoundHalt:
+		case SoundPlay, SoundFade, SoundHalt, TalkPlay, TalkHalt:
 			if m.speaker != nil {
 				m.speaker.give(e)
 			}
@@ -307,7 +307,7 @@ func (m *Monitor) sessionJob(p *peer, e Effect, out *outcome, reply chan<- error
 				out.replied = true
 				// The session does not run: the core learns it, and the
 				// request is answered once that step is carried out.
-				ev := AnswerFailed{Conn: e.Conn, Session: e.Session}
+				ev := AnswerFailed{At: m.now(), Conn: e.Conn, Session: e.Session}
 				if perr := m.owner.post(func() { m.apply(ev, reply, err) }); perr != nil {
 					answer(reply, err)
 				}

@@ -122,13 +122,21 @@ func (m *Monitor) handle(p *peer, msg control.Message) error {
 			"conn", id, "code", control.Truncate(msg.Code, maxPeerText), "message", control.Truncate(msg.Message, maxPeerText))
 		return nil
 	case control.StreamStart:
-		return m.step(StreamStart{Conn: id, Session: msg.Session, Kind: msg.Kind})
+		ev := StreamStart{At: m.now(), Conn: id, Session: msg.Session, Kind: msg.Kind}
+		if msg.Kind == control.StreamTalk {
+			ev.By, ev.Peer = m.whoIs(p)
+		}
+		err := m.step(ev)
+		if err == nil && msg.Kind == control.StreamTalk {
+			m.log.Info("a listener talks to the nursery", "conn", id, "by", ev.By)
+		}
+		return err
 	case control.WebRTCOffer:
 		return m.step(StreamOffer{Conn: id, Session: msg.Session, SDP: msg.SDP})
 	case control.WebRTCICE:
 		return m.step(StreamCandidate{Conn: id, ICE: msg})
 	case control.StreamStop:
-		return m.step(StreamStop{Conn: id, Session: msg.Session})
+		return m.step(StreamStop{At: m.now(), Conn: id, Session: msg.Session})
 	case control.InfoRequest:
 		return m.step(InfoRequest{Conn: id})
 	case control.HistoryRequest:

@@ -86,6 +86,7 @@ type Core struct {
 	conns    map[uint64]*coreConn
 	closes   int
 	sound    coreSound
+	talk     coreTalk
 }
 
 // CoreConfig is what the core knows of the monitor. Zero limits take the
@@ -236,8 +237,14 @@ func (c *Core) Step(ev Event) ([]Effect, error) {
 			return nil, nil // already over
 		}
 		return c.notifySound(ev.At, c.stopSound(ev.At, store.SoundStoppedFailed), 0, ""), nil
+	case TalkFailed:
+		if !c.talk.on || c.talk.gen != ev.Gen {
+			return nil, nil // already over
+		}
+		return c.showLED(c.notifyTalk(c.endTalk(ev.At, store.TalkEndedFailed, true))), nil
 	case Shutdown:
-		return c.stopSound(ev.At, store.SoundStoppedShutdown), nil
+		eff := c.endTalk(ev.At, store.TalkEndedShutdown, false)
+		return append(eff, c.stopSound(ev.At, store.SoundStoppedShutdown)...), nil
 	case OpenPairing:
 		eff, err := c.window.Open(ev.At, ev.D)
 		return c.windowEffects(ev.At, eff), err
@@ -324,6 +331,10 @@ func (c *Core) refuseUntrusted(conn uint64, t control.Type) ([]Effect, error) {
 func (c *Core) streamStep(ev Event) ([]Effect, error, bool) {
 	switch ev := ev.(type) {
 	case StreamStart:
+		if ev.Kind == control.StreamTalk {
+			eff, err := c.talkStart(ev)
+			return eff, err, true
+		}
 		return nil, c.streams.start(ev.Conn, ev.Session, ev.Kind), true
 	case StreamOffer:
 		eff, answer, err := c.streams.offer(ev.Conn, ev.Session, ev.SDP)
@@ -338,8 +349,14 @@ func (c *Core) streamStep(ev Event) ([]Effect, error, bool) {
 		}
 		return []Effect{AddCandidate(ev)}, nil, true
 	case AnswerFailed:
+		if c.isTalk(ev.Conn, ev.Session) {
+			return c.showLED(c.notifyTalk(c.endTalk(ev.At, store.TalkEndedFailed, false))), nil, true
+		}
 		return c.showLED(c.streams.end(ev.Conn, ev.Session, nil)), nil, true
 	case StreamStop:
+		if c.isTalk(ev.Conn, ev.Session) {
+			return c.showLED(c.notifyTalk(c.endTalk(ev.At, store.TalkEndedStopped, true))), nil, true
+		}
 		eff, err := c.streams.stop(ev.Conn, ev.Session)
 		if err != nil {
 			return nil, err, true
@@ -349,6 +366,13 @@ func (c *Core) streamStep(ev Event) ([]Effect, error, bool) {
 		eff, ok := c.streams.ended(ev.Conn, ev.Session, ev.Reason)
 		if !ok {
 			return nil, nil, true // its connection is gone: so is the listener
+		}
+		if c.isTalk(ev.Conn, ev.Session) {
+			reason := store.TalkEndedClosed
+			if ev.Reason == "failed" {
+				reason = store.TalkEndedFailed
+			}
+			eff = c.notifyTalk(append(eff, c.endTalk(ev.At, reason, false)...))
 		}
 		return c.showLED(eff), nil, true
 	}
@@ -375,7 +399,7 @@ func (c *Core) accepted(ev ConnAccepted) []Effect {
 		}
 		// What its sound controls show: whether there is a speaker,
 		// and what it plays.
-		eff = append(eff, Send{Conn: ev.Conn, Msg: c.SoundState(ev.At)})
+		eff = append(eff, Send{Conn: ev.Conn, Msg: c.SoundState(ev.At)}, Send{Conn: ev.Conn, Msg: c.TalkState(ev.Conn)})
 		return append(eff, StartStatus{Conn: ev.Conn})
 	}
 	if !ack.PairingOpen {
@@ -422,8 +446,15 @@ func (c *Core) closed(ev ConnClosed) []Effect {
 	if cc.pairing {
 		eff = c.windowEffects(ev.At, c.window.Abort(ev.At, ev.Conn))
 	}
+	talked := c.talk.on && c.talk.conn == ev.Conn
+	if talked {
+		eff = append(eff, c.endTalk(ev.At, store.TalkEndedClosed, false)...)
+	}
 	delete(c.conns, ev.Conn)
 	c.admitted.gone(ev.Conn)
+	if talked {
+		eff = c.notifyTalk(eff) // the others
+	}
 	eff = append(eff, c.streams.drop(ev.Conn)...) // its sessions end with it (the applier closes its answerer)
 	if cc.recorded {
 		eff = append(eff, Append{Payload: store.ConnectionClosed{

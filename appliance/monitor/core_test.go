@@ -47,6 +47,16 @@ func fmtCore(effs []Effect, err error) string {
 				s += " " + m.Code
 			case control.StreamStop:
 				s += " " + m.Session
+			case control.TalkState:
+				if m.Talking {
+					s += fmt.Sprintf(" talking by=%q", m.By)
+					if m.You {
+						s += " you"
+					}
+				}
+				if !m.Speaker {
+					s += " no-speaker"
+				}
 			case control.SoundState:
 				s += fmt.Sprintf(" playing=%v", m.Playing)
 				if m.Playing {
@@ -106,6 +116,10 @@ func fmtCore(effs []Effect, err error) string {
 				s += fmt.Sprintf("sound-started %s min=%d by=%q peer=%s", p.Sound, p.Minutes, p.By, p.Peer)
 			case store.SoundStopped:
 				s += fmt.Sprintf("sound-stopped %s after=%v", p.Reason, p.Duration)
+			case store.TalkStarted:
+				s += fmt.Sprintf("talk-started by=%q peer=%s", p.By, p.Peer)
+			case store.TalkEnded:
+				s += fmt.Sprintf("talk-ended %s after=%v", p.Reason, p.Duration)
 			default:
 				s += fmt.Sprintf("%T", p)
 			}
@@ -163,6 +177,10 @@ func fmtCore(effs []Effect, err error) string {
 			out = append(out, fmt.Sprintf("speaker fade %d over=%v", e.Gen, e.D))
 		case SoundHalt:
 			out = append(out, fmt.Sprintf("speaker halt %d", e.Gen))
+		case TalkPlay:
+			out = append(out, fmt.Sprintf("talk play %d %s %s", e.Gen, connName(e.Conn), e.Session))
+		case TalkHalt:
+			out = append(out, fmt.Sprintf("talk halt %d", e.Gen))
 		default:
 			out = append(out, fmt.Sprintf("unknown %T", e))
 		}
@@ -199,7 +217,7 @@ type cstep struct {
 //	tick   open [DUR]   close-window   short   long
 //	media [nomic]  health [store-bad] [no-net]
 //	start C S audio|av|KIND (S "-": empty)   offer C S   stop C S
-//	ended C S   answer-failed C S   info C   ice C S
+//	ended C S [REASON]   answer-failed C S   info C   ice C S   talk-failed GEN
 //	sound C NAME [MINUTES]   sound-stop C   sound-failed GEN   shutdown
 func parseOp(t *testing.T, op string, now time.Time) Event {
 	t.Helper()
@@ -303,19 +321,27 @@ func parseOp(t *testing.T, op string, now time.Time) Event {
 		if kind == "av" {
 			kind = control.StreamAudioVideo
 		}
-		return StreamStart{Conn: num(1), Session: session, Kind: kind}
+		return StreamStart{At: now, Conn: num(1), Session: session, Kind: kind, By: fmt.Sprint("L", num(1)), Peer: fmt.Sprint("D", num(1))}
 	case "offer":
 		return StreamOffer{Conn: num(1), Session: f[2], SDP: "v=0"}
 	case "stop":
-		return StreamStop{Conn: num(1), Session: f[2]}
+		return StreamStop{At: now, Conn: num(1), Session: f[2]}
 	case "ended":
-		return StreamEnded{Conn: num(1), Session: f[2], Reason: "failed"}
+		reason := "failed"
+		if len(f) > 3 {
+			reason = f[3]
+		}
+		return StreamEnded{At: now, Conn: num(1), Session: f[2], Reason: reason}
+	case "talk-failed":
+		var gen uint64
+		fmt.Sscan(f[1], &gen)
+		return TalkFailed{At: now, Gen: gen}
 	case "info":
 		return InfoRequest{Conn: num(1)}
 	case "ice":
 		return StreamCandidate{Conn: num(1), ICE: control.WebRTCICE{Session: f[2]}}
 	case "answer-failed":
-		return AnswerFailed{Conn: num(1), Session: f[2]}
+		return AnswerFailed{At: now, Conn: num(1), Session: f[2]}
 	case "health":
 		return Health{StoreOK: !has("store-bad"), Network: !has("no-net")}
 	case "sound":
@@ -360,15 +386,15 @@ func TestCoreScripts(t *testing.T) {
 		steps []cstep
 	}{
 		{"trusted connection: record, hello_ack first, status; closed with its reason", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
 			{5 * time.Second, "close 1", "append closed c1 P1 reason=closed after=5s"},
 			{6 * time.Second, "close 1", ""},
 		}},
 		{"close reasons", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
-			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
-			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; status c3"},
-			{0, "accept 4 1 trusted", "append opened c4 P1; send c4 hello_ack trusted=true pairing=false; send c4 sound_state playing=false no-speaker; status c4"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
+			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; send c2 talk_state no-speaker; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; send c3 talk_state no-speaker; status c3"},
+			{0, "accept 4 1 trusted", "append opened c4 P1; send c4 hello_ack trusted=true pairing=false; send c4 sound_state playing=false no-speaker; send c4 talk_state no-speaker; status c4"},
 			{time.Second, "close 1 revoked", "append closed c1 P1 reason=revoked after=1s"},
 			{2 * time.Second, "close 2 idle", "append closed c2 P1 reason=idle_timeout after=2s"},
 			{3 * time.Second, "close 3 going_away", "append closed c3 P1 reason=going_away after=3s"},
@@ -390,7 +416,7 @@ func TestCoreScripts(t *testing.T) {
 			{2 * time.Second, "pair 3", ""},
 			{3 * time.Second, "accept 4 4", "close c4 busy"},
 			{3 * time.Second, "close 4", ""},
-			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; send c5 sound_state playing=false no-speaker; status c5"},
+			{3 * time.Second, "accept 5 9 trusted", "append opened c5 P9; send c5 hello_ack trusted=true pairing=true; send c5 pairing_state open=true failed=0; send c5 sound_state playing=false no-speaker; send c5 talk_state no-speaker; status c5"},
 		}},
 		{"admission: the stranger quiet longest makes room, not one just answered", CoreConfig{MaxUntrusted: 2}, []cstep{
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s"},
@@ -425,19 +451,19 @@ func TestCoreScripts(t *testing.T) {
 		}},
 		{"pairing: window, session, trust durable before the listener is told", CoreConfig{LED: true}, []cstep{
 			{0, "health", "led ready"},
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; send c9 talk_state no-speaker; status c9"},
 			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0; led pairing"},
 			{2 * time.Second, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{2 * time.Second, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{3 * time.Second, "pair 1", ""},
 			{3 * time.Second, "pair 1", "err=protocol_error"},
-			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; send c1 sound_state playing=false no-speaker; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
+			{5 * time.Second, "confirm 1 ok", "end-pairing c1; append! trusted P1 \"phone\"; append opened c1 P1; trust c1; send c1 pair_done; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1; mdns pairing=false; append window-closed success; close c2 pairing_closed; send c1 pairing_state open=false failed=0 closed=success; send c9 pairing_state open=false failed=0 closed=success; led ready"},
 			{6 * time.Second, "store trusted 1", ""},
 			{7 * time.Second, "confirm 1 ok", "err=protocol_error"},
 			{8 * time.Second, "close 1", "append closed c1 P1 reason=closed after=6s"},
 		}},
 		{"pairing failures: only a wrong code counts; the parents are told", CoreConfig{}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; send c9 talk_state no-speaker; status c9"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "confirm 1 bad", "err=protocol_error"},
@@ -480,7 +506,7 @@ func TestCoreScripts(t *testing.T) {
 			{time.Second, "close-window", ""},
 		}},
 		{"wrong codes close the window, nothing locks: the next window pairs", CoreConfig{Window: pairing.WindowConfig{MaxWindowFailures: 2}}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; send c9 talk_state no-speaker; status c9"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c9 pairing_state open=true failed=0"},
 			{0, "accept 1 1", "send c1 hello_ack trusted=false pairing=true"},
 			{0, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
@@ -488,19 +514,19 @@ func TestCoreScripts(t *testing.T) {
 			{0, "pair 2", ""},
 			{0, "confirm 1 bad", "end-pairing c1; send c1 error pairing_failed; append attempt-failed P1; alert; send c9 pairing_state open=true failed=1; err=pairing_failed"},
 			{0, "confirm 2 bad", "end-pairing c2; send c2 error pairing_failed; append attempt-failed P2; alert; mdns pairing=false; append window-closed too-many-failures; close c1 pairing_closed; close c2 pairing_closed; send c9 pairing_state open=false failed=2 closed=too-many-failures; err=pairing_failed"},
-			{0, "accept 7 7 trusted", "append opened c7 P7; send c7 hello_ack trusted=true pairing=false; send c7 pairing_state open=false failed=2 closed=too-many-failures; send c7 sound_state playing=false no-speaker; status c7"},
+			{0, "accept 7 7 trusted", "append opened c7 P7; send c7 hello_ack trusted=true pairing=false; send c7 pairing_state open=false failed=2 closed=too-many-failures; send c7 sound_state playing=false no-speaker; send c7 talk_state no-speaker; status c7"},
 			{0, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 			{0, "store reset", "mdns pairing=false; append window-closed reset; send c7 pairing_state open=false failed=0 closed=reset; send c9 pairing_state open=false failed=0 closed=reset; renew-code; close c1 revoked; close c2 revoked; close c7 revoked; close c9 revoked; end-devices"},
 			{time.Second, "short", "mdns pairing=true; append window-opened for=3m0s; send c7 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0"},
 		}},
 		{"the only paired listener gets one answer to pair_open, not a notice too", CoreConfig{}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; send c9 talk_state no-speaker; status c9"},
 			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c9 pairing_state open=true failed=0 ref=pair_open"},
 			{0, "pair-close 9", "mdns pairing=false; append window-closed manual; send c9 pairing_state open=false failed=0 closed=manual ref=pair_close"},
 		}},
 		{"a paired listener opens and closes pairing; a stranger cannot", CoreConfig{}, []cstep{
-			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; status c9"},
-			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; send c8 sound_state playing=false no-speaker; status c8"},
+			{0, "accept 9 9 trusted", "append opened c9 P9; send c9 hello_ack trusted=true pairing=false; send c9 sound_state playing=false no-speaker; send c9 talk_state no-speaker; status c9"},
+			{0, "accept 8 8 trusted", "append opened c8 P8; send c8 hello_ack trusted=true pairing=false; send c8 sound_state playing=false no-speaker; send c8 talk_state no-speaker; status c8"},
 			{0, "pair-close 9", "send c9 pairing_state open=false failed=0 ref=pair_close"},
 			{0, "pair-open 9 20m", "err=bad_request"},
 			{0, "pair-open 9 5m", "mdns pairing=true; append window-opened for=5m0s; send c8 pairing_state open=true failed=0; send c9 pairing_state open=true failed=0 ref=pair_open"},
@@ -519,7 +545,7 @@ func TestCoreScripts(t *testing.T) {
 			{0, "info 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{0, "pair-open 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
 			{0, "pair-close 1", "send c1 error untrusted; close c1 untrusted; err=untrusted"},
-			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=true; send c2 pairing_state open=true failed=0; send c2 sound_state playing=false no-speaker; status c2"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=true; send c2 pairing_state open=true failed=0; send c2 sound_state playing=false no-speaker; send c2 talk_state no-speaker; status c2"},
 			{0, "start 2 s audio", ""},
 			{0, "offer 2 s", "pumps a; answer c2 s audio"},
 			{0, "ice 2 s", "add-candidate c2 s"},
@@ -532,9 +558,9 @@ func TestCoreScripts(t *testing.T) {
 			{0, "open 15m", "mdns pairing=true; append window-opened for=15m0s"},
 		}},
 		{"revocation closes that listener's live connections, reset closes all", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
-			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
-			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; status c3"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; send c2 talk_state no-speaker; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; send c3 talk_state no-speaker; status c3"},
 			{0, "store revoked 1", "close c1 revoked; close c3 revoked"},
 			{0, "store revoked 7", ""},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0; send c2 pairing_state open=true failed=0; send c3 pairing_state open=true failed=0"},
@@ -558,7 +584,7 @@ func TestCoreScripts(t *testing.T) {
 		{"the LED: faults, streaming, pairing; only changes", CoreConfig{LED: true}, []cstep{
 			{0, "health", "led ready"},
 			{0, "health", ""},
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
 			{0, "start 1 s audio", ""},
 			{0, "offer 1 s", "pumps a; led streaming; answer c1 s audio"},
 			{0, "offer 1 s", "answer c1 s audio"},
@@ -576,9 +602,9 @@ func TestCoreScripts(t *testing.T) {
 			{0, "media nomic", ""},
 		}},
 		{"compaction every KeepConnections closes", CoreConfig{KeepConnections: 2}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
-			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
-			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; status c3"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
+			{0, "accept 2 1 trusted", "append opened c2 P1; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; send c2 talk_state no-speaker; status c2"},
+			{0, "accept 3 1 trusted", "append opened c3 P1; send c3 hello_ack trusted=true pairing=false; send c3 sound_state playing=false no-speaker; send c3 talk_state no-speaker; status c3"},
 			{0, "close 1", "append closed c1 P1 reason=closed after=0s"},
 			{0, "close 2", "append closed c2 P1 reason=closed after=0s; compact 2"},
 			{0, "close 3", "append closed c3 P1 reason=closed after=0s"},
@@ -658,8 +684,8 @@ func TestCoreStreamScripts(t *testing.T) {
 		steps []cstep
 	}{
 		{"requests checked; two sessions per connection, three in all; shared pumps follow", CoreConfig{MaxStreams: 3}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
-			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; status c2"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
+			{0, "accept 2 2 trusted", "append opened c2 P2; send c2 hello_ack trusted=true pairing=false; send c2 sound_state playing=false no-speaker; send c2 talk_state no-speaker; status c2"},
 			{0, "start 1 s1 video", "err=bad_request"},
 			{0, "start 1 - audio", "err=bad_request"},
 			{0, "start 1 " + strings.Repeat("x", 65) + " audio", "err=bad_request"},
@@ -686,7 +712,7 @@ func TestCoreStreamScripts(t *testing.T) {
 			{time.Second, "close 1", "pumps off; append closed c1 P1 reason=closed after=1s"},
 		}},
 		{"a session that ends on its own or is not answered frees its slot", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
 			{0, "start 1 v av", ""},
 			{0, "start 1 a audio", ""},
 			{0, "start 1 b audio", ""},
@@ -715,7 +741,7 @@ func TestCoreStreamScripts(t *testing.T) {
 // TestCoreStreamRequestLimit: at most maxStreamRequests stream_start
 // sessions per connection, busy past it; a known one may be restarted.
 func TestCoreStreamRequestLimit(t *testing.T) {
-	steps := []cstep{{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"}}
+	steps := []cstep{{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"}}
 	for i := range maxStreamRequests {
 		steps = append(steps, cstep{0, fmt.Sprintf("start 1 s%d audio", i), ""})
 	}

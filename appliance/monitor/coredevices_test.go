@@ -85,7 +85,7 @@ func TestCoreWebPairingScripts(t *testing.T) {
 			{0, "code 1 ok", "err=no-session"},
 		}},
 		{"admitted, then the right code: device-trusted (Must) first, then the window closes and listeners hear it", CoreConfig{}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0"},
 			{0, "accept 2 2", "send c2 hello_ack trusted=false pairing=true"},
 			{time.Second, "web 1", ""},
@@ -94,7 +94,7 @@ func TestCoreWebPairingScripts(t *testing.T) {
 			{2 * time.Second, "web 2", "err=window-closed"},
 		}},
 		{"a wrong code counts as a wrong PAKE confirmation: window, address, record, alert, notice", CoreConfig{Window: small}, []cstep{
-			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; status c1"},
+			{0, "accept 1 1 trusted", "append opened c1 P1; send c1 hello_ack trusted=true pairing=false; send c1 sound_state playing=false no-speaker; send c1 talk_state no-speaker; status c1"},
 			{0, "open", "mdns pairing=true; append window-opened for=3m0s; send c1 pairing_state open=true failed=0"},
 			{time.Second, "web 1 from=203.0.113.9", ""},
 			{time.Second, "code 1 bad", "append attempt-failed -; alert; send c1 pairing_state open=true failed=1; err=wrong-code"},

@@ -65,6 +65,7 @@ func (c *Core) pairConfirmed(ev PairConfirmed) ([]Effect, error) {
 		Append{Payload: store.ListenerTrusted{Fingerprint: cc.peer, Name: cc.pairName, At: ev.At}, Must: true},
 		c.record(ev.Conn, cc), Trust{Conn: ev.Conn}, Send{Conn: ev.Conn, Msg: ev.Done},
 		Send{Conn: ev.Conn, Msg: c.SoundState(ev.At)}, // what a trusted one hears after hello_ack
+		Send{Conn: ev.Conn, Msg: c.TalkState(ev.Conn)},
 		StartStatus{Conn: ev.Conn}}
 	return append(eff, c.windowEffects(ev.At, weff)...), nil
 }

@@ -230,9 +230,14 @@ func (WipeMonitor) coreEffect() {}
 // StreamStart: stream_start from Conn. Kind and Session are checked
 // (bad_request); past the requests' limit, busy.
 type StreamStart struct {
+	At      time.Time
 	Conn    uint64
 	Session string
 	Kind    string
+	// By and Peer name Conn's listener for a talk (kind talk), as for
+	// SoundStart.
+	By   string
+	Peer string
 }
 
 // StreamOffer: webrtc_offer from Conn. Accepted, the core answers with
@@ -253,6 +258,7 @@ type StreamCandidate struct {
 // AnswerFailed: the owner could not answer Conn's offer for Session (bad
 // SDP, the engine's own limits, the capture): the session does not run.
 type AnswerFailed struct {
+	At      time.Time
 	Conn    uint64
 	Session string
 }
@@ -260,6 +266,7 @@ type AnswerFailed struct {
 // StreamStop: stream_stop from Conn; an unknown session is a
 // bad_request.
 type StreamStop struct {
+	At      time.Time
 	Conn    uint64
 	Session string
 }
@@ -267,6 +274,7 @@ type StreamStop struct {
 // StreamEnded: the session's peer connection closed or failed on its own
 // (pion's state): the listener is told with stream_stop.
 type StreamEnded struct {
+	At      time.Time
 	Conn    uint64
 	Session string
 	Reason  string

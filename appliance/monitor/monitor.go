@@ -198,6 +198,9 @@ func Open(cfg Config) (*Monitor, error) {
 	if err := m.endDanglingSound(); err != nil {
 		return nil, err
 	}
+	if err := m.endDanglingTalk(); err != nil {
+		return nil, err
+	}
 	if cfg.Sources != nil {
 		m.hub, err = media.NewHub(*cfg.Sources, cfg.MediaConfig, m.log)
 	} else {

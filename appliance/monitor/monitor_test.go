@@ -89,13 +89,13 @@ func (c *client) dial(m *Monitor) (*transport.Conn, control.HelloAck) {
 	return conn, ack
 }
 
-// recv returns the next message on conn but pairing_state and
-// sound_state notices (see recvAny), which a trusted listener may get at
+// recv returns the next message on conn but pairing_state, sound_state
+// and talk_state notices (see recvAny), which a trusted listener may get at
 // any time.
 func recv(t *testing.T, conn *transport.Conn) control.Message {
 	t.Helper()
 	for {
-		if msg := recvAny(t, conn); msg.MessageType() != control.TypePairingState && msg.MessageType() != control.TypeSoundState {
+		if msg := recvAny(t, conn); msg.MessageType() != control.TypePairingState && msg.MessageType() != control.TypeSoundState && msg.MessageType() != control.TypeTalkState {
 			return msg
 		}
 	}

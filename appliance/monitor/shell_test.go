@@ -146,7 +146,7 @@ func (c *fakeConn) next(t *testing.T) control.Message {
 		select {
 		case m := <-c.out:
 			switch m.(type) {
-			case control.Status, control.PairingState, control.SoundState: // at any time
+			case control.Status, control.PairingState, control.SoundState, control.TalkState: // at any time
 				continue
 			}
 			return m

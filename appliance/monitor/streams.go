@@ -31,6 +31,9 @@ import (
 //   - A session whose peer connection ends on its own (pion) is told to
 //     the listener (stream_stop); one whose answer failed no longer runs;
 //     a closed connection's sessions end with it (drop).
+//   - A talk (kind talk, coretalk.go) is a session of its own that
+//     receives the listener's voice: it counts in the limits but needs
+//     no pump; a session id keeps its side (talk or not).
 //   - The pumps run while a session needs them: a Pumps effect carries
 //     the wanted state, only when it changes; a session that joins the
 //     running video asks for a key frame.
@@ -94,7 +97,7 @@ func (s *streams) drop(conn uint64) []Effect {
 }
 
 func (s *streams) start(conn uint64, id, kind string) error {
-	if kind != control.StreamAudio && kind != control.StreamAudioVideo {
+	if kind != control.StreamAudio && kind != control.StreamAudioVideo && kind != control.StreamTalk {
 		return control.Errorf(control.CodeBadRequest, "unknown stream kind %q", kind)
 	}
 	if id == "" || len(id) > s.cfg.MaxSessionID {
@@ -105,6 +108,9 @@ func (s *streams) start(conn uint64, id, kind string) error {
 		return control.Errorf(control.CodeProtocol, "stream_start on a connection that may not stream (closed, or not paired)")
 	}
 	if se, ok := ss[id]; ok {
+		if (se.kind == control.StreamTalk) != (kind == control.StreamTalk) {
+			return control.Errorf(control.CodeBadRequest, "a talk is a session of its own: use a new session id")
+		}
 		se.kind = kind // the next offer runs with it
 		return nil
 	}
@@ -169,11 +175,14 @@ func (s *streams) end(conn uint64, id string, eff []Effect) []Effect {
 
 // pumps appends a Pumps effect when the wanted pumps changed.
 func (s *streams) pumps(eff []Effect) []Effect {
-	want := Pumps{Audio: s.running() > 0}
+	var want Pumps
 	for _, ss := range s.conns {
 		for _, se := range ss {
-			if se.running == control.StreamAudioVideo {
-				want.Video = true
+			switch se.running {
+			case control.StreamAudioVideo:
+				want.Audio, want.Video = true, true
+			case control.StreamAudio:
+				want.Audio = true
 			}
 		}
 	}

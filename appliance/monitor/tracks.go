@@ -45,10 +45,14 @@ func newSharedTracks(hub *media.Hub, engine *rtc.Engine, videoMime string) (*sha
 	return &sharedTracks{hub: hub, engine: engine, audio: a, video: v}, nil
 }
 
-// tracks returns the tracks a session of kind sends.
+// tracks returns the tracks a session of kind sends (a talk sends
+// none: it receives the listener's voice).
 func (s *sharedTracks) tracks(kind string) []webrtc.TrackLocal {
-	if kind == control.StreamAudioVideo {
+	switch kind {
+	case control.StreamAudioVideo:
 		return []webrtc.TrackLocal{s.audio, s.video}
+	case control.StreamTalk:
+		return nil
 	}
 	return []webrtc.TrackLocal{s.audio}
 }
@@ -132,10 +136,11 @@ func (s *sharedTracks) close() {
 func (m *Monitor) newAnswerer(p *peer) *rtc.Answerer {
 	ans := m.tracks.engine.NewAnswerer()
 	ans.OnCandidate = func(c control.WebRTCICE) { m.deliver(p.conn, c) }
+	ans.OnTrack = func(session string, t *webrtc.TrackRemote) { m.speaker.receive(p.conn.ID(), session, t) }
 	ans.OnState = func(session string, st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed:
-			m.post(StreamEnded{Conn: p.conn.ID(), Session: session, Reason: st.String()})
+			m.post(StreamEnded{At: m.now(), Conn: p.conn.ID(), Session: session, Reason: st.String()})
 		case webrtc.PeerConnectionStateConnected:
 			m.log.Info("stream connected", "conn", p.conn.ID(), "session", session)
 		}

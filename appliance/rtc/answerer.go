@@ -35,6 +35,11 @@ type Answerer struct {
 	// ended by Stop, Close, a replacing offer or a failed HandleOffer
 	// report nothing more once the call began.
 	OnState func(session string, s webrtc.PeerConnectionState)
+	// OnTrack receives each track the listener sends on a session (a
+	// talk's voice), in a goroutine of its own that Close waits for: it
+	// may read the track until it ends (its session closes). Nil leaves
+	// remote tracks unread.
+	OnTrack func(session string, t *webrtc.TrackRemote)
 
 	eng *Engine
 	log *slog.Logger
@@ -148,6 +153,15 @@ func (a *Answerer) answer(s *streamSession, offer string, tracks []webrtc.TrackL
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) { a.localCandidate(s, c) })
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { a.stateChange(s, st) })
+	if f := a.OnTrack; f != nil {
+		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			if !a.enter() {
+				return
+			}
+			defer a.wg.Done()
+			f(s.id, t)
+		})
+	}
 
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", badRequest("rtc: offer rejected: %v", err)

@@ -296,6 +296,31 @@ func (j *Jitter) catchUp(target int, now time.Time) {
 	}
 }
 
+// Trim drops whole frames, the quietest first, until the buffered audio
+// is at most the target: for a caller that held its playback back (a
+// chime before a voice) and must not carry that delay on. The frames
+// dropped count in Dropped.
+func (j *Jitter) Trim() {
+	target := samplesOf(j.target())
+	for j.buffered > target {
+		best := -1
+		for i := range j.n {
+			s := j.slot(i)
+			if s.off != 0 {
+				continue
+			}
+			if best < 0 || s.rms < j.slot(best).rms {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		j.remove(best)
+		j.dropped++
+	}
+}
+
 // Stats returns a snapshot.
 func (j *Jitter) Stats() JitterStats {
 	return JitterStats{

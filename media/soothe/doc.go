@@ -12,5 +12,7 @@
 // so that nothing the speaker plays, however many streams are summed,
 // ever peaks above the ceiling. A stream stops at once (a few ms of ramp,
 // no click) or fades out over a duration, counted in samples, not by a
-// clock. Push-to-talk will play a voice as another stream.
+// clock. Push-to-talk plays a parent's voice as another stream (Voice: a
+// soft chime, then the voice through a small jitter buffer), and ducks
+// the others under it (Stream.Duck).
 package soothe
