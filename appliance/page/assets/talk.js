@@ -20,12 +20,13 @@ function talkSetup(card, id) {
   const up = () => { if (state.talk && state.talk.id === id) talkStop(id); };
   b.addEventListener('pointerdown', (ev) => {
     if (ev.button !== 0) return;
-    try { b.setPointerCapture(ev.pointerId); } catch (e) { /* not capturable */ }
+    // A touch is captured by the button it started on: let it go, so that
+    // a finger sliding off the button stops the talk (pointerleave).
+    try { if (b.hasPointerCapture(ev.pointerId)) b.releasePointerCapture(ev.pointerId); } catch (e) { /* not captured */ }
     down(ev);
   });
   b.addEventListener('pointerup', up);
   b.addEventListener('pointercancel', up);
-  b.addEventListener('lostpointercapture', up);
   b.addEventListener('pointerleave', up);
   b.addEventListener('contextmenu', (ev) => ev.preventDefault()); // a long press on a phone
   b.addEventListener('keydown', (ev) => {
@@ -161,7 +162,10 @@ async function talkStart(id) {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     const res = await api('POST', `/api/monitors/${encodeURIComponent(id)}/talk`, { tab: state.tab, sdp: pc.localDescription.sdp });
-    if (t.released) return; // talkStop told the server
+    if (t.released) { // released while the monitor answered: its stop may have come first
+      api('POST', `/api/monitors/${encodeURIComponent(id)}/talk/stop`, { tab: state.tab }).catch(() => {});
+      return;
+    }
     await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
   } catch (e) {
     talkFail(t, talkSentence(e));
