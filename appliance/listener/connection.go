@@ -139,6 +139,9 @@ func (s *Session) read(ctx context.Context, c Conn, inbox chan<- control.Message
 		s.mu.Unlock()
 		for _, e := range rest {
 			if e, ok := e.(toStreamer); ok {
+				if s.talkInbox(e.Msg) {
+					continue // the talk's signalling
+				}
 				select {
 				case inbox <- e.Msg:
 				case <-ctx.Done():

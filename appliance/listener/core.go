@@ -46,6 +46,7 @@ type sessionCore struct {
 	status    *StatusEvent
 	pairing   *PairingEvent
 	sound     *SoundEvent
+	talk      *TalkEvent
 	alarmSt   alarm.State
 	streaming bool // audio is flowing
 	stats     SessionStats
@@ -251,6 +252,9 @@ func (c *sessionCore) present() []Event {
 	if c.sound != nil && c.sound.State.Playing {
 		evs = append(evs, *c.sound) // the notice a front end shows
 	}
+	if c.talk != nil && c.talk.State.Talking {
+		evs = append(evs, *c.talk) // who talks to the nursery
+	}
 	return evs
 }
 
@@ -323,6 +327,11 @@ func (c *sessionCore) route(out []effect, m control.Message, now time.Time) []ef
 		m.By, m.Sound = control.Truncate(m.By, 64), control.Truncate(m.Sound, 32) // the monitor's text, shown to a parent
 		ev := SoundEvent{Monitor: c.mon, State: m, At: now}
 		c.sound = &ev
+		return append(out, deliver{ev})
+	case control.TalkState:
+		m.By = control.Truncate(m.By, 64) // the monitor's text, shown to a parent
+		ev := TalkEvent{Monitor: c.mon, State: m, At: now}
+		c.talk = &ev
 		return append(out, deliver{ev})
 	case control.DeviceAdded:
 		// A phone paired on the monitor's page: the parent must be able

@@ -16,7 +16,7 @@ import (
 
 // Event is what a Subscription delivers: one of PresenceEvent,
 // StatusEvent, StreamEvent, MediaEvent, PCMEvent, AlarmEvent, ChimeEvent,
-// PairingEvent, DeviceEvent and SoundEvent.
+// PairingEvent, DeviceEvent, SoundEvent and TalkEvent.
 type Event interface{ isEvent() }
 
 // PresenceEvent: the monitor came online or went offline (heartbeat).

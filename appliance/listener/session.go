@@ -126,6 +126,8 @@ type Session struct {
 	waiters   map[uint64]chan reply // requests waiting for their answer
 	lastAsk   uint64
 	historyMu chan struct{} // one history request at a time (a semaphore)
+	talk      *Talk         // the talk running, if any (talk.go)
+	talkTail  time.Time     // the nursery stays muted until then, after a talk
 }
 
 // ErrOffline: the monitor is not connected right now.
@@ -314,6 +316,7 @@ type Snapshot struct {
 	Stats     SessionStats
 	Pairing   *PairingEvent // the monitor's pairing window, once heard of
 	Sound     *SoundEvent   // the monitor's speaker, once heard of
+	Talk      *TalkEvent    // who talks to the nursery, once heard of
 }
 
 // Snapshot returns the session's present state.
@@ -329,6 +332,10 @@ func (s *Session) Snapshot() Snapshot {
 	if c.sound != nil {
 		sd := *c.sound
 		snap.Sound = &sd
+	}
+	if c.talk != nil {
+		tk := *c.talk
+		snap.Talk = &tk
 	}
 	if c.pairing != nil {
 		p := *c.pairing

@@ -276,7 +276,11 @@ func (s *Session) onPCM(frames []play.Frame, now time.Time) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	mute := s.talking(now) // walkie-talkie: the parent does not hear their own voice back
 	for _, f := range frames {
+		if mute {
+			f.PCM = make([]int16, len(f.PCM))
+		}
 		s.fan.Publish(PCMEvent{Frame: f, Arrived: now})
 	}
 }

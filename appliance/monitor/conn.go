@@ -92,7 +92,9 @@ func (m *Monitor) serve(p *peer) {
 			// its failures are debug lines, never the default log.
 			log.Log(m.ctx, levelFor(c.Trusted(), slog.LevelWarn), "request failed", "type", msg.MessageType(), "err", control.Truncate(err.Error(), maxPeerText))
 			if !errors.As(err, new(Answered)) {
-				m.deliver(c, control.ErrorMessage(err, msg.MessageType()))
+				em := control.ErrorMessage(err, msg.MessageType())
+				em.Session = sessionOf(msg) // a talk's refusal reaches its talk, not the listening stream
+				m.deliver(c, em)
 			}
 		}
 	}
@@ -196,6 +198,21 @@ func (m *Monitor) whoIs(p *peer) (name, id string) {
 		return l.Name, fp.DeviceID()
 	}
 	return control.Truncate(p.hello.Name, 64), fp.DeviceID()
+}
+
+// sessionOf is the session a stream message names, if any.
+func sessionOf(msg control.Message) string {
+	switch msg := msg.(type) {
+	case control.StreamStart:
+		return msg.Session
+	case control.WebRTCOffer:
+		return msg.Session
+	case control.WebRTCICE:
+		return msg.Session
+	case control.StreamStop:
+		return msg.Session
+	}
+	return ""
 }
 
 // closeReason names why a connection ended, for the event log.

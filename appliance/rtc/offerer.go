@@ -61,6 +61,46 @@ func (e *Engine) NewOfferer() *Offerer { return &Offerer{eng: e} }
 // (and a receive-only video one if video) and returns the offer for
 // session, carrying the host candidates gathered within GatherTimeout.
 func (o *Offerer) Start(session string, video bool) (string, error) {
+	return o.start(session, func(pc *webrtc.PeerConnection) error {
+		recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
+		kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}
+		if video {
+			kinds = append(kinds, webrtc.RTPCodecTypeVideo)
+		}
+		for _, k := range kinds {
+			if _, err := pc.AddTransceiverFromKind(k, recv); err != nil {
+				return fmt.Errorf("rtc: add %s transceiver: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+// StartSend creates the peer connection with one send-only transceiver
+// carrying track (a talk: the listener's microphone) and returns the
+// offer for session, as Start does. Its RTCP is read until Close.
+func (o *Offerer) StartSend(session string, track webrtc.TrackLocal) (string, error) {
+	return o.start(session, func(pc *webrtc.PeerConnection) error {
+		tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return fmt.Errorf("rtc: add %s track: %w", track.Kind(), err)
+		}
+		sender := tr.Sender()
+		o.wg.Add(1)
+		go func() {
+			defer o.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := sender.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		return nil
+	})
+}
+
+func (o *Offerer) start(session string, add func(*webrtc.PeerConnection) error) (string, error) {
 	if session == "" || len(session) > MaxSessionID {
 		return "", fmt.Errorf("rtc: session id must be 1 to %d bytes", MaxSessionID)
 	}
@@ -92,15 +132,8 @@ func (o *Offerer) Start(session string, video bool) (string, error) {
 	pc.OnICECandidate(o.localCandidate)
 	pc.OnTrack(o.track)
 	pc.OnConnectionStateChange(o.stateChange)
-	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
-	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}
-	if video {
-		kinds = append(kinds, webrtc.RTPCodecTypeVideo)
-	}
-	for _, k := range kinds {
-		if _, err := pc.AddTransceiverFromKind(k, recv); err != nil {
-			return "", fmt.Errorf("rtc: add %s transceiver: %w", k, err)
-		}
+	if err := add(pc); err != nil {
+		return "", err
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {

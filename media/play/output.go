@@ -18,6 +18,18 @@ type Output interface {
 	Close() error
 }
 
+// Input is a microphone the listener talks through (push-to-talk): Read
+// returns the next chunk of 48 kHz mono samples, about 10 ms, waiting for
+// it; after Close it returns ErrInputClosed.
+type Input interface {
+	Name() string
+	Read() ([]int16, error)
+	Close() error
+}
+
+// ErrInputClosed: Read after Close.
+var ErrInputClosed = errors.New("play: the microphone is closed")
+
 // DeviceInfo describes an output device for ListDevices.
 type DeviceInfo struct {
 	// Name is what OpenDevice and --output take.

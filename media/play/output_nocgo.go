@@ -15,3 +15,9 @@ func OpenDevice(name string) (Output, error) {
 func ListDevices() ([]DeviceInfo, error) {
 	return nil, fmt.Errorf("%w (this build has no sound support: it was built without cgo)", ErrNoAudioLibrary)
 }
+
+// OpenInput opens a microphone by name ("" for the default). This build
+// has no cgo, so it has no sound support.
+func OpenInput(name string) (Input, error) {
+	return nil, fmt.Errorf("%w (this build has no sound support: it was built without cgo)", ErrNoAudioLibrary)
+}

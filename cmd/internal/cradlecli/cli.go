@@ -50,6 +50,11 @@ Commands:
                                        play a soothing sound on the monitor's
                                        speaker (until stopped by default)
   sound MONITOR stop                   stop it
+  talk MONITOR [--output DEVICE|none] [--input DEVICE]
+                                       talk to the nursery through the monitor's
+                                       speaker from this computer's microphone;
+                                       the nursery plays, muted while you talk
+                                       (Enter, end of input or Ctrl-C stops)
   conformance HOST:PORT [--fingerprint FP] [--code 1234-5678] [--timeouts]
                                        check a monitor against protocol v1 (docs/PROTOCOL.md)
   dashboard [--listen ADDR] [--new-token]
@@ -192,6 +197,7 @@ var commands = clitool.Commands[*env, runner]{
 	{Name: "outputs", Parse: noArgs("outputs", func(e *env, _ context.Context, _ *listener.Listener) error { return e.outputs() })},
 	{Name: "pairing", Parse: (*env).pairing},
 	{Name: "sound", Parse: (*env).sound},
+	{Name: "talk", Parse: (*env).talk},
 	{Name: "conformance", Parse: (*env).conformance},
 	{Name: "dashboard", Parse: (*env).dashboard},
 }
