@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 )
@@ -19,6 +20,20 @@ import (
 // lasts until the tab releases the button (talk/stop), leaves (its event
 // stream ends), or talks again. The monitor lets one talker at a time
 // and tells every listener who talks (talk_state); the card shows it.
+
+// talkView is who talks to the nursery, on a card. You is left out: the
+// card's session is never the talker's connection (each talk has its
+// own), and the talking page knows itself.
+type talkView struct {
+	Talking bool      `json:"talking"`
+	By      string    `json:"by,omitempty"`
+	Speaker bool      `json:"speaker"`
+	At      time.Time `json:"at"` // when this listener heard of it
+}
+
+func talkFrom(st control.TalkState, at time.Time) talkView {
+	return talkView{Talking: st.Talking, By: st.By, Speaker: st.Speaker, At: at}
+}
 
 // tabTalk starts tab's talk on monitor id, ending the tab's earlier one
 // there, and returns its context.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,5 +304,43 @@ func TestBrowserTalkRefusals(t *testing.T) {
 		if body := evalIn[string](t, ctx, `document.body.innerText`); strings.Contains(body, raw) {
 			t.Errorf("the page shows a raw exception (%q)", raw)
 		}
+	}
+}
+
+// TestTalkGuarded: the talk endpoints take the same sign-in and Origin
+// checks as listen and offer: a stranger's talk is refused before the
+// monitor hears of it, a foreign page's too, and a tab the server does
+// not know cannot talk.
+func TestTalkGuarded(t *testing.T) {
+	mon := newSpeakerMonitor(t, "Nursery", play.NewTestSink(0))
+	p := startMonitorPage(t, mon)
+	id := mon.Fingerprint().DeviceID()
+	a := p.phone(t, "127.0.0.2")
+	for _, path := range []string{"/talk", "/talk/stop"} {
+		if resp := a.do(http.MethodPost, "/api/monitors/"+id+path, `{"tab":"x","sdp":"v=0"}`); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a stranger's POST %s: %s, want 401", path, resp.Status)
+		}
+	}
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	if resp := a.pair("Bedside phone", string(mon.SetupCode())); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pair: %s", resp.Status)
+	}
+	if resp := a.do(http.MethodPost, "/api/monitors/"+id+"/talk", `{"tab":"x","sdp":"v=0"}`, "Origin", "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("talk from a foreign Origin: %s, want 403", resp.Status)
+	}
+	if resp := a.do(http.MethodPost, "/api/monitors/"+id+"/talk", `{"tab":"x","sdp":"v=0"}`); resp.StatusCode != http.StatusConflict || problemOf(t, resp).Code != "tab_gone" {
+		t.Errorf("talk from an unknown tab: %s, want 409 tab_gone", resp.Status)
+	}
+	var started int
+	mon.Store().Events(0, func(e store.Event) error {
+		if _, ok := e.Payload.(store.TalkStarted); ok {
+			started++
+		}
+		return nil
+	})
+	if started != 0 {
+		t.Errorf("the monitor started %d talks for refused requests", started)
 	}
 }

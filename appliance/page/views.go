@@ -83,6 +83,10 @@ func (sp *sessionPool) onEvent(e *monEntry, ev listener.Event) {
 		sv := soundFrom(ev.State, time.Now())
 		v.Sound = &sv
 		sp.broadcastLocked(event{Type: "sound", Monitor: e.mon.DeviceID, Sound: sv.at(sv.At)})
+	case listener.TalkEvent:
+		tv := talkFrom(ev.State, time.Now())
+		v.Talk = &tv
+		sp.broadcastLocked(event{Type: "talk", Monitor: e.mon.DeviceID, Talk: &tv})
 	case listener.PairingEvent:
 		pv := pairingFrom(ev.State, ev.At, v.Pairing)
 		v.Pairing = &pv
@@ -159,6 +163,7 @@ type monitorView struct {
 	Noises      []time.Time  `json:"noises"`                 // recent noise events, oldest first
 	Pairing     *pairingView `json:"pairing,omitempty"`      // the monitor's pairing window, once heard of
 	Sound       *soundView   `json:"sound,omitempty"`        // the monitor's speaker, once heard of
+	Talk        *talkView    `json:"talk,omitempty"`         // who talks to the nursery, once heard of
 }
 
 type statusView struct {
@@ -239,7 +244,7 @@ func (v *pairingView) at(now time.Time) *pairingView {
 
 // event is one message of the event stream; Type says which fields are set.
 type event struct {
-	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing, device, devices, sound
+	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing, device, devices, sound, talk
 	Tab      string        `json:"tab,omitempty"`
 	Secure   bool          `json:"secure,omitempty"`
 	Monitors []monitorView `json:"monitors,omitempty"`
@@ -258,4 +263,5 @@ type event struct {
 	Pairing  *pairingView  `json:"pairing,omitempty"`
 	Device   *deviceView   `json:"device,omitempty"`
 	Sound    *soundView    `json:"sound,omitempty"`
+	Talk     *talkView     `json:"talk,omitempty"`
 }

@@ -8,6 +8,10 @@
 // says so.
 'use strict';
 
+// TALK_CONNECT_MS bounds the wait for the talk's connection once the
+// monitor answered.
+const TALK_CONNECT_MS = 10000;
+
 // state.talk is this page's talk, while the button is held (one at a
 // time): {id, phase: 'mic'|'connecting'|'talking', pc, stream, released}.
 
@@ -167,6 +171,9 @@ async function talkStart(id) {
       return;
     }
     await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
+    setTimeout(() => {
+      if (state.talk === t && t.phase !== 'talking') talkFail(t, 'The monitor did not connect. Release the button and try again; if it keeps happening, check the Wi-Fi.');
+    }, TALK_CONNECT_MS);
   } catch (e) {
     talkFail(t, talkSentence(e));
   }
