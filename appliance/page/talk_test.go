@@ -167,7 +167,18 @@ func TestBrowserTalkDashboard(t *testing.T) {
 	if line != "parent is talking." {
 		t.Errorf("the other tab says %q, want %q", line, "parent is talking.")
 	}
+	// The other tab presses anyway (it had not heard yet): the monitor
+	// refuses, naming who talks, and the talk goes on.
+	evalIn[chromedp.Void](t, other, `talkStart('`+m.DeviceID+`'); undefined`)
+	busy := pollIn[string](t, other, 10*time.Second, "the monitor's refusal of a second talker", `(() => { const s = window.cradleDebug.state; return !s.talk && s.talkError ? s.talkError.text : ''; })()`)
+	t.Logf("a second talker is told: %q", busy)
+	if !strings.Contains(busy, "parent is talking") {
+		t.Errorf("a second talker is told %q, want who talks", busy)
+	}
 	time.Sleep(time.Second) // listening muted for a while: the card must not take it for a stall
+	if ok, hz := voiceOn(sink, 300*time.Millisecond); !ok {
+		t.Errorf("the talk stopped when a second talker was refused (%.0f Hz)", hz)
+	}
 
 	press(ctx, t, button, false)
 	released := time.Now()
@@ -177,7 +188,8 @@ func TestBrowserTalkDashboard(t *testing.T) {
 	if got["state"] != "listening" || got["blocked"] != "" {
 		t.Errorf("after the release the talker's card is %v, want listening, unmuted", got)
 	}
-	pollIn[bool](t, other, 5*time.Second, "the other tab's button enabled again", `!document.querySelector('`+button+`').disabled`)
+	pollIn[bool](t, other, 5*time.Second, "the other tab's button enabled again, the refusal gone",
+		`!document.querySelector('`+button+`').disabled && document.querySelector('`+card+` [data-field="talk-state"]').textContent === ''`)
 }
 
 // TestBrowserTalkMonitorPage: a phone on the monitor's own page (HTTPS,

@@ -48,6 +48,7 @@ function talkSetup(card, id) {
 function applyTalk(v, t) {
   if (!t) return;
   if (v.talk && new Date(t.at) < new Date(v.talk.at)) return;
+  if (v.talk && v.talk.talking && !t.talking && state.talkError && state.talkError.id === v.id) state.talkError = null; // who talked has stopped
   v.talk = t;
   render(v.id);
 }
