@@ -356,3 +356,59 @@ func TestTalkGuarded(t *testing.T) {
 		t.Errorf("the monitor started %d talks for refused requests", started)
 	}
 }
+
+// TestBrowserTalkPulse: the same talk from the monitor's page, with the
+// monitor's speaker a real output (miniaudio into a private PulseAudio
+// server's null sink, recorded): the microphone's tone is what the
+// monitor plays.
+func TestBrowserTalkPulse(t *testing.T) {
+	srv := pulsetest.Start(t)
+	srv.Setenv(t)
+	dev, err := play.OpenDevice("")
+	if err != nil {
+		t.Fatalf("OpenDevice: %v", err)
+	}
+	mon := newSpeakerMonitor(t, "Nursery", dev)
+	p := startMonitorPage(t, mon)
+	if _, err := mon.OpenPairing(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx := talkBrowser(t)
+	card := `.card[data-monitor="` + mon.Fingerprint().DeviceID() + `"]`
+	button := card + ` [data-action="talk"]`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(p.base+"/"),
+		chromedp.WaitVisible(chromedp.ID("phone-pair-form")),
+		chromedp.SetValue(chromedp.ID("phone-code"), string(mon.SetupCode())),
+		chromedp.Click(chromedp.ID("phone-pair-button")),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-state="online"]`)),
+	); err != nil {
+		t.Fatalf("pairing the phone: %v", err)
+	}
+	rec := srv.StartRecording(t)
+	press(ctx, t, button, true)
+	pollIn[bool](t, ctx, 10*time.Second, "Talking… on the phone", `document.querySelector('`+card+`').dataset.talk === 'talking'`)
+	time.Sleep(2 * time.Second) // a recording: nothing to wait for but its length
+	press(ctx, t, button, false)
+	time.Sleep(500 * time.Millisecond)
+	pcm := rec.Stop()
+	sec := pulsetest.Rate
+	// The loudest second: the voice, after the chime.
+	best, bestRMS := -1, 0.0
+	for i := 0; i+sec <= len(pcm); i += sec / 10 {
+		if r := pulsetest.RMS(pcm[i : i+sec]); r > bestRMS {
+			best, bestRMS = i, r
+		}
+	}
+	if best < 0 || bestRMS < 0.005 {
+		t.Fatalf("nothing recorded from the monitor's speaker (%d samples, RMS %.5f)", len(pcm), bestRMS)
+	}
+	dom := pulsetest.Dominant(pcm[best:best+sec/2], pulsetest.Rate, 200, 2000, 5)
+	t.Logf("recorded %.1f s from the monitor's speaker: loudest second %.1f dBFS, %.0f Hz", float64(len(pcm))/float64(sec), 20*math.Log10(bestRMS), dom)
+	if math.Abs(dom-micHz) > 15 {
+		t.Errorf("the monitor's speaker played %.0f Hz, want the microphone's %d Hz", dom, micHz)
+	}
+	if tail := pulsetest.RMS(pcm[len(pcm)-sec/5:]); tail > 0.001 {
+		t.Errorf("RMS %.5f after the release: the speaker plays on", tail)
+	}
+}
