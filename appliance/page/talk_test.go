@@ -79,15 +79,18 @@ func voiceOn(sink *play.TestSink, d time.Duration) (bool, float64) {
 // sel, as a finger on the button would.
 func press(ctx context.Context, t testing.TB, sel string, down bool) {
 	t.Helper()
-	xy, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const b = document.querySelector('`+sel+`'); b.scrollIntoView({block: 'center'}); const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`))
+	at, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => { const b = document.querySelector('`+sel+`'); b.scrollIntoView({block: 'center'}); const r = b.getBoundingClientRect(); const x = r.x + r.width / 2, y = r.y + r.height / 2; const e = document.elementFromPoint(x, y); return { x, y, hit: b.contains(e), there: e ? e.outerHTML.slice(0, 120) : '' }; })()`))
 	if err != nil {
 		t.Fatalf("%s: %v", sel, err)
+	}
+	if at["hit"] != true {
+		t.Fatalf("%s is covered by %v", sel, at["there"])
 	}
 	typ := chromedp.MouseReleased
 	if down {
 		typ = chromedp.MousePressed
 	}
-	if err := chromedp.Do(ctx, chromedp.MouseEvent(typ, xy[0], xy[1], chromedp.ButtonLeft, chromedp.ClickCount(1))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.MouseEvent(typ, at["x"].(float64), at["y"].(float64), chromedp.ButtonLeft, chromedp.ClickCount(1))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -250,7 +253,7 @@ func TestBrowserTalkMonitorPage(t *testing.T) {
 // words, never a browser's exception: a monitor without a speaker (and,
 // pressed anyway, the monitor's own refusal), a microphone the browser
 // refuses, a browser without WebRTC (Debian's WebKit). A refused press
-// leaves the nursery audio unmuted.
+// leaves the nursery audio unmuted, and the other cards' buttons enabled.
 func TestBrowserTalkRefusals(t *testing.T) {
 	sink := play.NewTestSink(0)
 	nursery := newSpeakerMonitor(t, "Nursery", sink)
@@ -279,7 +282,13 @@ func TestBrowserTalkRefusals(t *testing.T) {
 	}
 	// Pressed anyway (a page that has not heard yet): the monitor refuses.
 	evalIn[chromedp.Void](t, ctx, `talkStart('`+q.DeviceID+`'); undefined`)
-	refused := pollIn[string](t, ctx, 10*time.Second, "the monitor's refusal", `(() => { const s = window.cradleDebug.state; return !s.talk && s.talkError ? s.talkError.text : ''; })()`)
+	// The moment the refused talk ends, the other card's button is
+	// enabled again (one talk per page, not one card for good).
+	got := pollIn[map[string]any](t, ctx, 10*time.Second, "the monitor's refusal", `(() => { const s = window.cradleDebug.state; return !s.talk && s.talkError ? { text: s.talkError.text, other: document.querySelector('`+card+` [data-action="talk"]').disabled } : null; })()`)
+	refused := got["text"].(string)
+	if got["other"] != false {
+		t.Error("the other card's talk button stays disabled after the refused talk ended")
+	}
 	t.Logf("pressed on the speakerless monitor: %q", refused)
 	if !strings.Contains(refused, "no speaker") {
 		t.Errorf("refusal %q, want that the monitor has no speaker", refused)

@@ -149,6 +149,7 @@ async function talkStart(id) {
   state.talkError = null;
   muteNursery(id, true);
   render(id);
+  renderTalks();
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
     t.stream = stream;
@@ -196,7 +197,11 @@ function talkEnd(t) {
   if (t.stream) for (const track of t.stream.getTracks()) track.stop();
   if (state.talk === t) state.talk = null;
   muteNursery(t.id, false);
-  render(t.id);
+  renderTalks(); // every card's button: one talk per page
+}
+
+function renderTalks() {
+  for (const id of state.monitors.keys()) renderTalk(id);
 }
 
 async function talkStop(id) {
