@@ -60,7 +60,7 @@ func (e *env) talk(args []string) (runner, error) {
 			}
 			defer player.Close()
 		}
-		mic, err := play.OpenInput(*input)
+		mic, err := openInput(*input)
 		if err != nil {
 			return fmt.Errorf("no microphone to talk through: %w", err)
 		}
@@ -141,6 +141,9 @@ func (e *env) talk(args []string) (runner, error) {
 		return talkErr
 	}, nil
 }
+
+// openInput opens the microphone (a test's fake replaces it).
+var openInput = play.OpenInput
 
 // startTalk talks on sess once it is online, within timeout; a refusal is
 // an error for the parent (busy: who talks; unavailable: no speaker).

@@ -172,9 +172,30 @@ type Recorder struct {
 	pcm    []int16
 }
 
-// StartRecording starts recording and returns once samples are arriving.
-// Stop the recorder to get them; the test's end stops it too.
+// Load loads a module into the server (pactl load-module), e.g.
+// "module-null-sink sink_name=talker rate=48000 channels=2" for another
+// sink, or "module-sine-source source_name=mic frequency=700 rate=48000"
+// for a microphone that hears a tone.
+func (s *Server) Load(t testing.TB, module string) {
+	t.Helper()
+	cmd := exec.Command("pactl", append([]string{"load-module"}, strings.Fields(module)...)...)
+	cmd.Env = append(os.Environ(), s.Env()...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pulsetest: pactl load-module %s: %v\n%s", module, err, out)
+	}
+}
+
+// StartRecording starts recording the default sink (spk) and returns
+// once samples are arriving. Stop the recorder to get them; the test's
+// end stops it too.
 func (s *Server) StartRecording(t testing.TB) *Recorder {
+	t.Helper()
+	return s.StartRecordingOf(t, "spk")
+}
+
+// StartRecordingOf records what is played into sink (a null sink's name)
+// as StartRecording does.
+func (s *Server) StartRecordingOf(t testing.TB, sink string) *Recorder {
 	t.Helper()
 	f, err := os.CreateTemp(s.Dir, "rec-*.raw")
 	if err != nil {
@@ -182,7 +203,7 @@ func (s *Server) StartRecording(t testing.TB) *Recorder {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Recorder{s: s, path: f.Name(), cancel: cancel, exited: make(chan error, 1)}
-	r.cmd = exec.CommandContext(ctx, "parec", "--device=spk.monitor", "--format=s16le",
+	r.cmd = exec.CommandContext(ctx, "parec", "--device="+sink+".monitor", "--format=s16le",
 		fmt.Sprint("--rate=", Rate), "--channels=1", "--latency-msec=20")
 	r.cmd.Env = append(os.Environ(), s.Env()...)
 	r.cmd.Stdout = f
