@@ -43,6 +43,12 @@ function talkSetup(card, id) {
   b.addEventListener('click', (ev) => ev.preventDefault()); // press and release is all
 }
 
+// A page that is hidden (the phone locked, another app) stops talking: its
+// button can no longer be released.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden' && state.talk) talkStop(state.talk.id);
+});
+
 // applyTalk takes the monitor's talk state (who talks, and whether it
 // has a speaker).
 function applyTalk(v, t) {
