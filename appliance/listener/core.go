@@ -32,7 +32,11 @@ import (
 //     answers every request of that type. A lost connection answers every
 //     waiting request with ErrOffline.
 //   - Messages for the stream session (WebRTC answer and candidates, the
-//     monitor's stream_stop, stream errors) go to the streamer.
+//     monitor's stream_stop, stream errors) go to the streamer, but those
+//     that name the session's talk, which the shell hands to the Talk
+//     (talk.go).
+//   - talk_state is delivered as a TalkEvent (and kept for Snapshot and
+//     new subscribers while someone talks).
 //
 // It is not safe for concurrent use: the Session calls it under its lock.
 type sessionCore struct {

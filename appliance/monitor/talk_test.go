@@ -49,6 +49,12 @@ func (s *toneSource) Close() { s.tick.Stop(); close(s.done) }
 // talk starts a talk on s once the session is online.
 func talk(t *testing.T, s *listener.Session, src listener.TalkSource) (*listener.Talk, error) {
 	t.Helper()
+	return talkOnline(t, s, src)
+}
+
+// talkOnline starts a talk on s once the session is online.
+func talkOnline(t testing.TB, s *listener.Session, src listener.TalkSource) (*listener.Talk, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {

@@ -236,3 +236,26 @@ func TestTalkCommand(t *testing.T) {
 		t.Logf("%s: %s", name, strings.Join(desc, " "))
 	}
 }
+
+// TestTalkNoSpeaker: against a monitor without a speaker, cradle talk
+// says so and fails, instead of talking into nothing.
+func TestTalkNoSpeaker(t *testing.T) {
+	openInput = func(string) (play.Input, error) {
+		return &toneInput{tick: time.NewTicker(10 * time.Millisecond), done: make(chan struct{})}, nil
+	}
+	defer func() { openInput = play.OpenInput }()
+	m, err := monitor.Open(monitor.Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.OpenPairing(0)
+	dir, addr := t.TempDir(), m.Addr().String()
+	if _, errs, code := runCLI("--state-dir", dir, "pair", addr, "--code", string(m.SetupCode())); code != 0 {
+		t.Fatalf("pair: exit %d: %s", code, errs)
+	}
+	_, errs, code := runCLI("--state-dir", dir, "talk", addr, "--output", "none")
+	if code == 0 || !strings.Contains(errs, "has no speaker to talk through: plug a USB speaker into the monitor") {
+		t.Fatalf("no speaker: exit %d: %s", code, errs)
+	}
+}
