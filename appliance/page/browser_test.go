@@ -21,6 +21,12 @@ const chromiumPath = "/usr/bin/chromium"
 // test is skipped, or fails under CI.
 func browser(t testing.TB) context.Context {
 	t.Helper()
+	return browserWith(t)
+}
+
+// browserWith is browser with more command-line flags.
+func browserWith(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is missing (apt-get install -y chromium): %v", chromiumPath, err)
@@ -39,6 +45,7 @@ func browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)

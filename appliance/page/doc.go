@@ -43,8 +43,8 @@
 // # The page
 //
 // A card per monitor with its presence (from the heartbeat), sound
-// level, recent noise and alarm; Listen, Video and Stop; discovery and
-// pairing; all on one local HTTP server, with plain HTML, CSS and
+// level, recent noise and alarm; Listen, Video and Stop; hold to talk and
+// soothing sounds; discovery and pairing; all on one local HTTP server, with plain HTML, CSS and
 // JavaScript embedded (no build step, nothing from the internet).
 //
 // # Sessions and listening
@@ -83,6 +83,38 @@
 // words of history.Summary.Text with the phone's times, and draws the
 // night as SVG: the level, noise episodes, microphone faults, the times
 // with no level record, who listened, an hour axis.
+//
+// # Soothing sounds and talking to the nursery
+//
+// A card plays one of the monitor's soothing sounds on its speaker (POST
+// /api/monitors/{id}/sound/start {sound, minutes}, .../sound/stop;
+// soothe.go) and shows the speaker as every listener hears of it
+// (sound_state, through the card's session): the sound, who started it
+// and the time left, or that the monitor has no speaker. On the
+// dashboard the dashboard's listener asks, through its session; on the
+// monitor's host the phone asks over an in-process connection of its own
+// device, so that every page names the phone.
+//
+// Hold to talk (talk.go, assets/talk.js): while a parent holds a card's
+// button (pointer or space bar; releasing it, or sliding off it, stops),
+// the page takes its microphone (getUserMedia: a secure page only, the
+// monitor's HTTPS or the dashboard on loopback or HTTPS) and sends it to
+// the monitor over WebRTC: POST /api/monitors/{id}/talk {tab, sdp} hands
+// the browser's sendonly offer to the monitor as a stream of kind talk
+// and answers with the monitor's answer; .../talk/stop ends it, as does
+// the tab's leaving (its event stream ends) or its next talk. The offer
+// goes over a control connection of its own (connRelay), which lasts as
+// long as the talk: on the monitor's host an in-process one of the
+// phone's device (directRelay, as for listening); on the dashboard one
+// its listener dials to the monitor (listenerTalk; the Relay carries only
+// the session's media, so the browser's voice goes to the monitor
+// itself). The monitor lets one talker at a time and tells every
+// listener who talks (talk_state): other cards say who, and their button
+// is disabled, as it is (with the reason) when the monitor has no
+// speaker, the browser has no WebRTC (Debian's WebKit) or the page is not
+// secure. While the button is held, the card's nursery audio is muted,
+// so the talker does not hear their own voice come back; the listening
+// watcher (listen.js) does not take that for a stall.
 //
 // # Adding a phone, and wrong setup codes
 //
@@ -130,7 +162,10 @@
 //     its context and waits;
 //   - each session's own goroutines (see listener.Session): stopped by
 //     Session.Close in the pool's close, or when a monitor is forgotten;
-//   - the relay's peer connections: stopped by Relay.Close.
+//   - the relay's peer connections: stopped by Relay.Close;
+//   - per talk (and per phone's listen on the monitor's host), a drain
+//     reading its control connection (connRelay): it ends when the talk's
+//     context ends or the monitor closes the connection; Close waits.
 //
 // Each event stream is served on its request's goroutine, with its own
 // queue (a media/fanout subscription it reads with Next). A tab that

@@ -110,23 +110,29 @@ func problemFor(err error) Problem {
 
 // Problems the server itself reports.
 var (
-	probBadRequest   = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page sent a request this listener does not understand.", Action: "Reload the page."}
-	probTooLarge     = Problem{Code: "too_large", status: http.StatusRequestEntityTooLarge, Message: "The request is too large.", Action: "Reload the page."}
-	probUnauthorized = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This page is not signed in to the listener.", Action: "Open the link (or scan the QR code) that cradle dashboard printed, with its #token part."}
-	probForbidden    = Problem{Code: "forbidden", status: http.StatusForbidden, Message: "This request came from another site or an unknown address and was refused.", Action: "Open the dashboard from the link that cradle dashboard printed."}
-	probTooMany      = Problem{Code: "too_many", status: http.StatusTooManyRequests, Message: "Too many pages or streams are open on this listener.", Action: "Close some dashboard tabs and try again."}
-	probUnknownMon   = Problem{Code: "unknown_monitor", status: http.StatusNotFound, Message: "This monitor is not paired with this listener.", Action: "Reload the page, or pair it first."}
-	probTabGone      = Problem{Code: "tab_gone", status: http.StatusConflict, Message: "This page lost its connection to the listener.", Action: "Wait for it to reconnect, or reload the page."}
-	probNotListening = Problem{Code: "not_listening", status: http.StatusConflict, Message: "This page is not listening to that monitor.", Action: "Press Listen first."}
-	probNoRelay      = Problem{Code: "relay_unavailable", status: http.StatusServiceUnavailable, Message: "Live audio in the browser is not available in this version of the listener.", Action: "Use cradle listen in a terminal meanwhile."}
-	probNoInfo       = Problem{Code: "not_implemented", status: http.StatusNotImplemented, Message: "This listener cannot ask the monitor for its details yet.", Action: "Update Cradle on this computer and on the monitor."}
-	probNoDiscovery  = Problem{Code: "discovery_off", status: http.StatusNotFound, Message: "Looking for monitors on the network is switched off.", Action: "Restart cradle dashboard without --mdns=false, or pair with the monitor's address."}
-	probNotPaired    = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This phone is not paired with the monitor (or it was removed).", Action: "Pair it with the setup code from the monitor's card."}
-	probNotHere      = Problem{Code: "not_here", status: http.StatusNotFound, Message: "This page does not do that here.", Action: "Reload the page."}
-	probWrongCode    = Problem{Code: "wrong_code", status: http.StatusForbidden, Message: "That is not the monitor's setup code.", Action: "Check the 8 digits on the monitor's card and try again. Every paired phone is told of wrong codes."}
-	probNoHistory    = Problem{Code: "no_history", status: http.StatusNotImplemented, Message: "This monitor does not keep a sound history yet.", Action: "Update Cradle on the monitor."}
-	probBadRange     = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page asked for the sound history of a time that is not a night or a range.", Action: "Reload the page."}
-	probBusy         = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
+	probBadRequest    = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page sent a request this listener does not understand.", Action: "Reload the page."}
+	probTooLarge      = Problem{Code: "too_large", status: http.StatusRequestEntityTooLarge, Message: "The request is too large.", Action: "Reload the page."}
+	probUnauthorized  = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This page is not signed in to the listener.", Action: "Open the link (or scan the QR code) that cradle dashboard printed, with its #token part."}
+	probForbidden     = Problem{Code: "forbidden", status: http.StatusForbidden, Message: "This request came from another site or an unknown address and was refused.", Action: "Open the dashboard from the link that cradle dashboard printed."}
+	probTooMany       = Problem{Code: "too_many", status: http.StatusTooManyRequests, Message: "Too many pages or streams are open on this listener.", Action: "Close some dashboard tabs and try again."}
+	probUnknownMon    = Problem{Code: "unknown_monitor", status: http.StatusNotFound, Message: "This monitor is not paired with this listener.", Action: "Reload the page, or pair it first."}
+	probTabGone       = Problem{Code: "tab_gone", status: http.StatusConflict, Message: "This page lost its connection to the listener.", Action: "Wait for it to reconnect, or reload the page."}
+	probNotListening  = Problem{Code: "not_listening", status: http.StatusConflict, Message: "This page is not listening to that monitor.", Action: "Press Listen first."}
+	probNoRelay       = Problem{Code: "relay_unavailable", status: http.StatusServiceUnavailable, Message: "Live audio in the browser is not available in this version of the listener.", Action: "Use cradle listen in a terminal meanwhile."}
+	probNoInfo        = Problem{Code: "not_implemented", status: http.StatusNotImplemented, Message: "This listener cannot ask the monitor for its details yet.", Action: "Update Cradle on this computer and on the monitor."}
+	probNoDiscovery   = Problem{Code: "discovery_off", status: http.StatusNotFound, Message: "Looking for monitors on the network is switched off.", Action: "Restart cradle dashboard without --mdns=false, or pair with the monitor's address."}
+	probNotPaired     = Problem{Code: "unauthorized", status: http.StatusUnauthorized, Message: "This phone is not paired with the monitor (or it was removed).", Action: "Pair it with the setup code from the monitor's card."}
+	probNotHere       = Problem{Code: "not_here", status: http.StatusNotFound, Message: "This page does not do that here.", Action: "Reload the page."}
+	probWrongCode     = Problem{Code: "wrong_code", status: http.StatusForbidden, Message: "That is not the monitor's setup code.", Action: "Check the 8 digits on the monitor's card and try again. Every paired phone is told of wrong codes."}
+	probNoHistory     = Problem{Code: "no_history", status: http.StatusNotImplemented, Message: "This monitor does not keep a sound history yet.", Action: "Update Cradle on the monitor."}
+	probBadRange      = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page asked for the sound history of a time that is not a night or a range.", Action: "Reload the page."}
+	probBadSound      = Problem{Code: "bad_request", status: http.StatusBadRequest, Message: "The page asked for a sound or a timer the monitor does not have.", Action: "Reload the page."}
+	probNoSpeaker     = Problem{Code: "no_speaker", status: http.StatusConflict, Message: "This monitor has no speaker.", Action: "Plug a USB speaker into the monitor and restart it, then try again."}
+	probSoundBusy     = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "The monitor's sound was changed a moment ago.", Action: "Wait a few seconds and try again."}
+	probNoTalk        = Problem{Code: "talk_unavailable", status: http.StatusServiceUnavailable, Message: "Talking to the nursery is not available from this page.", Action: "Use cradle talk in a terminal meanwhile."}
+	probTalkBusy      = Problem{Code: "talk_busy", status: http.StatusConflict, Message: "Someone else is talking to the nursery.", Action: "Wait until they stop, then hold the button again."}
+	probTalkNoSpeaker = Problem{Code: "no_speaker", status: http.StatusConflict, Message: "This monitor has no speaker, so nobody can talk to the nursery.", Action: "Plug a USB speaker into the monitor and restart it."}
+	probBusy          = Problem{Code: "busy", status: http.StatusTooManyRequests, Message: "Another pairing or search is running on this listener.", Action: "Wait for it to finish and try again."}
 )
 
 // refuse writes the page's words for the guard's refusals.

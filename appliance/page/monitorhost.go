@@ -104,45 +104,83 @@ func monitorSessions(sp *sessionPool, h MonitorHost, sopt listener.SessionOption
 	}
 }
 
-// directRelay answers a phone's WebRTC offer with the monitor's own
-// answerer, over an in-process connection of the phone's device that
-// lasts as long as the tab listens (ctx): the monitor counts it against
-// its listener limits and closes it when the device is revoked.
-type directRelay struct {
-	h  MonitorHost
-	n  atomic.Uint64
-	wg sync.WaitGroup // the drains
+// connRelay answers a page's WebRTC offer with the monitor's own
+// answerer, over a control connection of its own (connect) that lasts as
+// long as the page's media (ctx): the monitor counts it against its
+// listener limits, names who it is (a talker), and closes it when the
+// device is revoked. The monitor's host connects in process as the
+// phone's device (directRelay); the dashboard dials the monitor as its
+// listener for a talk (listenerTalk), since its Relay carries only the
+// session's media to the browser.
+type connRelay struct {
+	connect func(ctx context.Context, o mediaRequest) (listener.Conn, error)
+	n       atomic.Uint64
+	wg      sync.WaitGroup // the drains
 }
 
-// answerTimeout bounds the monitor's answer to a phone's offer.
+// directRelay is the monitor's host's relay: each phone's offer goes over
+// an in-process connection of the phone's device.
+func directRelay(h MonitorHost) *connRelay {
+	return &connRelay{connect: func(ctx context.Context, o mediaRequest) (listener.Conn, error) {
+		if o.Device == "" {
+			return nil, errUnauthorized
+		}
+		c, _, err := h.Connect(ctx, o.Device, o.Remote)
+		return c, err
+	}}
+}
+
+// listenerTalk is the dashboard's talk relay: the browser's offer goes to
+// the monitor over a connection of the dashboard's listener of its own
+// (the session's carries the listening), dialled at the session's
+// current address.
+func listenerTalk(l *listener.Listener) *connRelay {
+	return &connRelay{connect: func(ctx context.Context, o mediaRequest) (listener.Conn, error) {
+		if o.Session == nil {
+			return nil, listener.ErrSessionClosed
+		}
+		m := o.Session.Monitor()
+		if a := o.Session.Snapshot().Address; a != "" {
+			m.Address = a
+		}
+		c, _, err := l.Dial(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}}
+}
+
+// answerTimeout bounds the monitor's answer to a page's offer.
 const answerTimeout = 10 * time.Second
 
-func (d *directRelay) Answer(ctx context.Context, o mediaRequest) (string, error) {
-	if o.Device == "" {
-		return "", errUnauthorized
-	}
-	c, _, err := d.h.Connect(ctx, o.Device, o.Remote)
+func (d *connRelay) Answer(ctx context.Context, o mediaRequest) (string, error) {
+	actx, cancel := context.WithTimeout(ctx, answerTimeout)
+	defer cancel()
+	c, err := d.connect(actx, o)
 	if err != nil {
 		return "", err
 	}
 	session := fmt.Sprintf("page-%d", d.n.Add(1))
 	kind := control.StreamAudio
-	if o.Video {
+	switch {
+	case o.Talk:
+		kind = control.StreamTalk
+	case o.Video:
 		kind = control.StreamAudioVideo
 	}
-	actx, cancel := context.WithTimeout(ctx, answerTimeout)
-	defer cancel()
 	answer, err := offerOver(actx, c, session, kind, o.SDP)
 	if err != nil {
 		c.Close(control.CodeGoingAway, "")
 		return "", err
 	}
 	// The connection (and with it the monitor's peer connection) lasts
-	// while the tab listens; the monitor ends it first on a revocation.
-	// Until then it is read and what comes is dropped: the monitor sends
-	// its status to every trusted connection, and a connection that does
-	// not read is closed as a slow peer (and the phone's sound with it).
-	stop := context.AfterFunc(ctx, func() { c.Close(control.CodeGoingAway, "the page stopped listening") })
+	// while the page listens or talks; the monitor ends it first on a
+	// revocation. Until then it is read and what comes is dropped: the
+	// monitor sends its status to every trusted connection, and a
+	// connection that does not read is closed as a slow peer (and the
+	// phone's sound with it).
+	stop := context.AfterFunc(ctx, func() { c.Close(control.CodeGoingAway, "the page stopped") })
 	d.wg.Go(func() {
 		defer stop()
 		for {
@@ -189,8 +227,8 @@ func offerOver(ctx context.Context, c listener.Conn, session, kind, sdp string) 
 }
 
 // Close waits for the drains: the server's base context has ended every
-// tab's listen, and with it every phone's connection.
-func (d *directRelay) Close() error {
+// tab's listen and talk, and with it every connection.
+func (d *connRelay) Close() error {
 	d.wg.Wait()
 	return nil
 }

@@ -199,6 +199,10 @@ func (sp *sessionPool) remove(id string) {
 			delete(c.holds, id)
 			sp.holds--
 		}
+		if stop, ok := c.talks[id]; ok {
+			stop()
+			delete(c.talks, id)
+		}
 	}
 	sp.broadcastLocked(sp.snapshotLocked(live))
 	sp.mu.Unlock()
@@ -221,6 +225,9 @@ func (sp *sessionPool) close() {
 	for _, c := range sp.clients {
 		for _, hd := range c.holds {
 			hd.cancel()
+		}
+		for _, stop := range c.talks {
+			stop()
 		}
 	}
 	sp.tabs.Close(nil) // every tab's stream ends once it has read what is queued

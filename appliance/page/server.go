@@ -50,6 +50,7 @@ type mediaRequest struct {
 	Session *listener.Session // the monitor's session (the dashboard's host)
 	SDP     string
 	Video   bool
+	Talk    bool           // the page's microphone to the monitor's speaker (a sendonly offer)
 	Device  string         // the phone's device id (the monitor's host)
 	Remote  netip.AddrPort // the phone's address
 }
@@ -226,6 +227,7 @@ type server struct {
 	limits    Limits
 	pool      *sessionPool
 	relay     relay                                                                  // nil: no media in the browser
+	talkRelay relay                                                                  // the page's talk to the monitor; nil: none
 	oggStream func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error // the continuous stream
 	night     func(ctx context.Context, w http.ResponseWriter, o mediaRequest) error // the night stream (MP3)
 	watch     *nightWatch                                                            // the night streams' alarm, on the monitor's host
@@ -288,7 +290,8 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	switch {
 	case opt.Monitor != nil:
 		id, certDir = opt.Monitor.Identity(), filepath.Join(opt.StateDir, "page")
-		s.relay = &directRelay{h: opt.Monitor}
+		dr := directRelay(opt.Monitor)
+		s.relay, s.talkRelay = dr, dr
 		s.oggStream = monitorStream(opt.Monitor, nil, webrelay.ServeOggFrom)
 		s.watch = newNightWatch(opt.Monitor, func(st alarm.State) { s.pool.inject(opt.Monitor.Self().DeviceID, listener.AlarmEvent{State: st}) })
 		s.night = monitorStream(opt.Monitor, s.watch, webrelay.ServeMP3From)
@@ -315,6 +318,7 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 		id = lid
 	}
 	if opt.Monitor == nil {
+		s.talkRelay = listenerTalk(opt.Listener)
 		if opt.Relay != nil {
 			s.relay = sessionRelay{opt.Relay}
 		}
@@ -360,11 +364,14 @@ func newServer(opt Options, addr *net.TCPAddr, loopback bool) (*server, error) {
 	return s, nil
 }
 
-// close stops the sessions and the relay.
+// close stops the sessions and the relays.
 func (s *server) close() {
 	s.pool.close()
 	if s.relay != nil {
 		s.relay.Close()
+	}
+	if s.talkRelay != nil && s.talkRelay != s.relay {
+		s.talkRelay.Close()
 	}
 }
 
@@ -409,6 +416,10 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST /api/monitors/{id}/ack", s.ack)
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/open", s.pairingWindow(true))
 	mux.HandleFunc("POST /api/monitors/{id}/pairing/close", s.pairingWindow(false))
+	mux.HandleFunc("POST /api/monitors/{id}/talk", s.talk)
+	mux.HandleFunc("POST /api/monitors/{id}/talk/stop", s.talkStop)
+	mux.HandleFunc("POST /api/monitors/{id}/sound/start", s.soundStart)
+	mux.HandleFunc("POST /api/monitors/{id}/sound/stop", s.soundStop)
 	mux.HandleFunc("GET /api/monitors/{id}/audio.ogg", s.ogg)
 	mux.HandleFunc("GET /api/monitors/{id}/night.mp3", s.nightMP3)
 	mux.HandleFunc("GET /api/monitors/{id}/info", s.info)

@@ -1,6 +1,7 @@
 package page
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -28,15 +29,16 @@ func droppable(m tabMsg) bool { return m.droppable }
 // client is one tab: its event stream and the listens it holds.
 type client struct {
 	id    string
-	sub   *fanout.Subscription[tabMsg] // ends when the tab leaves or the pool closes
-	holds map[string]*hold             // by device id
+	sub   *fanout.Subscription[tabMsg]  // ends when the tab leaves or the pool closes
+	holds map[string]*hold              // by device id
+	talks map[string]context.CancelFunc // the tab's talk, by device id (talk.go)
 }
 
 // addClient registers a tab; its first events are hello and a snapshot.
 func (sp *sessionPool) addClient(secure bool) (*client, error) {
 	var b [16]byte
 	rand.Read(b[:])
-	c := &client{id: hex.EncodeToString(b[:]), holds: map[string]*hold{}}
+	c := &client{id: hex.EncodeToString(b[:]), holds: map[string]*hold{}, talks: map[string]context.CancelFunc{}}
 	live := sp.readLive()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
@@ -78,6 +80,10 @@ func (sp *sessionPool) removeClient(c *client) {
 		sp.demandLocked(-1)
 	}
 	delete(sp.clients, c.id)
+	for _, stop := range c.talks {
+		stop()
+	}
+	clear(c.talks)
 	var changed []*monEntry
 	for id := range c.holds {
 		if e := sp.releaseLocked(c, id); e != nil {

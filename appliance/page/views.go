@@ -79,6 +79,14 @@ func (sp *sessionPool) onEvent(e *monEntry, ev listener.Event) {
 		// parent notices one they do not know.
 		at := ev.PairedAt
 		sp.broadcastLocked(event{Type: "device", Monitor: e.mon.DeviceID, Device: &deviceView{ID: ev.ID, Name: ev.Name, PairedAt: ev.PairedAt}, At: &at})
+	case listener.SoundEvent:
+		sv := soundFrom(ev.State, time.Now())
+		v.Sound = &sv
+		sp.broadcastLocked(event{Type: "sound", Monitor: e.mon.DeviceID, Sound: sv.at(sv.At)})
+	case listener.TalkEvent:
+		tv := talkFrom(ev.State, time.Now())
+		v.Talk = &tv
+		sp.broadcastLocked(event{Type: "talk", Monitor: e.mon.DeviceID, Talk: &tv})
 	case listener.PairingEvent:
 		pv := pairingFrom(ev.State, ev.At, v.Pairing)
 		v.Pairing = &pv
@@ -130,6 +138,9 @@ func (sp *sessionPool) snapshotLocked(live map[*monEntry]liveStats) event {
 		if v.Pairing != nil {
 			v.Pairing = v.Pairing.at(time.Now())
 		}
+		if v.Sound != nil {
+			v.Sound = v.Sound.at(time.Now())
+		}
 		views = append(views, v)
 	}
 	return event{Type: "snapshot", Monitors: views}
@@ -151,6 +162,8 @@ type monitorView struct {
 	StreamState string       `json:"stream_state,omitempty"` // starting, connected, interrupted, failed, stopped
 	Noises      []time.Time  `json:"noises"`                 // recent noise events, oldest first
 	Pairing     *pairingView `json:"pairing,omitempty"`      // the monitor's pairing window, once heard of
+	Sound       *soundView   `json:"sound,omitempty"`        // the monitor's speaker, once heard of
+	Talk        *talkView    `json:"talk,omitempty"`         // who talks to the nursery, once heard of
 }
 
 type statusView struct {
@@ -231,7 +244,7 @@ func (v *pairingView) at(now time.Time) *pairingView {
 
 // event is one message of the event stream; Type says which fields are set.
 type event struct {
-	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing, device, devices
+	Type     string        `json:"type"` // hello, snapshot, presence, status, noise, chime, alarm, stream, listen, pairing, device, devices, sound, talk
 	Tab      string        `json:"tab,omitempty"`
 	Secure   bool          `json:"secure,omitempty"`
 	Monitors []monitorView `json:"monitors,omitempty"`
@@ -249,4 +262,6 @@ type event struct {
 	Stream   string        `json:"stream,omitempty"`
 	Pairing  *pairingView  `json:"pairing,omitempty"`
 	Device   *deviceView   `json:"device,omitempty"`
+	Sound    *soundView    `json:"sound,omitempty"`
+	Talk     *talkView     `json:"talk,omitempty"`
 }

@@ -162,7 +162,10 @@ function onEvent(ev) {
         const o = old.get(id);
         if (o && o.alarm && o.alarm.local && !(m.alarm && m.alarm.active)) m.alarm = o.alarm;
       }
-      for (const m of state.monitors.values()) if (m.pairing) m.pairing = withDeadline(m.pairing);
+      for (const m of state.monitors.values()) {
+        if (m.pairing) m.pairing = withDeadline(m.pairing);
+        if (m.sound) m.sound = withSoundDeadline(m.sound); // soothe.js
+      }
       syncCards();
       break;
     }
@@ -206,6 +209,12 @@ function onEvent(ev) {
       break;
     case 'pairing':
       if (v) applyPairing(v, ev.pairing);
+      break;
+    case 'sound':
+      if (v) applySound(v, ev.sound); // soothe.js
+      break;
+    case 'talk':
+      if (v) applyTalk(v, ev.talk); // talk.js
       break;
     case 'device':
       onDeviceAdded(ev); // phones.js
@@ -258,9 +267,11 @@ function makeCard(id) {
   const details = card.querySelector('[data-field="details"]');
   details.addEventListener('toggle', () => { if (details.open) loadInfo(id); });
   histSetup(card, id); // history.js: the night at a glance
+  soundSetup(card, id); // soothe.js: soothing sounds
+  talkSetup(card, id); // talk.js: hold to talk
   const player = card.querySelector('audio[data-role="player"]');
   player.addEventListener('pause', () => { if (state.listening.has(id) && !player.ended) needTap(id); });
-  player.addEventListener('volumechange', () => { if (state.listening.has(id) && player.muted) needTap(id); });
+  player.addEventListener('volumechange', () => { if (state.listening.has(id) && player.muted && !talkMuted(id)) needTap(id); });
   debug.players[id] = player;
   return card;
 }
@@ -347,6 +358,8 @@ function render(id) {
   card.dataset.listen = l ? l.phase : '';
 
   renderPairing(id);
+  renderSound(id); // soothe.js
+  renderTalk(id); // talk.js
 
   const list = f('noises');
   const times = (v.noises || []).slice().reverse();

@@ -197,6 +197,7 @@ async function watch() {
     const card = cardOf(id);
     if (card) checkPageAlarm(id, l, now);
     if (!card || l.sampling || l.phase === 'failed') continue;
+    if (talkMuted(id)) { l.last = null; continue; } // talk.js: muted while the parent talks, not silent
     const player = card.querySelector('audio[data-role="player"]');
     const s = { t: player.currentTime, paused: player.paused, muted: player.muted, volume: player.volume, packets: null };
     if (l.mode === 'webrtc') {
@@ -234,11 +235,11 @@ async function inboundPackets(pc) {
 // browser blocks it (play() rejected, or the element stays paused or
 // muted): never play silently.
 function playChecked(id, player) {
-  player.muted = false;
+  player.muted = talkMuted(id); // talk.js: muted while the parent talks
   player.volume = 1;
   let p;
   try { p = player.play(); } catch (e) { needTap(id); return; }
-  const check = () => { if (player.paused || player.muted) needTap(id); else hideTap(id); };
+  const check = () => { if (player.paused || (player.muted && !talkMuted(id))) needTap(id); else hideTap(id); };
   if (p && p.then) p.then(check, (e) => { if (!e || e.name === 'NotAllowedError') needTap(id); }); else check();
 }
 

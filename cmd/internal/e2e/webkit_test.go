@@ -330,6 +330,16 @@ func TestPhonePageWebKit(t *testing.T) {
 	exec(`return document.querySelector('.card').dataset.monitor`, &id)
 	cardSel := `.card[data-monitor="` + id + `"]`
 	cardJS := `document.querySelector('` + cardSel + `')`
+	// Hold to talk needs WebRTC: the button says so instead of failing.
+	var talk struct {
+		Disabled bool   `json:"disabled"`
+		Line     string `json:"line"`
+	}
+	exec(`const c = `+cardJS+`; return { disabled: c.querySelector('[data-action="talk"]').disabled, line: c.querySelector('[data-field="talk-state"]').textContent }`, &talk)
+	t.Logf("WebKit's talk button: %+v", talk)
+	if !talk.Disabled || !strings.Contains(talk.Line, "needs a browser with WebRTC") {
+		t.Errorf("WebKit's talk button: %+v, want disabled, saying talk needs WebRTC", talk)
+	}
 	exec(firstListeningJS+`('`+id+`')`, nil)
 
 	rec := srv.StartRecording(t)
