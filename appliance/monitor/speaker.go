@@ -48,7 +48,7 @@ type speakerPart struct {
 	held    [2]bool // holdSound, holdTalk: who holds the noise gate
 
 	mu     sync.Mutex
-	tail   *time.Timer // opens the gate after the tail
+	tails  [2]*time.Timer // lift holdSound's and holdTalk's holds after the tail
 	closed bool
 	voice  *talkVoice // the talk the core started: the only session whose track plays
 
@@ -267,32 +267,42 @@ func (s *speakerPart) halt(gen uint64) {
 // anyone does (opened gateTail after the last lets go).
 func (s *speakerPart) hold(who int, on bool) {
 	s.held[who] = on
-	s.gate(s.held[holdSound] || s.held[holdTalk])
+	s.gate(who, on)
 }
 
-// gate closes the noise gate now (on), or opens it after gateTail.
-func (s *speakerPart) gate(on bool) {
+// gate sets who's hold on the noise detector now (on), or lifts it after
+// gateTail. A soothing sound (holdSound) makes noise what rises above it
+// (Hub.SetNoiseOverSound: a cry over white noise still counts); a voice
+// (holdTalk), which is nothing like a steady sound, gates it entirely
+// (Hub.SetNoiseGate).
+func (s *speakerPart) gate(who int, on bool) {
+	set := s.m.hub.SetNoiseOverSound
+	if who == holdTalk {
+		set = s.m.hub.SetNoiseGate
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tail != nil {
-		s.tail.Stop()
-		s.tail = nil
+	if t := s.tails[who]; t != nil {
+		t.Stop()
+		s.tails[who] = nil
 	}
 	if on {
-		s.m.hub.SetNoiseOverSound(true)
+		set(true)
 		return
 	}
 	if s.closed {
 		return
 	}
-	s.tail = time.AfterFunc(gateTail, func() {
+	var t *time.Timer
+	t = time.AfterFunc(gateTail, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !s.closed && s.tail != nil {
-			s.m.hub.SetNoiseOverSound(false)
-			s.tail = nil
+		if !s.closed && s.tails[who] == t {
+			set(false)
+			s.tails[who] = nil
 		}
 	})
+	s.tails[who] = t
 }
 
 // close stops the tail's timer and closes the speaker (after the worker
@@ -300,9 +310,11 @@ func (s *speakerPart) gate(on bool) {
 func (s *speakerPart) close() {
 	s.mu.Lock()
 	s.closed = true
-	if s.tail != nil {
-		s.tail.Stop()
-		s.tail = nil
+	for i, t := range s.tails {
+		if t != nil {
+			t.Stop()
+			s.tails[i] = nil
+		}
 	}
 	s.mu.Unlock()
 	if s.spk != nil {

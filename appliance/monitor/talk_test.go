@@ -160,6 +160,11 @@ func TestTalkPlaysOnSpeaker(t *testing.T) {
 		}
 	}
 	time.Sleep(1500 * time.Millisecond)
+	// A voice is nothing like a steady sound: the noise detector is gated
+	// entirely, not merely raised above it (as for a soothing sound).
+	if !m.hub.NoiseGated() {
+		t.Error("the noise detector is not gated while a voice plays")
+	}
 	if err := tk.Stop(); err != nil {
 		t.Errorf("Stop: %v", err)
 	}
