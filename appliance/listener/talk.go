@@ -189,6 +189,24 @@ func (s *Session) Talk(ctx context.Context, opt TalkOptions) (*Talk, error) {
 		cancel()
 		if reason != "" {
 			stop(reason)
+			// Let the monitor end the talk on stream_stop (a stop, in its
+			// log) before the peer connection closes under it (which it
+			// would record as closed): wait, bounded, for its side to go.
+			wait := time.NewTimer(time.Second)
+		waiting:
+			for {
+				select {
+				case st := <-states:
+					if st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateDisconnected {
+						break waiting
+					}
+				case <-c.Done():
+					break waiting
+				case <-wait.C:
+					break waiting
+				}
+			}
+			wait.Stop()
 		}
 		off.Close()
 		wg.Wait() // the source's Read returns once its owner closes it, or with the next samples

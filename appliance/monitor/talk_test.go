@@ -224,17 +224,20 @@ func TestTalkPlaysOnSpeaker(t *testing.T) {
 
 	// The log: who talked, and for how long.
 	var started, ended bool
+	var endedAs []store.TalkEnded
 	m.st.Events(0, func(e store.Event) error {
 		switch p := e.Payload.(type) {
 		case store.TalkStarted:
 			started = p.By == "kitchen" && p.Peer != ""
 		case store.TalkEnded:
-			ended = p.Reason == store.TalkEndedStopped && p.Duration > time.Second && p.Duration <= talked
+			endedAs = append(endedAs, p)
+			// (the monitor ends it when the stop arrives, a moment after Stop returns)
+			ended = p.Reason == store.TalkEndedStopped && p.Duration > time.Second && p.Duration <= talked+2*time.Second
 		}
 		return nil
 	})
 	if !started || !ended {
-		t.Errorf("log: talk-started by kitchen %v, talk-ended stopped with its length %v", started, ended)
+		t.Errorf("log: talk-started by kitchen %v, talk-ended stopped with its length %v (talked %v; ended %+v)", started, ended, talked, endedAs)
 	}
 	if m.hub.Stats().NoiseEvents != 0 {
 		t.Errorf("the VOX counted %d noise events on the monitor's own playback", m.hub.Stats().NoiseEvents)
