@@ -340,6 +340,28 @@ func TestPhonePageWebKit(t *testing.T) {
 	if !talk.Disabled || !strings.Contains(talk.Line, "needs a browser with WebRTC") {
 		t.Errorf("WebKit's talk button: %+v, want disabled, saying talk needs WebRTC", talk)
 	}
+	// The night at a glance in WebKit: the page fetches the monitor's
+	// history of the last minutes (its test tone is noise: an episode
+	// going on) and draws it with its own code; the result lands in a
+	// global that the wait below reads (WebDriver waits for no promise).
+	exec(`window.cradleTest = window.cradleTest || {};
+const to = Date.now(), from = to - 3600e3;
+api('GET', '/api/monitors/`+id+`/history?from=' + from + '&to=' + to).then(h => {
+  const box = document.createElement('div'); box.style.width = '358px'; document.querySelector('main').append(box);
+  const svg = window.cradleHistory.draw(box, h);
+  window.cradleTest.night = { minutes: h.minutes.length, episodes: svg.querySelectorAll('rect.episode').length, band: (svg.querySelector('path.band') || {getAttribute: () => ''}).getAttribute('d').length };
+}, e => { window.cradleTest.night = { error: String(e && e.message || e) }; });
+return null`, nil)
+	wd.wait(20*time.Second, "the history drawn", `return !!(window.cradleTest && window.cradleTest.night)`)
+	var night struct {
+		Minutes, Episodes, Band int
+		Error                   string
+	}
+	exec(`return window.cradleTest.night`, &night)
+	t.Logf("WebKit drew the monitor's history: %+v", night)
+	if night.Error != "" || night.Minutes == 0 || night.Episodes == 0 || night.Band == 0 {
+		t.Errorf("WebKit's night at a glance: %+v, want level records drawn as a band and the tone's episode", night)
+	}
 	exec(firstListeningJS+`('`+id+`')`, nil)
 
 	rec := srv.StartRecording(t)
