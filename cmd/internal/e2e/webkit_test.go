@@ -345,8 +345,16 @@ func TestPhonePageWebKit(t *testing.T) {
 	// going on) and draws it with its own code; the result lands in a
 	// global that the wait below reads (WebDriver waits for no promise).
 	exec(`window.cradleTest = window.cradleTest || {};
-const to = Date.now(), from = to - 3600e3;
-api('GET', '/api/monitors/`+id+`/history?from=' + from + '&to=' + to).then(h => {
+// The tone is noise once the VOX's attack has passed: ask again (up to
+// 10 s) until the episode is there, then draw.
+const fetchNight = async () => {
+  for (let i = 0; ; i++) {
+    const to = Date.now(), h = await api('GET', '/api/monitors/`+id+`/history?from=' + (to - 3600e3) + '&to=' + to);
+    if (h.episodes.length > 0 || i >= 20) return h;
+    await new Promise(r => setTimeout(r, 500));
+  }
+};
+fetchNight().then(h => {
   const box = document.createElement('div'); box.style.width = '358px'; document.querySelector('main').append(box);
   const svg = window.cradleHistory.draw(box, h);
   window.cradleTest.night = { minutes: h.minutes.length, episodes: svg.querySelectorAll('rect.episode').length, band: (svg.querySelector('path.band') || {getAttribute: () => ''}).getAttribute('d').length };
