@@ -365,3 +365,20 @@ func minT(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// TestSummaryNoiseNow: an episode going on is a wake-up once it lasted a
+// minute, and before that neither a wake-up nor a short noise.
+func TestSummaryNoiseNow(t *testing.T) {
+	night := t0.Add(16 * time.Hour)
+	young := []Record{{Kind: KindEpisode, Start: t0.Add(time.Hour), End: t0.Add(time.Hour + 20*time.Second), Open: true}}
+	if s := Summarize(young, t0, night, 0); s.Wakeups != 0 || s.Short != 0 || !s.Noise {
+		t.Errorf("a 20 s episode going on: %+v, want only noise now", s)
+	}
+	if got, want := Summarize(young, t0, night, 0).Text(time.UTC), "no wake-ups, noise now (since 19:00)"; got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+	old := []Record{{Kind: KindEpisode, Start: t0.Add(time.Hour), End: t0.Add(time.Hour + 3*time.Minute), Open: true}}
+	if s := Summarize(old, t0, night, 0); s.Wakeups != 1 || s.Short != 0 || !s.Noise {
+		t.Errorf("a 3 min episode going on: %+v, want a wake-up, noise now", s)
+	}
+}

@@ -24,7 +24,8 @@ type Summary struct {
 
 // Summarize counts the episodes among recs (other kinds are ignored)
 // that overlap [from, to). An episode counts as a wake-up when it lasted
-// at least wakeMin (0: DefaultWakeMin).
+// at least wakeMin (0: DefaultWakeMin), as a short noise when it ended
+// sooner; one going on and still shorter is only Noise.
 func Summarize(recs []Record, from, to time.Time, wakeMin time.Duration) Summary {
 	if wakeMin <= 0 {
 		wakeMin = DefaultWakeMin
@@ -36,10 +37,13 @@ func Summarize(recs []Record, from, to time.Time, wakeMin time.Duration) Summary
 			continue
 		}
 		d := r.End.Sub(r.Start)
-		if d >= wakeMin {
+		switch {
+		case d >= wakeMin:
 			s.Wakeups++
-		} else {
+		case !r.Open:
 			s.Short++
+			// An episode going on and still short is neither yet: it is
+			// "noise now".
 		}
 		s.Longest = max(s.Longest, d)
 		if r.Open {
