@@ -4,95 +4,25 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/mediatest"
 	"github.com/cradle-monitor/cradle/media/play"
 	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 	"github.com/cradle-monitor/cradle/store"
 )
 
-// echo is the nursery's acoustics in a test: an Output whose every
-// sample played is heard by its microphone (mic), at full level, a few
-// ms later. A monitor whose noise detector heard its own speaker would
-// report noise at once.
-type echo struct {
-	play.Output
-	mu    sync.Mutex
-	heard []int16 // played, not yet read by the microphone
-	total int
-	peak  int16
-	wake  chan struct{}
-}
-
-func newEcho(out play.Output) *echo { return &echo{Output: out, wake: make(chan struct{}, 1)} }
-
-func (e *echo) Start(fill func([]int16)) error {
-	return e.Output.Start(func(dst []int16) {
-		fill(dst)
-		e.mu.Lock()
-		e.total += len(dst)
-		for _, v := range dst {
-			e.peak = max(e.peak, v)
-		}
-		e.heard = append(e.heard, dst...)
-		if len(e.heard) > media.SampleRate { // nobody reads: keep a second
-			e.heard = e.heard[len(e.heard)-media.SampleRate:]
-		}
-		e.mu.Unlock()
-	})
-}
-
-// mic is the echo's microphone (a media.AudioSource): chunks paced in
-// real time, of what the speaker played, silence when it played nothing.
-func (e *echo) mic() media.AudioSource { return echoMic{e} }
-
-type echoMic struct{ e *echo }
-
-func (m echoMic) String() string { return "echo microphone (test)" }
-
-func (m echoMic) OpenAudio(f media.AudioFormat) (media.AudioStream, error) {
-	return &echoStream{e: m.e, n: int(f.Chunk.Seconds() * media.SampleRate), tick: time.NewTicker(f.Chunk), done: make(chan struct{})}, nil
-}
-
-type echoStream struct {
-	e    *echo
-	n    int
-	tick *time.Ticker
-	once sync.Once
-	done chan struct{}
-}
-
-func (s *echoStream) Read() (media.PCM, error) {
-	select {
-	case <-s.done:
-		return media.PCM{}, media.ErrClosed
-	case <-s.tick.C:
-	}
-	pcm := make([]int16, s.n)
-	s.e.mu.Lock()
-	n := copy(pcm, s.e.heard)
-	s.e.heard = s.e.heard[n:]
-	s.e.mu.Unlock()
-	return media.PCM{Samples: pcm, Captured: time.Now()}, nil
-}
-
-func (s *echoStream) Close() error {
-	s.once.Do(func() { s.tick.Stop(); close(s.done) })
-	return nil
-}
-
 // soundMonitor opens a monitor whose speaker is out and whose
 // microphone hears it; a timer's minute lasts minute and the fade fade.
 // Its VOX fires on anything over -45 dBFS within 200 ms.
-func soundMonitor(t *testing.T, out *echo, minute, fade time.Duration) *Monitor {
+func soundMonitor(t *testing.T, out *mediatest.Echo, minute, fade time.Duration) *Monitor {
 	t.Helper()
 	m, err := Open(Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0",
-		Sources:       &media.Sources{Audio: out.mic()},
+		Sources:       &media.Sources{Audio: out},
 		MediaConfig:   media.Config{Vox: media.VoxConfig{ThresholdDBFS: -45, Attack: 200 * time.Millisecond, Hold: 300 * time.Millisecond}},
 		History:       HistoryConfig{Step: time.Second, Flush: 200 * time.Millisecond, Gap: 2 * time.Second},
 		SpeakerOutput: out, SoundMinute: minute, SoundFade: fade})
@@ -138,7 +68,7 @@ func TestSoothingSoundPlaysFadesStops(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenDevice: %v", err)
 	}
-	out := newEcho(dev)
+	out := mediatest.NewEcho(dev)
 	m := soundMonitor(t, out, 300*time.Millisecond, 1500*time.Millisecond)
 	l, mon := pairedListener(t, m, "kitchen")
 	s := l.Start(mon, listener.SessionOptions{})
@@ -199,9 +129,8 @@ func TestSoothingSoundPlaysFadesStops(t *testing.T) {
 		}
 	}
 	if start < 0 {
-		out.mu.Lock()
-		defer out.mu.Unlock()
-		t.Fatalf("nothing recorded (%d samples, RMS %.5f); played %d, peak %d", len(pcm), pulsetest.RMS(pcm), out.total, out.peak)
+		played, peak := out.Played()
+		t.Fatalf("nothing recorded (%d samples, RMS %.5f); played %d, peak %d", len(pcm), pulsetest.RMS(pcm), played, peak)
 	}
 	sec := pulsetest.Rate
 	full := pcm[start+sec/2 : start+5*sec/2] // 0.5 to 2.5 s: before the fade (3 s)
@@ -259,7 +188,7 @@ func TestSoothingSoundPlaysFadesStops(t *testing.T) {
 // the speaker never starts.
 func TestSoundStrangerRefused(t *testing.T) {
 	sink := play.NewTestSink(0)
-	m := soundMonitor(t, newEcho(sink), 0, 0)
+	m := soundMonitor(t, mediatest.NewEcho(sink), 0, 0)
 	if _, err := m.OpenPairing(0); err != nil { // so that a stranger is served at all
 		t.Fatal(err)
 	}

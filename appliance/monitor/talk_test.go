@@ -11,6 +11,7 @@ import (
 	"github.com/cradle-monitor/cradle/appliance/control"
 	"github.com/cradle-monitor/cradle/appliance/listener"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/mediatest"
 	"github.com/cradle-monitor/cradle/media/play"
 	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 	"github.com/cradle-monitor/cradle/media/soothe"
@@ -107,7 +108,7 @@ func tone700(pcm []int16) bool {
 // talks; a second talker is refused busy, naming the first; no status
 // says noise; the log records who talked, and for how long.
 func TestTalkPlaysOnSpeaker(t *testing.T) {
-	out := newEcho(play.NewTestSink(10 * time.Millisecond))
+	out := mediatest.NewEcho(play.NewTestSink(10 * time.Millisecond))
 	m := soundMonitor(t, out, time.Minute, time.Second)
 	la, mona := pairedListener(t, m, "kitchen")
 	lb, monb := pairedListener(t, m, "bedroom")

@@ -13,64 +13,11 @@ import (
 
 	"github.com/cradle-monitor/cradle/appliance/monitor"
 	"github.com/cradle-monitor/cradle/media"
+	"github.com/cradle-monitor/cradle/media/mediatest"
 	"github.com/cradle-monitor/cradle/media/play"
 	"github.com/cradle-monitor/cradle/media/play/pulsetest"
 	"github.com/cradle-monitor/cradle/media/soothe"
 )
-
-// echo is the nursery in a test: the monitor's speaker (an Output) whose
-// every sample played is heard by the monitor's microphone (mic), so
-// that the nursery feed carries what the speaker plays.
-type echo struct {
-	play.Output
-	mu    sync.Mutex
-	heard []int16
-}
-
-func (e *echo) Start(fill func([]int16)) error {
-	return e.Output.Start(func(dst []int16) {
-		fill(dst)
-		e.mu.Lock()
-		e.heard = append(e.heard, dst...)
-		if len(e.heard) > media.SampleRate {
-			e.heard = e.heard[len(e.heard)-media.SampleRate:]
-		}
-		e.mu.Unlock()
-	})
-}
-
-func (e *echo) String() string { return "echo microphone (test)" }
-
-func (e *echo) OpenAudio(f media.AudioFormat) (media.AudioStream, error) {
-	return &echoStream{e: e, n: int(f.Chunk.Seconds() * media.SampleRate), tick: time.NewTicker(f.Chunk), done: make(chan struct{})}, nil
-}
-
-type echoStream struct {
-	e    *echo
-	n    int
-	tick *time.Ticker
-	once sync.Once
-	done chan struct{}
-}
-
-func (s *echoStream) Read() (media.PCM, error) {
-	select {
-	case <-s.done:
-		return media.PCM{}, media.ErrClosed
-	case <-s.tick.C:
-	}
-	pcm := make([]int16, s.n)
-	s.e.mu.Lock()
-	n := copy(pcm, s.e.heard)
-	s.e.heard = s.e.heard[n:]
-	s.e.mu.Unlock()
-	return media.PCM{Samples: pcm, Captured: time.Now()}, nil
-}
-
-func (s *echoStream) Close() error {
-	s.once.Do(func() { s.tick.Stop(); close(s.done) })
-	return nil
-}
 
 // has700 reports whether some 100 ms of pcm are dominated by the voice's
 // 700 Hz at an audible level.
@@ -140,7 +87,7 @@ func TestTalkCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	room := &echo{Output: spk}
+	room := mediatest.NewEcho(spk)
 	m, err := monitor.Open(monitor.Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", SpeakerOutput: room, Sources: &media.Sources{Audio: room}})
 	if err != nil {
 		t.Fatal(err)
