@@ -101,12 +101,14 @@ func (r *runner) historyPage(c *wire, req control.HistoryRequest) (control.Histo
 		switch m := m.(type) {
 		case control.Ping:
 			_ = c.send(control.Pong{Seq: m.Seq, Echo: m.Sent})
-		case control.Status, control.PairingState, control.DeviceAdded, control.SoundState, control.TalkState: // notices (control.IsNotice), at any time
 		case control.History:
 			return m, n, nil
 		case control.ErrorMsg:
 			return control.History{}, n, refused{m}
 		default:
+			if control.IsNotice(m.MessageType()) {
+				continue // a notice, at any time
+			}
 			return control.History{}, n, fmt.Errorf("answered %s, want history", describe(m))
 		}
 	}

@@ -140,8 +140,10 @@ func (w *wire) await(d time.Duration) (control.Message, error) {
 			if err := w.send(control.Pong{Seq: m.Seq, Echo: m.Sent}); err != nil {
 				return nil, err
 			}
-		case control.Status, control.PairingState, control.SoundState, control.TalkState: // notices, at any time
 		default:
+			if control.IsNotice(m.MessageType()) {
+				continue // a notice, at any time
+			}
 			return m, nil
 		}
 	}

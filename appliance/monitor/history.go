@@ -374,7 +374,7 @@ func historyMessage(pg history.Page, now time.Time, cfg HistoryConfig, step time
 		NowMillis: now.UnixMilli(), StepMillis: step.Milliseconds(), Days: cfg.Days,
 		Minutes: [][4]int64{}, Episodes: []control.HistoryEpisode{}, Faults: []control.HistoryFault{}, Connections: []control.HistoryConnection{},
 	}
-	ddb := func(v float64) int64 { return int64(v*10 + copysignHalf(v)) }
+	ddb := func(v float64) int64 { return int64(math.Round(v * 10)) }
 	for _, r := range pg.Records {
 		s, e := r.Start.UnixMilli(), r.End.UnixMilli()
 		switch r.Kind {
@@ -392,11 +392,4 @@ func historyMessage(pg history.Page, now time.Time, cfg HistoryConfig, step time
 		out.Next = base64.RawURLEncoding.EncodeToString(pg.Next)
 	}
 	return out
-}
-
-func copysignHalf(v float64) float64 {
-	if v < 0 {
-		return -0.5
-	}
-	return 0.5
 }
