@@ -90,7 +90,8 @@ function renderTalk(id) {
   const blocked = t ? '' : talkBlocked(v);
   b.disabled = !!blocked || (!!state.talk && !t); // one talk per page
   b.dataset.talking = t ? 'true' : 'false';
-  b.textContent = t ? 'Talking… release to stop' : 'Hold to talk';
+  // "Talking" only once the monitor hears: before that, a release cancels.
+  b.textContent = !t ? 'Hold to talk' : t.phase === 'talking' ? 'Talking… release to stop' : 'Release to cancel';
   card.dataset.talk = t ? t.phase : v.talk && v.talk.talking ? 'other' : '';
   let text = '', kind = '';
   if (t) {
